@@ -1,0 +1,147 @@
+/* periscope_abi.h — the events the kernel programs send to the agent, and the
+ * maps' key/value layouts. This is the ABI between bpf/ and user/: every struct
+ * has a fixed size, checked below, and is defined here only. */
+#ifndef PERISCOPE_ABI_H
+#define PERISCOPE_ABI_H
+
+#ifdef __BPF__
+/* vmlinux.h provides the kernel integer types */
+typedef __u8 pscope_u8;
+typedef __u16 pscope_u16;
+typedef __u32 pscope_u32;
+typedef __s32 pscope_s32;
+typedef __u64 pscope_u64;
+#else
+#include <stdint.h>
+typedef uint8_t pscope_u8;
+typedef uint16_t pscope_u16;
+typedef uint32_t pscope_u32;
+typedef int32_t pscope_s32;
+typedef uint64_t pscope_u64;
+#endif
+
+/* Largest payload one data event can carry; the configured capture size is
+ * at most this. A power of two: the BPF side masks offsets with it. */
+#define PSCOPE_CAPTURE_MAX 16384
+#define PSCOPE_CAPTURE_DEFAULT 4096
+
+enum pscope_event_type {
+	PSCOPE_EV_DATA = 1,	  /* bytes read or written on a TCP socket */
+	PSCOPE_EV_CONN_OPEN = 2,  /* accept/connect returned a TCP socket */
+	PSCOPE_EV_CONN_CLOSE = 3, /* close() of a TCP socket fd */
+	PSCOPE_EV_PROC_EXIT = 4,  /* a process (thread group) exited */
+};
+
+/* Which end of the connection this process is. */
+enum pscope_role {
+	PSCOPE_ROLE_UNKNOWN = 0, /* socket existed before the agent saw it open */
+	PSCOPE_ROLE_CLIENT = 1,	 /* connect() */
+	PSCOPE_ROLE_SERVER = 2,	 /* accept() */
+};
+
+enum pscope_direction {
+	PSCOPE_DIR_INGRESS = 0, /* the process read these bytes */
+	PSCOPE_DIR_EGRESS = 1,	/* the process wrote these bytes */
+};
+
+/* The syscall family that moved the bytes (for debugging and record files). */
+enum pscope_source {
+	PSCOPE_SRC_READ = 0,
+	PSCOPE_SRC_WRITE,
+	PSCOPE_SRC_READV,
+	PSCOPE_SRC_WRITEV,
+	PSCOPE_SRC_RECVFROM,
+	PSCOPE_SRC_SENDTO,
+	PSCOPE_SRC_RECVMSG,
+	PSCOPE_SRC_SENDMSG,
+	PSCOPE_SRC_SENDFILE,
+};
+
+/* Why an event or a piece of one was lost; per-CPU counters indexed by this. */
+enum pscope_drop_reason {
+	PSCOPE_DROP_RINGBUF_FULL = 0, /* bpf_ringbuf_output failed */
+	PSCOPE_DROP_ACTIVE_FULL,      /* no room to remember a syscall in flight */
+	PSCOPE_DROP_SOCK_FULL,	      /* no room in the socket table */
+	PSCOPE_DROP_READ_FAULT,	      /* payload could not be read from user memory */
+	PSCOPE_DROP_IOV_LIMIT,	      /* payload beyond the iovec entries we walk */
+	PSCOPE_DROP_TRUNCATED,	      /* payload beyond the capture size (not an error) */
+	PSCOPE_DROP__COUNT,
+};
+
+/* Every event starts with this. size covers the header and everything after
+ * it, payload included. timestamp_ns is CLOCK_MONOTONIC (bpf_ktime_get_ns). */
+struct pscope_event_header {
+	pscope_u16 type;
+	pscope_u16 flags;
+	pscope_u32 size;
+	pscope_u64 timestamp_ns;
+};
+
+/* Who and which socket: the common part of connection-scoped events.
+ * sock_id is the kernel's struct sock address, unique while the socket lives;
+ * proc_start_ns (the task's start_time) tells a reused pid from the old one. */
+struct pscope_conn_ref {
+	pscope_u32 pid; /* thread group id */
+	pscope_u32 tid;
+	pscope_s32 fd;
+	pscope_u8 role;	  /* enum pscope_role */
+	pscope_u8 family; /* AF_INET or AF_INET6 */
+	pscope_u16 pad0;
+	pscope_u64 sock_id;
+	pscope_u64 proc_start_ns;
+	pscope_u8 local_addr[16]; /* IPv4 in the first 4 bytes, network order */
+	pscope_u8 remote_addr[16];
+	pscope_u16 local_port; /* host order */
+	pscope_u16 remote_port;
+	pscope_u32 pad1;
+};
+
+struct pscope_data_event {
+	struct pscope_event_header hdr; /* hdr.timestamp_ns = syscall exit */
+	struct pscope_conn_ref conn;
+	pscope_u64 enter_ns;  /* syscall entry */
+	pscope_u32 bytes;     /* bytes the syscall moved */
+	pscope_u32 captured;  /* payload bytes following this struct */
+	pscope_u8 direction;  /* enum pscope_direction */
+	pscope_u8 source;     /* enum pscope_source */
+	pscope_u16 pad0;
+	pscope_u32 pad1;
+	pscope_u8 payload[]; /* captured bytes: the first `captured` of `bytes` */
+};
+
+struct pscope_conn_event {
+	struct pscope_event_header hdr; /* PSCOPE_EV_CONN_OPEN or _CLOSE */
+	struct pscope_conn_ref conn;
+	char comm[16];
+};
+
+struct pscope_proc_event {
+	struct pscope_event_header hdr; /* PSCOPE_EV_PROC_EXIT */
+	pscope_u32 pid;
+	pscope_u32 pad0;
+	pscope_u64 proc_start_ns;
+};
+
+/* Map keys/values shared with userspace. */
+
+/* Endpoints whose peers are the agent itself (its outgoing connections and
+ * listening sockets): traffic to them is never traced. addr all-zero matches
+ * any address. */
+struct pscope_endpoint {
+	pscope_u8 addr[16];
+	pscope_u16 port; /* host order */
+	pscope_u16 family;
+	pscope_u32 pad0;
+};
+
+#define PSCOPE_FILTER_PIDS 0x1	/* only pids in the pid_filter map */
+#define PSCOPE_FILTER_PORTS 0x2 /* only connections with a port in port_filter */
+
+_Static_assert(sizeof(struct pscope_event_header) == 16, "header ABI");
+_Static_assert(sizeof(struct pscope_conn_ref) == 72, "conn_ref ABI");
+_Static_assert(sizeof(struct pscope_data_event) == 112, "data event ABI");
+_Static_assert(sizeof(struct pscope_conn_event) == 104, "conn event ABI");
+_Static_assert(sizeof(struct pscope_proc_event) == 32, "proc event ABI");
+_Static_assert(sizeof(struct pscope_endpoint) == 24, "endpoint ABI");
+
+#endif
