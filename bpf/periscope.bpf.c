@@ -1,0 +1,675 @@
+// SPDX-License-Identifier: GPL-2.0
+/* periscope.bpf.c — syscall tracepoints that capture what crosses TCP sockets.
+ *
+ * Entry probes decide early whether the fd is a TCP socket (CO-RE walk of the
+ * current task's fd table, no kprobes) and remember the syscall's buffer; exit
+ * probes copy the bytes actually moved into a per-CPU scratch event and send it
+ * through the ring buffer. accept/connect/close and process exit produce
+ * lifecycle events. All protocol logic lives in userspace. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+
+#include "periscope_abi.h"
+
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define AF_INET 2
+#define AF_INET6 10
+#define SOCK_STREAM 1
+#define MSG_PEEK 2
+#define EINPROGRESS 115
+#define MAX_IOV 16
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by the loader before load. */
+const volatile __u32 self_tgid = 0;
+const volatile __u32 filter_flags = 0;
+const volatile __u32 capture_size = PSCOPE_CAPTURE_DEFAULT;
+const volatile __u64 wakeup_bytes = 0; /* 0: wake the consumer on every event */
+
+/* What we know about a TCP socket, keyed by its struct sock address. */
+struct sock_info {
+	__u8 role;    /* enum pscope_role */
+	__u8 ignored; /* the agent's own traffic, or filtered out */
+	__u8 checked; /* compared against self_endpoints after data flowed */
+	__u8 family;
+	__u16 local_port;
+	__u16 remote_port;
+	__u8 local_addr[16];
+	__u8 remote_addr[16];
+};
+
+enum io_kind {
+	IO_BUF = 0, /* read/write/recvfrom/sendto: one user buffer */
+	IO_IOV = 1, /* readv/writev: an iovec array */
+	IO_MSG = 2, /* recvmsg/sendmsg: a user_msghdr */
+	IO_NONE = 3 /* sendfile: bytes but no user buffer */
+};
+
+/* A data syscall between its entry and exit, keyed by pid_tgid. */
+struct active_io {
+	__u64 enter_ns;
+	__u64 sk;
+	__u64 buf;   /* buffer, iovec array or msghdr */
+	__u64 count; /* buffer length or iovec count */
+	__s32 fd;
+	__u8 kind;
+	__u8 source;
+	__u8 direction;
+	__u8 pad;
+	struct sock_info si;
+};
+
+struct active_connect {
+	__s32 fd;
+	__u32 pad;
+};
+
+/* A data event under construction: the header part, then the payload area.
+ * The verifier only knows offset < MAX and length < 2*MAX (masks), so the area
+ * is three times the largest capture. */
+struct scratch_event {
+	__u8 raw[sizeof(struct pscope_data_event) + 3 * PSCOPE_CAPTURE_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct active_io);
+} active_io SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct active_connect);
+} active_connect SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 131072);
+	__type(key, __u64);
+	__type(value, struct sock_info);
+} socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct pscope_endpoint);
+	__type(value, __u8);
+} self_endpoints SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} pid_filter SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u16);
+	__type(value, __u8);
+} port_filter SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PSCOPE_DROP__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+/* Holds io_exit, the shared exit handler; the loader fills slot 0. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} io_exit_prog SEC(".maps");
+
+/* One slot per CPU, indexed by CPU id (a per-CPU array value is limited to 32 KiB).
+ * The loader sets max_entries to the number of possible CPUs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch_event);
+} scratch SEC(".maps");
+
+static __always_inline void count_drop(__u32 reason)
+{
+	__u64 *v = bpf_map_lookup_elem(&drops, &reason);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline __u64 ringbuf_flags(void)
+{
+	if (!wakeup_bytes)
+		return 0;
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+									      : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline int pid_traced(__u32 tgid)
+{
+	if (tgid == self_tgid)
+		return 0;
+	if (!(filter_flags & PSCOPE_FILTER_PIDS))
+		return 1;
+	if (bpf_map_lookup_elem(&pid_filter, &tgid))
+		return 1;
+	/* children of a listed process (nginx workers of a listed master) */
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u32 ppid = BPF_CORE_READ(task, real_parent, tgid);
+	return bpf_map_lookup_elem(&pid_filter, &ppid) != NULL;
+}
+
+/* The TCP socket behind fd in the current task, or NULL. */
+static __always_inline struct sock *sock_from_fd(int fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *file = NULL;
+	unsigned int max_fds;
+
+	if (fd < 0 || !fdt)
+		return NULL;
+	max_fds = BPF_CORE_READ(fdt, max_fds);
+	if ((unsigned int)fd >= max_fds)
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return NULL;
+	umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return NULL;
+	struct socket *sock = BPF_CORE_READ(file, private_data);
+	if (!sock || BPF_CORE_READ(sock, type) != SOCK_STREAM)
+		return NULL;
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return NULL;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return NULL;
+	return sk;
+}
+
+static __always_inline void read_tuple(struct sock *sk, struct sock_info *si)
+{
+	si->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	si->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	si->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (si->family == AF_INET) {
+		BPF_CORE_READ_INTO((__u32 *)si->local_addr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__u32 *)si->remote_addr, sk, __sk_common.skc_daddr);
+	} else {
+		BPF_CORE_READ_INTO(si->local_addr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(si->remote_addr, sk, __sk_common.skc_v6_daddr);
+	}
+}
+
+/* Endpoint keys hold IPv4 as IPv4-mapped IPv6 so a dual-stack peer matches. */
+static __always_inline void endpoint_key(struct pscope_endpoint *k, __u8 family, const __u8 *addr,
+					 __u16 port)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->port = port;
+	if (family == AF_INET) {
+		k->addr[10] = 0xff;
+		k->addr[11] = 0xff;
+		__builtin_memcpy(&k->addr[12], addr, 4);
+	} else {
+		__builtin_memcpy(k->addr, addr, 16);
+	}
+}
+
+/* Is the remote end of this socket one of the agent's own endpoints? */
+static __always_inline int peer_is_self(const struct sock_info *si)
+{
+	struct pscope_endpoint k;
+
+	endpoint_key(&k, si->family, si->remote_addr, si->remote_port);
+	if (bpf_map_lookup_elem(&self_endpoints, &k))
+		return 1;
+	__builtin_memset(k.addr, 0, sizeof(k.addr)); /* a wildcard listener of the agent */
+	return bpf_map_lookup_elem(&self_endpoints, &k) != NULL;
+}
+
+static __always_inline int ports_traced(const struct sock_info *si)
+{
+	if (!(filter_flags & PSCOPE_FILTER_PORTS))
+		return 1;
+	return bpf_map_lookup_elem(&port_filter, &si->local_port) ||
+	       bpf_map_lookup_elem(&port_filter, &si->remote_port);
+}
+
+/* Records a socket seen opening with a known role (overwrites a stale entry of a reused address). */
+static __always_inline struct sock_info *sock_info_open(struct sock *sk, __u8 role)
+{
+	struct sock_info si = {};
+	__u64 key = (__u64)sk;
+
+	si.role = role;
+	read_tuple(sk, &si);
+	si.ignored = !ports_traced(&si);
+	if (bpf_map_update_elem(&socks, &key, &si, BPF_ANY)) {
+		count_drop(PSCOPE_DROP_SOCK_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&socks, &key);
+}
+
+/* The socket's entry, created for a socket that was open before we saw it. */
+static __always_inline struct sock_info *sock_info_get(struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	struct sock_info *si = bpf_map_lookup_elem(&socks, &key);
+
+	if (si)
+		return si;
+	return sock_info_open(sk, PSCOPE_ROLE_UNKNOWN);
+}
+
+static __always_inline void fill_conn_ref(struct pscope_conn_ref *c, __u64 pid_tgid, int fd,
+					  __u64 sk, const struct sock_info *si)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	c->pid = pid_tgid >> 32;
+	c->tid = (__u32)pid_tgid;
+	c->fd = fd;
+	c->role = si->role;
+	c->family = si->family;
+	c->pad0 = 0;
+	c->sock_id = sk;
+	c->proc_start_ns = BPF_CORE_READ(task, group_leader, start_time);
+	__builtin_memcpy(c->local_addr, si->local_addr, 16);
+	__builtin_memcpy(c->remote_addr, si->remote_addr, 16);
+	c->local_port = si->local_port;
+	c->remote_port = si->remote_port;
+	c->pad1 = 0;
+}
+
+static __always_inline void emit_conn_event(__u16 type, __u64 pid_tgid, int fd, __u64 sk,
+					    const struct sock_info *si)
+{
+	struct pscope_conn_event ev = {};
+
+	ev.hdr.type = type;
+	ev.hdr.size = sizeof(ev);
+	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
+	fill_conn_ref(&ev.conn, pid_tgid, fd, sk, si);
+	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags()))
+		count_drop(PSCOPE_DROP_RINGBUF_FULL);
+}
+
+/* ---- data syscalls ---- */
+
+static __always_inline int io_enter(int fd, __u64 buf, __u64 count, __u8 kind, __u8 source,
+				    __u8 direction)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (!pid_traced(pid_tgid >> 32))
+		return 0;
+	struct sock *sk = sock_from_fd(fd);
+	if (!sk)
+		return 0;
+	struct sock_info *si = sock_info_get(sk);
+	if (!si || si->ignored)
+		return 0;
+
+	struct active_io a = {};
+	a.enter_ns = bpf_ktime_get_ns();
+	a.sk = (__u64)sk;
+	a.buf = buf;
+	a.count = count;
+	a.fd = fd;
+	a.kind = kind;
+	a.source = source;
+	a.direction = direction;
+	a.si = *si;
+	if (bpf_map_update_elem(&active_io, &pid_tgid, &a, BPF_ANY))
+		count_drop(PSCOPE_DROP_ACTIVE_FULL);
+	return 0;
+}
+
+/* Copies up to len bytes from user memory to payload[off...], within cap. Returns bytes copied. */
+static __always_inline __u32 copy_user(__u8 *payload, __u32 off, __u64 src, __u64 len, __u32 cap)
+{
+	__u32 n;
+
+	if (off >= cap || !len)
+		return 0;
+	n = cap - off;
+	if (len < n)
+		n = len;
+	off &= PSCOPE_CAPTURE_MAX - 1;
+	if (n > PSCOPE_CAPTURE_MAX)
+		n = PSCOPE_CAPTURE_MAX;
+	asm volatile("%[n] &= %[mask]" : [n] "+r"(n) : [mask] "i"(2 * PSCOPE_CAPTURE_MAX - 1));
+	if (bpf_probe_read_user(payload + off, n, (const void *)src)) {
+		count_drop(PSCOPE_DROP_READ_FAULT);
+		return 0;
+	}
+	return n;
+}
+
+static __always_inline __u32 copy_iov(__u8 *payload, __u64 iov_ptr, __u64 iovcnt, __u64 total,
+				      __u32 cap)
+{
+	__u32 off = 0;
+	__u64 left = total;
+
+	for (int i = 0; i < MAX_IOV; i++) {
+		struct iovec iov;
+
+		if (i >= iovcnt || !left || off >= cap)
+			break;
+		if (bpf_probe_read_user(&iov, sizeof(iov), (const void *)(iov_ptr + i * sizeof(iov))))
+			break;
+		__u64 len = iov.iov_len < left ? iov.iov_len : left;
+		__u32 got = copy_user(payload, off, (__u64)iov.iov_base, len, cap);
+		if (got != len && got + off < cap)
+			break; /* fault */
+		off += got;
+		left -= len;
+	}
+	if (left && off < cap)
+		count_drop(PSCOPE_DROP_IOV_LIMIT);
+	return off;
+}
+
+/* Every data syscall's exit jumps here (one tail-call target), so the payload
+ * copying loops are verified once rather than once per syscall. */
+SEC("tracepoint/syscalls/sys_exit_read")
+int io_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	long ret = ctx->ret;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct active_io *ap = bpf_map_lookup_elem(&active_io, &pid_tgid);
+	struct active_io a;
+
+	if (!ap)
+		return 0;
+	a = *ap;
+	bpf_map_delete_elem(&active_io, &pid_tgid);
+	if (ret <= 0)
+		return 0;
+
+	if (!a.si.checked) {
+		/* Data has flowed, so an agent connection has finished connect(): its
+		 * endpoint is registered by now. Decide once per socket. */
+		struct sock_info *si = bpf_map_lookup_elem(&socks, &a.sk);
+		if (si) {
+			si->checked = 1;
+			if (peer_is_self(si))
+				si->ignored = 1;
+			if (si->ignored)
+				return 0;
+		}
+	}
+
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct scratch_event *s = bpf_map_lookup_elem(&scratch, &cpu);
+	if (!s)
+		return 0;
+	struct pscope_data_event *e = (struct pscope_data_event *)s->raw;
+	__u8 *payload = s->raw + sizeof(*e);
+	__u32 cap = capture_size;
+	if (cap > PSCOPE_CAPTURE_MAX)
+		cap = PSCOPE_CAPTURE_MAX;
+
+	__u32 captured = 0;
+	if (a.kind == IO_BUF) {
+		captured = copy_user(payload, 0, a.buf, ret, cap);
+	} else if (a.kind == IO_IOV) {
+		captured = copy_iov(payload, a.buf, a.count, ret, cap);
+	} else if (a.kind == IO_MSG) {
+		struct user_msghdr msg;
+		if (!bpf_probe_read_user(&msg, sizeof(msg), (const void *)a.buf))
+			captured = copy_iov(payload, (__u64)msg.msg_iov, msg.msg_iovlen, ret, cap);
+	}
+	if ((__u64)ret > captured && captured == cap)
+		count_drop(PSCOPE_DROP_TRUNCATED);
+
+	e->hdr.type = PSCOPE_EV_DATA;
+	e->hdr.flags = 0;
+	e->hdr.timestamp_ns = bpf_ktime_get_ns();
+	fill_conn_ref(&e->conn, pid_tgid, a.fd, a.sk, &a.si);
+	e->enter_ns = a.enter_ns;
+	e->bytes = ret;
+	e->direction = a.direction;
+	e->source = a.source;
+	e->pad0 = 0;
+	e->pad1 = 0;
+	if (captured > PSCOPE_CAPTURE_MAX)
+		captured = PSCOPE_CAPTURE_MAX;
+	e->captured = captured;
+	__u32 size = sizeof(*e) + captured;
+	e->hdr.size = size;
+	/* for the verifier: size < sizeof(*s) */
+	asm volatile("%[s] &= %[mask]" : [s] "+r"(size) : [mask] "i"(2 * PSCOPE_CAPTURE_MAX - 1));
+	if (bpf_ringbuf_output(&events, s, size, ringbuf_flags()))
+		count_drop(PSCOPE_DROP_RINGBUF_FULL);
+	return 0;
+}
+
+#define ARG(n) (ctx->args[n])
+
+SEC("tracepoint/syscalls/sys_enter_read")
+int enter_read(struct trace_event_raw_sys_enter *ctx)
+{
+	return io_enter(ARG(0), ARG(1), ARG(2), IO_BUF, PSCOPE_SRC_READ, PSCOPE_DIR_INGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int enter_write(struct trace_event_raw_sys_enter *ctx)
+{
+	return io_enter(ARG(0), ARG(1), ARG(2), IO_BUF, PSCOPE_SRC_WRITE, PSCOPE_DIR_EGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_readv")
+int enter_readv(struct trace_event_raw_sys_enter *ctx)
+{
+	return io_enter(ARG(0), ARG(1), ARG(2), IO_IOV, PSCOPE_SRC_READV, PSCOPE_DIR_INGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_writev")
+int enter_writev(struct trace_event_raw_sys_enter *ctx)
+{
+	return io_enter(ARG(0), ARG(1), ARG(2), IO_IOV, PSCOPE_SRC_WRITEV, PSCOPE_DIR_EGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ARG(3) & MSG_PEEK)
+		return 0;
+	return io_enter(ARG(0), ARG(1), ARG(2), IO_BUF, PSCOPE_SRC_RECVFROM, PSCOPE_DIR_INGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int enter_sendto(struct trace_event_raw_sys_enter *ctx)
+{
+	return io_enter(ARG(0), ARG(1), ARG(2), IO_BUF, PSCOPE_SRC_SENDTO, PSCOPE_DIR_EGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ARG(2) & MSG_PEEK)
+		return 0;
+	return io_enter(ARG(0), ARG(1), 0, IO_MSG, PSCOPE_SRC_RECVMSG, PSCOPE_DIR_INGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	return io_enter(ARG(0), ARG(1), 0, IO_MSG, PSCOPE_SRC_SENDMSG, PSCOPE_DIR_EGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int enter_sendfile(struct trace_event_raw_sys_enter *ctx)
+{
+	return io_enter(ARG(0), 0, ARG(3), IO_NONE, PSCOPE_SRC_SENDFILE, PSCOPE_DIR_EGRESS);
+}
+
+#define IO_EXIT(name)                                                                              \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                                 \
+	int exit_##name(struct trace_event_raw_sys_exit *ctx)                                      \
+	{                                                                                          \
+		bpf_tail_call(ctx, &io_exit_prog, 0);                                              \
+		return 0;                                                                          \
+	}
+
+IO_EXIT(read)
+IO_EXIT(write)
+IO_EXIT(readv)
+IO_EXIT(writev)
+IO_EXIT(recvfrom)
+IO_EXIT(sendto)
+IO_EXIT(recvmsg)
+IO_EXIT(sendmsg)
+IO_EXIT(sendfile64)
+
+/* ---- connection lifecycle ---- */
+
+static __always_inline int accept_exit(long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (ret < 0 || !pid_traced(pid_tgid >> 32))
+		return 0;
+	struct sock *sk = sock_from_fd(ret);
+	if (!sk)
+		return 0;
+	struct sock_info *si = sock_info_open(sk, PSCOPE_ROLE_SERVER);
+	if (si && !si->ignored)
+		emit_conn_event(PSCOPE_EV_CONN_OPEN, pid_tgid, ret, (__u64)sk, si);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int exit_accept(struct trace_event_raw_sys_exit *ctx)
+{
+	return accept_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int exit_accept4(struct trace_event_raw_sys_exit *ctx)
+{
+	return accept_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct active_connect c = {.fd = ARG(0)};
+
+	if (tgid != self_tgid && !pid_traced(tgid))
+		return 0;
+	bpf_map_update_elem(&active_connect, &pid_tgid, &c, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct active_connect *cp = bpf_map_lookup_elem(&active_connect, &pid_tgid);
+	long ret = ctx->ret;
+	int fd;
+
+	if (!cp)
+		return 0;
+	fd = cp->fd;
+	bpf_map_delete_elem(&active_connect, &pid_tgid);
+	if (ret != 0 && ret != -EINPROGRESS)
+		return 0;
+	struct sock *sk = sock_from_fd(fd);
+	if (!sk)
+		return 0;
+	if ((pid_tgid >> 32) == self_tgid) {
+		/* The agent's own connection: its peer must not trace it. */
+		struct sock_info si = {};
+		struct pscope_endpoint k;
+		__u8 one = 1;
+
+		read_tuple(sk, &si);
+		endpoint_key(&k, si.family, si.local_addr, si.local_port);
+		bpf_map_update_elem(&self_endpoints, &k, &one, BPF_ANY);
+		return 0;
+	}
+	struct sock_info *si = sock_info_open(sk, PSCOPE_ROLE_CLIENT);
+	if (si && !si->ignored)
+		emit_conn_event(PSCOPE_EV_CONN_OPEN, pid_tgid, fd, (__u64)sk, si);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	int fd = ARG(0);
+
+	if (tgid != self_tgid && !pid_traced(tgid))
+		return 0;
+	struct sock *sk = sock_from_fd(fd);
+	if (!sk)
+		return 0;
+	__u64 key = (__u64)sk;
+	if (tgid == self_tgid) {
+		struct sock_info si = {};
+		struct pscope_endpoint k;
+
+		read_tuple(sk, &si);
+		endpoint_key(&k, si.family, si.local_addr, si.local_port);
+		bpf_map_delete_elem(&self_endpoints, &k);
+		return 0;
+	}
+	struct sock_info *si = bpf_map_lookup_elem(&socks, &key);
+	if (!si)
+		return 0;
+	if (!si->ignored)
+		emit_conn_event(PSCOPE_EV_CONN_CLOSE, pid_tgid, fd, key, si);
+	bpf_map_delete_elem(&socks, &key);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int process_exit(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+
+	if ((__u32)pid_tgid != tgid || !pid_traced(tgid))
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct pscope_proc_event ev = {};
+	ev.hdr.type = PSCOPE_EV_PROC_EXIT;
+	ev.hdr.size = sizeof(ev);
+	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
+	ev.pid = tgid;
+	ev.proc_start_ns = BPF_CORE_READ(task, start_time);
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags()))
+		count_drop(PSCOPE_DROP_RINGBUF_FULL);
+	return 0;
+}

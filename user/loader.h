@@ -1,0 +1,41 @@
+/* loader.h — prepares the kernel side: tracefs, memlock, BTF check, loads the
+ * BPF object with its settings, attaches every probe, and reads its counters. */
+#ifndef PERISCOPE_LOADER_H
+#define PERISCOPE_LOADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "periscope_abi.h"
+
+struct loader_config {
+	uint32_t self_tgid;
+	uint32_t capture_size;	/* bytes of payload per syscall, <= PSCOPE_CAPTURE_MAX */
+	uint32_t ringbuf_bytes; /* power of two */
+	uint32_t max_sockets;	/* socket table entries */
+	uint64_t wakeup_bytes;	/* wake the consumer once this much is queued; 0: every event */
+	const uint32_t *pids;	/* --pid filter (with their children) */
+	size_t n_pids;
+	const uint16_t *ports; /* --port filter (local or remote port) */
+	size_t n_ports;
+};
+
+struct loader;
+
+/* Returns 0 and the loader, or a negative errno with a human message in err. */
+int loader__new(const struct loader_config *c, struct loader **out, char *err, size_t err_len);
+void loader__free(struct loader *l); /* accepts NULL; detaches everything */
+
+int loader_events_fd(const struct loader *l);	/* the ring buffer map */
+int loader_probe_count(const struct loader *l); /* probes attached */
+
+/* Traffic whose peer is addr:port (16-byte IPv6 or IPv4 in the first 4 bytes,
+ * family AF_INET/AF_INET6; all-zero addr = any) is the agent's own. */
+int loader_add_self_endpoint(struct loader *l, int family, const uint8_t *addr, uint16_t port);
+
+/* Sums the per-CPU drop counters. */
+int loader_read_drops(const struct loader *l, uint64_t out[PSCOPE_DROP__COUNT]);
+
+const char *loader_drop_reason_name(int reason);
+
+#endif
