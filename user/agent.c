@@ -1,0 +1,423 @@
+/* agent.c — the running agent: wires the kernel probes, the ring buffer, the
+ * connection table, the protocol parsers and the outputs into one event loop.
+ *
+ *   kernel probes → ring buffer → agent_on_event → conn_table → session
+ *   (protocol parsers) → http_span → printer / OTLP exporter thread
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "agent.h"
+#include "conn_table.h"
+#include "event_loop.h"
+#include "http_span.h"
+#include "loader.h"
+#include "log.h"
+#include "otlp_exporter.h"
+#include "printer.h"
+#include "proc_info.h"
+#include "resource.h"
+#include "session.h"
+#include "span.h"
+#include "trace_id.h"
+
+#define POLL_INTERVAL_MS 50	       /* ring buffer drained at least this often */
+#define HOUSEKEEPING_INTERVAL_MS 1000 /* drop counters, idle connections, clock */
+#define IDLE_CONN_NS (30ULL * 60 * 1000000000ULL)
+#define SHUTDOWN_FLUSH_MS 4000
+
+#define CONN_FLAG_IGNORED 0x1 /* filtered out (--exe) */
+#define CONN_FLAG_CHECKED 0x2 /* --exe filter evaluated */
+
+struct agent_stats {
+	uint64_t events;
+	uint64_t events_by_type[5];
+	uint64_t malformed_events;
+	uint64_t spans;
+	uint64_t drops[PSCOPE_DROP__COUNT];
+};
+
+struct agent {
+	const struct config *cfg;
+	struct logger *log;
+	struct loader *loader;
+	struct ring_buffer *rb;
+	struct event_loop *loop;
+	struct conn_table *conns;
+	struct proc_info_cache *procs;
+	struct printer *printer;
+	struct otlp_exporter *exporter;
+	struct session_sink sink;
+	struct session_stats session_stats;
+	struct agent_stats stats;
+	struct id_gen ids;
+	int64_t unix_offset_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC */
+	uint64_t now_mono_ns;
+	int signal_fd;
+};
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void refresh_clock(struct agent *a)
+{
+	uint64_t mono = clock_ns(CLOCK_MONOTONIC);
+
+	a->unix_offset_ns = (int64_t)(clock_ns(CLOCK_REALTIME) - mono);
+	a->now_mono_ns = mono;
+}
+
+/* ---- spans ---- */
+
+static void emit_span(struct agent *a, struct span *s)
+{
+	a->stats.spans++;
+	if (a->printer)
+		printer_print_span(a->printer, s);
+	if (a->exporter)
+		otlp_exporter_submit_span(a->exporter, s);
+}
+
+static struct resource *conn_resource(struct agent *a, const struct conn *c)
+{
+	return proc_info_get(a->procs, c->ref.pid, c->ref.proc_start_ns, c->comm);
+}
+
+static void on_http_exchange(void *ctx, struct conn *c, const struct http1_exchange *ex)
+{
+	struct agent *a = ctx;
+	struct resource *r = conn_resource(a, c);
+	struct span s;
+
+	span_init(&s);
+	http_span_build(&s, ex, c, r, &a->ids, a->unix_offset_ns);
+	emit_span(a, &s);
+	span_release(&s);
+}
+
+/* ---- kernel events ---- */
+
+static bool exe_allowed(struct agent *a, struct conn *c)
+{
+	const struct config *cfg = a->cfg;
+
+	if (!cfg->n_exes)
+		return true;
+	if (!(c->flags & CONN_FLAG_CHECKED)) {
+		struct resource *r = conn_resource(a, c);
+		const char *exe = r ? resource_get_str(r, "process.executable.name") : NULL;
+		bool match = false;
+
+		for (size_t i = 0; exe && i < cfg->n_exes; i++)
+			match |= !strcmp(exe, cfg->exes[i]);
+		c->flags |= CONN_FLAG_CHECKED | (match ? 0 : CONN_FLAG_IGNORED);
+	}
+	return !(c->flags & CONN_FLAG_IGNORED);
+}
+
+static void on_data(struct agent *a, const struct pscope_data_event *e, size_t size)
+{
+	struct conn *c;
+
+	if (size < sizeof(*e) || size < sizeof(*e) + e->captured) {
+		a->stats.malformed_events++;
+		return;
+	}
+	c = conn_table_upsert(a->conns, &e->conn, e->hdr.timestamp_ns);
+	if (!c) {
+		a->session_stats.alloc_failures++;
+		return;
+	}
+	if (!exe_allowed(a, c))
+		return;
+	session_on_data(c, e, &a->sink, &a->session_stats);
+}
+
+static void on_conn_event(struct agent *a, const struct pscope_conn_event *e, size_t size)
+{
+	struct conn *c;
+
+	if (size < sizeof(*e)) {
+		a->stats.malformed_events++;
+		return;
+	}
+	if (e->hdr.type == PSCOPE_EV_CONN_OPEN) {
+		c = conn_table_upsert(a->conns, &e->conn, e->hdr.timestamp_ns);
+		if (c)
+			memcpy(c->comm, e->comm, sizeof(c->comm));
+		if (c && a->cfg->n_exes)
+			exe_allowed(a, c); /* decide while the process surely exists */
+		return;
+	}
+	c = conn_table_lookup(a->conns, e->conn.pid, e->conn.fd);
+	if (c && c->ref.sock_id == e->conn.sock_id) {
+		session_on_close(c, e->hdr.timestamp_ns);
+		conn_table_remove(a->conns, c);
+	}
+}
+
+static void on_proc_exit(struct agent *a, const struct pscope_proc_event *e, size_t size)
+{
+	if (size < sizeof(*e)) {
+		a->stats.malformed_events++;
+		return;
+	}
+	conn_table_remove_pid(a->conns, e->pid);
+	proc_info_forget(a->procs, e->pid);
+}
+
+static int on_ringbuf_event(void *ctx, void *data, size_t size)
+{
+	struct agent *a = ctx;
+	const struct pscope_event_header *h = data;
+
+	a->stats.events++;
+	if (size < sizeof(*h) || h->size > size) {
+		a->stats.malformed_events++;
+		return 0;
+	}
+	if (h->type < sizeof(a->stats.events_by_type) / sizeof(a->stats.events_by_type[0]))
+		a->stats.events_by_type[h->type]++;
+	switch (h->type) {
+	case PSCOPE_EV_DATA:
+		on_data(a, data, size);
+		break;
+	case PSCOPE_EV_CONN_OPEN:
+	case PSCOPE_EV_CONN_CLOSE:
+		on_conn_event(a, data, size);
+		break;
+	case PSCOPE_EV_PROC_EXIT:
+		on_proc_exit(a, data, size);
+		break;
+	default:
+		a->stats.malformed_events++;
+	}
+	return 0;
+}
+
+static void release_conn(void *ctx, struct conn *c)
+{
+	(void)ctx;
+	session_free(c);
+}
+
+/* ---- loop callbacks ---- */
+
+static void drain_ringbuf(struct agent *a)
+{
+	ring_buffer__consume(a->rb);
+	if (a->printer)
+		printer_flush(a->printer);
+}
+
+static void on_ringbuf_ready(void *ctx, int fd, uint32_t events)
+{
+	(void)fd;
+	(void)events;
+	drain_ringbuf(ctx);
+}
+
+static void on_poll_timer(void *ctx)
+{
+	drain_ringbuf(ctx);
+}
+
+static void on_housekeeping(void *ctx)
+{
+	struct agent *a = ctx;
+	uint64_t drops[PSCOPE_DROP__COUNT];
+
+	refresh_clock(a);
+	conn_table_expire(a->conns, a->now_mono_ns > IDLE_CONN_NS ? a->now_mono_ns - IDLE_CONN_NS : 0);
+	if (loader_read_drops(a->loader, drops) == 0) {
+		for (int r = 0; r < PSCOPE_DROP__COUNT; r++) {
+			if (r != PSCOPE_DROP_TRUNCATED && drops[r] > a->stats.drops[r])
+				log_msg(a->log, LOG_WARN, "events dropped in the kernel", "reason",
+					LOG_STR(loader_drop_reason_name(r)), "count",
+					LOG_INT((int64_t)(drops[r] - a->stats.drops[r])), NULL);
+			a->stats.drops[r] = drops[r];
+		}
+	}
+}
+
+static void on_signal(void *ctx, int fd, uint32_t events)
+{
+	struct agent *a = ctx;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	if (read(fd, &si, sizeof(si)) == sizeof(si))
+		log_msg(a->log, LOG_INFO, "stopping", "signal", LOG_STR(strsignal((int)si.ssi_signo)),
+			NULL);
+	event_loop_stop(a->loop);
+}
+
+static void exporter_log(void *ctx, int level, const char *msg)
+{
+	log_msg(ctx, (enum log_level)level, msg, NULL);
+}
+
+/* ---- setup ---- */
+
+static int setup_signals(struct agent *a)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	a->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (a->signal_fd < 0)
+		return -errno;
+	return event_loop_add_fd(a->loop, a->signal_fd, EPOLLIN, on_signal, a);
+}
+
+static int setup_outputs(struct agent *a)
+{
+	const struct config *cfg = a->cfg;
+
+	if (cfg->print != CONFIG_PRINT_OFF) {
+		a->printer = printer__new(stdout, cfg->print == CONFIG_PRINT_JSON ? PRINTER_JSON
+										    : PRINTER_TEXT);
+		if (!a->printer)
+			return -ENOMEM;
+	}
+	if (cfg->otlp_endpoint) {
+		struct otlp_exporter_config ec;
+
+		otlp_exporter_config_from_env(&ec);
+		otlp_exporter_config_set_endpoint(&ec, cfg->otlp_endpoint);
+		ec.log = exporter_log;
+		ec.log_ctx = a->log;
+		a->exporter = otlp_exporter__new(&ec);
+		if (!a->exporter) {
+			log_msg(a->log, LOG_ERROR, "cannot start the OTLP exporter", "endpoint",
+				LOG_STR(cfg->otlp_endpoint), NULL);
+			return -EINVAL;
+		}
+		log_msg(a->log, LOG_INFO, "exporting OTLP", "endpoint", LOG_STR(cfg->otlp_endpoint),
+			NULL);
+	}
+	return 0;
+}
+
+int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
+{
+	struct loader_config lc = {0};
+	struct agent *a;
+	char err[512] = "";
+	int rc;
+
+	*out = NULL;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->cfg = cfg;
+	a->log = lg;
+	a->signal_fd = -1;
+	a->sink.http = on_http_exchange;
+	a->sink.ctx = a;
+	id_gen_seed(&a->ids);
+	refresh_clock(a);
+
+	a->loop = event_loop__new();
+	a->conns = conn_table__new(cfg->max_connections, release_conn, a);
+	a->procs = proc_info_cache__new(getenv("OTEL_RESOURCE_ATTRIBUTES"));
+	if (!a->loop || !a->conns || !a->procs) {
+		rc = -ENOMEM;
+		log_msg(lg, LOG_ERROR, "out of memory", NULL);
+		goto cleanup;
+	}
+	rc = setup_outputs(a);
+	if (rc)
+		goto cleanup;
+
+	lc.self_tgid = (uint32_t)getpid();
+	lc.capture_size = cfg->capture_size;
+	lc.ringbuf_bytes = cfg->ringbuf_bytes;
+	lc.max_sockets = cfg->max_connections;
+	lc.wakeup_bytes = cfg->ringbuf_bytes / 64;
+	lc.pids = cfg->pids;
+	lc.n_pids = cfg->n_pids;
+	lc.ports = cfg->ports;
+	lc.n_ports = cfg->n_ports;
+	rc = loader__new(&lc, &a->loader, err, sizeof(err));
+	if (rc) {
+		log_msg(lg, LOG_ERROR, err, "errno", LOG_INT(-rc), NULL);
+		goto cleanup;
+	}
+	a->rb = ring_buffer__new(loader_events_fd(a->loader), on_ringbuf_event, a, NULL);
+	if (!a->rb) {
+		rc = -errno;
+		log_msg(lg, LOG_ERROR, "cannot open the ring buffer", NULL);
+		goto cleanup;
+	}
+	rc = event_loop_add_fd(a->loop, ring_buffer__epoll_fd(a->rb), EPOLLIN, on_ringbuf_ready,
+			       a);
+	if (rc < 0)
+		goto cleanup;
+	rc = event_loop_add_timer(a->loop, POLL_INTERVAL_MS, on_poll_timer, a);
+	if (rc < 0)
+		goto cleanup;
+	rc = event_loop_add_timer(a->loop, HOUSEKEEPING_INTERVAL_MS, on_housekeeping, a);
+	if (rc < 0)
+		goto cleanup;
+	rc = setup_signals(a);
+	if (rc < 0) {
+		log_msg(lg, LOG_ERROR, "cannot set up signal handling", NULL);
+		goto cleanup;
+	}
+	*out = a;
+	return 0;
+cleanup:
+	agent__free(a);
+	return rc < 0 ? rc : -EINVAL;
+}
+
+void agent__free(struct agent *a)
+{
+	if (!a)
+		return;
+	ring_buffer__free(a->rb);
+	loader__free(a->loader);
+	conn_table__free(a->conns);
+	otlp_exporter__free(a->exporter);
+	printer__free(a->printer);
+	proc_info_cache__free(a->procs);
+	event_loop__free(a->loop);
+	if (a->signal_fd >= 0)
+		close(a->signal_fd);
+	free(a);
+}
+
+int agent_run(struct agent *a)
+{
+	int rc;
+
+	log_msg(a->log, LOG_INFO, "ready", "probes", LOG_INT(loader_probe_count(a->loader)), "pid",
+		LOG_INT(getpid()), "capture_size", LOG_INT(a->cfg->capture_size), NULL);
+	rc = event_loop_run(a->loop);
+	drain_ringbuf(a);
+	if (a->exporter && otlp_exporter_flush(a->exporter, SHUTDOWN_FLUSH_MS) < 0)
+		log_msg(a->log, LOG_WARN, "not every span could be exported before exit", NULL);
+	log_msg(a->log, LOG_INFO, "stopped", "events", LOG_INT((int64_t)a->stats.events), "spans",
+		LOG_INT((int64_t)a->stats.spans), NULL);
+	return rc;
+}

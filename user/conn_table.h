@@ -1,0 +1,44 @@
+/* conn_table.h — the TCP connections the agent follows, keyed by (pid, fd) and
+ * checked against the kernel socket id so fd reuse never mixes connections. */
+#ifndef PERISCOPE_CONN_TABLE_H
+#define PERISCOPE_CONN_TABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "periscope_abi.h"
+
+struct conn {
+	struct pscope_conn_ref ref; /* pid, fd, sock id, role, addresses, ports */
+	char comm[16];
+	uint8_t protocol; /* enum l7_protocol, set by the session layer */
+	uint8_t flags;
+	uint64_t last_seen_ns;
+	void *session; /* protocol state, owned through the table's release hook */
+	struct conn *hnext;
+	struct conn *lru_prev, *lru_next; /* least recently seen first */
+};
+
+typedef void (*conn_release_fn)(void *ctx, struct conn *c);
+
+struct conn_table;
+
+/* max: connections kept at most; the least recently seen is evicted beyond it.
+ * release is called for every connection that leaves the table. */
+struct conn_table *conn_table__new(size_t max, conn_release_fn release, void *ctx);
+void conn_table__free(struct conn_table *t); /* releases every connection; accepts NULL */
+
+struct conn *conn_table_lookup(struct conn_table *t, uint32_t pid, int32_t fd);
+/* Finds or creates the connection for ref. An entry with the same (pid, fd) but
+ * another socket or process start is released and replaced. NULL on ENOMEM. */
+struct conn *conn_table_upsert(struct conn_table *t, const struct pscope_conn_ref *ref,
+			       uint64_t now_ns);
+void conn_table_remove(struct conn_table *t, struct conn *c);
+/* Releases every connection of pid. */
+void conn_table_remove_pid(struct conn_table *t, uint32_t pid);
+/* Releases connections not seen since before cutoff_ns. Returns how many. */
+size_t conn_table_expire(struct conn_table *t, uint64_t cutoff_ns);
+size_t conn_table_count(const struct conn_table *t);
+uint64_t conn_table_evictions(const struct conn_table *t);
+
+#endif

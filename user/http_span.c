@@ -1,0 +1,122 @@
+/* http_span.c — turns one HTTP/1.x exchange on a connection into an OTel span
+ * (HTTP semantic conventions). */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "http_span.h"
+#include "resource.h"
+
+void conn_addr_format(uint8_t family, const uint8_t addr[16], char *out, size_t len)
+{
+	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (family == AF_INET)
+		inet_ntop(AF_INET, addr, out, len);
+	else if (!memcmp(addr, v4mapped, 12))
+		inet_ntop(AF_INET, addr + 12, out, len);
+	else
+		inet_ntop(AF_INET6, addr, out, len);
+}
+
+static const char *const known_methods[] = {"GET",   "POST",	"PUT",	   "DELETE", "HEAD",
+					    "PATCH", "OPTIONS", "CONNECT", "TRACE"};
+
+static bool method_known(const char *m)
+{
+	for (size_t i = 0; i < sizeof(known_methods) / sizeof(known_methods[0]); i++)
+		if (!strcmp(m, known_methods[i]))
+			return true;
+	return false;
+}
+
+/* Splits a Host header into host and port (0 when absent). */
+static void host_split(const char *host, char *name, size_t name_len, int *port)
+{
+	const char *colon;
+	size_t n;
+
+	*port = 0;
+	if (host[0] == '[') {
+		const char *end = strchr(host, ']');
+		if (!end) {
+			snprintf(name, name_len, "%s", host);
+			return;
+		}
+		n = (size_t)(end - host - 1);
+		snprintf(name, name_len, "%.*s", (int)n, host + 1);
+		if (end[1] == ':')
+			*port = atoi(end + 2);
+		return;
+	}
+	colon = strrchr(host, ':');
+	n = colon ? (size_t)(colon - host) : strlen(host);
+	snprintf(name, name_len, "%.*s", (int)n, host);
+	if (colon)
+		*port = atoi(colon + 1);
+}
+
+void http_span_build(struct span *s, const struct http1_exchange *ex, const struct conn *c,
+		     struct resource *r, struct id_gen *ids, int64_t unix_offset_ns)
+{
+	bool server = c->ref.role == PSCOPE_ROLE_SERVER;
+	const char *method = method_known(ex->method) ? ex->method : "_OTHER";
+	char local[INET6_ADDRSTRLEN], remote[INET6_ADDRSTRLEN], host[HTTP1_HOST_MAX];
+	struct traceparent tp;
+	size_t path_len = strcspn(ex->target, "?#");
+	int host_port = 0;
+
+	s->kind = server ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
+	s->resource = resource_ref(r);
+	if (traceparent_parse(ex->traceparent, strlen(ex->traceparent), &tp)) {
+		memcpy(s->trace_id, tp.trace_id, 16);
+		memcpy(s->parent_span_id, tp.parent_id, 8);
+		s->sampled = tp.flags & 1;
+		snprintf(s->trace_state, sizeof(s->trace_state), "%s", ex->tracestate);
+	} else {
+		id_gen_trace_id(ids, s->trace_id);
+		s->sampled = 1;
+	}
+	id_gen_span_id(ids, s->span_id);
+
+	/* server: first request byte read → last response byte written;
+	 * client: first request byte written → last response byte read */
+	s->start_unix_ns = ex->req_start_ns + unix_offset_ns;
+	s->end_unix_ns = (ex->resp_end_ns > ex->req_start_ns ? ex->resp_end_ns : ex->req_start_ns) +
+			 unix_offset_ns;
+	snprintf(s->name, sizeof(s->name), "%s", method);
+
+	conn_addr_format(c->ref.family, c->ref.local_addr, local, sizeof(local));
+	conn_addr_format(c->ref.family, c->ref.remote_addr, remote, sizeof(remote));
+	host_split(ex->host, host, sizeof(host), &host_port);
+
+	span_set_str(s, "http.request.method", method);
+	if (strcmp(method, ex->method))
+		span_set_str(s, "http.request.method_original", ex->method);
+	span_set_strn(s, "url.path", ex->target, path_len);
+	span_set_str(s, "url.scheme", "http");
+	if (ex->status)
+		span_set_int(s, "http.response.status_code", ex->status);
+	if (server) {
+		span_set_str(s, "server.address", host[0] ? host : local);
+		span_set_int(s, "server.port", host_port ? host_port : c->ref.local_port);
+		span_set_str(s, "client.address", remote);
+	} else {
+		span_set_str(s, "server.address", host[0] ? host : remote);
+		span_set_int(s, "server.port", host_port ? host_port : c->ref.remote_port);
+	}
+	span_set_str(s, "network.peer.address", remote);
+	span_set_int(s, "network.peer.port", c->ref.remote_port);
+	span_set_str(s, "network.protocol.version", ex->version_minor == 0 ? "1.0" : "1.1");
+	if (ex->user_agent[0])
+		span_set_str(s, "user_agent.original", ex->user_agent);
+
+	if (ex->status >= 500 || (!server && ex->status >= 400)) {
+		char code[8];
+		snprintf(code, sizeof(code), "%d", ex->status);
+		s->status = SPAN_STATUS_ERROR;
+		span_set_str(s, "error.type", code);
+	}
+}

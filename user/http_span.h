@@ -1,0 +1,23 @@
+/* http_span.h — turns one HTTP/1.x exchange on a connection into an OTel span
+ * (HTTP semantic conventions). */
+#ifndef PERISCOPE_HTTP_SPAN_H
+#define PERISCOPE_HTTP_SPAN_H
+
+#include <stdint.h>
+
+#include "conn_table.h"
+#include "http1.h"
+#include "span.h"
+#include "trace_id.h"
+
+struct resource;
+
+/* Fills s (which the caller has span_init'ed). unix_offset_ns converts the
+ * exchange's monotonic timestamps to Unix time. The span takes a reference on r. */
+void http_span_build(struct span *s, const struct http1_exchange *ex, const struct conn *c,
+		     struct resource *r, struct id_gen *ids, int64_t unix_offset_ns);
+
+/* Formats a connection address (IPv4-mapped IPv6 shown as IPv4). */
+void conn_addr_format(uint8_t family, const uint8_t addr[16], char *out, size_t len);
+
+#endif

@@ -1,0 +1,38 @@
+/* session.h — per-connection protocol state: recognises the protocol from the
+ * first bytes, maps read/write to request/response streams by the connection's
+ * role, and feeds the right parser. Completed exchanges go to a sink. */
+#ifndef PERISCOPE_SESSION_H
+#define PERISCOPE_SESSION_H
+
+#include <stdint.h>
+
+#include "conn_table.h"
+#include "http1.h"
+#include "periscope_abi.h"
+
+enum l7_protocol {
+	L7_UNKNOWN = 0, /* not recognised yet */
+	L7_HTTP1 = 1,
+	L7_NONE = 255, /* gave up: not a protocol we parse */
+};
+
+struct session_sink {
+	void (*http)(void *ctx, struct conn *c, const struct http1_exchange *ex);
+	void *ctx;
+};
+
+struct session_stats {
+	uint64_t unrecognised_conns; /* connections given up on */
+	uint64_t parse_errors;	     /* chunks a parser rejected */
+	uint64_t alloc_failures;
+};
+
+/* Feeds one data event of connection c. */
+void session_on_data(struct conn *c, const struct pscope_data_event *e,
+		     const struct session_sink *sink, struct session_stats *st);
+/* The connection closed at ts_ns: parsers finish what close completes. */
+void session_on_close(struct conn *c, uint64_t ts_ns);
+/* Frees c's protocol state (called when the connection leaves the table). */
+void session_free(struct conn *c);
+
+#endif
