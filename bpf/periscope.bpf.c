@@ -30,17 +30,6 @@ const volatile __u32 filter_flags = 0;
 const volatile __u32 capture_size = PSCOPE_CAPTURE_DEFAULT;
 const volatile __u64 wakeup_bytes = 0; /* 0: wake the consumer on every event */
 
-/* What we know about a TCP socket, keyed by its struct sock address. */
-struct sock_info {
-	__u8 role;    /* enum pscope_role */
-	__u8 ignored; /* the agent's own traffic, or filtered out */
-	__u8 checked; /* compared against self_endpoints after data flowed */
-	__u8 family;
-	__u16 local_port;
-	__u16 remote_port;
-	__u8 local_addr[16];
-	__u8 remote_addr[16];
-};
 
 enum io_kind {
 	IO_BUF = 0, /* read/write/recvfrom/sendto: one user buffer */
@@ -60,7 +49,7 @@ struct active_io {
 	__u8 source;
 	__u8 direction;
 	__u8 pad;
-	struct sock_info si;
+	struct pscope_sock_info si;
 };
 
 struct active_connect {
@@ -98,7 +87,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 131072);
 	__type(key, __u64);
-	__type(value, struct sock_info);
+	__type(value, struct pscope_sock_info);
 } socks SEC(".maps");
 
 struct {
@@ -207,7 +196,7 @@ static __always_inline struct sock *sock_from_fd(int fd)
 	return sk;
 }
 
-static __always_inline void read_tuple(struct sock *sk, struct sock_info *si)
+static __always_inline void read_tuple(struct sock *sk, struct pscope_sock_info *si)
 {
 	si->family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	si->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
@@ -237,7 +226,7 @@ static __always_inline void endpoint_key(struct pscope_endpoint *k, __u8 family,
 }
 
 /* Is the remote end of this socket one of the agent's own endpoints? */
-static __always_inline int peer_is_self(const struct sock_info *si)
+static __always_inline int peer_is_self(const struct pscope_sock_info *si)
 {
 	struct pscope_endpoint k;
 
@@ -248,7 +237,7 @@ static __always_inline int peer_is_self(const struct sock_info *si)
 	return bpf_map_lookup_elem(&self_endpoints, &k) != NULL;
 }
 
-static __always_inline int ports_traced(const struct sock_info *si)
+static __always_inline int ports_traced(const struct pscope_sock_info *si)
 {
 	if (!(filter_flags & PSCOPE_FILTER_PORTS))
 		return 1;
@@ -257,9 +246,9 @@ static __always_inline int ports_traced(const struct sock_info *si)
 }
 
 /* Records a socket seen opening with a known role (overwrites a stale entry of a reused address). */
-static __always_inline struct sock_info *sock_info_open(struct sock *sk, __u8 role)
+static __always_inline struct pscope_sock_info *sock_info_open(struct sock *sk, __u8 role)
 {
-	struct sock_info si = {};
+	struct pscope_sock_info si = {};
 	__u64 key = (__u64)sk;
 
 	si.role = role;
@@ -273,10 +262,10 @@ static __always_inline struct sock_info *sock_info_open(struct sock *sk, __u8 ro
 }
 
 /* The socket's entry, created for a socket that was open before we saw it. */
-static __always_inline struct sock_info *sock_info_get(struct sock *sk)
+static __always_inline struct pscope_sock_info *sock_info_get(struct sock *sk)
 {
 	__u64 key = (__u64)sk;
-	struct sock_info *si = bpf_map_lookup_elem(&socks, &key);
+	struct pscope_sock_info *si = bpf_map_lookup_elem(&socks, &key);
 
 	if (si)
 		return si;
@@ -284,7 +273,7 @@ static __always_inline struct sock_info *sock_info_get(struct sock *sk)
 }
 
 static __always_inline void fill_conn_ref(struct pscope_conn_ref *c, __u64 pid_tgid, int fd,
-					  __u64 sk, const struct sock_info *si)
+					  __u64 sk, const struct pscope_sock_info *si)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 
@@ -304,7 +293,7 @@ static __always_inline void fill_conn_ref(struct pscope_conn_ref *c, __u64 pid_t
 }
 
 static __always_inline void emit_conn_event(__u16 type, __u64 pid_tgid, int fd, __u64 sk,
-					    const struct sock_info *si)
+					    const struct pscope_sock_info *si)
 {
 	struct pscope_conn_event ev = {};
 
@@ -329,7 +318,7 @@ static __always_inline int io_enter(int fd, __u64 buf, __u64 count, __u8 kind, _
 	struct sock *sk = sock_from_fd(fd);
 	if (!sk)
 		return 0;
-	struct sock_info *si = sock_info_get(sk);
+	struct pscope_sock_info *si = sock_info_get(sk);
 	if (!si || si->ignored)
 		return 0;
 
@@ -414,7 +403,7 @@ int io_exit(struct trace_event_raw_sys_exit *ctx)
 	if (!a.si.checked) {
 		/* Data has flowed, so an agent connection has finished connect(): its
 		 * endpoint is registered by now. Decide once per socket. */
-		struct sock_info *si = bpf_map_lookup_elem(&socks, &a.sk);
+		struct pscope_sock_info *si = bpf_map_lookup_elem(&socks, &a.sk);
 		if (si) {
 			si->checked = 1;
 			if (peer_is_self(si))
@@ -558,7 +547,7 @@ static __always_inline int accept_exit(long ret)
 	struct sock *sk = sock_from_fd(ret);
 	if (!sk)
 		return 0;
-	struct sock_info *si = sock_info_open(sk, PSCOPE_ROLE_SERVER);
+	struct pscope_sock_info *si = sock_info_open(sk, PSCOPE_ROLE_SERVER);
 	if (si && !si->ignored)
 		emit_conn_event(PSCOPE_EV_CONN_OPEN, pid_tgid, ret, (__u64)sk, si);
 	return 0;
@@ -608,7 +597,7 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	if ((pid_tgid >> 32) == self_tgid) {
 		/* The agent's own connection: its peer must not trace it. */
-		struct sock_info si = {};
+		struct pscope_sock_info si = {};
 		struct pscope_endpoint k;
 		__u8 one = 1;
 
@@ -617,7 +606,7 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 		bpf_map_update_elem(&self_endpoints, &k, &one, BPF_ANY);
 		return 0;
 	}
-	struct sock_info *si = sock_info_open(sk, PSCOPE_ROLE_CLIENT);
+	struct pscope_sock_info *si = sock_info_open(sk, PSCOPE_ROLE_CLIENT);
 	if (si && !si->ignored)
 		emit_conn_event(PSCOPE_EV_CONN_OPEN, pid_tgid, fd, (__u64)sk, si);
 	return 0;
@@ -637,7 +626,7 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	__u64 key = (__u64)sk;
 	if (tgid == self_tgid) {
-		struct sock_info si = {};
+		struct pscope_sock_info si = {};
 		struct pscope_endpoint k;
 
 		read_tuple(sk, &si);
@@ -645,7 +634,7 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 		bpf_map_delete_elem(&self_endpoints, &k);
 		return 0;
 	}
-	struct sock_info *si = bpf_map_lookup_elem(&socks, &key);
+	struct pscope_sock_info *si = bpf_map_lookup_elem(&socks, &key);
 	if (!si)
 		return 0;
 	if (!si->ignored)

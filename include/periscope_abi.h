@@ -134,6 +134,19 @@ struct pscope_endpoint {
 	pscope_u32 pad0;
 };
 
+/* What the kernel side knows about a TCP socket (map `socks`, keyed by the
+ * struct sock address). Userspace sets `ignored` to stop capturing a socket. */
+struct pscope_sock_info {
+	pscope_u8 role;	   /* enum pscope_role */
+	pscope_u8 ignored; /* the agent's own traffic, filtered out, or not parseable */
+	pscope_u8 checked; /* compared against the agent's endpoints after data flowed */
+	pscope_u8 family;
+	pscope_u16 local_port;
+	pscope_u16 remote_port;
+	pscope_u8 local_addr[16];
+	pscope_u8 remote_addr[16];
+};
+
 #define PSCOPE_FILTER_PIDS 0x1	/* only pids in the pid_filter map */
 #define PSCOPE_FILTER_PORTS 0x2 /* only connections with a port in port_filter */
 
@@ -143,5 +156,6 @@ _Static_assert(sizeof(struct pscope_data_event) == 112, "data event ABI");
 _Static_assert(sizeof(struct pscope_conn_event) == 104, "conn event ABI");
 _Static_assert(sizeof(struct pscope_proc_event) == 32, "proc event ABI");
 _Static_assert(sizeof(struct pscope_endpoint) == 24, "endpoint ABI");
+_Static_assert(sizeof(struct pscope_sock_info) == 40, "sock_info ABI");
 
 #endif

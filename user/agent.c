@@ -38,6 +38,7 @@
 
 #define CONN_FLAG_IGNORED 0x1 /* filtered out (--exe) */
 #define CONN_FLAG_CHECKED 0x2 /* --exe filter evaluated */
+#define CONN_FLAG_KERNEL_SKIP 0x4 /* the kernel was told to stop capturing it */
 
 struct agent_stats {
 	uint64_t events;
@@ -146,6 +147,11 @@ static void on_data(struct agent *a, const struct pscope_data_event *e, size_t s
 	if (!exe_allowed(a, c))
 		return;
 	session_on_data(c, e, &a->sink, &a->session_stats);
+	if (c->protocol == L7_NONE && !(c->flags & CONN_FLAG_KERNEL_SKIP)) {
+		/* nothing we parse: stop the kernel from copying its bytes */
+		c->flags |= CONN_FLAG_KERNEL_SKIP;
+		loader_ignore_socket(a->loader, c->ref.sock_id);
+	}
 }
 
 static void on_conn_event(struct agent *a, const struct pscope_conn_event *e, size_t size)

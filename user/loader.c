@@ -206,6 +206,19 @@ int loader_add_self_endpoint(struct loader *l, int family, const uint8_t *addr, 
 	return 0;
 }
 
+int loader_ignore_socket(struct loader *l, uint64_t sock_id)
+{
+	struct bpf_map *m = l->skel->maps.socks;
+	struct pscope_sock_info si;
+
+	if (bpf_map__lookup_elem(m, &sock_id, sizeof(sock_id), &si, sizeof(si), 0))
+		return -errno;
+	si.ignored = 1;
+	if (bpf_map__update_elem(m, &sock_id, sizeof(sock_id), &si, sizeof(si), BPF_EXIST))
+		return -errno;
+	return 0;
+}
+
 int loader_read_drops(const struct loader *l, uint64_t out[PSCOPE_DROP__COUNT])
 {
 	uint64_t *vals = calloc(l->ncpus, sizeof(uint64_t));

@@ -33,6 +33,9 @@ int loader_probe_count(const struct loader *l); /* probes attached */
  * family AF_INET/AF_INET6; all-zero addr = any) is the agent's own. */
 int loader_add_self_endpoint(struct loader *l, int family, const uint8_t *addr, uint16_t port);
 
+/* Stops capturing a socket (e.g. it speaks no protocol we parse). */
+int loader_ignore_socket(struct loader *l, uint64_t sock_id);
+
 /* Sums the per-CPU drop counters. */
 int loader_read_drops(const struct loader *l, uint64_t out[PSCOPE_DROP__COUNT]);
 
