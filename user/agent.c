@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -23,10 +24,12 @@
 #include "http_span.h"
 #include "loader.h"
 #include "log.h"
+#include "metrics.h"
 #include "otlp_exporter.h"
 #include "printer.h"
 #include "proc_info.h"
 #include "resource.h"
+#include "route.h"
 #include "session.h"
 #include "span.h"
 #include "trace_id.h"
@@ -58,6 +61,8 @@ struct agent {
 	struct proc_info_cache *procs;
 	struct printer *printer;
 	struct otlp_exporter *exporter;
+	struct metrics *metrics;
+	struct route_table *routes;
 	struct session_sink sink;
 	struct session_stats session_stats;
 	struct agent_stats stats;
@@ -99,14 +104,41 @@ static struct resource *conn_resource(struct agent *a, const struct conn *c)
 	return proc_info_get(a->procs, c->ref.pid, c->ref.proc_start_ns, c->comm);
 }
 
+static void record_http_metrics(struct agent *a, const struct conn *c,
+				const struct http1_exchange *ex, const struct span *s,
+				struct resource *r, const char *route)
+{
+	const struct span_attr *addr = span_find_attr(s, "server.address");
+	const struct span_attr *port = span_find_attr(s, "server.port");
+	struct http_metric_sample m = {0};
+
+	m.kind = c->ref.role == PSCOPE_ROLE_SERVER ? METRICS_HTTP_SERVER : METRICS_HTTP_CLIENT;
+	m.method = ex->method;
+	m.status_code = ex->status;
+	m.route = route;
+	m.scheme = "http";
+	m.protocol_version = ex->version_minor == 0 ? "1.0" : "1.1";
+	m.server_address = addr ? span_attr_str(s, addr) : NULL;
+	m.server_port = port ? (int)port->i : 0;
+	m.duration_s = (double)(s->end_unix_ns - s->start_unix_ns) / 1e9;
+	m.request_body_size = (int64_t)ex->request_body_size;
+	m.response_body_size = (int64_t)ex->response_body_size;
+	metrics_record_http(a->metrics, r, &m);
+}
+
 static void on_http_exchange(void *ctx, struct conn *c, const struct http1_exchange *ex)
 {
 	struct agent *a = ctx;
 	struct resource *r = conn_resource(a, c);
+	char route[ROUTE_MAX];
 	struct span s;
 
+	if (route_table_match(a->routes, ex->target, route, sizeof(route)) < 0)
+		route[0] = '\0';
 	span_init(&s);
-	http_span_build(&s, ex, c, r, &a->ids, a->unix_offset_ns);
+	http_span_build(&s, ex, c, route, r, &a->ids, a->unix_offset_ns);
+	/* every request counts in the metrics, whatever happens to its span later */
+	record_http_metrics(a, c, ex, &s, r, route);
 	emit_span(a, &s);
 	span_release(&s);
 }
@@ -295,6 +327,21 @@ static int setup_signals(struct agent *a)
 	return event_loop_add_fd(a->loop, a->signal_fd, EPOLLIN, on_signal, a);
 }
 
+static int setup_metrics(struct agent *a)
+{
+	const char *temporality = getenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE");
+	struct metrics_options mo = {0};
+
+	mo.delta = temporality && !strcasecmp(temporality, "delta");
+	mo.self_resource = proc_info_get(a->procs, (uint32_t)getpid(), 0, "periscope");
+	a->metrics = metrics__new(&mo);
+	if (!a->metrics) {
+		log_msg(a->log, LOG_ERROR, "out of memory", NULL);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static int setup_outputs(struct agent *a)
 {
 	const struct config *cfg = a->cfg;
@@ -346,11 +393,19 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 	a->loop = event_loop__new();
 	a->conns = conn_table__new(cfg->max_connections, release_conn, a);
 	a->procs = proc_info_cache__new(getenv("OTEL_RESOURCE_ATTRIBUTES"));
-	if (!a->loop || !a->conns || !a->procs) {
+	a->routes = route_table__new();
+	if (!a->loop || !a->conns || !a->procs || !a->routes) {
 		rc = -ENOMEM;
 		log_msg(lg, LOG_ERROR, "out of memory", NULL);
 		goto cleanup;
 	}
+	for (size_t i = 0; i < cfg->n_routes; i++)
+		route_table_add(a->routes, cfg->routes[i]);
+	if (cfg->routes_env && route_table_add_list(a->routes, cfg->routes_env) < 0)
+		log_msg(lg, LOG_WARN, "PERISCOPE_ROUTES has an invalid pattern", NULL);
+	rc = setup_metrics(a);
+	if (rc)
+		goto cleanup;
 	rc = setup_outputs(a);
 	if (rc)
 		goto cleanup;
@@ -406,6 +461,8 @@ void agent__free(struct agent *a)
 	conn_table__free(a->conns);
 	otlp_exporter__free(a->exporter);
 	printer__free(a->printer);
+	metrics__free(a->metrics);
+	route_table__free(a->routes);
 	proc_info_cache__free(a->procs);
 	event_loop__free(a->loop);
 	if (a->signal_fd >= 0)

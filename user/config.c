@@ -25,6 +25,7 @@ enum {
 	OPT_OTLP,
 	OPT_LOG_LEVEL,
 	OPT_VERSION,
+	OPT_ROUTE,
 };
 
 static const struct option long_options[] = {
@@ -41,6 +42,7 @@ static const struct option long_options[] = {
 	{"otlp-endpoint", required_argument, NULL, OPT_OTLP},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	{"version", no_argument, NULL, OPT_VERSION},
+	{"route", required_argument, NULL, OPT_ROUTE},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -63,6 +65,10 @@ void config_usage(FILE *out)
 		"  --pid PID                this process and its children\n"
 		"  --port PORT              connections with this local or remote port\n"
 		"  --exe NAME               processes whose executable is named NAME\n"
+		"Metrics:\n"
+		"  --route PATTERN          a route template, e.g. /users/{id}/orders or /static/*;\n"
+		"                           wins over the built-in id heuristic (repeatable; also\n"
+		"                           $PERISCOPE_ROUTES, comma-separated)\n"
 		"Tuning:\n"
 		"  --capture-size BYTES     payload captured per syscall (default %d, max %d)\n"
 		"  --ringbuf-size BYTES     kernel→agent ring buffer (default 8388608)\n"
@@ -191,6 +197,11 @@ int config_parse(struct config *c, int argc, char **argv, char *err, size_t err_
 					   optarg);
 			c->log_level = optarg;
 			break;
+		case OPT_ROUTE:
+			if (c->n_routes >= CONFIG_MAX_FILTERS || optarg[0] != '/')
+				return bad(err, err_len, "--route takes a pattern starting with '/'");
+			c->routes[c->n_routes++] = optarg;
+			break;
 		case OPT_VERSION:
 			c->mode = CONFIG_MODE_VERSION;
 			return 0;
@@ -207,6 +218,7 @@ int config_parse(struct config *c, int argc, char **argv, char *err, size_t err_
 	if (optind < argc)
 		return bad(err, err_len, "unexpected argument '%s' (see --help)", argv[optind]);
 
+	c->routes_env = getenv("PERISCOPE_ROUTES");
 	if (!c->otlp_endpoint) {
 		env = getenv("OTEL_EXPORTER_OTLP_ENDPOINT");
 		if (!env || !env[0])

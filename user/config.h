@@ -38,6 +38,9 @@ struct config {
 	bool prometheus_set;
 	const char *otlp_endpoint; /* --otlp-endpoint, else the environment's */
 	const char *log_level;
+	const char *routes[CONFIG_MAX_FILTERS]; /* --route patterns, point into argv */
+	size_t n_routes;
+	const char *routes_env; /* PERISCOPE_ROUTES: comma-separated patterns */
 };
 
 /* Parses argv and the environment. Returns 0, or -EINVAL with a message in err. */

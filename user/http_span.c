@@ -24,12 +24,12 @@ void conn_addr_format(uint8_t family, const uint8_t addr[16], char *out, size_t 
 static const char *const known_methods[] = {"GET",   "POST",	"PUT",	   "DELETE", "HEAD",
 					    "PATCH", "OPTIONS", "CONNECT", "TRACE"};
 
-static bool method_known(const char *m)
+const char *http_method_normalize(const char *m)
 {
 	for (size_t i = 0; i < sizeof(known_methods) / sizeof(known_methods[0]); i++)
 		if (!strcmp(m, known_methods[i]))
-			return true;
-	return false;
+			return known_methods[i];
+	return "_OTHER";
 }
 
 /* Splits a Host header into host and port (0 when absent). */
@@ -59,10 +59,11 @@ static void host_split(const char *host, char *name, size_t name_len, int *port)
 }
 
 void http_span_build(struct span *s, const struct http1_exchange *ex, const struct conn *c,
-		     struct resource *r, struct id_gen *ids, int64_t unix_offset_ns)
+		     const char *route, struct resource *r, struct id_gen *ids,
+		     int64_t unix_offset_ns)
 {
 	bool server = c->ref.role == PSCOPE_ROLE_SERVER;
-	const char *method = method_known(ex->method) ? ex->method : "_OTHER";
+	const char *method = http_method_normalize(ex->method);
 	char local[INET6_ADDRSTRLEN], remote[INET6_ADDRSTRLEN], host[HTTP1_HOST_MAX];
 	struct traceparent tp;
 	size_t path_len = strcspn(ex->target, "?#");
@@ -86,7 +87,10 @@ void http_span_build(struct span *s, const struct http1_exchange *ex, const stru
 	s->start_unix_ns = ex->req_start_ns + unix_offset_ns;
 	s->end_unix_ns = (ex->resp_end_ns > ex->req_start_ns ? ex->resp_end_ns : ex->req_start_ns) +
 			 unix_offset_ns;
-	snprintf(s->name, sizeof(s->name), "%s", method);
+	if (server && route && route[0])
+		snprintf(s->name, sizeof(s->name), "%s %s", method, route);
+	else
+		snprintf(s->name, sizeof(s->name), "%s", method);
 
 	conn_addr_format(c->ref.family, c->ref.local_addr, local, sizeof(local));
 	conn_addr_format(c->ref.family, c->ref.remote_addr, remote, sizeof(remote));
@@ -99,6 +103,8 @@ void http_span_build(struct span *s, const struct http1_exchange *ex, const stru
 	span_set_str(s, "url.scheme", "http");
 	if (ex->status)
 		span_set_int(s, "http.response.status_code", ex->status);
+	if (server && route && route[0])
+		span_set_str(s, "http.route", route);
 	if (server) {
 		span_set_str(s, "server.address", host[0] ? host : local);
 		span_set_int(s, "server.port", host_port ? host_port : c->ref.local_port);

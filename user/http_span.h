@@ -12,10 +12,16 @@
 
 struct resource;
 
-/* Fills s (which the caller has span_init'ed). unix_offset_ns converts the
- * exchange's monotonic timestamps to Unix time. The span takes a reference on r. */
+/* Fills s (which the caller has span_init'ed). route is the low-cardinality
+ * route template of the path (NULL: none); server spans get http.route and the
+ * name "METHOD route". unix_offset_ns converts the exchange's monotonic
+ * timestamps to Unix time. The span takes a reference on r. */
 void http_span_build(struct span *s, const struct http1_exchange *ex, const struct conn *c,
-		     struct resource *r, struct id_gen *ids, int64_t unix_offset_ns);
+		     const char *route, struct resource *r, struct id_gen *ids,
+		     int64_t unix_offset_ns);
+
+/* The method as exported: one of the nine standard methods, else "_OTHER". */
+const char *http_method_normalize(const char *method);
 
 /* Formats a connection address (IPv4-mapped IPv6 shown as IPv4). */
 void conn_addr_format(uint8_t family, const uint8_t addr[16], char *out, size_t len);
