@@ -10,6 +10,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_tracing.h>
 
 #include "periscope_abi.h"
 
@@ -54,6 +55,26 @@ struct active_io {
 
 struct active_connect {
 	__s32 fd;
+	__u32 pad;
+};
+
+/* A TLS library call (SSL_read/SSL_write) between its entry and return, keyed
+ * by pid_tgid. A syscall the call makes underneath tells us its socket. */
+struct active_ssl {
+	__u64 ssl;
+	__u64 buf;
+	__u64 out_len; /* _ex variants: where the byte count is stored */
+	__u64 enter_ns;
+	__s32 fd;      /* -1 until a socket syscall is seen inside the call */
+	__u8 direction;
+	__u8 is_ex;
+	__u8 pad[2];
+};
+
+/* An SSL object of one process, for the fd it was last seen on. */
+struct ssl_key {
+	__u64 ssl;
+	__u32 tgid;
 	__u32 pad;
 };
 
@@ -117,6 +138,37 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct active_ssl);
+} active_ssl SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ssl_key);
+	__type(value, __s32);
+} ssl_fd SEC(".maps");
+
+/* Processes that use TLS libraries whose I/O may happen outside the TLS call
+ * (memory BIOs: Node.js, Python asyncio): for them, remember the last socket
+ * each thread read or wrote, the best guess for a TLS call without a syscall. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} ssl_procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __s32);
+} thread_sock SEC(".maps");
 
 /* Holds io_exit, the shared exit handler; the loader fills slot 0. */
 struct {
@@ -313,13 +365,23 @@ static __always_inline int io_enter(int fd, __u64 buf, __u64 count, __u8 kind, _
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
-	if (!pid_traced(pid_tgid >> 32))
+	__u32 tgid = pid_tgid >> 32;
+
+	if (!pid_traced(tgid))
 		return 0;
 	struct sock *sk = sock_from_fd(fd);
 	if (!sk)
 		return 0;
+	struct active_ssl *as = bpf_map_lookup_elem(&active_ssl, &pid_tgid);
+	if (as) {
+		/* ciphertext moved by a TLS call: it names the call's socket */
+		as->fd = fd;
+		return 0;
+	}
+	if (bpf_map_lookup_elem(&ssl_procs, &tgid))
+		bpf_map_update_elem(&thread_sock, &pid_tgid, &fd, BPF_ANY);
 	struct pscope_sock_info *si = sock_info_get(sk);
-	if (!si || si->ignored)
+	if (!si || si->ignored || si->tls)
 		return 0;
 
 	struct active_io a = {};
@@ -536,6 +598,171 @@ IO_EXIT(recvmsg)
 IO_EXIT(sendmsg)
 IO_EXIT(sendfile64)
 
+/* ---- TLS libraries (uprobes, attached by userspace per library file) ---- */
+
+static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 direction, __u8 is_ex)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct active_ssl a = {};
+	__u8 one = 1;
+
+	if (!pid_traced(tgid))
+		return 0;
+	a.ssl = PT_REGS_PARM1(ctx);
+	a.buf = PT_REGS_PARM2(ctx);
+	a.out_len = is_ex ? PT_REGS_PARM4(ctx) : 0;
+	a.enter_ns = bpf_ktime_get_ns();
+	a.fd = -1;
+	a.direction = direction;
+	a.is_ex = is_ex;
+	if (bpf_map_update_elem(&active_ssl, &pid_tgid, &a, BPF_ANY))
+		count_drop(PSCOPE_DROP_ACTIVE_FULL);
+	if (!bpf_map_lookup_elem(&ssl_procs, &tgid))
+		bpf_map_update_elem(&ssl_procs, &tgid, &one, BPF_ANY);
+	return 0;
+}
+
+/* The socket fd of a TLS call: the syscall made inside it, else the fd the
+ * SSL object was last seen on, else the thread's last socket. */
+static __always_inline int ssl_resolve_fd(const struct active_ssl *a, __u64 pid_tgid)
+{
+	struct ssl_key k = {.ssl = a->ssl, .tgid = pid_tgid >> 32};
+	__s32 fd = a->fd;
+	__s32 *p;
+
+	if (fd < 0) {
+		p = bpf_map_lookup_elem(&ssl_fd, &k);
+		if (!p)
+			p = bpf_map_lookup_elem(&thread_sock, &pid_tgid);
+		if (!p)
+			return -1;
+		fd = *p;
+	}
+	bpf_map_update_elem(&ssl_fd, &k, &fd, BPF_ANY);
+	return fd;
+}
+
+static __always_inline int ssl_exit(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct active_ssl *ap = bpf_map_lookup_elem(&active_ssl, &pid_tgid);
+	struct active_ssl a;
+	long ret = PT_REGS_RC(ctx);
+	__u64 n;
+
+	if (!ap)
+		return 0;
+	a = *ap;
+	bpf_map_delete_elem(&active_ssl, &pid_tgid);
+	if (a.is_ex) {
+		__u64 got = 0;
+		if (ret != 1 || bpf_probe_read_user(&got, sizeof(got), (const void *)a.out_len))
+			return 0;
+		n = got;
+	} else {
+		if (ret <= 0)
+			return 0;
+		n = ret;
+	}
+	if (!n)
+		return 0;
+	int fd = ssl_resolve_fd(&a, pid_tgid);
+	struct sock *sk = fd >= 0 ? sock_from_fd(fd) : NULL;
+	if (!sk) {
+		count_drop(PSCOPE_DROP_SSL_NO_FD);
+		return 0;
+	}
+	struct pscope_sock_info *si = sock_info_get(sk);
+	if (!si)
+		return 0;
+	if (!si->tls) {
+		/* from now on the socket's own bytes are ciphertext: skip them */
+		si->tls = 1;
+		si->checked = 1;
+		si->ignored = !ports_traced(si) || peer_is_self(si);
+	}
+	if (si->ignored)
+		return 0;
+
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct scratch_event *s = bpf_map_lookup_elem(&scratch, &cpu);
+	if (!s)
+		return 0;
+	struct pscope_data_event *e = (struct pscope_data_event *)s->raw;
+	__u8 *payload = s->raw + sizeof(*e);
+	__u32 cap = capture_size;
+	if (cap > PSCOPE_CAPTURE_MAX)
+		cap = PSCOPE_CAPTURE_MAX;
+	__u32 captured = copy_user(payload, 0, a.buf, n, cap);
+	if (n > captured && captured == cap)
+		count_drop(PSCOPE_DROP_TRUNCATED);
+
+	e->hdr.type = PSCOPE_EV_DATA;
+	e->hdr.flags = PSCOPE_EVF_TLS;
+	e->hdr.timestamp_ns = bpf_ktime_get_ns();
+	fill_conn_ref(&e->conn, pid_tgid, fd, (__u64)sk, si);
+	e->enter_ns = a.enter_ns;
+	e->bytes = n;
+	e->direction = a.direction;
+	e->source = a.direction == PSCOPE_DIR_INGRESS ? PSCOPE_SRC_SSL_READ : PSCOPE_SRC_SSL_WRITE;
+	e->pad0 = 0;
+	e->pad1 = 0;
+	if (captured > PSCOPE_CAPTURE_MAX)
+		captured = PSCOPE_CAPTURE_MAX;
+	e->captured = captured;
+	__u32 size = sizeof(*e) + captured;
+	e->hdr.size = size;
+	asm volatile("%[s] &= %[mask]" : [s] "+r"(size) : [mask] "i"(2 * PSCOPE_CAPTURE_MAX - 1));
+	if (bpf_ringbuf_output(&events, s, size, ringbuf_flags()))
+		count_drop(PSCOPE_DROP_RINGBUF_FULL);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_enter)
+{
+	return ssl_enter(ctx, PSCOPE_DIR_INGRESS, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_enter)
+{
+	return ssl_enter(ctx, PSCOPE_DIR_EGRESS, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_ex_enter)
+{
+	return ssl_enter(ctx, PSCOPE_DIR_INGRESS, 1);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_ex_enter)
+{
+	return ssl_enter(ctx, PSCOPE_DIR_EGRESS, 1);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_return)
+{
+	return ssl_exit(ctx);
+}
+
+/* SSL_set_fd(ssl, fd): the socket of an SSL object, before any I/O. */
+SEC("uprobe")
+int BPF_KPROBE(ssl_set_fd_enter)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct ssl_key k = {.ssl = PT_REGS_PARM1(ctx), .tgid = pid_tgid >> 32};
+	__s32 fd = PT_REGS_PARM2(ctx);
+
+	if (!pid_traced(k.tgid))
+		return 0;
+	bpf_map_update_elem(&ssl_fd, &k, &fd, BPF_ANY);
+	return 0;
+}
+
 /* ---- connection lifecycle ---- */
 
 static __always_inline int accept_exit(long ret)
@@ -660,5 +887,28 @@ int process_exit(void *ctx)
 	ev.proc_start_ns = BPF_CORE_READ(task, start_time);
 	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags()))
 		count_drop(PSCOPE_DROP_RINGBUF_FULL);
+	return 0;
+}
+
+/* A new program: userspace looks at its executable and libraries for TLS. */
+SEC("tracepoint/sched/sched_process_exec")
+int process_exec(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+
+	if (!pid_traced(tgid))
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct pscope_proc_event ev = {};
+	ev.hdr.type = PSCOPE_EV_PROC_EXEC;
+	ev.hdr.size = sizeof(ev);
+	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
+	ev.pid = tgid;
+	ev.proc_start_ns = BPF_CORE_READ(task, group_leader, start_time);
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags()))
+		count_drop(PSCOPE_DROP_RINGBUF_FULL);
+	/* a new program gets a fresh guess about its TLS library */
+	bpf_map_delete_elem(&ssl_procs, &tgid);
 	return 0;
 }

@@ -30,7 +30,11 @@ enum pscope_event_type {
 	PSCOPE_EV_CONN_OPEN = 2,  /* accept/connect returned a TCP socket */
 	PSCOPE_EV_CONN_CLOSE = 3, /* close() of a TCP socket fd */
 	PSCOPE_EV_PROC_EXIT = 4,  /* a process (thread group) exited */
+	PSCOPE_EV_PROC_EXEC = 5,  /* a process called execve (a new program to look at) */
 };
+
+/* pscope_event_header.flags */
+#define PSCOPE_EVF_TLS 0x1 /* plaintext read at a TLS library call, not at the socket */
 
 /* Which end of the connection this process is. */
 enum pscope_role {
@@ -55,6 +59,8 @@ enum pscope_source {
 	PSCOPE_SRC_RECVMSG,
 	PSCOPE_SRC_SENDMSG,
 	PSCOPE_SRC_SENDFILE,
+	PSCOPE_SRC_SSL_READ,  /* SSL_read / SSL_read_ex (uprobe) */
+	PSCOPE_SRC_SSL_WRITE, /* SSL_write / SSL_write_ex (uprobe) */
 };
 
 /* Why an event or a piece of one was lost; per-CPU counters indexed by this. */
@@ -65,6 +71,7 @@ enum pscope_drop_reason {
 	PSCOPE_DROP_READ_FAULT,	      /* payload could not be read from user memory */
 	PSCOPE_DROP_IOV_LIMIT,	      /* payload beyond the iovec entries we walk */
 	PSCOPE_DROP_TRUNCATED,	      /* payload beyond the capture size (not an error) */
+	PSCOPE_DROP_SSL_NO_FD,	      /* TLS plaintext whose socket could not be found */
 	PSCOPE_DROP__COUNT,
 };
 
@@ -116,7 +123,7 @@ struct pscope_conn_event {
 };
 
 struct pscope_proc_event {
-	struct pscope_event_header hdr; /* PSCOPE_EV_PROC_EXIT */
+	struct pscope_event_header hdr; /* PSCOPE_EV_PROC_EXIT or _EXEC */
 	pscope_u32 pid;
 	pscope_u32 pad0;
 	pscope_u64 proc_start_ns;
@@ -145,6 +152,8 @@ struct pscope_sock_info {
 	pscope_u16 remote_port;
 	pscope_u8 local_addr[16];
 	pscope_u8 remote_addr[16];
+	pscope_u8 tls; /* a TLS library works on it: capture plaintext there, not here */
+	pscope_u8 pad[7];
 };
 
 #define PSCOPE_FILTER_PIDS 0x1	/* only pids in the pid_filter map */
@@ -156,6 +165,6 @@ _Static_assert(sizeof(struct pscope_data_event) == 112, "data event ABI");
 _Static_assert(sizeof(struct pscope_conn_event) == 104, "conn event ABI");
 _Static_assert(sizeof(struct pscope_proc_event) == 32, "proc event ABI");
 _Static_assert(sizeof(struct pscope_endpoint) == 24, "endpoint ABI");
-_Static_assert(sizeof(struct pscope_sock_info) == 40, "sock_info ABI");
+_Static_assert(sizeof(struct pscope_sock_info) == 48, "sock_info ABI");
 
 #endif

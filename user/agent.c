@@ -32,6 +32,7 @@
 #include "route.h"
 #include "session.h"
 #include "span.h"
+#include "tls_probes.h"
 #include "trace_id.h"
 
 #define POLL_INTERVAL_MS 50	       /* ring buffer drained at least this often */
@@ -39,13 +40,10 @@
 #define IDLE_CONN_NS (30ULL * 60 * 1000000000ULL)
 #define SHUTDOWN_FLUSH_MS 4000
 
-#define CONN_FLAG_IGNORED 0x1 /* filtered out (--exe) */
-#define CONN_FLAG_CHECKED 0x2 /* --exe filter evaluated */
-#define CONN_FLAG_KERNEL_SKIP 0x4 /* the kernel was told to stop capturing it */
 
 struct agent_stats {
 	uint64_t events;
-	uint64_t events_by_type[5];
+	uint64_t events_by_type[8];
 	uint64_t malformed_events;
 	uint64_t spans;
 	uint64_t drops[PSCOPE_DROP__COUNT];
@@ -63,6 +61,7 @@ struct agent {
 	struct otlp_exporter *exporter;
 	struct metrics *metrics;
 	struct route_table *routes;
+	struct tls_probes *tls;
 	struct session_sink sink;
 	struct session_stats session_stats;
 	struct agent_stats stats;
@@ -116,7 +115,7 @@ static void record_http_metrics(struct agent *a, const struct conn *c,
 	m.method = ex->method;
 	m.status_code = ex->status;
 	m.route = route;
-	m.scheme = "http";
+	m.scheme = (c->flags & CONN_FLAG_TLS) ? "https" : "http";
 	m.protocol_version = ex->version_minor == 0 ? "1.0" : "1.1";
 	m.server_address = addr ? span_attr_str(s, addr) : NULL;
 	m.server_port = port ? (int)port->i : 0;
@@ -215,8 +214,17 @@ static void on_proc_exit(struct agent *a, const struct pscope_proc_event *e, siz
 		a->stats.malformed_events++;
 		return;
 	}
+	if (e->hdr.type == PSCOPE_EV_PROC_EXEC) {
+		/* a new program in this pid: new name, maybe a TLS library */
+		proc_info_forget(a->procs, e->pid);
+		if (a->tls)
+			tls_probes_on_exec(a->tls, e->pid, e->hdr.timestamp_ns);
+		return;
+	}
 	conn_table_remove_pid(a->conns, e->pid);
 	proc_info_forget(a->procs, e->pid);
+	if (a->tls)
+		tls_probes_on_exit(a->tls, e->pid);
 }
 
 static int on_ringbuf_event(void *ctx, void *data, size_t size)
@@ -240,6 +248,7 @@ static int on_ringbuf_event(void *ctx, void *data, size_t size)
 		on_conn_event(a, data, size);
 		break;
 	case PSCOPE_EV_PROC_EXIT:
+	case PSCOPE_EV_PROC_EXEC:
 		on_proc_exit(a, data, size);
 		break;
 	default:
@@ -272,7 +281,11 @@ static void on_ringbuf_ready(void *ctx, int fd, uint32_t events)
 
 static void on_poll_timer(void *ctx)
 {
-	drain_ringbuf(ctx);
+	struct agent *a = ctx;
+
+	drain_ringbuf(a);
+	if (a->tls)
+		tls_probes_tick(a->tls, clock_ns(CLOCK_MONOTONIC));
 }
 
 static void on_housekeeping(void *ctx)
@@ -424,6 +437,14 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 		log_msg(lg, LOG_ERROR, err, "errno", LOG_INT(-rc), NULL);
 		goto cleanup;
 	}
+	if (!cfg->no_tls) {
+		a->tls = tls_probes__new(a->loader, lg, "/proc");
+		if (!a->tls) {
+			rc = -ENOMEM;
+			goto cleanup;
+		}
+		tls_probes_scan_all(a->tls);
+	}
 	a->rb = ring_buffer__new(loader_events_fd(a->loader), on_ringbuf_event, a, NULL);
 	if (!a->rb) {
 		rc = -errno;
@@ -457,6 +478,7 @@ void agent__free(struct agent *a)
 	if (!a)
 		return;
 	ring_buffer__free(a->rb);
+	tls_probes__free(a->tls);
 	loader__free(a->loader);
 	conn_table__free(a->conns);
 	otlp_exporter__free(a->exporter);

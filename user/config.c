@@ -26,6 +26,7 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_VERSION,
 	OPT_ROUTE,
+	OPT_NO_TLS,
 };
 
 static const struct option long_options[] = {
@@ -43,6 +44,7 @@ static const struct option long_options[] = {
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{"route", required_argument, NULL, OPT_ROUTE},
+	{"no-tls", no_argument, NULL, OPT_NO_TLS},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -73,6 +75,7 @@ void config_usage(FILE *out)
 		"  --capture-size BYTES     payload captured per syscall (default %d, max %d)\n"
 		"  --ringbuf-size BYTES     kernel→agent ring buffer (default 8388608)\n"
 		"  --max-connections N      connections tracked at once (default 262144)\n"
+		"  --no-tls                 do not attach uprobes to TLS libraries (libssl, node)\n"
 		"  --log-level LEVEL        debug, info, warn or error (default info)\n"
 		"  -h, --help, --version\n"
 		"\n"
@@ -201,6 +204,9 @@ int config_parse(struct config *c, int argc, char **argv, char *err, size_t err_
 			if (c->n_routes >= CONFIG_MAX_FILTERS || optarg[0] != '/')
 				return bad(err, err_len, "--route takes a pattern starting with '/'");
 			c->routes[c->n_routes++] = optarg;
+			break;
+		case OPT_NO_TLS:
+			c->no_tls = true;
 			break;
 		case OPT_VERSION:
 			c->mode = CONFIG_MODE_VERSION;

@@ -41,6 +41,7 @@ struct config {
 	const char *routes[CONFIG_MAX_FILTERS]; /* --route patterns, point into argv */
 	size_t n_routes;
 	const char *routes_env; /* PERISCOPE_ROUTES: comma-separated patterns */
+	bool no_tls;		/* --no-tls: no TLS library probes */
 };
 
 /* Parses argv and the environment. Returns 0, or -EINVAL with a message in err. */

@@ -12,12 +12,17 @@ struct conn {
 	struct pscope_conn_ref ref; /* pid, fd, sock id, role, addresses, ports */
 	char comm[16];
 	uint8_t protocol; /* enum l7_protocol, set by the session layer */
-	uint8_t flags;
+	uint8_t flags; /* CONN_FLAG_* */
 	uint64_t last_seen_ns;
 	void *session; /* protocol state, owned through the table's release hook */
 	struct conn *hnext;
 	struct conn *lru_prev, *lru_next; /* least recently seen first */
 };
+
+#define CONN_FLAG_IGNORED 0x1	  /* filtered out (--exe) */
+#define CONN_FLAG_CHECKED 0x2	  /* --exe filter evaluated */
+#define CONN_FLAG_KERNEL_SKIP 0x4 /* the kernel was told to stop capturing it */
+#define CONN_FLAG_TLS 0x8	  /* plaintext read at the TLS library */
 
 typedef void (*conn_release_fn)(void *ctx, struct conn *c);
 

@@ -100,7 +100,7 @@ void http_span_build(struct span *s, const struct http1_exchange *ex, const stru
 	if (strcmp(method, ex->method))
 		span_set_str(s, "http.request.method_original", ex->method);
 	span_set_strn(s, "url.path", ex->target, path_len);
-	span_set_str(s, "url.scheme", "http");
+	span_set_str(s, "url.scheme", (c->flags & CONN_FLAG_TLS) ? "https" : "http");
 	if (ex->status)
 		span_set_int(s, "http.response.status_code", ex->status);
 	if (server && route && route[0])

@@ -1,6 +1,7 @@
 /* loader.c — prepares the kernel side: tracefs, memlock, BTF check, loads the
  * BPF object with its settings, attaches every probe, and reads its counters. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +20,8 @@
 #include "periscope.skel.h"
 
 #define TRACEFS_MAGIC_NUMBER 0x74726163
-#define TRACEFS_PATH "/sys/kernel/tracing"
-#define MAX_LINKS 64
+#define TRACEFS_PATH         "/sys/kernel/tracing"
+#define MAX_LINKS            64
 
 struct loader {
 	struct periscope_bpf *skel;
@@ -51,7 +52,7 @@ static int ensure_tracefs(char *err, size_t len)
 		return 0;
 	if (mount("nodev", TRACEFS_PATH, "tracefs", 0, NULL) < 0)
 		return fail(err, len, -errno, "cannot mount tracefs at %s: %s", TRACEFS_PATH,
-			    strerror(errno));
+		            strerror(errno));
 	return 0;
 }
 
@@ -69,12 +70,12 @@ static int fill_filters(struct loader *l, const struct loader_config *c)
 
 	for (size_t i = 0; i < c->n_pids; i++) {
 		if (bpf_map__update_elem(l->skel->maps.pid_filter, &c->pids[i], sizeof(uint32_t),
-					 &one, 1, BPF_ANY))
+		                         &one, 1, BPF_ANY))
 			return -errno;
 	}
 	for (size_t i = 0; i < c->n_ports; i++) {
 		if (bpf_map__update_elem(l->skel->maps.port_filter, &c->ports[i], sizeof(uint16_t),
-					 &one, 1, BPF_ANY))
+		                         &one, 1, BPF_ANY))
 			return -errno;
 	}
 	return 0;
@@ -88,11 +89,12 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 
 	*out = NULL;
 	if (geteuid() != 0)
-		return fail(err, err_len, -EPERM, "periscope must run as root (it loads eBPF programs)");
+		return fail(err, err_len, -EPERM,
+		            "periscope must run as root (it loads eBPF programs)");
 	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
 		return fail(err, err_len, -ENOENT,
-			    "kernel BTF not found at /sys/kernel/btf/vmlinux: a kernel built with "
-			    "CONFIG_DEBUG_INFO_BTF=y is required");
+		            "kernel BTF not found at /sys/kernel/btf/vmlinux: a kernel built with "
+		            "CONFIG_DEBUG_INFO_BTF=y is required");
 	rc = ensure_tracefs(err, err_len);
 	if (rc)
 		return rc;
@@ -105,33 +107,41 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 	l->skel = periscope_bpf__open();
 	if (!l->skel) {
 		rc = fail(err, err_len, -errno ? -errno : -EINVAL, "cannot open the BPF object: %s",
-			  strerror(errno));
+		          strerror(errno));
 		goto cleanup;
 	}
 	l->skel->rodata->self_tgid = c->self_tgid;
 	l->skel->rodata->capture_size = c->capture_size;
 	l->skel->rodata->wakeup_bytes = c->wakeup_bytes;
-	l->skel->rodata->filter_flags = (c->n_pids ? PSCOPE_FILTER_PIDS : 0) |
-					(c->n_ports ? PSCOPE_FILTER_PORTS : 0);
+	l->skel->rodata->filter_flags =
+	    (c->n_pids ? PSCOPE_FILTER_PIDS : 0) | (c->n_ports ? PSCOPE_FILTER_PORTS : 0);
 	bpf_map__set_max_entries(l->skel->maps.events, c->ringbuf_bytes);
 	bpf_map__set_max_entries(l->skel->maps.socks, c->max_sockets);
 	bpf_map__set_max_entries(l->skel->maps.scratch, l->ncpus);
 
-	/* io_exit is reached by tail call only, never attached itself */
+	/* io_exit is reached by tail call only, never attached itself; the TLS
+	 * uprobes are attached per library file by loader_attach_tls */
 	bpf_program__set_autoattach(l->skel->progs.io_exit, false);
+	bpf_program__set_autoattach(l->skel->progs.ssl_read_enter, false);
+	bpf_program__set_autoattach(l->skel->progs.ssl_write_enter, false);
+	bpf_program__set_autoattach(l->skel->progs.ssl_read_ex_enter, false);
+	bpf_program__set_autoattach(l->skel->progs.ssl_write_ex_enter, false);
+	bpf_program__set_autoattach(l->skel->progs.ssl_return, false);
+	bpf_program__set_autoattach(l->skel->progs.ssl_set_fd_enter, false);
 	rc = periscope_bpf__load(l->skel);
 	if (rc) {
 		rc = fail(err, err_len, rc < 0 ? rc : -EINVAL,
-			  "cannot load the BPF programs into the kernel: %s", strerror(-rc));
+		          "cannot load the BPF programs into the kernel: %s", strerror(-rc));
 		goto cleanup;
 	}
 	{
 		uint32_t zero = 0;
 		int prog_fd = bpf_program__fd(l->skel->progs.io_exit);
 		if (bpf_map__update_elem(l->skel->maps.io_exit_prog, &zero, sizeof(zero), &prog_fd,
-					 sizeof(prog_fd), BPF_ANY)) {
+		                         sizeof(prog_fd), BPF_ANY)) {
 			rc = -errno;
-			fail(err, err_len, rc, "cannot install the exit handler: %s", strerror(-rc));
+			fail(err, err_len, rc, "cannot install the exit handler: %s",
+			     strerror(-rc));
 			goto cleanup;
 		}
 	}
@@ -229,7 +239,7 @@ int loader_read_drops(const struct loader *l, uint64_t out[PSCOPE_DROP__COUNT])
 	for (uint32_t r = 0; r < PSCOPE_DROP__COUNT; r++) {
 		out[r] = 0;
 		if (bpf_map__lookup_elem(l->skel->maps.drops, &r, sizeof(r), vals,
-					 sizeof(uint64_t) * l->ncpus, 0)) {
+		                         sizeof(uint64_t) * l->ncpus, 0)) {
 			rc = -errno;
 			goto cleanup;
 		}
@@ -244,11 +254,98 @@ cleanup:
 const char *loader_drop_reason_name(int reason)
 {
 	static const char *const names[PSCOPE_DROP__COUNT] = {
-		[PSCOPE_DROP_RINGBUF_FULL] = "ringbuf_full", [PSCOPE_DROP_ACTIVE_FULL] = "active_full",
-		[PSCOPE_DROP_SOCK_FULL] = "socket_table_full", [PSCOPE_DROP_READ_FAULT] = "read_fault",
-		[PSCOPE_DROP_IOV_LIMIT] = "iov_limit",	     [PSCOPE_DROP_TRUNCATED] = "truncated",
+	    [PSCOPE_DROP_RINGBUF_FULL] = "ringbuf_full",
+	    [PSCOPE_DROP_ACTIVE_FULL] = "active_full",
+	    [PSCOPE_DROP_SOCK_FULL] = "socket_table_full",
+	    [PSCOPE_DROP_READ_FAULT] = "read_fault",
+	    [PSCOPE_DROP_IOV_LIMIT] = "iov_limit",
+	    [PSCOPE_DROP_TRUNCATED] = "truncated",
+	    [PSCOPE_DROP_SSL_NO_FD] = "tls_socket_unknown",
 	};
 	if (reason < 0 || reason >= PSCOPE_DROP__COUNT)
 		return "unknown";
 	return names[reason];
+}
+
+#define TLS_MAX_LINKS 10
+
+struct loader_tls {
+	struct bpf_link *links[TLS_MAX_LINKS];
+	int n_links;
+};
+
+/* One uprobe (or uretprobe) on func in path; NULL when the symbol is absent. */
+static struct bpf_link *attach_func(struct bpf_program *prog, const char *path, const char *func,
+                                    bool ret)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = func, .retprobe = ret);
+
+	return bpf_program__attach_uprobe_opts(prog, -1, path, 0, &opts);
+}
+
+int loader_attach_tls(struct loader *l, const char *path, struct loader_tls **out)
+{
+	static const struct {
+		const char *func;
+		bool required;
+	} funcs[] = {
+	    {"SSL_read", true},      {"SSL_write", true},   {"SSL_read_ex", false},
+	    {"SSL_write_ex", false}, {"SSL_set_fd", false},
+	};
+	struct bpf_program *enter[] = {
+	    l->skel->progs.ssl_read_enter,    l->skel->progs.ssl_write_enter,
+	    l->skel->progs.ssl_read_ex_enter, l->skel->progs.ssl_write_ex_enter,
+	    l->skel->progs.ssl_set_fd_enter,
+	};
+	struct loader_tls *t;
+	int rc = 0;
+
+	*out = NULL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	for (size_t i = 0; i < sizeof(funcs) / sizeof(funcs[0]); i++) {
+		struct bpf_link *in, *ret = NULL;
+
+		in = attach_func(enter[i], path, funcs[i].func, false);
+		if (!in) {
+			if (funcs[i].required) {
+				rc = errno ? -errno : -ENOENT;
+				goto cleanup;
+			}
+			continue;
+		}
+		t->links[t->n_links++] = in;
+		if (enter[i] == l->skel->progs.ssl_set_fd_enter)
+			continue;
+		ret = attach_func(l->skel->progs.ssl_return, path, funcs[i].func, true);
+		if (!ret) {
+			rc = errno ? -errno : -ENOENT;
+			goto cleanup;
+		}
+		t->links[t->n_links++] = ret;
+	}
+	*out = t;
+	return 0;
+cleanup:
+	loader_detach_tls(t);
+	return rc;
+}
+
+void loader_detach_tls(struct loader_tls *t)
+{
+	if (!t)
+		return;
+	for (int i = 0; i < t->n_links; i++)
+		bpf_link__destroy(t->links[i]);
+	free(t);
+}
+
+int loader_mark_tls_process(struct loader *l, uint32_t pid)
+{
+	uint8_t one = 1;
+
+	if (bpf_map__update_elem(l->skel->maps.ssl_procs, &pid, sizeof(pid), &one, 1, BPF_ANY))
+		return -errno;
+	return 0;
 }

@@ -41,4 +41,17 @@ int loader_read_drops(const struct loader *l, uint64_t out[PSCOPE_DROP__COUNT]);
 
 const char *loader_drop_reason_name(int reason);
 
+/* The TLS probes attached to one ELF file (a libssl, or an executable with
+ * OpenSSL linked in): uprobes on SSL_read/SSL_write(_ex) and SSL_set_fd, for
+ * every process that maps the file. */
+struct loader_tls;
+
+/* path may point into another mount namespace (/proc/PID/root/...).
+ * Returns 0 and the attachment, -ENOENT when the file has no SSL_read/SSL_write. */
+int loader_attach_tls(struct loader *l, const char *path, struct loader_tls **out);
+void loader_detach_tls(struct loader_tls *t); /* accepts NULL */
+/* pid's TLS calls may happen away from their socket's syscalls (memory BIOs):
+ * let the kernel remember each thread's last socket for it. */
+int loader_mark_tls_process(struct loader *l, uint32_t pid);
+
 #endif

@@ -1,6 +1,7 @@
 /* session.c — per-connection protocol state: recognises the protocol from the
  * first bytes, maps read/write to request/response streams by the connection's
  * role, and feeds the right parser. */
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "session.h"
@@ -12,6 +13,7 @@ struct session {
 	struct conn *conn;
 	const struct session_sink *sink;
 	uint8_t undetected_chunks;
+	bool tls; /* plaintext comes from TLS library probes; socket bytes are ciphertext */
 	struct http1_parser *http1;
 };
 
@@ -47,11 +49,26 @@ static void detect(struct conn *c, const struct pscope_data_event *e)
 }
 
 void session_on_data(struct conn *c, const struct pscope_data_event *e,
-		     const struct session_sink *sink, struct session_stats *st)
+                     const struct session_sink *sink, struct session_stats *st)
 {
 	struct session *s = c->session;
 	struct stream_chunk chunk;
 
+	bool tls_event = e->hdr.flags & PSCOPE_EVF_TLS;
+
+	if (s && s->tls && !tls_event)
+		return; /* ciphertext of a connection we read at its TLS library */
+	if (tls_event && (!s || !s->tls)) {
+		/* The first plaintext of a TLS connection: what the socket showed so
+		 * far was the handshake. Start over on the plaintext. */
+		if (s) {
+			http1_parser__free(s->http1);
+			s->http1 = NULL;
+			s->undetected_chunks = 0;
+		}
+		c->protocol = L7_UNKNOWN;
+		c->flags = (c->flags | CONN_FLAG_TLS) & ~CONN_FLAG_KERNEL_SKIP;
+	}
 	if (c->protocol == L7_NONE)
 		return;
 	if (!s) {
@@ -63,6 +80,8 @@ void session_on_data(struct conn *c, const struct pscope_data_event *e,
 		s->conn = c;
 		c->session = s;
 	}
+	if (tls_event)
+		s->tls = true;
 	s->sink = sink;
 	if (c->protocol == L7_UNKNOWN) {
 		detect(c, e);
@@ -86,7 +105,8 @@ void session_on_data(struct conn *c, const struct pscope_data_event *e,
 	chunk.len = e->captured;
 	chunk.missing = e->bytes > e->captured ? e->bytes - e->captured : 0;
 	if (e->direction == PSCOPE_DIR_INGRESS) {
-		chunk.ts_first_ns = e->hdr.timestamp_ns; /* the bytes were there when read returned */
+		chunk.ts_first_ns =
+		    e->hdr.timestamp_ns; /* the bytes were there when read returned */
 		chunk.ts_last_ns = e->hdr.timestamp_ns;
 	} else {
 		chunk.ts_first_ns = e->enter_ns;
