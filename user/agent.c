@@ -20,6 +20,7 @@
 
 #include "agent.h"
 #include "conn_table.h"
+#include "event_file.h"
 #include "event_loop.h"
 #include "http_span.h"
 #include "loader.h"
@@ -35,11 +36,10 @@
 #include "tls_probes.h"
 #include "trace_id.h"
 
-#define POLL_INTERVAL_MS 50	       /* ring buffer drained at least this often */
+#define POLL_INTERVAL_MS         50   /* ring buffer drained at least this often */
 #define HOUSEKEEPING_INTERVAL_MS 1000 /* drop counters, idle connections, clock */
-#define IDLE_CONN_NS (30ULL * 60 * 1000000000ULL)
-#define SHUTDOWN_FLUSH_MS 4000
-
+#define IDLE_CONN_NS             (30ULL * 60 * 1000000000ULL)
+#define SHUTDOWN_FLUSH_MS        4000
 
 struct agent_stats {
 	uint64_t events;
@@ -62,6 +62,7 @@ struct agent {
 	struct metrics *metrics;
 	struct route_table *routes;
 	struct tls_probes *tls;
+	struct event_writer *recorder; /* `record` mode */
 	struct session_sink sink;
 	struct session_stats session_stats;
 	struct agent_stats stats;
@@ -104,8 +105,8 @@ static struct resource *conn_resource(struct agent *a, const struct conn *c)
 }
 
 static void record_http_metrics(struct agent *a, const struct conn *c,
-				const struct http1_exchange *ex, const struct span *s,
-				struct resource *r, const char *route)
+                                const struct http1_exchange *ex, const struct span *s,
+                                struct resource *r, const char *route)
 {
 	const struct span_attr *addr = span_find_attr(s, "server.address");
 	const struct span_attr *port = span_find_attr(s, "server.port");
@@ -233,6 +234,11 @@ static int on_ringbuf_event(void *ctx, void *data, size_t size)
 	const struct pscope_event_header *h = data;
 
 	a->stats.events++;
+	if (a->recorder && event_writer_append(a->recorder, data, size) < 0) {
+		log_msg(a->log, LOG_ERROR, "cannot write the event file; recording stopped", NULL);
+		event_writer__free(a->recorder);
+		a->recorder = NULL;
+	}
 	if (size < sizeof(*h) || h->size > size) {
 		a->stats.malformed_events++;
 		return 0;
@@ -294,13 +300,14 @@ static void on_housekeeping(void *ctx)
 	uint64_t drops[PSCOPE_DROP__COUNT];
 
 	refresh_clock(a);
-	conn_table_expire(a->conns, a->now_mono_ns > IDLE_CONN_NS ? a->now_mono_ns - IDLE_CONN_NS : 0);
+	conn_table_expire(a->conns,
+	                  a->now_mono_ns > IDLE_CONN_NS ? a->now_mono_ns - IDLE_CONN_NS : 0);
 	if (loader_read_drops(a->loader, drops) == 0) {
 		for (int r = 0; r < PSCOPE_DROP__COUNT; r++) {
 			if (r != PSCOPE_DROP_TRUNCATED && drops[r] > a->stats.drops[r])
 				log_msg(a->log, LOG_WARN, "events dropped in the kernel", "reason",
-					LOG_STR(loader_drop_reason_name(r)), "count",
-					LOG_INT((int64_t)(drops[r] - a->stats.drops[r])), NULL);
+				        LOG_STR(loader_drop_reason_name(r)), "count",
+				        LOG_INT((int64_t)(drops[r] - a->stats.drops[r])), NULL);
 			a->stats.drops[r] = drops[r];
 		}
 	}
@@ -313,8 +320,8 @@ static void on_signal(void *ctx, int fd, uint32_t events)
 
 	(void)events;
 	if (read(fd, &si, sizeof(si)) == sizeof(si))
-		log_msg(a->log, LOG_INFO, "stopping", "signal", LOG_STR(strsignal((int)si.ssi_signo)),
-			NULL);
+		log_msg(a->log, LOG_INFO, "stopping", "signal",
+		        LOG_STR(strsignal((int)si.ssi_signo)), NULL);
 	event_loop_stop(a->loop);
 }
 
@@ -361,7 +368,7 @@ static int setup_outputs(struct agent *a)
 
 	if (cfg->print != CONFIG_PRINT_OFF) {
 		a->printer = printer__new(stdout, cfg->print == CONFIG_PRINT_JSON ? PRINTER_JSON
-										    : PRINTER_TEXT);
+		                                                                  : PRINTER_TEXT);
 		if (!a->printer)
 			return -ENOMEM;
 	}
@@ -375,11 +382,11 @@ static int setup_outputs(struct agent *a)
 		a->exporter = otlp_exporter__new(&ec);
 		if (!a->exporter) {
 			log_msg(a->log, LOG_ERROR, "cannot start the OTLP exporter", "endpoint",
-				LOG_STR(cfg->otlp_endpoint), NULL);
+			        LOG_STR(cfg->otlp_endpoint), NULL);
 			return -EINVAL;
 		}
 		log_msg(a->log, LOG_INFO, "exporting OTLP", "endpoint", LOG_STR(cfg->otlp_endpoint),
-			NULL);
+		        NULL);
 	}
 	return 0;
 }
@@ -423,6 +430,19 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 	if (rc)
 		goto cleanup;
 
+	if (cfg->mode == CONFIG_MODE_REPLAY) {
+		*out = a; /* no kernel: events come from a file */
+		return 0;
+	}
+	if (cfg->mode == CONFIG_MODE_RECORD) {
+		a->recorder = event_writer__new(cfg->event_file);
+		if (!a->recorder) {
+			rc = -errno;
+			log_msg(lg, LOG_ERROR, "cannot create the event file", "path",
+			        LOG_STR(cfg->event_file), "error", LOG_STR(strerror(errno)), NULL);
+			goto cleanup;
+		}
+	}
 	lc.self_tgid = (uint32_t)getpid();
 	lc.capture_size = cfg->capture_size;
 	lc.ringbuf_bytes = cfg->ringbuf_bytes;
@@ -451,8 +471,7 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 		log_msg(lg, LOG_ERROR, "cannot open the ring buffer", NULL);
 		goto cleanup;
 	}
-	rc = event_loop_add_fd(a->loop, ring_buffer__epoll_fd(a->rb), EPOLLIN, on_ringbuf_ready,
-			       a);
+	rc = event_loop_add_fd(a->loop, ring_buffer__epoll_fd(a->rb), EPOLLIN, on_ringbuf_ready, a);
 	if (rc < 0)
 		goto cleanup;
 	rc = event_loop_add_timer(a->loop, POLL_INTERVAL_MS, on_poll_timer, a);
@@ -478,6 +497,8 @@ void agent__free(struct agent *a)
 	if (!a)
 		return;
 	ring_buffer__free(a->rb);
+	if (event_writer__free(a->recorder) < 0)
+		log_msg(a->log, LOG_ERROR, "the event file is incomplete", NULL);
 	tls_probes__free(a->tls);
 	loader__free(a->loader);
 	conn_table__free(a->conns);
@@ -497,12 +518,96 @@ int agent_run(struct agent *a)
 	int rc;
 
 	log_msg(a->log, LOG_INFO, "ready", "probes", LOG_INT(loader_probe_count(a->loader)), "pid",
-		LOG_INT(getpid()), "capture_size", LOG_INT(a->cfg->capture_size), NULL);
+	        LOG_INT(getpid()), "capture_size", LOG_INT(a->cfg->capture_size), NULL);
 	rc = event_loop_run(a->loop);
 	drain_ringbuf(a);
 	if (a->exporter && otlp_exporter_flush(a->exporter, SHUTDOWN_FLUSH_MS) < 0)
 		log_msg(a->log, LOG_WARN, "not every span could be exported before exit", NULL);
 	log_msg(a->log, LOG_INFO, "stopped", "events", LOG_INT((int64_t)a->stats.events), "spans",
-		LOG_INT((int64_t)a->stats.spans), NULL);
+	        LOG_INT((int64_t)a->stats.spans), NULL);
+	return rc;
+}
+
+/* Event files store events back to back without alignment: copy each into an
+ * aligned buffer, shifting timestamps so repeated rounds move forward in time. */
+struct replay_buf {
+	_Alignas(8) uint8_t data[EVENT_FILE_MAX_EVENT];
+};
+
+static void replay_shift(uint8_t *ev, size_t len, uint64_t shift)
+{
+	struct pscope_event_header *h = (struct pscope_event_header *)ev;
+
+	if (len < sizeof(*h))
+		return;
+	h->timestamp_ns += shift;
+	if (h->type == PSCOPE_EV_DATA && len >= sizeof(struct pscope_data_event))
+		((struct pscope_data_event *)ev)->enter_ns += shift;
+}
+
+int agent_replay(struct agent *a)
+{
+	struct replay_buf *buf = NULL;
+	struct event_reader *r;
+	uint64_t first_ts = 0, last_ts = 0, shift = 0, t0, t1;
+	const void *ev;
+	size_t len;
+	int rc = 0;
+
+	r = event_reader__new(a->cfg->event_file, &rc);
+	if (!r) {
+		log_msg(a->log, LOG_ERROR, "cannot read the event file", "path",
+		        LOG_STR(a->cfg->event_file), "error", LOG_STR(strerror(-rc)), NULL);
+		return rc;
+	}
+	buf = malloc(sizeof(*buf));
+	if (!buf) {
+		rc = -ENOMEM;
+		goto cleanup;
+	}
+	t0 = clock_ns(CLOCK_MONOTONIC);
+	for (uint32_t round = 0; round < a->cfg->replay_repeat; round++) {
+		event_reader_rewind(r);
+		while ((rc = event_reader_next(r, &ev, &len)) == 1) {
+			const struct pscope_event_header *h = ev;
+
+			if (len >= sizeof(*h)) {
+				if (!first_ts)
+					first_ts = h->timestamp_ns;
+				if (!round && h->timestamp_ns > last_ts)
+					last_ts = h->timestamp_ns;
+			}
+			memcpy(buf->data, ev, len);
+			replay_shift(buf->data, len, shift);
+			on_ringbuf_event(a, buf->data, len);
+		}
+		if (rc < 0) {
+			log_msg(a->log, LOG_ERROR, "the event file is damaged", "path",
+			        LOG_STR(a->cfg->event_file), NULL);
+			goto cleanup;
+		}
+		shift += last_ts - first_ts + 1000000;
+	}
+	conn_table__free(a->conns); /* closes every connection: parsers finish */
+	a->conns = NULL;
+	t1 = clock_ns(CLOCK_MONOTONIC);
+	if (a->printer)
+		printer_flush(a->printer);
+	if (a->exporter)
+		otlp_exporter_flush(a->exporter, SHUTDOWN_FLUSH_MS);
+	{
+		double secs = (double)(t1 - t0) / 1e9;
+
+		log_msg(a->log, LOG_INFO, "replayed", "events", LOG_INT((int64_t)a->stats.events),
+		        "spans", LOG_INT((int64_t)a->stats.spans), "seconds", LOG_DOUBLE(secs),
+		        "events_per_second",
+		        LOG_DOUBLE(secs > 0 ? (double)a->stats.events / secs : 0),
+		        "spans_per_second",
+		        LOG_DOUBLE(secs > 0 ? (double)a->stats.spans / secs : 0), NULL);
+	}
+	rc = 0;
+cleanup:
+	free(buf);
+	event_reader__free(r);
 	return rc;
 }

@@ -16,4 +16,8 @@ void agent__free(struct agent *a); /* accepts NULL */
 /* Runs until SIGINT/SIGTERM, then flushes. Returns 0 or a negative errno. */
 int agent_run(struct agent *a);
 
+/* `replay` mode: pushes the event file through the pipeline as fast as it
+ * goes and logs the rates. Returns 0 or a negative errno. */
+int agent_replay(struct agent *a);
+
 #endif

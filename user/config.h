@@ -19,6 +19,8 @@ enum config_mode {
 	CONFIG_MODE_RUN = 0, /* trace live processes */
 	CONFIG_MODE_HELP,
 	CONFIG_MODE_VERSION,
+	CONFIG_MODE_RECORD, /* trace live processes and save the raw events to a file */
+	CONFIG_MODE_REPLAY, /* push a saved event file through the pipeline */
 };
 
 struct config {
@@ -41,7 +43,9 @@ struct config {
 	const char *routes[CONFIG_MAX_FILTERS]; /* --route patterns, point into argv */
 	size_t n_routes;
 	const char *routes_env; /* PERISCOPE_ROUTES: comma-separated patterns */
-	bool no_tls;		/* --no-tls: no TLS library probes */
+	bool no_tls;            /* --no-tls: no TLS library probes */
+	const char *event_file; /* record/replay FILE */
+	uint32_t replay_repeat; /* replay --repeat N (default 1) */
 };
 
 /* Parses argv and the environment. Returns 0, or -EINVAL with a message in err. */

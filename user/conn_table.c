@@ -8,7 +8,8 @@
 
 struct conn_table {
 	struct conn **buckets;
-	size_t n_buckets; /* power of two */
+	struct conn **tbuckets; /* by 4-tuple, same size */
+	size_t n_buckets;       /* power of two */
 	size_t count;
 	size_t max;
 	uint64_t evictions;
@@ -27,6 +28,62 @@ static size_t bucket_of(const struct conn_table *t, uint32_t pid, int32_t fd)
 	return k & (t->n_buckets - 1);
 }
 
+/* An address as IPv6, IPv4 mapped, so both families of one peer compare equal. */
+static void addr_normalize(uint8_t family, const uint8_t in[16], uint8_t out[16])
+{
+	if (family == 2 /* AF_INET */) {
+		memset(out, 0, 10);
+		out[10] = 0xff;
+		out[11] = 0xff;
+		memcpy(out + 12, in, 4);
+	} else {
+		memcpy(out, in, 16);
+	}
+}
+
+static size_t tuple_bucket(const struct conn_table *t, uint8_t family, const uint8_t local[16],
+                           uint16_t lport, const uint8_t remote[16], uint16_t rport)
+{
+	uint8_t a[16], b[16];
+	uint64_t h = 1469598103934665603ULL;
+
+	addr_normalize(family, local, a);
+	addr_normalize(family, remote, b);
+	for (int i = 0; i < 16; i++)
+		h = (h ^ a[i]) * 1099511628211ULL;
+	for (int i = 0; i < 16; i++)
+		h = (h ^ b[i]) * 1099511628211ULL;
+	h = (h ^ lport) * 1099511628211ULL;
+	h = (h ^ rport) * 1099511628211ULL;
+	h ^= h >> 29;
+	return h & (t->n_buckets - 1);
+}
+
+static size_t tuple_bucket_of(const struct conn_table *t, const struct conn *c)
+{
+	return tuple_bucket(t, c->ref.family, c->ref.local_addr, c->ref.local_port,
+	                    c->ref.remote_addr, c->ref.remote_port);
+}
+
+struct conn *conn_table_lookup_tuple(struct conn_table *t, uint8_t family, const uint8_t local[16],
+                                     uint16_t lport, const uint8_t remote[16], uint16_t rport)
+{
+	uint8_t la[16], ra[16], ca[16], cb[16];
+	struct conn *c = t->tbuckets[tuple_bucket(t, family, local, lport, remote, rport)];
+
+	addr_normalize(family, local, la);
+	addr_normalize(family, remote, ra);
+	for (; c; c = c->tnext) {
+		if (c->ref.local_port != lport || c->ref.remote_port != rport)
+			continue;
+		addr_normalize(c->ref.family, c->ref.local_addr, ca);
+		addr_normalize(c->ref.family, c->ref.remote_addr, cb);
+		if (!memcmp(ca, la, 16) && !memcmp(cb, ra, 16))
+			return c;
+	}
+	return NULL;
+}
+
 struct conn_table *conn_table__new(size_t max, conn_release_fn release, void *ctx)
 {
 	struct conn_table *t = calloc(1, sizeof(*t));
@@ -37,7 +94,10 @@ struct conn_table *conn_table__new(size_t max, conn_release_fn release, void *ct
 	while (n < max && n < (1u << 22))
 		n <<= 1;
 	t->buckets = calloc(n, sizeof(*t->buckets));
-	if (!t->buckets) {
+	t->tbuckets = calloc(n, sizeof(*t->tbuckets));
+	if (!t->buckets || !t->tbuckets) {
+		free(t->buckets);
+		free(t->tbuckets);
 		free(t);
 		return NULL;
 	}
@@ -80,6 +140,11 @@ void conn_table_remove(struct conn_table *t, struct conn *c)
 		pp = &(*pp)->hnext;
 	if (*pp)
 		*pp = c->hnext;
+	pp = &t->tbuckets[tuple_bucket_of(t, c)];
+	while (*pp && *pp != c)
+		pp = &(*pp)->tnext;
+	if (*pp)
+		*pp = c->tnext;
 	lru_unlink(t, c);
 	t->count--;
 	if (t->release)
@@ -94,6 +159,7 @@ void conn_table__free(struct conn_table *t)
 	while (t->lru_head)
 		conn_table_remove(t, t->lru_head);
 	free(t->buckets);
+	free(t->tbuckets);
 	free(t);
 }
 
@@ -107,7 +173,7 @@ struct conn *conn_table_lookup(struct conn_table *t, uint32_t pid, int32_t fd)
 }
 
 struct conn *conn_table_upsert(struct conn_table *t, const struct pscope_conn_ref *ref,
-			       uint64_t now_ns)
+                               uint64_t now_ns)
 {
 	struct conn *c = conn_table_lookup(t, ref->pid, ref->fd);
 	size_t b;
@@ -137,6 +203,9 @@ struct conn *conn_table_upsert(struct conn_table *t, const struct pscope_conn_re
 	b = bucket_of(t, ref->pid, ref->fd);
 	c->hnext = t->buckets[b];
 	t->buckets[b] = c;
+	b = tuple_bucket_of(t, c);
+	c->tnext = t->tbuckets[b];
+	t->tbuckets[b] = c;
 	lru_push_tail(t, c);
 	t->count++;
 	return c;

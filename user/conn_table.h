@@ -12,17 +12,18 @@ struct conn {
 	struct pscope_conn_ref ref; /* pid, fd, sock id, role, addresses, ports */
 	char comm[16];
 	uint8_t protocol; /* enum l7_protocol, set by the session layer */
-	uint8_t flags; /* CONN_FLAG_* */
+	uint8_t flags;    /* CONN_FLAG_* */
 	uint64_t last_seen_ns;
 	void *session; /* protocol state, owned through the table's release hook */
 	struct conn *hnext;
+	struct conn *tnext;               /* chain in the 4-tuple index */
 	struct conn *lru_prev, *lru_next; /* least recently seen first */
 };
 
-#define CONN_FLAG_IGNORED 0x1	  /* filtered out (--exe) */
-#define CONN_FLAG_CHECKED 0x2	  /* --exe filter evaluated */
+#define CONN_FLAG_IGNORED     0x1 /* filtered out (--exe) */
+#define CONN_FLAG_CHECKED     0x2 /* --exe filter evaluated */
 #define CONN_FLAG_KERNEL_SKIP 0x4 /* the kernel was told to stop capturing it */
-#define CONN_FLAG_TLS 0x8	  /* plaintext read at the TLS library */
+#define CONN_FLAG_TLS         0x8 /* plaintext read at the TLS library */
 
 typedef void (*conn_release_fn)(void *ctx, struct conn *c);
 
@@ -37,8 +38,14 @@ struct conn *conn_table_lookup(struct conn_table *t, uint32_t pid, int32_t fd);
 /* Finds or creates the connection for ref. An entry with the same (pid, fd) but
  * another socket or process start is released and replaced. NULL on ENOMEM. */
 struct conn *conn_table_upsert(struct conn_table *t, const struct pscope_conn_ref *ref,
-			       uint64_t now_ns);
+                               uint64_t now_ns);
 void conn_table_remove(struct conn_table *t, struct conn *c);
+/* The connection whose local end is local:lport and remote end remote:rport
+ * (16-byte addresses as in pscope_conn_ref, family AF_INET or AF_INET6; IPv4
+ * and IPv4-mapped IPv6 match each other).
+ * Used to find the other end of a connection between two local processes. */
+struct conn *conn_table_lookup_tuple(struct conn_table *t, uint8_t family, const uint8_t local[16],
+                                     uint16_t lport, const uint8_t remote[16], uint16_t rport);
 /* Releases every connection of pid. */
 void conn_table_remove_pid(struct conn_table *t, uint32_t pid);
 /* Releases connections not seen since before cutoff_ns. Returns how many. */

@@ -25,7 +25,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	while (n && buf[n - 1] == '\n')
 		buf[--n] = '\0';
 	log_msg(libbpf_logger, level == LIBBPF_WARN ? LOG_WARN : LOG_INFO, "libbpf", "detail",
-		LOG_STR(buf), NULL);
+	        LOG_STR(buf), NULL);
 	return 0;
 }
 
@@ -58,7 +58,7 @@ int main(int argc, char **argv)
 	libbpf_set_print(libbpf_print);
 	rc = agent__new(&cfg, lg, &agent);
 	if (rc == 0)
-		rc = agent_run(agent);
+		rc = cfg.mode == CONFIG_MODE_REPLAY ? agent_replay(agent) : agent_run(agent);
 	agent__free(agent);
 	libbpf_set_print(NULL);
 	logger__free(lg);

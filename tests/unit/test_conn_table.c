@@ -1,5 +1,6 @@
 /* test_conn_table.c — connection tracking: lookup, fd reuse, pid reuse, eviction, expiry. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "conn_table.h"
 #include "unit.h"
@@ -101,11 +102,50 @@ static void test_eviction_and_expiry(void)
 	conn_table__free(t);
 }
 
+/* The two ends of one loopback connection find each other by the mirrored
+ * tuple, across IPv4 and IPv4-mapped IPv6; removal unlinks the index. */
+static void test_tuple_lookup(void)
+{
+	struct conn_table *t = conn_table__new(100, on_release, NULL);
+	struct pscope_conn_ref cl = ref(20, 5, 0x111, 1), sv = ref(30, 7, 0x222, 1);
+	const uint8_t v4[16] = {127, 0, 0, 1};
+	uint8_t mapped[16] = {0};
+	struct conn *c, *s;
+
+	mapped[10] = mapped[11] = 0xff;
+	mapped[12] = 127;
+	mapped[15] = 1;
+	cl.role = PSCOPE_ROLE_CLIENT;
+	cl.family = 2;
+	memcpy(cl.local_addr, v4, 16);
+	memcpy(cl.remote_addr, v4, 16);
+	cl.local_port = 40000;
+	cl.remote_port = 8080;
+	sv.family = 10;
+	memcpy(sv.local_addr, mapped, 16);
+	memcpy(sv.remote_addr, mapped, 16);
+	sv.local_port = 8080;
+	sv.remote_port = 40000;
+	c = conn_table_upsert(t, &cl, 1);
+	s = conn_table_upsert(t, &sv, 1);
+	CHECK(conn_table_lookup_tuple(t, sv.family, sv.remote_addr, sv.remote_port, sv.local_addr,
+	                              sv.local_port) == c);
+	CHECK(conn_table_lookup_tuple(t, cl.family, cl.remote_addr, cl.remote_port, cl.local_addr,
+	                              cl.local_port) == s);
+	CHECK(conn_table_lookup_tuple(t, cl.family, cl.remote_addr, 1234, cl.local_addr,
+	                              cl.local_port) == NULL);
+	conn_table_remove(t, c);
+	CHECK(conn_table_lookup_tuple(t, sv.family, sv.remote_addr, sv.remote_port, sv.local_addr,
+	                              sv.local_port) == NULL);
+	conn_table__free(t);
+}
+
 int main(void)
 {
 	RUN(test_insert_lookup);
 	RUN(test_fd_and_pid_reuse);
 	RUN(test_role_learned);
 	RUN(test_eviction_and_expiry);
+	RUN(test_tuple_lookup);
 	return unit_summary("test_conn_table");
 }
