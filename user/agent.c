@@ -196,10 +196,14 @@ static void on_conn_event(struct agent *a, const struct pscope_conn_event *e, si
 	}
 	if (e->hdr.type == PSCOPE_EV_CONN_OPEN) {
 		c = conn_table_upsert(a->conns, &e->conn, e->hdr.timestamp_ns);
-		if (c)
-			memcpy(c->comm, e->comm, sizeof(c->comm));
-		if (c && a->cfg->n_exes)
-			exe_allowed(a, c); /* decide while the process surely exists */
+		if (!c)
+			return;
+		memcpy(c->comm, e->comm, sizeof(c->comm));
+		/* read the process's metadata while it surely exists (curl may be
+		 * gone by the time its span ends) */
+		conn_resource(a, c);
+		if (a->cfg->n_exes)
+			exe_allowed(a, c);
 		return;
 	}
 	c = conn_table_lookup(a->conns, e->conn.pid, e->conn.fd);
@@ -376,7 +380,15 @@ static int setup_outputs(struct agent *a)
 		struct otlp_exporter_config ec;
 
 		otlp_exporter_config_from_env(&ec);
-		otlp_exporter_config_set_endpoint(&ec, cfg->otlp_endpoint);
+		if (cfg->otlp_endpoint_flag &&
+		    (otlp_signal_url(cfg->otlp_endpoint, "traces", ec.traces_url,
+				     sizeof(ec.traces_url)) < 0 ||
+		     otlp_signal_url(cfg->otlp_endpoint, "metrics", ec.metrics_url,
+				     sizeof(ec.metrics_url)) < 0)) {
+			log_msg(a->log, LOG_ERROR, "invalid --otlp-endpoint", "endpoint",
+				LOG_STR(cfg->otlp_endpoint), NULL);
+			return -EINVAL;
+		}
 		ec.log = exporter_log;
 		ec.log_ctx = a->log;
 		a->exporter = otlp_exporter__new(&ec);

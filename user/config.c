@@ -210,6 +210,7 @@ int config_parse(struct config *c, int argc, char **argv, char *err, size_t err_
 			break;
 		case OPT_OTLP:
 			c->otlp_endpoint = optarg;
+			c->otlp_endpoint_flag = true;
 			break;
 		case OPT_LOG_LEVEL:
 			if (strcmp(optarg, "debug") && strcmp(optarg, "info") &&

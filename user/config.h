@@ -39,6 +39,7 @@ struct config {
 	const char *prometheus_addr; /* NULL: off */
 	bool prometheus_set;
 	const char *otlp_endpoint; /* --otlp-endpoint, else the environment's */
+	bool otlp_endpoint_flag;   /* it came from --otlp-endpoint (a base URL) */
 	const char *log_level;
 	const char *routes[CONFIG_MAX_FILTERS]; /* --route patterns, point into argv */
 	size_t n_routes;

@@ -8,6 +8,8 @@
 
 #include "periscope_abi.h"
 
+struct link_ring;
+
 struct conn {
 	struct pscope_conn_ref ref; /* pid, fd, sock id, role, addresses, ports */
 	char comm[16];
@@ -15,6 +17,7 @@ struct conn {
 	uint8_t flags;    /* CONN_FLAG_* */
 	uint64_t last_seen_ns;
 	void *session; /* protocol state, owned through the table's release hook */
+	struct link_ring *links; /* span ids of its requests in flight (trace_links.h) */
 	struct conn *hnext;
 	struct conn *tnext;               /* chain in the 4-tuple index */
 	struct conn *lru_prev, *lru_next; /* least recently seen first */

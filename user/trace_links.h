@@ -1,0 +1,81 @@
+/* trace_links.h — which span caused which, from what the kernel shows, without
+ * touching the application's traffic:
+ *  - in-process causality: while a thread handles a server request (request
+ *    read, response not yet written), the client requests that thread makes
+ *    are children of that server span; a thread with more than one server
+ *    request in flight (event loops) is ambiguous and links nothing;
+ *  - same-node pairing: when both ends of a connection are local processes, the
+ *    server span of a request is the child of the client span that sent it,
+ *    found by the mirrored 4-tuple and the order of requests on the connection;
+ *  - an incoming W3C traceparent wins over both.
+ * Ids are decided when a request starts, so children and paired spans know
+ * their parent before either span ends; nothing is held back. */
+#ifndef PERISCOPE_TRACE_LINKS_H
+#define PERISCOPE_TRACE_LINKS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conn_table.h"
+#include "sampler.h"
+#include "trace_id.h"
+
+/* The ids of one request's span. */
+struct link_ctx {
+	uint8_t trace_id[16];
+	uint8_t span_id[8];
+	uint8_t parent_span_id[8];
+	uint32_t seq; /* the request's number on its connection */
+	uint32_t tid; /* the thread that read (server) or wrote (client) it */
+	uint64_t start_ns;
+	bool has_parent;
+	bool sampled;
+	bool resolved; /* server: parent settled (traceparent, pairing, or used) */
+	bool consumed; /* client: a paired server span took it as its parent */
+};
+
+#define LINK_RING_MAX 4 /* pipelined requests tracked per connection */
+
+/* Per connection (conn->links), allocated on its first request. */
+struct link_ring {
+	struct link_ctx ctx[LINK_RING_MAX];
+	uint8_t head, n;
+	uint32_t next_req_seq;  /* numbers requests as they start */
+	uint32_t next_done_seq; /* numbers exchanges as they complete */
+};
+
+struct trace_links_stats {
+	uint64_t in_process_links; /* client spans given a local server parent */
+	uint64_t ambiguous;        /* client spans left as roots: several requests on the thread */
+	uint64_t paired;           /* server spans given a local client parent */
+	uint64_t remote_parents;   /* server spans continuing an incoming traceparent */
+	uint64_t unlinked; /* exchanges without a ring entry (pipelining deeper than the ring) */
+};
+
+struct trace_links;
+
+struct trace_links *trace_links__new(struct conn_table *conns, struct id_gen *ids,
+                                     const struct sampler *sampler);
+void trace_links__free(struct trace_links *tl); /* accepts NULL */
+
+/* Frees a connection's ring (call when the connection is released). */
+void trace_links_forget_conn(struct trace_links *tl, struct conn *c);
+
+/* A request started on c (its role decides how): tid moved its first bytes.
+ * traceparent/tracestate: the request's headers ("" when absent). */
+void trace_links_request(struct trace_links *tl, struct conn *c, uint32_t tid, uint64_t ts_ns,
+                         const char *traceparent);
+
+/* The next exchange of c completed: fills out with its ids (fresh ones when no
+ * request was recorded, e.g. a protocol without a request hook). For a server
+ * exchange this also ends the thread's link. */
+void trace_links_complete(struct trace_links *tl, struct conn *c, uint32_t tid,
+                          struct link_ctx *out);
+
+/* Retries same-node pairing for server requests still unresolved (call after
+ * each batch of events: the client's event may come just after the server's). */
+void trace_links_flush(struct trace_links *tl);
+
+void trace_links_get_stats(const struct trace_links *tl, struct trace_links_stats *out);
+
+#endif
