@@ -4,6 +4,7 @@
  *   kernel probes → ring buffer → agent_on_event → conn_table → session
  *   (protocol parsers) → http_span → printer / OTLP exporter thread
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,14 +28,19 @@
 #include "log.h"
 #include "metrics.h"
 #include "otlp_exporter.h"
+#include "otlp_metrics.h"
 #include "printer.h"
 #include "proc_info.h"
+#include "prom_server.h"
+#include "prom_text.h"
 #include "resource.h"
 #include "route.h"
 #include "session.h"
 #include "span.h"
 #include "tls_probes.h"
 #include "trace_id.h"
+#include "trace_links.h"
+#include "sampler.h"
 
 #define POLL_INTERVAL_MS         50   /* ring buffer drained at least this often */
 #define HOUSEKEEPING_INTERVAL_MS 1000 /* drop counters, idle connections, clock */
@@ -46,6 +52,8 @@ struct agent_stats {
 	uint64_t events_by_type[8];
 	uint64_t malformed_events;
 	uint64_t spans;
+	uint64_t spans_unsampled;
+	uint64_t metric_points;
 	uint64_t drops[PSCOPE_DROP__COUNT];
 };
 
@@ -62,6 +70,10 @@ struct agent {
 	struct metrics *metrics;
 	struct route_table *routes;
 	struct tls_probes *tls;
+	struct prom_server *prom;
+	struct trace_links *links;
+	struct sampler sampler;
+	enum metric_temporality temporality;
 	struct event_writer *recorder; /* `record` mode */
 	struct session_sink sink;
 	struct session_stats session_stats;
@@ -93,6 +105,10 @@ static void refresh_clock(struct agent *a)
 static void emit_span(struct agent *a, struct span *s)
 {
 	a->stats.spans++;
+	if (!s->sampled) {
+		a->stats.spans_unsampled++;
+		return;
+	}
 	if (a->printer)
 		printer_print_span(a->printer, s);
 	if (a->exporter)
@@ -126,17 +142,28 @@ static void record_http_metrics(struct agent *a, const struct conn *c,
 	metrics_record_http(a->metrics, r, &m);
 }
 
-static void on_http_exchange(void *ctx, struct conn *c, const struct http1_exchange *ex)
+static void on_http_request(void *ctx, struct conn *c, const struct http1_exchange *req,
+			    uint32_t tid)
+{
+	struct agent *a = ctx;
+
+	trace_links_request(a->links, c, tid, req->req_start_ns, req->seq, req->traceparent);
+}
+
+static void on_http_exchange(void *ctx, struct conn *c, const struct http1_exchange *ex,
+			     uint32_t tid)
 {
 	struct agent *a = ctx;
 	struct resource *r = conn_resource(a, c);
 	char route[ROUTE_MAX];
+	struct link_ctx ids;
 	struct span s;
 
 	if (route_table_match(a->routes, ex->target, route, sizeof(route)) < 0)
 		route[0] = '\0';
+	trace_links_complete(a->links, c, tid, true, ex->seq, ex->traceparent, &ids);
 	span_init(&s);
-	http_span_build(&s, ex, c, route, r, &a->ids, a->unix_offset_ns);
+	http_span_build(&s, ex, c, route, r, &ids, a->unix_offset_ns);
 	/* every request counts in the metrics, whatever happens to its span later */
 	record_http_metrics(a, c, ex, &s, r, route);
 	emit_span(a, &s);
@@ -208,7 +235,7 @@ static void on_conn_event(struct agent *a, const struct pscope_conn_event *e, si
 	}
 	c = conn_table_lookup(a->conns, e->conn.pid, e->conn.fd);
 	if (c && c->ref.sock_id == e->conn.sock_id) {
-		session_on_close(c, e->hdr.timestamp_ns);
+		session_on_close(c, e->hdr.timestamp_ns, e->conn.tid);
 		conn_table_remove(a->conns, c);
 	}
 }
@@ -269,8 +296,10 @@ static int on_ringbuf_event(void *ctx, void *data, size_t size)
 
 static void release_conn(void *ctx, struct conn *c)
 {
-	(void)ctx;
+	struct agent *a = ctx;
+
 	session_free(c);
+	trace_links_forget_conn(a->links, c);
 }
 
 /* ---- loop callbacks ---- */
@@ -278,6 +307,7 @@ static void release_conn(void *ctx, struct conn *c)
 static void drain_ringbuf(struct agent *a)
 {
 	ring_buffer__consume(a->rb);
+	trace_links_flush(a->links);
 	if (a->printer)
 		printer_flush(a->printer);
 }
@@ -334,6 +364,102 @@ static void exporter_log(void *ctx, int level, const char *msg)
 	log_msg(ctx, (enum log_level)level, msg, NULL);
 }
 
+/* ---- metrics outputs ---- */
+
+/* Publishes the agent's own counters into the registry (before each export). */
+static void update_self_metrics(struct agent *a)
+{
+	struct metrics *m = a->metrics;
+	uint64_t drops[PSCOPE_DROP__COUNT];
+	static const char *const type_names[] = {
+		[PSCOPE_EV_DATA] = "data",	     [PSCOPE_EV_CONN_OPEN] = "conn_open",
+		[PSCOPE_EV_CONN_CLOSE] = "conn_close", [PSCOPE_EV_PROC_EXIT] = "proc_exit",
+		[PSCOPE_EV_PROC_EXEC] = "proc_exec",
+	};
+
+	for (size_t t = 1; t < sizeof(type_names) / sizeof(type_names[0]); t++)
+		metrics_set_self_counter(m, "periscope.events.received", "type", type_names[t],
+					 a->stats.events_by_type[t]);
+	metrics_set_self_counter(m, "periscope.events.malformed", NULL, NULL,
+				 a->stats.malformed_events);
+	if (a->loader && loader_read_drops(a->loader, drops) == 0)
+		for (int r = 0; r < PSCOPE_DROP__COUNT; r++)
+			metrics_set_self_counter(m, "periscope.events.dropped", "reason",
+						 loader_drop_reason_name(r), drops[r]);
+	metrics_set_self_counter(m, "periscope.spans.created", NULL, NULL, a->stats.spans);
+	metrics_set_self_counter(m, "periscope.spans.unsampled", NULL, NULL,
+				 a->stats.spans_unsampled);
+	metrics_set_self_counter(m, "periscope.parse.errors", NULL, NULL,
+				 a->session_stats.parse_errors);
+	metrics_set_self_counter(m, "periscope.connections.unrecognised", NULL, NULL,
+				 a->session_stats.unrecognised_conns);
+	metrics_set_self_gauge(m, "periscope.connections.tracked", NULL, NULL,
+			       (double)conn_table_count(a->conns));
+	metrics_set_self_gauge(m, "periscope.metrics.series", NULL, NULL,
+			       (double)metrics_series_count(m));
+	if (a->exporter) {
+		struct otlp_exporter_stats es;
+
+		otlp_exporter_stats(a->exporter, &es);
+		metrics_set_self_counter(m, "periscope.spans.exported", NULL, NULL,
+					 es.spans_exported);
+		metrics_set_self_counter(m, "periscope.spans.dropped", "reason", "queue_full",
+					 es.spans_dropped_queue_full);
+		metrics_set_self_counter(m, "periscope.spans.dropped", "reason", "export_failed",
+					 es.spans_dropped_export);
+		metrics_set_self_counter(m, "periscope.export.failures", NULL, NULL,
+					 es.export_failures);
+		metrics_set_self_counter(m, "periscope.export.retries", NULL, NULL, es.retries);
+		metrics_set_self_counter(m, "periscope.metrics.posts", "result", "ok",
+					 es.metric_posts_ok);
+		metrics_set_self_counter(m, "periscope.metrics.posts", "result", "failed",
+					 es.metric_posts_failed);
+		metrics_set_self_gauge(m, "periscope.export.queue", NULL, NULL,
+				       (double)es.spans_queued);
+	}
+}
+
+static int render_prometheus(void *ctx, struct prom_buf *out)
+{
+	struct agent *a = ctx;
+
+	update_self_metrics(a);
+	return prom_text_render(a->metrics, out);
+}
+
+static void export_metrics(struct agent *a)
+{
+	struct otlp_metrics_options o = {0};
+	uint8_t *body = NULL;
+	size_t len = 0, points = 0;
+	int rc;
+
+	if (!a->exporter)
+		return;
+	update_self_metrics(a);
+	o.temporality = a->temporality;
+	o.now_unix_ns = metrics_now_unix_ns();
+	o.scope_version = PERISCOPE_VERSION;
+	rc = otlp_metrics_encode(a->metrics, &o, &body, &len, &points);
+	if (rc < 0) {
+		log_msg(a->log, LOG_WARN, "cannot encode metrics", "error", LOG_STR(strerror(-rc)),
+			NULL);
+		return;
+	}
+	a->stats.metric_points += points;
+	/* the exporter owns body from here, also when its queue is full */
+	otlp_exporter_submit_metrics(a->exporter, body, len);
+	if (a->temporality == METRIC_TEMPORALITY_DELTA)
+		metrics_delta_commit(a->metrics, o.now_unix_ns);
+	/* series of processes gone for 10 minutes go away */
+	metrics_expire(a->metrics, o.now_unix_ns, 600ull * 1000000000ull);
+}
+
+static void on_metrics_timer(void *ctx)
+{
+	export_metrics(ctx);
+}
+
 /* ---- setup ---- */
 
 static int setup_signals(struct agent *a)
@@ -356,7 +482,8 @@ static int setup_metrics(struct agent *a)
 	const char *temporality = getenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE");
 	struct metrics_options mo = {0};
 
-	mo.delta = temporality && !strcasecmp(temporality, "delta");
+	a->temporality = otlp_metrics_temporality_parse(temporality);
+	mo.delta = a->temporality == METRIC_TEMPORALITY_DELTA;
 	mo.self_resource = proc_info_get(a->procs, (uint32_t)getpid(), 0, "periscope");
 	a->metrics = metrics__new(&mo);
 	if (!a->metrics) {
@@ -403,6 +530,66 @@ static int setup_outputs(struct agent *a)
 	return 0;
 }
 
+/* The agent's own listener: scrapes of it must not be traced. */
+static void register_listener(struct agent *a, const char *addr_port, int port)
+{
+	char host[64] = "";
+	const char *colon = strrchr(addr_port, ':');
+	size_t n = colon ? (size_t)(colon - addr_port) : 0;
+	uint8_t addr[16] = {0};
+
+	if (n >= sizeof(host))
+		n = sizeof(host) - 1;
+	memcpy(host, addr_port, n);
+	host[n] = '\0';
+	if (host[0] == '[') {
+		memmove(host, host + 1, strlen(host));
+		host[strcspn(host, "]")] = '\0';
+	}
+	if (host[0] && inet_pton(AF_INET, host, addr) == 1)
+		loader_add_self_endpoint(a->loader, AF_INET, addr, (uint16_t)port);
+	else if (host[0] && inet_pton(AF_INET6, host, addr) == 1)
+		loader_add_self_endpoint(a->loader, AF_INET6, addr, (uint16_t)port);
+	else
+		loader_add_self_endpoint(a->loader, AF_INET6, addr, (uint16_t)port); /* any */
+}
+
+static int setup_metric_outputs(struct agent *a)
+{
+	const struct config *cfg = a->cfg;
+	const char *env = getenv("OTEL_METRIC_EXPORT_INTERVAL");
+	long interval_ms = 60000;
+	int rc;
+
+	if (cfg->prometheus_addr) {
+		a->prom = prom_server__new(a->loop, cfg->prometheus_addr, render_prometheus, a);
+		if (!a->prom) {
+			rc = -errno;
+			log_msg(a->log, LOG_ERROR, "cannot serve Prometheus metrics", "address",
+				LOG_STR(cfg->prometheus_addr), "error", LOG_STR(strerror(errno)),
+				NULL);
+			return rc;
+		}
+		register_listener(a, cfg->prometheus_addr, prom_server_local_port(a->prom));
+		log_msg(a->log, LOG_INFO, "serving Prometheus metrics", "address",
+			LOG_STR(cfg->prometheus_addr), "path", LOG_STR("/metrics"), NULL);
+	}
+	if (!a->exporter)
+		return 0;
+	if (env && env[0]) {
+		char *end;
+		long v = strtol(env, &end, 10);
+
+		if (*end || v <= 0)
+			log_msg(a->log, LOG_WARN, "OTEL_METRIC_EXPORT_INTERVAL is not a positive "
+				"number of milliseconds; using 60000", NULL);
+		else
+			interval_ms = v < 100 ? 100 : v;
+	}
+	rc = event_loop_add_timer(a->loop, (uint64_t)interval_ms, on_metrics_timer, a);
+	return rc < 0 ? rc : 0;
+}
+
 int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 {
 	struct loader_config lc = {0};
@@ -418,6 +605,7 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 	a->log = lg;
 	a->signal_fd = -1;
 	a->sink.http = on_http_exchange;
+	a->sink.http_request = on_http_request;
 	a->sink.ctx = a;
 	id_gen_seed(&a->ids);
 	refresh_clock(a);
@@ -426,7 +614,12 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 	a->conns = conn_table__new(cfg->max_connections, release_conn, a);
 	a->procs = proc_info_cache__new(getenv("OTEL_RESOURCE_ATTRIBUTES"));
 	a->routes = route_table__new();
-	if (!a->loop || !a->conns || !a->procs || !a->routes) {
+	if (sampler_init(&a->sampler, getenv("OTEL_TRACES_SAMPLER"),
+			 getenv("OTEL_TRACES_SAMPLER_ARG")) < 0)
+		log_msg(lg, LOG_WARN, "OTEL_TRACES_SAMPLER or its argument is not understood; using "
+			"parentbased_always_on", NULL);
+	a->links = trace_links__new(a->conns, &a->ids, &a->sampler);
+	if (!a->loop || !a->conns || !a->procs || !a->routes || !a->links) {
 		rc = -ENOMEM;
 		log_msg(lg, LOG_ERROR, "out of memory", NULL);
 		goto cleanup;
@@ -435,6 +628,12 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 		route_table_add(a->routes, cfg->routes[i]);
 	if (cfg->routes_env && route_table_add_list(a->routes, cfg->routes_env) < 0)
 		log_msg(lg, LOG_WARN, "PERISCOPE_ROUTES has an invalid pattern", NULL);
+	/* signals first: threads started later (the exporter) inherit the mask */
+	rc = setup_signals(a);
+	if (rc < 0) {
+		log_msg(lg, LOG_ERROR, "cannot set up signal handling", NULL);
+		goto cleanup;
+	}
 	rc = setup_metrics(a);
 	if (rc)
 		goto cleanup;
@@ -492,11 +691,9 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 	rc = event_loop_add_timer(a->loop, HOUSEKEEPING_INTERVAL_MS, on_housekeeping, a);
 	if (rc < 0)
 		goto cleanup;
-	rc = setup_signals(a);
-	if (rc < 0) {
-		log_msg(lg, LOG_ERROR, "cannot set up signal handling", NULL);
+	rc = setup_metric_outputs(a);
+	if (rc < 0)
 		goto cleanup;
-	}
 	*out = a;
 	return 0;
 cleanup:
@@ -508,12 +705,14 @@ void agent__free(struct agent *a)
 {
 	if (!a)
 		return;
+	prom_server__free(a->prom);
 	ring_buffer__free(a->rb);
 	if (event_writer__free(a->recorder) < 0)
 		log_msg(a->log, LOG_ERROR, "the event file is incomplete", NULL);
 	tls_probes__free(a->tls);
 	loader__free(a->loader);
 	conn_table__free(a->conns);
+	trace_links__free(a->links);
 	otlp_exporter__free(a->exporter);
 	printer__free(a->printer);
 	metrics__free(a->metrics);
@@ -533,6 +732,7 @@ int agent_run(struct agent *a)
 	        LOG_INT(getpid()), "capture_size", LOG_INT(a->cfg->capture_size), NULL);
 	rc = event_loop_run(a->loop);
 	drain_ringbuf(a);
+	export_metrics(a);
 	if (a->exporter && otlp_exporter_flush(a->exporter, SHUTDOWN_FLUSH_MS) < 0)
 		log_msg(a->log, LOG_WARN, "not every span could be exported before exit", NULL);
 	log_msg(a->log, LOG_INFO, "stopped", "events", LOG_INT((int64_t)a->stats.events), "spans",
@@ -592,6 +792,8 @@ int agent_replay(struct agent *a)
 			memcpy(buf->data, ev, len);
 			replay_shift(buf->data, len, shift);
 			on_ringbuf_event(a, buf->data, len);
+			if ((event_reader_count(r) & 255) == 0)
+				trace_links_flush(a->links); /* as after a ring buffer batch */
 		}
 		if (rc < 0) {
 			log_msg(a->log, LOG_ERROR, "the event file is damaged", "path",

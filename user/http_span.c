@@ -8,6 +8,7 @@
 
 #include "http_span.h"
 #include "resource.h"
+#include "trace_links.h"
 
 void conn_addr_format(uint8_t family, const uint8_t addr[16], char *out, size_t len)
 {
@@ -59,28 +60,23 @@ static void host_split(const char *host, char *name, size_t name_len, int *port)
 }
 
 void http_span_build(struct span *s, const struct http1_exchange *ex, const struct conn *c,
-		     const char *route, struct resource *r, struct id_gen *ids,
+		     const char *route, struct resource *r, const struct link_ctx *ids,
 		     int64_t unix_offset_ns)
 {
 	bool server = c->ref.role == PSCOPE_ROLE_SERVER;
 	const char *method = http_method_normalize(ex->method);
 	char local[INET6_ADDRSTRLEN], remote[INET6_ADDRSTRLEN], host[HTTP1_HOST_MAX];
-	struct traceparent tp;
 	size_t path_len = strcspn(ex->target, "?#");
 	int host_port = 0;
 
 	s->kind = server ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
 	s->resource = resource_ref(r);
-	if (traceparent_parse(ex->traceparent, strlen(ex->traceparent), &tp)) {
-		memcpy(s->trace_id, tp.trace_id, 16);
-		memcpy(s->parent_span_id, tp.parent_id, 8);
-		s->sampled = tp.flags & 1;
+	memcpy(s->trace_id, ids->trace_id, 16);
+	memcpy(s->span_id, ids->span_id, 8);
+	memcpy(s->parent_span_id, ids->parent_span_id, 8);
+	s->sampled = ids->sampled;
+	if (ex->traceparent[0] && ex->tracestate[0])
 		snprintf(s->trace_state, sizeof(s->trace_state), "%s", ex->tracestate);
-	} else {
-		id_gen_trace_id(ids, s->trace_id);
-		s->sampled = 1;
-	}
-	id_gen_span_id(ids, s->span_id);
 
 	/* server: first request byte read → last response byte written;
 	 * client: first request byte written → last response byte read */

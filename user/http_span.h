@@ -11,13 +11,14 @@
 #include "trace_id.h"
 
 struct resource;
+struct link_ctx;
 
 /* Fills s (which the caller has span_init'ed). route is the low-cardinality
  * route template of the path (NULL: none); server spans get http.route and the
  * name "METHOD route". unix_offset_ns converts the exchange's monotonic
  * timestamps to Unix time. The span takes a reference on r. */
 void http_span_build(struct span *s, const struct http1_exchange *ex, const struct conn *c,
-		     const char *route, struct resource *r, struct id_gen *ids,
+		     const char *route, struct resource *r, const struct link_ctx *ids,
 		     int64_t unix_offset_ns);
 
 /* The method as exported: one of the nine standard methods, else "_OTHER". */

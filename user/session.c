@@ -14,6 +14,7 @@ struct session {
 	const struct session_sink *sink;
 	uint8_t undetected_chunks;
 	bool tls; /* plaintext comes from TLS library probes; socket bytes are ciphertext */
+	uint32_t cur_tid; /* thread of the event being fed */
 	struct http1_parser *http1;
 };
 
@@ -22,7 +23,15 @@ static void on_http1_exchange(void *ctx, const struct http1_exchange *ex)
 	struct session *s = ctx;
 
 	if (s->sink && s->sink->http)
-		s->sink->http(s->sink->ctx, s->conn, ex);
+		s->sink->http(s->sink->ctx, s->conn, ex, s->cur_tid);
+}
+
+static void on_http1_request(void *ctx, const struct http1_exchange *req)
+{
+	struct session *s = ctx;
+
+	if (s->sink && s->sink->http_request)
+		s->sink->http_request(s->sink->ctx, s->conn, req, s->cur_tid);
 }
 
 /* Which stream a read or write belongs to, given the role. */
@@ -99,6 +108,7 @@ void session_on_data(struct conn *c, const struct pscope_data_event *e,
 			st->alloc_failures++;
 			return;
 		}
+		http1_parser_set_request_fn(s->http1, on_http1_request);
 	}
 
 	chunk.data = e->payload;
@@ -112,14 +122,17 @@ void session_on_data(struct conn *c, const struct pscope_data_event *e,
 		chunk.ts_first_ns = e->enter_ns;
 		chunk.ts_last_ns = e->hdr.timestamp_ns;
 	}
+	s->cur_tid = e->conn.tid;
 	if (http1_parser_feed(s->http1, stream_dir_of(c->ref.role, e->direction), &chunk) < 0)
 		st->parse_errors++;
 }
 
-void session_on_close(struct conn *c, uint64_t ts_ns)
+void session_on_close(struct conn *c, uint64_t ts_ns, uint32_t tid)
 {
 	struct session *s = c->session;
 
+	if (s)
+		s->cur_tid = tid;
 	if (s && s->http1)
 		http1_parser_close(s->http1, ts_ns);
 }

@@ -16,8 +16,12 @@ enum l7_protocol {
 	L7_NONE = 255, /* gave up: not a protocol we parse */
 };
 
+/* tid: the thread whose event completed (or started) it. */
 struct session_sink {
-	void (*http)(void *ctx, struct conn *c, const struct http1_exchange *ex);
+	void (*http)(void *ctx, struct conn *c, const struct http1_exchange *ex, uint32_t tid);
+	/* a request's head was parsed (ids are decided here, see trace_links.h) */
+	void (*http_request)(void *ctx, struct conn *c, const struct http1_exchange *req,
+			     uint32_t tid);
 	void *ctx;
 };
 
@@ -31,7 +35,7 @@ struct session_stats {
 void session_on_data(struct conn *c, const struct pscope_data_event *e,
 		     const struct session_sink *sink, struct session_stats *st);
 /* The connection closed at ts_ns: parsers finish what close completes. */
-void session_on_close(struct conn *c, uint64_t ts_ns);
+void session_on_close(struct conn *c, uint64_t ts_ns, uint32_t tid);
 /* Frees c's protocol state (called when the connection leaves the table). */
 void session_free(struct conn *c);
 

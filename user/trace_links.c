@@ -22,7 +22,7 @@ struct unresolved {
 	uint32_t pid;
 	int32_t fd;
 	uint64_t sock_id;
-	uint32_t seq;
+	uint64_t seq;
 	uint32_t tries;
 };
 
@@ -140,7 +140,7 @@ static struct link_ring *ring_of(struct conn *c)
 	return c->links;
 }
 
-static struct link_ctx *ring_find(struct link_ring *r, uint32_t seq)
+static struct link_ctx *ring_find(struct link_ring *r, uint64_t seq)
 {
 	for (uint8_t i = 0; r && i < r->n; i++) {
 		struct link_ctx *x = &r->ctx[(r->head + i) % LINK_RING_MAX];
@@ -297,7 +297,7 @@ static void client_request(struct trace_links *tl, struct conn *c, struct link_c
 }
 
 void trace_links_request(struct trace_links *tl, struct conn *c, uint32_t tid, uint64_t ts_ns,
-                         const char *traceparent)
+                         uint64_t seq, const char *traceparent)
 {
 	struct link_ring *r = ring_of(c);
 	struct link_ctx *x;
@@ -305,12 +305,12 @@ void trace_links_request(struct trace_links *tl, struct conn *c, uint32_t tid, u
 	if (!r)
 		return;
 	if (r->n == LINK_RING_MAX) {
-		r->next_req_seq++; /* too deep a pipeline: this one goes unlinked */
+		tl->stats.unlinked++; /* too deep a pipeline: this one is decided at its end */
 		return;
 	}
 	x = &r->ctx[(r->head + r->n) % LINK_RING_MAX];
 	memset(x, 0, sizeof(*x));
-	x->seq = r->next_req_seq++;
+	x->seq = seq;
 	x->tid = tid;
 	x->start_ns = ts_ns;
 	id_gen_span_id(tl->ids, x->span_id);
@@ -321,18 +321,16 @@ void trace_links_request(struct trace_links *tl, struct conn *c, uint32_t tid, u
 		client_request(tl, c, x, traceparent);
 }
 
-void trace_links_complete(struct trace_links *tl, struct conn *c, uint32_t tid,
-                          struct link_ctx *out)
+void trace_links_complete(struct trace_links *tl, struct conn *c, uint32_t tid, bool has_seq,
+                          uint64_t seq, const char *traceparent, struct link_ctx *out)
 {
 	struct link_ring *r = c->links;
-	uint32_t seq;
+	bool server = c->ref.role == PSCOPE_ROLE_SERVER;
 
-	(void)tid;
-	if (r) {
-		seq = r->next_done_seq++;
-		/* entries of requests that never completed (dropped by the parser) go first */
-		while (r->n && (int32_t)(r->ctx[r->head].seq - seq) < 0) {
-			if (c->ref.role == PSCOPE_ROLE_SERVER)
+	if (r && has_seq) {
+		/* entries of requests that ended without an exchange go first */
+		while (r->n && r->ctx[r->head].seq < seq) {
+			if (server)
 				thread_release(tl, c, &r->ctx[r->head]);
 			r->head = (r->head + 1) % LINK_RING_MAX;
 			r->n--;
@@ -340,7 +338,7 @@ void trace_links_complete(struct trace_links *tl, struct conn *c, uint32_t tid,
 		if (r->n && r->ctx[r->head].seq == seq) {
 			struct link_ctx *x = &r->ctx[r->head];
 
-			if (c->ref.role == PSCOPE_ROLE_SERVER) {
+			if (server) {
 				resolve(tl, c, x);
 				thread_release(tl, c, x);
 			}
@@ -350,10 +348,20 @@ void trace_links_complete(struct trace_links *tl, struct conn *c, uint32_t tid,
 			return;
 		}
 	}
-	tl->stats.unlinked++;
+	/* decided now */
 	memset(out, 0, sizeof(*out));
+	out->seq = seq;
+	out->tid = tid;
+	out->resolved = true;
 	id_gen_span_id(tl->ids, out->span_id);
-	fresh_root(tl, out);
+	if (server) {
+		if (from_traceparent(tl, out, traceparent))
+			tl->stats.remote_parents++;
+		else
+			fresh_root(tl, out);
+		return;
+	}
+	client_request(tl, c, out, traceparent);
 }
 
 void trace_links_flush(struct trace_links *tl)

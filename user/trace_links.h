@@ -25,7 +25,7 @@ struct link_ctx {
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
 	uint8_t parent_span_id[8];
-	uint32_t seq; /* the request's number on its connection */
+	uint64_t seq; /* the request's number on its connection (the parser's) */
 	uint32_t tid; /* the thread that read (server) or wrote (client) it */
 	uint64_t start_ns;
 	bool has_parent;
@@ -61,16 +61,18 @@ void trace_links__free(struct trace_links *tl); /* accepts NULL */
 /* Frees a connection's ring (call when the connection is released). */
 void trace_links_forget_conn(struct trace_links *tl, struct conn *c);
 
-/* A request started on c (its role decides how): tid moved its first bytes.
- * traceparent/tracestate: the request's headers ("" when absent). */
+/* Request seq started on c (its role decides how): tid moved its bytes.
+ * traceparent: the request's header ("" or NULL when absent). */
 void trace_links_request(struct trace_links *tl, struct conn *c, uint32_t tid, uint64_t ts_ns,
-                         const char *traceparent);
+                         uint64_t seq, const char *traceparent);
 
-/* The next exchange of c completed: fills out with its ids (fresh ones when no
- * request was recorded, e.g. a protocol without a request hook). For a server
- * exchange this also ends the thread's link. */
-void trace_links_complete(struct trace_links *tl, struct conn *c, uint32_t tid,
-                          struct link_ctx *out);
+/* An exchange of c completed: fills out with its ids. Without a recorded
+ * request (has_seq false: a protocol without a request hook, or a request
+ * whose head was never seen whole) they are decided now: traceparent first,
+ * then, for a client, the server request on thread tid. A server exchange
+ * also ends its thread's link. */
+void trace_links_complete(struct trace_links *tl, struct conn *c, uint32_t tid, bool has_seq,
+                          uint64_t seq, const char *traceparent, struct link_ctx *out);
 
 /* Retries same-node pairing for server requests still unresolved (call after
  * each batch of events: the client's event may come just after the server's). */

@@ -1,0 +1,3 @@
+module periscope/e2e/chainapp
+
+go 1.19

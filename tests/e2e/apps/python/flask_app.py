@@ -1,0 +1,100 @@
+"""flask_app.py — a traced-chain service on Flask's threaded server with no tracing code of its own.
+
+ROLE=front: GET /api/item/<id> makes one outbound GET <BACK_URL>/item/<id> with urllib.request
+(a new connection per request, from the thread serving the request) and returns the back's body.
+ROLE=back: GET /item/<id> does one database operation — DB=redis: `GET item:<id>` through
+python3-redis; DB=postgres: `SELECT name FROM items WHERE id = %s` through psycopg2 — and returns
+JSON with the value. Both answer GET /health with "ok" and print `METHOD PATH STATUS` per request
+on stdout.
+Environment: ROLE, PORT, BACK_URL, DB, REDIS_PORT, PG_HOST, PG_PORT, PG_USER, PG_DBNAME.
+Werkzeug's threaded server on 127.0.0.1:PORT; /usr/bin/python3 with Debian packages only.
+"""
+
+import json
+import logging
+import os
+import sys
+import urllib.error
+import urllib.request
+
+from flask import Flask, Response, request
+
+ROLE = os.environ.get("ROLE", "front")
+PORT = int(os.environ.get("PORT", "9001"))
+DB = os.environ.get("DB", "redis")
+
+app = Flask(__name__)
+clients = {}
+
+
+def open_clients():
+    if ROLE == "front":
+        clients["back_url"] = os.environ["BACK_URL"].rstrip("/")
+    elif DB == "redis":
+        import redis
+        clients["redis"] = redis.Redis(host="127.0.0.1",
+                                       port=int(os.environ.get("REDIS_PORT", "6379")))
+    else:
+        import psycopg2.pool
+        clients["pg"] = psycopg2.pool.ThreadedConnectionPool(
+            1, 8, host=os.environ.get("PG_HOST", "127.0.0.1"),
+            port=int(os.environ.get("PG_PORT", "5432")), user=os.environ.get("PG_USER", "postgres"),
+            dbname=os.environ.get("PG_DBNAME", "postgres"))
+
+
+@app.after_request
+def log_request(response):
+    print("%s %s %d" % (request.method, request.path, response.status_code), flush=True)
+    return response
+
+
+@app.get("/health")
+def health():
+    return Response("ok", mimetype="text/plain")
+
+
+def pg_lookup(item_id):
+    pool = clients["pg"]
+    conn = pool.getconn()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT name FROM items WHERE id = %s", (item_id,))
+            row = cur.fetchone()
+        conn.commit()
+        return row[0] if row else None
+    finally:
+        pool.putconn(conn)
+
+
+@app.get("/api/item/<int:item_id>")
+def front_item(item_id):
+    if ROLE != "front":
+        return Response("not found", status=404)
+    url = "%s/item/%d" % (clients["back_url"], item_id)
+    try:
+        with urllib.request.urlopen(url, timeout=10) as back:
+            return Response(back.read(), status=back.status,
+                            content_type=back.headers.get("Content-Type", "application/json"))
+    except urllib.error.HTTPError as e:
+        return Response(e.read(), status=e.code,
+                        content_type=e.headers.get("Content-Type", "application/json"))
+
+
+@app.get("/item/<int:item_id>")
+def back_item(item_id):
+    if ROLE != "back":
+        return Response("not found", status=404)
+    if DB == "redis":
+        raw = clients["redis"].get("item:%d" % item_id)
+        value = raw.decode() if raw is not None else None
+    else:
+        value = pg_lookup(item_id)
+    body = json.dumps({"id": item_id, "name": value, "db": DB, "stack": "flask"})
+    return Response(body, status=200 if value is not None else 404, mimetype="application/json")
+
+
+if __name__ == "__main__":
+    sys.stdout.reconfigure(line_buffering=True)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    open_clients()
+    app.run(host="127.0.0.1", port=PORT, threaded=True, debug=False, use_reloader=False)

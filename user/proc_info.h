@@ -1,0 +1,59 @@
+/* proc_info.h — the OTel resource of each observed process, read once from
+ * /proc and cached by (pid, process start time):
+ *   service.name            the process's OTEL_SERVICE_NAME, else service.name
+ *                           from its OTEL_RESOURCE_ATTRIBUTES, else the
+ *                           executable's basename as is ("nginx", "python3.11")
+ *   process.pid, process.executable.name, process.executable.path
+ *   host.name, telemetry.sdk.name="periscope", telemetry.sdk.version,
+ *   telemetry.sdk.language  (python/nodejs/java/ruby/php, when the executable
+ *                           name makes it obvious)
+ *   then the process's own OTEL_RESOURCE_ATTRIBUTES (percent-decoded), then
+ *   the agent-wide attributes (not service.*, process.* or telemetry.sdk.*).
+ * Command lines are never read: they hold secrets. When the process is gone,
+ * the kernel task name (comm) stands in for the executable name. */
+#ifndef PERISCOPE_PROC_INFO_H
+#define PERISCOPE_PROC_INFO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef PERISCOPE_VERSION
+#define PERISCOPE_VERSION "0.1.0"
+#endif
+
+#define PROC_INFO_MAX_ENTRIES 65536
+
+struct resource;
+struct proc_info_cache;
+
+/* agent_resource_attrs: "k=v,k2=v2" (OTEL_RESOURCE_ATTRIBUTES syntax) added
+ * to every resource; may be NULL. NULL on ENOMEM. */
+struct proc_info_cache *proc_info_cache__new(const char *agent_resource_attrs);
+/* The same, reading proc_root instead of "/proc" and keeping at most
+ * max_entries processes (0: PROC_INFO_MAX_ENTRIES); for tests. */
+struct proc_info_cache *proc_info_cache__new_at(const char *proc_root,
+                                                const char *agent_resource_attrs,
+                                                size_t max_entries);
+void proc_info_cache__free(struct proc_info_cache *c); /* accepts NULL */
+
+/* The resource of pid (built on first use). proc_start_ns tells a reused pid
+ * from the old process (0: any). comm_fallback (up to 16 bytes, need not be
+ * NUL-terminated; may be NULL) names the process when /proc no longer has
+ * it. The pointer is borrowed: valid until proc_info_forget(c, pid), or
+ * until the entry is evicted as the oldest of more than max_entries; take
+ * resource_ref to keep it longer. NULL only when out of memory. */
+struct resource *proc_info_get(struct proc_info_cache *c, uint32_t pid, uint64_t proc_start_ns,
+                               const char *comm_fallback);
+/* Drops pid's entry (the process exited). */
+void proc_info_forget(struct proc_info_cache *c, uint32_t pid);
+/* Number of cached processes. */
+size_t proc_info_count(const struct proc_info_cache *c);
+
+/* Parses OTEL_RESOURCE_ATTRIBUTES syntax ("k=v,k2=v%20x"): calls fn with
+ * each percent-decoded, whitespace-trimmed pair (entries without '=' or with
+ * an empty key are skipped). Stops and returns fn's value when it is
+ * non-zero; returns 0 otherwise, -ENOMEM when out of memory. */
+int proc_info_parse_attrs(const char *list, size_t len,
+                          int (*fn)(void *ctx, const char *key, const char *value), void *ctx);
+
+#endif
