@@ -132,7 +132,8 @@ e2e: all
 	@tests/run-e2e.sh
 
 # Everything, as CI and the README run it.
-test: deps
+test:
+	@scripts/install-deps.sh --test
 	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(ASAN_BINS) $(FUZZ_BINS)
 	@tests/run-all.sh
 

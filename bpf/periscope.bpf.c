@@ -906,7 +906,9 @@ int process_exec(void *ctx)
 	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
 	ev.pid = tgid;
 	ev.proc_start_ns = BPF_CORE_READ(task, group_leader, start_time);
-	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags()))
+	/* wake the agent now: it reads the new program's metadata from /proc
+	 * while the process surely exists (a curl lives a few milliseconds) */
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), BPF_RB_FORCE_WAKEUP))
 		count_drop(PSCOPE_DROP_RINGBUF_FULL);
 	/* a new program gets a fresh guess about its TLS library */
 	bpf_map_delete_elem(&ssl_procs, &tgid);

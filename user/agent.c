@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 
 #include "agent.h"
 #include "conn_table.h"
+#include "db_span.h"
 #include "event_file.h"
 #include "event_loop.h"
 #include "http_span.h"
@@ -45,7 +47,7 @@
 #define POLL_INTERVAL_MS         50   /* ring buffer drained at least this often */
 #define HOUSEKEEPING_INTERVAL_MS 1000 /* drop counters, idle connections, clock */
 #define IDLE_CONN_NS             (30ULL * 60 * 1000000000ULL)
-#define SHUTDOWN_FLUSH_MS        4000
+#define SHUTDOWN_FLUSH_MS        2500
 
 struct agent_stats {
 	uint64_t events;
@@ -143,7 +145,7 @@ static void record_http_metrics(struct agent *a, const struct conn *c,
 }
 
 static void on_http_request(void *ctx, struct conn *c, const struct http1_exchange *req,
-			    uint32_t tid)
+                            uint32_t tid)
 {
 	struct agent *a = ctx;
 
@@ -151,7 +153,7 @@ static void on_http_request(void *ctx, struct conn *c, const struct http1_exchan
 }
 
 static void on_http_exchange(void *ctx, struct conn *c, const struct http1_exchange *ex,
-			     uint32_t tid)
+                             uint32_t tid)
 {
 	struct agent *a = ctx;
 	struct resource *r = conn_resource(a, c);
@@ -166,6 +168,32 @@ static void on_http_exchange(void *ctx, struct conn *c, const struct http1_excha
 	http_span_build(&s, ex, c, route, r, &ids, a->unix_offset_ns);
 	/* every request counts in the metrics, whatever happens to its span later */
 	record_http_metrics(a, c, ex, &s, r, route);
+	emit_span(a, &s);
+	span_release(&s);
+}
+
+static void on_db_exchange(void *ctx, struct conn *c, const struct db_exchange *ex, uint32_t tid)
+{
+	struct agent *a = ctx;
+	struct resource *r = conn_resource(a, c);
+	struct db_metric_sample m = {0};
+	char remote[64];
+	struct link_ctx ids;
+	struct span s;
+
+	/* no request hook: the ids are decided now, from the thread's server request */
+	trace_links_complete(a->links, c, tid, false, 0, NULL, &ids);
+	span_init(&s);
+	db_span_build(&s, ex, c, r, &ids, a->unix_offset_ns);
+	conn_addr_format(c->ref.family, c->ref.remote_addr, remote, sizeof(remote));
+	m.system_name = ex->system;
+	m.operation_name = ex->operation[0] ? ex->operation : NULL;
+	m.collection_name = ex->collection[0] ? ex->collection : NULL;
+	m.server_address = remote;
+	m.server_port = c->ref.remote_port;
+	m.error_type = ex->error ? (ex->status_code[0] ? ex->status_code : "_OTHER") : NULL;
+	m.duration_s = (double)(s.end_unix_ns - s.start_unix_ns) / 1e9;
+	metrics_record_db(a->metrics, r, &m);
 	emit_span(a, &s);
 	span_release(&s);
 }
@@ -249,6 +277,7 @@ static void on_proc_exit(struct agent *a, const struct pscope_proc_event *e, siz
 	if (e->hdr.type == PSCOPE_EV_PROC_EXEC) {
 		/* a new program in this pid: new name, maybe a TLS library */
 		proc_info_forget(a->procs, e->pid);
+		proc_info_get(a->procs, e->pid, e->proc_start_ns, "");
 		if (a->tls)
 			tls_probes_on_exec(a->tls, e->pid, e->hdr.timestamp_ns);
 		return;
@@ -372,50 +401,52 @@ static void update_self_metrics(struct agent *a)
 	struct metrics *m = a->metrics;
 	uint64_t drops[PSCOPE_DROP__COUNT];
 	static const char *const type_names[] = {
-		[PSCOPE_EV_DATA] = "data",	     [PSCOPE_EV_CONN_OPEN] = "conn_open",
-		[PSCOPE_EV_CONN_CLOSE] = "conn_close", [PSCOPE_EV_PROC_EXIT] = "proc_exit",
-		[PSCOPE_EV_PROC_EXEC] = "proc_exec",
+	    [PSCOPE_EV_DATA] = "data",
+	    [PSCOPE_EV_CONN_OPEN] = "conn_open",
+	    [PSCOPE_EV_CONN_CLOSE] = "conn_close",
+	    [PSCOPE_EV_PROC_EXIT] = "proc_exit",
+	    [PSCOPE_EV_PROC_EXEC] = "proc_exec",
 	};
 
 	for (size_t t = 1; t < sizeof(type_names) / sizeof(type_names[0]); t++)
 		metrics_set_self_counter(m, "periscope.events.received", "type", type_names[t],
-					 a->stats.events_by_type[t]);
+		                         a->stats.events_by_type[t]);
 	metrics_set_self_counter(m, "periscope.events.malformed", NULL, NULL,
-				 a->stats.malformed_events);
+	                         a->stats.malformed_events);
 	if (a->loader && loader_read_drops(a->loader, drops) == 0)
 		for (int r = 0; r < PSCOPE_DROP__COUNT; r++)
 			metrics_set_self_counter(m, "periscope.events.dropped", "reason",
-						 loader_drop_reason_name(r), drops[r]);
+			                         loader_drop_reason_name(r), drops[r]);
 	metrics_set_self_counter(m, "periscope.spans.created", NULL, NULL, a->stats.spans);
 	metrics_set_self_counter(m, "periscope.spans.unsampled", NULL, NULL,
-				 a->stats.spans_unsampled);
+	                         a->stats.spans_unsampled);
 	metrics_set_self_counter(m, "periscope.parse.errors", NULL, NULL,
-				 a->session_stats.parse_errors);
+	                         a->session_stats.parse_errors);
 	metrics_set_self_counter(m, "periscope.connections.unrecognised", NULL, NULL,
-				 a->session_stats.unrecognised_conns);
+	                         a->session_stats.unrecognised_conns);
 	metrics_set_self_gauge(m, "periscope.connections.tracked", NULL, NULL,
-			       (double)conn_table_count(a->conns));
+	                       (double)conn_table_count(a->conns));
 	metrics_set_self_gauge(m, "periscope.metrics.series", NULL, NULL,
-			       (double)metrics_series_count(m));
+	                       (double)metrics_series_count(m));
 	if (a->exporter) {
 		struct otlp_exporter_stats es;
 
 		otlp_exporter_stats(a->exporter, &es);
 		metrics_set_self_counter(m, "periscope.spans.exported", NULL, NULL,
-					 es.spans_exported);
+		                         es.spans_exported);
 		metrics_set_self_counter(m, "periscope.spans.dropped", "reason", "queue_full",
-					 es.spans_dropped_queue_full);
+		                         es.spans_dropped_queue_full);
 		metrics_set_self_counter(m, "periscope.spans.dropped", "reason", "export_failed",
-					 es.spans_dropped_export);
+		                         es.spans_dropped_export);
 		metrics_set_self_counter(m, "periscope.export.failures", NULL, NULL,
-					 es.export_failures);
+		                         es.export_failures);
 		metrics_set_self_counter(m, "periscope.export.retries", NULL, NULL, es.retries);
 		metrics_set_self_counter(m, "periscope.metrics.posts", "result", "ok",
-					 es.metric_posts_ok);
+		                         es.metric_posts_ok);
 		metrics_set_self_counter(m, "periscope.metrics.posts", "result", "failed",
-					 es.metric_posts_failed);
+		                         es.metric_posts_failed);
 		metrics_set_self_gauge(m, "periscope.export.queue", NULL, NULL,
-				       (double)es.spans_queued);
+		                       (double)es.spans_queued);
 	}
 }
 
@@ -443,7 +474,7 @@ static void export_metrics(struct agent *a)
 	rc = otlp_metrics_encode(a->metrics, &o, &body, &len, &points);
 	if (rc < 0) {
 		log_msg(a->log, LOG_WARN, "cannot encode metrics", "error", LOG_STR(strerror(-rc)),
-			NULL);
+		        NULL);
 		return;
 	}
 	a->stats.metric_points += points;
@@ -509,11 +540,11 @@ static int setup_outputs(struct agent *a)
 		otlp_exporter_config_from_env(&ec);
 		if (cfg->otlp_endpoint_flag &&
 		    (otlp_signal_url(cfg->otlp_endpoint, "traces", ec.traces_url,
-				     sizeof(ec.traces_url)) < 0 ||
+		                     sizeof(ec.traces_url)) < 0 ||
 		     otlp_signal_url(cfg->otlp_endpoint, "metrics", ec.metrics_url,
-				     sizeof(ec.metrics_url)) < 0)) {
+		                     sizeof(ec.metrics_url)) < 0)) {
 			log_msg(a->log, LOG_ERROR, "invalid --otlp-endpoint", "endpoint",
-				LOG_STR(cfg->otlp_endpoint), NULL);
+			        LOG_STR(cfg->otlp_endpoint), NULL);
 			return -EINVAL;
 		}
 		ec.log = exporter_log;
@@ -566,13 +597,13 @@ static int setup_metric_outputs(struct agent *a)
 		if (!a->prom) {
 			rc = -errno;
 			log_msg(a->log, LOG_ERROR, "cannot serve Prometheus metrics", "address",
-				LOG_STR(cfg->prometheus_addr), "error", LOG_STR(strerror(errno)),
-				NULL);
+			        LOG_STR(cfg->prometheus_addr), "error", LOG_STR(strerror(errno)),
+			        NULL);
 			return rc;
 		}
 		register_listener(a, cfg->prometheus_addr, prom_server_local_port(a->prom));
 		log_msg(a->log, LOG_INFO, "serving Prometheus metrics", "address",
-			LOG_STR(cfg->prometheus_addr), "path", LOG_STR("/metrics"), NULL);
+		        LOG_STR(cfg->prometheus_addr), "path", LOG_STR("/metrics"), NULL);
 	}
 	if (!a->exporter)
 		return 0;
@@ -581,8 +612,10 @@ static int setup_metric_outputs(struct agent *a)
 		long v = strtol(env, &end, 10);
 
 		if (*end || v <= 0)
-			log_msg(a->log, LOG_WARN, "OTEL_METRIC_EXPORT_INTERVAL is not a positive "
-				"number of milliseconds; using 60000", NULL);
+			log_msg(a->log, LOG_WARN,
+			        "OTEL_METRIC_EXPORT_INTERVAL is not a positive "
+			        "number of milliseconds; using 60000",
+			        NULL);
 		else
 			interval_ms = v < 100 ? 100 : v;
 	}
@@ -606,6 +639,7 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 	a->signal_fd = -1;
 	a->sink.http = on_http_exchange;
 	a->sink.http_request = on_http_request;
+	a->sink.db = on_db_exchange;
 	a->sink.ctx = a;
 	id_gen_seed(&a->ids);
 	refresh_clock(a);
@@ -615,9 +649,11 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 	a->procs = proc_info_cache__new(getenv("OTEL_RESOURCE_ATTRIBUTES"));
 	a->routes = route_table__new();
 	if (sampler_init(&a->sampler, getenv("OTEL_TRACES_SAMPLER"),
-			 getenv("OTEL_TRACES_SAMPLER_ARG")) < 0)
-		log_msg(lg, LOG_WARN, "OTEL_TRACES_SAMPLER or its argument is not understood; using "
-			"parentbased_always_on", NULL);
+	                 getenv("OTEL_TRACES_SAMPLER_ARG")) < 0)
+		log_msg(lg, LOG_WARN,
+		        "OTEL_TRACES_SAMPLER or its argument is not understood; using "
+		        "parentbased_always_on",
+		        NULL);
 	a->links = trace_links__new(a->conns, &a->ids, &a->sampler);
 	if (!a->loop || !a->conns || !a->procs || !a->routes || !a->links) {
 		rc = -ENOMEM;
@@ -724,17 +760,35 @@ void agent__free(struct agent *a)
 	free(a);
 }
 
+static void *detach_probes(void *ctx)
+{
+	struct agent *a = ctx;
+
+	tls_probes__free(a->tls);
+	a->tls = NULL;
+	loader_detach_all(a->loader);
+	return NULL;
+}
+
 int agent_run(struct agent *a)
 {
+	pthread_t detacher;
+	bool detaching;
 	int rc;
 
 	log_msg(a->log, LOG_INFO, "ready", "probes", LOG_INT(loader_probe_count(a->loader)), "pid",
 	        LOG_INT(getpid()), "capture_size", LOG_INT(a->cfg->capture_size), NULL);
 	rc = event_loop_run(a->loop);
 	drain_ringbuf(a);
+	/* probes detach slowly (RCU grace periods): do it while the exports flush */
+	detaching = pthread_create(&detacher, NULL, detach_probes, a) == 0;
+	if (!detaching)
+		detach_probes(a);
 	export_metrics(a);
 	if (a->exporter && otlp_exporter_flush(a->exporter, SHUTDOWN_FLUSH_MS) < 0)
 		log_msg(a->log, LOG_WARN, "not every span could be exported before exit", NULL);
+	if (detaching)
+		pthread_join(detacher, NULL);
 	log_msg(a->log, LOG_INFO, "stopped", "events", LOG_INT((int64_t)a->stats.events), "spans",
 	        LOG_INT((int64_t)a->stats.spans), NULL);
 	return rc;

@@ -10,11 +10,11 @@
 
 struct loader_config {
 	uint32_t self_tgid;
-	uint32_t capture_size;	/* bytes of payload per syscall, <= PSCOPE_CAPTURE_MAX */
+	uint32_t capture_size;  /* bytes of payload per syscall, <= PSCOPE_CAPTURE_MAX */
 	uint32_t ringbuf_bytes; /* power of two */
-	uint32_t max_sockets;	/* socket table entries */
-	uint64_t wakeup_bytes;	/* wake the consumer once this much is queued; 0: every event */
-	const uint32_t *pids;	/* --pid filter (with their children) */
+	uint32_t max_sockets;   /* socket table entries */
+	uint64_t wakeup_bytes;  /* wake the consumer once this much is queued; 0: every event */
+	const uint32_t *pids;   /* --pid filter (with their children) */
 	size_t n_pids;
 	const uint16_t *ports; /* --port filter (local or remote port) */
 	size_t n_ports;
@@ -26,7 +26,11 @@ struct loader;
 int loader__new(const struct loader_config *c, struct loader **out, char *err, size_t err_len);
 void loader__free(struct loader *l); /* accepts NULL; detaches everything */
 
-int loader_events_fd(const struct loader *l);	/* the ring buffer map */
+/* Detaches every probe now (slow: about 0.1 s each, so the agent does it while
+ * it flushes its exports); the maps stay readable. */
+void loader_detach_all(struct loader *l);
+
+int loader_events_fd(const struct loader *l);   /* the ring buffer map */
 int loader_probe_count(const struct loader *l); /* probes attached */
 
 /* Traffic whose peer is addr:port (16-byte IPv6 or IPv4 in the first 4 bytes,

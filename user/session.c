@@ -1,21 +1,30 @@
 /* session.c — per-connection protocol state: recognises the protocol from the
- * first bytes, maps read/write to request/response streams by the connection's
- * role, and feeds the right parser. */
+ * first bytes (by content, never by port), maps read/write to request/response
+ * streams by the connection's role, and feeds the right parser. */
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "mysql.h"
+#include "pgsql.h"
+#include "redis.h"
 #include "session.h"
 
-/* Bytes we look at before deciding a connection speaks nothing we parse. */
+/* Chunks we look at before deciding a connection speaks nothing we parse. */
 #define DETECT_GIVE_UP_CHUNKS 8
 
 struct session {
 	struct conn *conn;
 	const struct session_sink *sink;
 	uint8_t undetected_chunks;
-	bool tls; /* plaintext comes from TLS library probes; socket bytes are ciphertext */
+	bool tls;         /* plaintext comes from TLS library probes; socket bytes are ciphertext */
 	uint32_t cur_tid; /* thread of the event being fed */
-	struct http1_parser *http1;
+	union {
+		struct http1_parser *http1;
+		struct pgsql_parser *pgsql;
+		struct mysql_parser *mysql;
+		struct redis_parser *redis;
+		void *any;
+	} parser;
 };
 
 static void on_http1_exchange(void *ctx, const struct http1_exchange *ex)
@@ -34,6 +43,14 @@ static void on_http1_request(void *ctx, const struct http1_exchange *req)
 		s->sink->http_request(s->sink->ctx, s->conn, req, s->cur_tid);
 }
 
+static void on_db_exchange(void *ctx, const struct db_exchange *ex)
+{
+	struct session *s = ctx;
+
+	if (s->sink && s->sink->db)
+		s->sink->db(s->sink->ctx, s->conn, ex, s->cur_tid);
+}
+
 /* Which stream a read or write belongs to, given the role. */
 static enum stream_dir stream_dir_of(uint8_t role, uint8_t direction)
 {
@@ -41,20 +58,111 @@ static enum stream_dir stream_dir_of(uint8_t role, uint8_t direction)
 	return is_request ? STREAM_DIR_REQUEST : STREAM_DIR_RESPONSE;
 }
 
+/* The role that makes bytes moved in `direction` belong to stream `dir`. */
+static uint8_t role_for(enum stream_dir dir, uint8_t direction)
+{
+	bool req = dir == STREAM_DIR_REQUEST, ingress = direction == PSCOPE_DIR_INGRESS;
+
+	return req == ingress ? PSCOPE_ROLE_SERVER : PSCOPE_ROLE_CLIENT;
+}
+
+typedef int (*db_detect_fn)(const uint8_t *data, size_t len, enum stream_dir dir);
+
+static const struct {
+	enum l7_protocol proto;
+	db_detect_fn detect;
+} db_protocols[] = {
+    {L7_PGSQL, pgsql_detect},
+    {L7_MYSQL, mysql_detect},
+    {L7_REDIS, redis_detect},
+};
+
 /* Recognises the protocol (and, for sockets older than the agent, the role)
  * from the first captured bytes of a chunk. */
 static void detect(struct conn *c, const struct pscope_data_event *e)
 {
 	int d = http1_detect(e->payload, e->captured);
 
-	if (d < 0)
+	if (d >= 0) {
+		if (c->ref.role == PSCOPE_ROLE_UNKNOWN)
+			c->ref.role = role_for((enum stream_dir)d, e->direction);
+		c->protocol = L7_HTTP1;
 		return;
-	if (c->ref.role == PSCOPE_ROLE_UNKNOWN) {
-		int req = d == STREAM_DIR_REQUEST;
-		int ingress = e->direction == PSCOPE_DIR_INGRESS;
-		c->ref.role = req == ingress ? PSCOPE_ROLE_SERVER : PSCOPE_ROLE_CLIENT;
 	}
-	c->protocol = L7_HTTP1;
+	for (size_t i = 0; i < sizeof(db_protocols) / sizeof(db_protocols[0]); i++) {
+		if (c->ref.role != PSCOPE_ROLE_UNKNOWN) {
+			enum stream_dir dir = stream_dir_of(c->ref.role, e->direction);
+
+			if (db_protocols[i].detect(e->payload, e->captured, dir) == 1) {
+				c->protocol = db_protocols[i].proto;
+				return;
+			}
+			continue;
+		}
+		for (int dir = STREAM_DIR_REQUEST; dir <= STREAM_DIR_RESPONSE; dir++) {
+			if (db_protocols[i].detect(e->payload, e->captured, dir) == 1) {
+				c->ref.role = role_for((enum stream_dir)dir, e->direction);
+				c->protocol = db_protocols[i].proto;
+				return;
+			}
+		}
+	}
+}
+
+static void parser_free(struct session *s, uint8_t proto)
+{
+	switch (proto) {
+	case L7_HTTP1:
+		http1_parser__free(s->parser.http1);
+		break;
+	case L7_PGSQL:
+		pgsql_parser__free(s->parser.pgsql);
+		break;
+	case L7_MYSQL:
+		mysql_parser__free(s->parser.mysql);
+		break;
+	case L7_REDIS:
+		redis_parser__free(s->parser.redis);
+		break;
+	}
+	s->parser.any = NULL;
+}
+
+static void *parser_new(struct session *s, uint8_t proto)
+{
+	switch (proto) {
+	case L7_HTTP1:
+		s->parser.http1 = http1_parser__new(on_http1_exchange, s);
+		if (s->parser.http1)
+			http1_parser_set_request_fn(s->parser.http1, on_http1_request);
+		break;
+	case L7_PGSQL:
+		s->parser.pgsql = pgsql_parser__new(on_db_exchange, s);
+		break;
+	case L7_MYSQL:
+		s->parser.mysql = mysql_parser__new(on_db_exchange, s);
+		break;
+	case L7_REDIS:
+		s->parser.redis = redis_parser__new(on_db_exchange, s);
+		break;
+	}
+	return s->parser.any;
+}
+
+static int parser_feed(struct session *s, uint8_t proto, enum stream_dir dir,
+                       const struct stream_chunk *chunk)
+{
+	switch (proto) {
+	case L7_HTTP1:
+		return http1_parser_feed(s->parser.http1, dir, chunk);
+	case L7_PGSQL:
+		return pgsql_parser_feed(s->parser.pgsql, dir, chunk);
+	case L7_MYSQL:
+		return mysql_parser_feed(s->parser.mysql, dir, chunk);
+	case L7_REDIS:
+		return redis_parser_feed(s->parser.redis, dir, chunk);
+	}
+	return 0;
 }
 
 void session_on_data(struct conn *c, const struct pscope_data_event *e,
@@ -62,7 +170,6 @@ void session_on_data(struct conn *c, const struct pscope_data_event *e,
 {
 	struct session *s = c->session;
 	struct stream_chunk chunk;
-
 	bool tls_event = e->hdr.flags & PSCOPE_EVF_TLS;
 
 	if (s && s->tls && !tls_event)
@@ -71,8 +178,7 @@ void session_on_data(struct conn *c, const struct pscope_data_event *e,
 		/* The first plaintext of a TLS connection: what the socket showed so
 		 * far was the handshake. Start over on the plaintext. */
 		if (s) {
-			http1_parser__free(s->http1);
-			s->http1 = NULL;
+			parser_free(s, c->protocol);
 			s->undetected_chunks = 0;
 		}
 		c->protocol = L7_UNKNOWN;
@@ -101,14 +207,16 @@ void session_on_data(struct conn *c, const struct pscope_data_event *e,
 			}
 			return;
 		}
-	}
-	if (c->protocol == L7_HTTP1 && !s->http1) {
-		s->http1 = http1_parser__new(on_http1_exchange, s);
-		if (!s->http1) {
-			st->alloc_failures++;
+		/* A database's own side of its connections: the clients' spans
+		 * already describe these operations, so it is not parsed. */
+		if (c->protocol != L7_HTTP1 && c->ref.role == PSCOPE_ROLE_SERVER) {
+			c->protocol = L7_NONE;
 			return;
 		}
-		http1_parser_set_request_fn(s->http1, on_http1_request);
+	}
+	if (!s->parser.any && !parser_new(s, c->protocol)) {
+		st->alloc_failures++;
+		return;
 	}
 
 	chunk.data = e->payload;
@@ -123,7 +231,7 @@ void session_on_data(struct conn *c, const struct pscope_data_event *e,
 		chunk.ts_last_ns = e->hdr.timestamp_ns;
 	}
 	s->cur_tid = e->conn.tid;
-	if (http1_parser_feed(s->http1, stream_dir_of(c->ref.role, e->direction), &chunk) < 0)
+	if (parser_feed(s, c->protocol, stream_dir_of(c->ref.role, e->direction), &chunk) < 0)
 		st->parse_errors++;
 }
 
@@ -131,10 +239,23 @@ void session_on_close(struct conn *c, uint64_t ts_ns, uint32_t tid)
 {
 	struct session *s = c->session;
 
-	if (s)
-		s->cur_tid = tid;
-	if (s && s->http1)
-		http1_parser_close(s->http1, ts_ns);
+	if (!s || !s->parser.any)
+		return;
+	s->cur_tid = tid;
+	switch (c->protocol) {
+	case L7_HTTP1:
+		http1_parser_close(s->parser.http1, ts_ns);
+		break;
+	case L7_PGSQL:
+		pgsql_parser_close(s->parser.pgsql, ts_ns);
+		break;
+	case L7_MYSQL:
+		mysql_parser_close(s->parser.mysql, ts_ns);
+		break;
+	case L7_REDIS:
+		redis_parser_close(s->parser.redis, ts_ns);
+		break;
+	}
 }
 
 void session_free(struct conn *c)
@@ -143,7 +264,7 @@ void session_free(struct conn *c)
 
 	if (!s)
 		return;
-	http1_parser__free(s->http1);
+	parser_free(s, c->protocol);
 	free(s);
 	c->session = NULL;
 }

@@ -4,15 +4,20 @@
 #ifndef PERISCOPE_SESSION_H
 #define PERISCOPE_SESSION_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "conn_table.h"
+#include "db_exchange.h"
 #include "http1.h"
 #include "periscope_abi.h"
 
 enum l7_protocol {
 	L7_UNKNOWN = 0, /* not recognised yet */
 	L7_HTTP1 = 1,
+	L7_PGSQL = 2,
+	L7_MYSQL = 3,
+	L7_REDIS = 4,
 	L7_NONE = 255, /* gave up: not a protocol we parse */
 };
 
@@ -21,19 +26,20 @@ struct session_sink {
 	void (*http)(void *ctx, struct conn *c, const struct http1_exchange *ex, uint32_t tid);
 	/* a request's head was parsed (ids are decided here, see trace_links.h) */
 	void (*http_request)(void *ctx, struct conn *c, const struct http1_exchange *req,
-			     uint32_t tid);
+	                     uint32_t tid);
+	void (*db)(void *ctx, struct conn *c, const struct db_exchange *ex, uint32_t tid);
 	void *ctx;
 };
 
 struct session_stats {
 	uint64_t unrecognised_conns; /* connections given up on */
-	uint64_t parse_errors;	     /* chunks a parser rejected */
+	uint64_t parse_errors;       /* chunks a parser rejected */
 	uint64_t alloc_failures;
 };
 
 /* Feeds one data event of connection c. */
 void session_on_data(struct conn *c, const struct pscope_data_event *e,
-		     const struct session_sink *sink, struct session_stats *st);
+                     const struct session_sink *sink, struct session_stats *st);
 /* The connection closed at ts_ns: parsers finish what close completes. */
 void session_on_close(struct conn *c, uint64_t ts_ns, uint32_t tid);
 /* Frees c's protocol state (called when the connection leaves the table). */

@@ -204,8 +204,14 @@ def traceparent_is_honoured():
         for p in plain:
             check(is_hex(p.get("trace_id"), 32), "trace_id %r is not 32 hex" % p.get("trace_id"))
             check(is_hex(p.get("span_id"), 16), "span_id %r is not 16 hex" % p.get("span_id"))
-            check_eq(p.get("parent_span_id"), "", "parent_span_id without traceparent")
             check(p.get("trace_id") != trace, "a request without traceparent reused its trace")
+            # same-node pairing: the server span is the child of curl's client span
+            parents = agent.snapshot(lambda x, p=p: x.get("kind") == "CLIENT"
+                                     and x.get("span_id") == p.get("parent_span_id"))
+            check_eq(len(parents), 1, "curl CLIENT span that is the parent of nginx's span")
+            check_eq(parents[0].get("trace_id"), p.get("trace_id"), "paired spans share the trace")
+            check_eq(res(parents[0]).get("service.name"), "curl", "parent span's service")
+            check_eq(attrs(parents[0]).get("url.path"), "/static/a.txt", "parent span's path")
         check(plain[0].get("trace_id") != plain[1].get("trace_id"),
               "two requests without traceparent share trace id %s" % plain[0].get("trace_id"))
 
