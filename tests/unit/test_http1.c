@@ -1185,8 +1185,65 @@ static void test_bad_header_line(void)
 	}
 }
 
+/* The request hook fires once per request head, in order, with the request's
+ * seq and headers, before the exchange completes; the exchange carries the
+ * same seq. (trace_links decides span ids from it.) */
+struct hooked {
+	int n_req;
+	uint64_t req_seq[8];
+	char traceparent[8][HTTP1_TRACEPARENT_MAX];
+	int exchanges_at_request[8];
+	struct collected ex;
+};
+
+static void hook_request(void *ctx, const struct http1_exchange *req)
+{
+	struct hooked *h = ctx;
+
+	if (h->n_req < 8) {
+		h->req_seq[h->n_req] = req->seq;
+		memcpy(h->traceparent[h->n_req], req->traceparent, HTTP1_TRACEPARENT_MAX);
+		h->exchanges_at_request[h->n_req] = h->ex.n;
+	}
+	h->n_req++;
+}
+
+static void hook_exchange(void *ctx, const struct http1_exchange *ex)
+{
+	collect(&((struct hooked *)ctx)->ex, ex);
+}
+
+static void test_request_hook(void)
+{
+	static struct hooked h;
+	struct http1_parser *p;
+
+	memset(&h, 0, sizeof(h));
+	p = http1_parser__new(hook_exchange, &h);
+	http1_parser_set_request_fn(p, hook_request);
+	feed_str(p, STREAM_DIR_REQUEST, "GET /a HTTP/1.1\r\nHost: x\r\ntrace", 1);
+	CHECK_EQ_INT(h.n_req, 0); /* head not complete yet */
+	feed_str(p, STREAM_DIR_REQUEST,
+		 "parent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n", 2);
+	CHECK_EQ_INT(h.n_req, 1);
+	CHECK_EQ_STR(h.traceparent[0], "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+	feed_str(p, STREAM_DIR_REQUEST, "POST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", 3);
+	CHECK_EQ_INT(h.n_req, 2);
+	feed_str(p, STREAM_DIR_RESPONSE, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 4);
+	feed_str(p, STREAM_DIR_RESPONSE, "HTTP/1.1 201 OK\r\nContent-Length: 0\r\n\r\n", 5);
+	CHECK_EQ_INT(h.ex.n, 2);
+	CHECK_EQ_INT((int)h.req_seq[0], 0);
+	CHECK_EQ_INT((int)h.req_seq[1], 1);
+	CHECK_EQ_INT((int)h.ex.ex[0].seq, 0);
+	CHECK_EQ_INT((int)h.ex.ex[1].seq, 1);
+	CHECK_EQ_INT(h.exchanges_at_request[0], 0);
+	CHECK_EQ_INT(h.exchanges_at_request[1], 0);
+	http1_parser__free(p);
+}
+
 int main(void)
 {
+	RUN(test_request_hook);
 	RUN(test_keepalive_all_splits);
 	RUN(test_keepalive_interleaved);
 	RUN(test_pipelining);
