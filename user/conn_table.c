@@ -172,6 +172,21 @@ struct conn *conn_table_lookup(struct conn_table *t, uint32_t pid, int32_t fd)
 	return c;
 }
 
+/* The connection of the same process on the same socket under another fd:
+ * dup(), F_DUPFD or Rust's try_clone() give one socket two fds (one to read,
+ * one to write), and both must feed one parser. */
+static struct conn *lookup_same_socket(struct conn_table *t, const struct pscope_conn_ref *ref)
+{
+	struct conn *c = t->tbuckets[tuple_bucket(t, ref->family, ref->local_addr, ref->local_port,
+	                                          ref->remote_addr, ref->remote_port)];
+
+	for (; c; c = c->tnext)
+		if (c->ref.sock_id == ref->sock_id && c->ref.pid == ref->pid &&
+		    c->ref.proc_start_ns == ref->proc_start_ns)
+			return c;
+	return NULL;
+}
+
 struct conn *conn_table_upsert(struct conn_table *t, const struct pscope_conn_ref *ref,
                                uint64_t now_ns)
 {
@@ -182,6 +197,8 @@ struct conn *conn_table_upsert(struct conn_table *t, const struct pscope_conn_re
 		conn_table_remove(t, c); /* the fd (or pid) was reused */
 		c = NULL;
 	}
+	if (!c)
+		c = lookup_same_socket(t, ref);
 	if (c) {
 		/* a socket first seen with an unknown role learns it from accept/connect */
 		if (c->ref.role == PSCOPE_ROLE_UNKNOWN && ref->role != PSCOPE_ROLE_UNKNOWN)

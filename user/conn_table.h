@@ -39,7 +39,9 @@ void conn_table__free(struct conn_table *t); /* releases every connection; accep
 
 struct conn *conn_table_lookup(struct conn_table *t, uint32_t pid, int32_t fd);
 /* Finds or creates the connection for ref. An entry with the same (pid, fd) but
- * another socket or process start is released and replaced. NULL on ENOMEM. */
+ * another socket or process start is released and replaced. A second fd of the
+ * same process on the same socket (dup) finds the first fd's connection.
+ * NULL on ENOMEM. */
 struct conn *conn_table_upsert(struct conn_table *t, const struct pscope_conn_ref *ref,
                                uint64_t now_ns);
 void conn_table_remove(struct conn_table *t, struct conn *c);

@@ -140,6 +140,22 @@ static void test_tuple_lookup(void)
 	conn_table__free(t);
 }
 
+static void test_dup_fd_shares_connection(void)
+{
+	struct conn_table *t = conn_table__new(100, on_release, NULL);
+	struct pscope_conn_ref orig = ref(10, 4, 0xaaa, 1);
+	struct pscope_conn_ref dup = ref(10, 6, 0xaaa, 1);   /* F_DUPFD of fd 4 */
+	struct pscope_conn_ref other = ref(11, 6, 0xaaa, 1); /* another process */
+	struct conn *a = conn_table_upsert(t, &orig, 1);
+
+	CHECK(conn_table_upsert(t, &dup, 2) == a);
+	CHECK_EQ_INT(conn_table_count(t), 1);
+	CHECK(conn_table_lookup(t, 10, 6) == NULL); /* close(6) leaves it alone */
+	CHECK(conn_table_upsert(t, &other, 3) != a);
+	CHECK_EQ_INT(conn_table_count(t), 2);
+	conn_table__free(t);
+}
+
 int main(void)
 {
 	RUN(test_insert_lookup);
@@ -147,5 +163,6 @@ int main(void)
 	RUN(test_role_learned);
 	RUN(test_eviction_and_expiry);
 	RUN(test_tuple_lookup);
+	RUN(test_dup_fd_shares_connection);
 	return unit_summary("test_conn_table");
 }
