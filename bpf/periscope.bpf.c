@@ -381,7 +381,7 @@ static __always_inline int io_enter(int fd, __u64 buf, __u64 count, __u8 kind, _
 	if (bpf_map_lookup_elem(&ssl_procs, &tgid))
 		bpf_map_update_elem(&thread_sock, &pid_tgid, &fd, BPF_ANY);
 	struct pscope_sock_info *si = sock_info_get(sk);
-	if (!si || si->ignored || si->tls)
+	if (!si || si->ignored || si->tls || si->raw_skip)
 		return 0;
 
 	struct active_io a = {};

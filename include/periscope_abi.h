@@ -153,7 +153,11 @@ struct pscope_sock_info {
 	pscope_u8 local_addr[16];
 	pscope_u8 remote_addr[16];
 	pscope_u8 tls; /* a TLS library works on it: capture plaintext there, not here */
-	pscope_u8 pad[7];
+	/* Userspace found the socket's own bytes unparseable (often a TLS
+	 * handshake seen before the first SSL_read): the syscall path stops
+	 * copying them, while TLS plaintext still flows. `ignored` stops both. */
+	pscope_u8 raw_skip;
+	pscope_u8 pad[6];
 };
 
 #define PSCOPE_FILTER_PIDS 0x1	/* only pids in the pid_filter map */

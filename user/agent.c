@@ -237,7 +237,7 @@ static void on_data(struct agent *a, const struct pscope_data_event *e, size_t s
 	if (c->protocol == L7_NONE && !(c->flags & CONN_FLAG_KERNEL_SKIP)) {
 		/* nothing we parse: stop the kernel from copying its bytes */
 		c->flags |= CONN_FLAG_KERNEL_SKIP;
-		loader_ignore_socket(a->loader, c->ref.sock_id);
+		loader_ignore_socket(a->loader, c->ref.sock_id, c->flags & CONN_FLAG_TLS);
 	}
 }
 

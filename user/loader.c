@@ -246,14 +246,17 @@ int loader_add_self_endpoint(struct loader *l, int family, const uint8_t *addr, 
 	return 0;
 }
 
-int loader_ignore_socket(struct loader *l, uint64_t sock_id)
+int loader_ignore_socket(struct loader *l, uint64_t sock_id, bool tls_plaintext)
 {
 	struct bpf_map *m = l->skel->maps.socks;
 	struct pscope_sock_info si;
 
 	if (bpf_map__lookup_elem(m, &sock_id, sizeof(sock_id), &si, sizeof(si), 0))
 		return -errno;
-	si.ignored = 1;
+	if (tls_plaintext)
+		si.ignored = 1;
+	else
+		si.raw_skip = 1;
 	if (bpf_map__update_elem(m, &sock_id, sizeof(sock_id), &si, sizeof(si), BPF_EXIST))
 		return -errno;
 	return 0;

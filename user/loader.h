@@ -4,6 +4,7 @@
 #define PERISCOPE_LOADER_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "periscope_abi.h"
@@ -37,8 +38,11 @@ int loader_probe_count(const struct loader *l); /* probes attached */
  * family AF_INET/AF_INET6; all-zero addr = any) is the agent's own. */
 int loader_add_self_endpoint(struct loader *l, int family, const uint8_t *addr, uint16_t port);
 
-/* Stops capturing a socket (e.g. it speaks no protocol we parse). */
-int loader_ignore_socket(struct loader *l, uint64_t sock_id);
+/* Stops capturing a socket that speaks no protocol we parse. tls_plaintext:
+ * the unparseable bytes were TLS plaintext, so stop that too; otherwise only
+ * the socket's own bytes stop (they may be a TLS handshake, and the plaintext
+ * read at the TLS library can still be parsed). */
+int loader_ignore_socket(struct loader *l, uint64_t sock_id, bool tls_plaintext);
 
 /* Sums the per-CPU drop counters. */
 int loader_read_drops(const struct loader *l, uint64_t out[PSCOPE_DROP__COUNT]);
