@@ -648,7 +648,9 @@ static __always_inline int ssl_exit(struct pt_regs *ctx)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct active_ssl *ap = bpf_map_lookup_elem(&active_ssl, &pid_tgid);
 	struct active_ssl a;
-	long ret = PT_REGS_RC(ctx);
+	/* SSL_read/SSL_write(_ex) return int: -1 (want read/write) arrives as
+	 * 0x00000000ffffffff in rax, so it must be narrowed before the sign test */
+	int ret = (int)PT_REGS_RC(ctx);
 	__u64 n;
 
 	if (!ap)
