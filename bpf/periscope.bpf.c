@@ -908,6 +908,9 @@ int process_exec(void *ctx)
 	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
 	ev.pid = tgid;
 	ev.proc_start_ns = BPF_CORE_READ(task, group_leader, start_time);
+	const unsigned char *name = BPF_CORE_READ(task, mm, exe_file, f_path.dentry, d_name.name);
+	if (name)
+		bpf_probe_read_kernel_str(ev.exe_name, sizeof(ev.exe_name), name);
 	/* wake the agent now: it reads the new program's metadata from /proc
 	 * while the process surely exists (a curl lives a few milliseconds) */
 	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), BPF_RB_FORCE_WAKEUP))

@@ -127,6 +127,9 @@ struct pscope_proc_event {
 	pscope_u32 pid;
 	pscope_u32 pad0;
 	pscope_u64 proc_start_ns;
+	/* PROC_EXEC: the new executable's file name, read in the kernel so a
+	 * process that is gone before the agent looks at /proc still has a name */
+	char exe_name[32];
 };
 
 /* Map keys/values shared with userspace. */
@@ -167,7 +170,7 @@ _Static_assert(sizeof(struct pscope_event_header) == 16, "header ABI");
 _Static_assert(sizeof(struct pscope_conn_ref) == 72, "conn_ref ABI");
 _Static_assert(sizeof(struct pscope_data_event) == 112, "data event ABI");
 _Static_assert(sizeof(struct pscope_conn_event) == 104, "conn event ABI");
-_Static_assert(sizeof(struct pscope_proc_event) == 32, "proc event ABI");
+_Static_assert(sizeof(struct pscope_proc_event) == 64, "proc event ABI");
 _Static_assert(sizeof(struct pscope_endpoint) == 24, "endpoint ABI");
 _Static_assert(sizeof(struct pscope_sock_info) == 48, "sock_info ABI");
 

@@ -275,9 +275,13 @@ static void on_proc_exit(struct agent *a, const struct pscope_proc_event *e, siz
 		return;
 	}
 	if (e->hdr.type == PSCOPE_EV_PROC_EXEC) {
+		char name[sizeof(e->exe_name) + 1];
+
 		/* a new program in this pid: new name, maybe a TLS library */
 		proc_info_forget(a->procs, e->pid);
-		proc_info_get(a->procs, e->pid, e->proc_start_ns, "");
+		memcpy(name, e->exe_name, sizeof(e->exe_name));
+		name[sizeof(e->exe_name)] = '\0';
+		proc_info_get(a->procs, e->pid, e->proc_start_ns, name);
 		if (a->tls)
 			tls_probes_on_exec(a->tls, e->pid, e->hdr.timestamp_ns);
 		return;
