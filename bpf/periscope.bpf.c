@@ -399,6 +399,18 @@ static __always_inline int io_enter(int fd, __u64 buf, __u64 count, __u8 kind, _
 	return 0;
 }
 
+/* The user's r14 at this syscall (see pscope_data_event.goroutine). */
+static __always_inline __u32 current_r14(void)
+{
+#ifdef __TARGET_ARCH_x86
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	return (__u32)BPF_CORE_READ(regs, r14);
+#else
+	return 0;
+#endif
+}
+
 /* Copies up to len bytes from user memory to payload[off...], within cap. Returns bytes copied. */
 static __always_inline __u32 copy_user(__u8 *payload, __u32 off, __u64 src, __u64 len, __u32 cap)
 {
@@ -507,7 +519,7 @@ int io_exit(struct trace_event_raw_sys_exit *ctx)
 	e->direction = a.direction;
 	e->source = a.source;
 	e->pad0 = 0;
-	e->pad1 = 0;
+	e->goroutine = current_r14();
 	if (captured > PSCOPE_CAPTURE_MAX)
 		captured = PSCOPE_CAPTURE_MAX;
 	e->captured = captured;
@@ -709,7 +721,7 @@ static __always_inline int ssl_exit(struct pt_regs *ctx)
 	e->direction = a.direction;
 	e->source = a.direction == PSCOPE_DIR_INGRESS ? PSCOPE_SRC_SSL_READ : PSCOPE_SRC_SSL_WRITE;
 	e->pad0 = 0;
-	e->pad1 = 0;
+	e->goroutine = 0;
 	if (captured > PSCOPE_CAPTURE_MAX)
 		captured = PSCOPE_CAPTURE_MAX;
 	e->captured = captured;

@@ -112,7 +112,11 @@ struct pscope_data_event {
 	pscope_u8 direction;  /* enum pscope_direction */
 	pscope_u8 source;     /* enum pscope_source */
 	pscope_u16 pad0;
-	pscope_u32 pad1;
+	/* Low 32 bits of r14 at the syscall (x86-64; 0 elsewhere and at TLS
+	 * calls). Go's runtime keeps its current goroutine (g) there, so for Go
+	 * executables it tells goroutines apart where threads cannot; for any
+	 * other program it is meaningless and unused. */
+	pscope_u32 goroutine;
 	pscope_u8 payload[]; /* captured bytes: the first `captured` of `bytes` */
 };
 

@@ -145,15 +145,15 @@ static void record_http_metrics(struct agent *a, const struct conn *c,
 }
 
 static void on_http_request(void *ctx, struct conn *c, const struct http1_exchange *req,
-                            uint32_t tid)
+                            uint64_t actor)
 {
 	struct agent *a = ctx;
 
-	trace_links_request(a->links, c, tid, req->req_start_ns, req->seq, req->traceparent);
+	trace_links_request(a->links, c, actor, req->req_start_ns, req->seq, req->traceparent);
 }
 
 static void on_http_exchange(void *ctx, struct conn *c, const struct http1_exchange *ex,
-                             uint32_t tid)
+                             uint64_t actor)
 {
 	struct agent *a = ctx;
 	struct resource *r = conn_resource(a, c);
@@ -163,7 +163,7 @@ static void on_http_exchange(void *ctx, struct conn *c, const struct http1_excha
 
 	if (route_table_match(a->routes, ex->target, route, sizeof(route)) < 0)
 		route[0] = '\0';
-	trace_links_complete(a->links, c, tid, true, ex->seq, ex->traceparent, &ids);
+	trace_links_complete(a->links, c, actor, true, ex->seq, ex->traceparent, &ids);
 	span_init(&s);
 	http_span_build(&s, ex, c, route, r, &ids, a->unix_offset_ns);
 	/* every request counts in the metrics, whatever happens to its span later */
@@ -172,7 +172,8 @@ static void on_http_exchange(void *ctx, struct conn *c, const struct http1_excha
 	span_release(&s);
 }
 
-static void on_db_exchange(void *ctx, struct conn *c, const struct db_exchange *ex, uint32_t tid)
+static void on_db_exchange(void *ctx, struct conn *c, const struct db_exchange *ex,
+                           uint64_t actor)
 {
 	struct agent *a = ctx;
 	struct resource *r = conn_resource(a, c);
@@ -182,7 +183,7 @@ static void on_db_exchange(void *ctx, struct conn *c, const struct db_exchange *
 	struct span s;
 
 	/* no request hook: the ids are decided now, from the thread's server request */
-	trace_links_complete(a->links, c, tid, false, 0, NULL, &ids);
+	trace_links_complete(a->links, c, actor, false, 0, NULL, &ids);
 	span_init(&s);
 	db_span_build(&s, ex, c, r, &ids, a->unix_offset_ns);
 	conn_addr_format(c->ref.family, c->ref.remote_addr, remote, sizeof(remote));
@@ -233,11 +234,17 @@ static void on_data(struct agent *a, const struct pscope_data_event *e, size_t s
 	}
 	if (!exe_allowed(a, c))
 		return;
+	if (!(c->flags & CONN_FLAG_RUNTIME)) {
+		struct resource *r = conn_resource(a, c);
+		const char *lang = r ? resource_get_str(r, "telemetry.sdk.language") : NULL;
+
+		c->flags |= CONN_FLAG_RUNTIME | (lang && !strcmp(lang, "go") ? CONN_FLAG_GO : 0);
+	}
 	session_on_data(c, e, &a->sink, &a->session_stats);
 	if (c->protocol == L7_NONE && !(c->flags & CONN_FLAG_KERNEL_SKIP)) {
 		/* nothing we parse: stop the kernel from copying its bytes */
 		c->flags |= CONN_FLAG_KERNEL_SKIP;
-		loader_ignore_socket(a->loader, c->ref.sock_id, c->flags & CONN_FLAG_TLS);
+		loader_ignore_socket(a->loader, &c->ref, c->flags & CONN_FLAG_TLS);
 	}
 }
 

@@ -27,6 +27,8 @@ struct conn {
 #define CONN_FLAG_CHECKED     0x2 /* --exe filter evaluated */
 #define CONN_FLAG_KERNEL_SKIP 0x4 /* the kernel was told to stop capturing it */
 #define CONN_FLAG_TLS         0x8 /* plaintext read at the TLS library */
+#define CONN_FLAG_RUNTIME     0x10 /* the process's runtime was looked at */
+#define CONN_FLAG_GO          0x20 /* a Go program: events name their goroutine */
 
 typedef void (*conn_release_fn)(void *ctx, struct conn *c);
 

@@ -246,13 +246,18 @@ int loader_add_self_endpoint(struct loader *l, int family, const uint8_t *addr, 
 	return 0;
 }
 
-int loader_ignore_socket(struct loader *l, uint64_t sock_id, bool tls_plaintext)
+int loader_ignore_socket(struct loader *l, const struct pscope_conn_ref *ref, bool tls_plaintext)
 {
 	struct bpf_map *m = l->skel->maps.socks;
+	uint64_t sock_id = ref->sock_id;
 	struct pscope_sock_info si;
 
 	if (bpf_map__lookup_elem(m, &sock_id, sizeof(sock_id), &si, sizeof(si), 0))
 		return -errno;
+	if (si.local_port != ref->local_port || si.remote_port != ref->remote_port ||
+	    si.family != ref->family || memcmp(si.local_addr, ref->local_addr, 16) ||
+	    memcmp(si.remote_addr, ref->remote_addr, 16))
+		return -ESTALE; /* another connection's socket now */
 	if (tls_plaintext)
 		si.ignored = 1;
 	else

@@ -41,8 +41,11 @@ int loader_add_self_endpoint(struct loader *l, int family, const uint8_t *addr, 
 /* Stops capturing a socket that speaks no protocol we parse. tls_plaintext:
  * the unparseable bytes were TLS plaintext, so stop that too; otherwise only
  * the socket's own bytes stop (they may be a TLS handshake, and the plaintext
- * read at the TLS library can still be parsed). */
-int loader_ignore_socket(struct loader *l, uint64_t sock_id, bool tls_plaintext);
+ * read at the TLS library can still be parsed). The kernel's entry is changed
+ * only if it still describes ref's connection: the agent reads events late,
+ * and by then the socket may be closed and its memory (its id) reused by a
+ * new connection that must not be silenced. */
+int loader_ignore_socket(struct loader *l, const struct pscope_conn_ref *ref, bool tls_plaintext);
 
 /* Sums the per-CPU drop counters. */
 int loader_read_drops(const struct loader *l, uint64_t out[PSCOPE_DROP__COUNT]);

@@ -1,6 +1,7 @@
 /* proc_info.c — builds and caches the OTel resource of each observed process
  * from /proc (executable, environment's OTEL_* variables), bounded in size
  * with least-recently-used eviction. See proc_info.h for the attributes. */
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -387,6 +388,41 @@ static const char *sdk_language(const char *exe)
 	return NULL;
 }
 
+/* Whether the ELF file at path was built by Go: it has a .go.buildinfo
+ * section (every Go toolchain since 1.13). Reads only the section headers. */
+static bool exe_is_go(const char *path)
+{
+	Elf64_Ehdr eh;
+	Elf64_Shdr *sh = NULL, strs;
+	char *names = NULL;
+	bool go = false;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_shentsize != sizeof(Elf64_Shdr) ||
+	    !eh.e_shnum || eh.e_shnum > 4096 || eh.e_shstrndx >= eh.e_shnum)
+		goto cleanup;
+	sh = calloc(eh.e_shnum, sizeof(*sh));
+	if (!sh || pread(fd, sh, eh.e_shnum * sizeof(*sh), (off_t)eh.e_shoff) !=
+	               (ssize_t)(eh.e_shnum * sizeof(*sh)))
+		goto cleanup;
+	strs = sh[eh.e_shstrndx];
+	if (!strs.sh_size || strs.sh_size > (1u << 20))
+		goto cleanup;
+	names = calloc(1, strs.sh_size + 1);
+	if (!names || pread(fd, names, strs.sh_size, (off_t)strs.sh_offset) != (ssize_t)strs.sh_size)
+		goto cleanup;
+	for (size_t i = 0; i < eh.e_shnum && !go; i++)
+		go = sh[i].sh_name < strs.sh_size && !strcmp(names + sh[i].sh_name, ".go.buildinfo");
+cleanup:
+	free(names);
+	free(sh);
+	close(fd);
+	return go;
+}
+
 static bool has_attr(const struct resource *r, const char *key)
 {
 	for (size_t i = 0; i < r->n_attrs; i++)
@@ -525,6 +561,14 @@ static struct resource *build_resource(const struct proc_info_cache *c, uint32_t
 	err |= resource_add_str(r, "telemetry.sdk.name", "periscope");
 	err |= resource_add_str(r, "telemetry.sdk.version", PERISCOPE_VERSION);
 	language = sdk_language(f->exe_name);
+	if (!language && f->exe_path[0]) {
+		char exe[PATH_MAX];
+
+		/* through /proc: the path may be another mount namespace's */
+		snprintf(exe, sizeof(exe), "%s/%u/exe", c->proc_root, pid);
+		if (exe_is_go(exe))
+			language = "go";
+	}
 	if (language)
 		err |= resource_add_str(r, "telemetry.sdk.language", language);
 	if (f->resource_attrs)

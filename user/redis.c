@@ -230,7 +230,16 @@ static void on_reply(struct redis_parser *p, const struct resp_value *v)
 			w = sizeof(it->ex.status_code) - 1;
 		memcpy(it->ex.status_code, t, w);
 		it->ex.status_code[w] = '\0';
-		size_t m = n < sizeof(it->ex.error_message) ? n : sizeof(it->ex.error_message) - 1;
+		/* Servers quote the client's arguments in some errors ("unknown
+		 * command 'X', with args beginning with: 'secret'"); arguments are
+		 * never exported, so the message stops at the first quote. */
+		size_t m = 0;
+		while (m < n && t[m] != '\'' && t[m] != '"' && t[m] != '`')
+			m++;
+		while (m && (t[m - 1] == ' ' || t[m - 1] == ',' || t[m - 1] == ':'))
+			m--;
+		if (m >= sizeof(it->ex.error_message))
+			m = sizeof(it->ex.error_message) - 1;
 		memcpy(it->ex.error_message, t, m);
 		it->ex.error_message[m] = '\0';
 	}

@@ -8,6 +8,7 @@
 #include "pgsql.h"
 #include "redis.h"
 #include "session.h"
+#include "trace_links.h"
 
 /* Chunks we look at before deciding a connection speaks nothing we parse. */
 #define DETECT_GIVE_UP_CHUNKS 8
@@ -17,7 +18,7 @@ struct session {
 	const struct session_sink *sink;
 	uint8_t undetected_chunks;
 	bool tls;         /* plaintext comes from TLS library probes; socket bytes are ciphertext */
-	uint32_t cur_tid; /* thread of the event being fed */
+	uint64_t cur_actor; /* who moved the event being fed (trace_links.h) */
 	union {
 		struct http1_parser *http1;
 		struct pgsql_parser *pgsql;
@@ -32,7 +33,7 @@ static void on_http1_exchange(void *ctx, const struct http1_exchange *ex)
 	struct session *s = ctx;
 
 	if (s->sink && s->sink->http)
-		s->sink->http(s->sink->ctx, s->conn, ex, s->cur_tid);
+		s->sink->http(s->sink->ctx, s->conn, ex, s->cur_actor);
 }
 
 static void on_http1_request(void *ctx, const struct http1_exchange *req)
@@ -40,7 +41,7 @@ static void on_http1_request(void *ctx, const struct http1_exchange *req)
 	struct session *s = ctx;
 
 	if (s->sink && s->sink->http_request)
-		s->sink->http_request(s->sink->ctx, s->conn, req, s->cur_tid);
+		s->sink->http_request(s->sink->ctx, s->conn, req, s->cur_actor);
 }
 
 static void on_db_exchange(void *ctx, const struct db_exchange *ex)
@@ -48,7 +49,7 @@ static void on_db_exchange(void *ctx, const struct db_exchange *ex)
 	struct session *s = ctx;
 
 	if (s->sink && s->sink->db)
-		s->sink->db(s->sink->ctx, s->conn, ex, s->cur_tid);
+		s->sink->db(s->sink->ctx, s->conn, ex, s->cur_actor);
 }
 
 /* Which stream a read or write belongs to, given the role. */
@@ -230,7 +231,9 @@ void session_on_data(struct conn *c, const struct pscope_data_event *e,
 		chunk.ts_first_ns = e->enter_ns;
 		chunk.ts_last_ns = e->hdr.timestamp_ns;
 	}
-	s->cur_tid = e->conn.tid;
+	s->cur_actor = e->conn.tid;
+	if ((c->flags & CONN_FLAG_GO) && e->goroutine)
+		s->cur_actor |= (uint64_t)(e->goroutine | LINK_GOROUTINE_BIT) << 32;
 	if (parser_feed(s, c->protocol, stream_dir_of(c->ref.role, e->direction), &chunk) < 0)
 		st->parse_errors++;
 }
@@ -241,7 +244,7 @@ void session_on_close(struct conn *c, uint64_t ts_ns, uint32_t tid)
 
 	if (!s || !s->parser.any)
 		return;
-	s->cur_tid = tid;
+	s->cur_actor = tid;
 	switch (c->protocol) {
 	case L7_HTTP1:
 		http1_parser_close(s->parser.http1, ts_ns);

@@ -21,13 +21,14 @@ enum l7_protocol {
 	L7_NONE = 255, /* gave up: not a protocol we parse */
 };
 
-/* tid: the thread whose event completed (or started) it. */
+/* actor: who moved the bytes of the event that completed (or started) it,
+ * as trace_links.h describes (thread id, and goroutine for Go programs). */
 struct session_sink {
-	void (*http)(void *ctx, struct conn *c, const struct http1_exchange *ex, uint32_t tid);
+	void (*http)(void *ctx, struct conn *c, const struct http1_exchange *ex, uint64_t actor);
 	/* a request's head was parsed (ids are decided here, see trace_links.h) */
 	void (*http_request)(void *ctx, struct conn *c, const struct http1_exchange *req,
-	                     uint32_t tid);
-	void (*db)(void *ctx, struct conn *c, const struct db_exchange *ex, uint32_t tid);
+	                     uint64_t actor);
+	void (*db)(void *ctx, struct conn *c, const struct db_exchange *ex, uint64_t actor);
 	void *ctx;
 };
 

@@ -147,6 +147,34 @@ static bool ident_byte_at(const char *s, size_t n, size_t i)
 	return i < n && is_word_byte((unsigned char)s[i]);
 }
 
+/* Whether a '-' or '+' about to be written is a sign (unary), judged by what
+ * was written before it: nothing, an operator or '(' / ',', or a keyword
+ * after which a value starts ("SELECT -1", "WHERE a = -1", "THEN -1"). */
+static bool sign_is_unary(const struct out_buf *o)
+{
+	static const char *const keywords[] = {"SELECT", "WHERE",  "AND",   "OR",     "NOT",
+	                                       "THEN",   "ELSE",   "WHEN",  "RETURN", "BY",
+	                                       "LIMIT",  "OFFSET", "VALUES", "SET",   "IN",
+	                                       "IS",     "LIKE",   "BETWEEN", "CASE", "INTERVAL"};
+	size_t end = o->len, start;
+	unsigned char last;
+
+	if (!end)
+		return true;
+	last = (unsigned char)o->p[end - 1];
+	if (strchr("(,=<>+-*/%|&^~!", last))
+		return true;
+	if (!is_word_byte(last))
+		return false;
+	start = end;
+	while (start && is_word_byte((unsigned char)o->p[start - 1]))
+		start--;
+	for (size_t k = 0; k < sizeof(keywords) / sizeof(keywords[0]); k++)
+		if (strlen(keywords[k]) == end - start && !strncasecmp(keywords[k], o->p + start, end - start))
+			return true;
+	return false;
+}
+
 /* Rewrites "IN (?, ?, ...)" as "IN (?)" in place; returns the new length. */
 static size_t collapse_in_lists(char *s, size_t n)
 {
@@ -268,7 +296,13 @@ size_t sql_obfuscate_dialect(const char *in, size_t len, char *out, size_t out_l
 				i = j;
 			}
 		} else if (is_digit(c) ||
-		           (c == '.' && i + 1 < len && is_digit((unsigned char)in[i + 1]))) {
+		           (c == '.' && i + 1 < len && is_digit((unsigned char)in[i + 1])) ||
+		           ((c == '-' || c == '+') && i + 1 < len &&
+		            (is_digit((unsigned char)in[i + 1]) ||
+		             (in[i + 1] == '.' && i + 2 < len && is_digit((unsigned char)in[i + 2]))) &&
+		            sign_is_unary(&o))) {
+			if (c == '-' || c == '+')
+				i++; /* a signed literal: the sign is part of the value */
 			i = skip_number(in, len, i);
 			out_token(&o);
 			out_put(&o, '?');

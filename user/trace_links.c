@@ -117,10 +117,9 @@ static void thread_delete(struct trace_links *tl, struct thread_entry *e)
 	tl->n_threads--;
 }
 
-/* A server request on c (its ring entry ctx) stopped occupying its thread. */
-static void thread_release(struct trace_links *tl, const struct conn *c, const struct link_ctx *ctx)
+static void key_release(struct trace_links *tl, const struct conn *c, uint32_t key)
 {
-	struct thread_entry *e = thread_find(tl, ctx->tid);
+	struct thread_entry *e = key ? thread_find(tl, key) : NULL;
 
 	if (!e || e->pid != c->ref.pid)
 		return;
@@ -129,6 +128,14 @@ static void thread_release(struct trace_links *tl, const struct conn *c, const s
 		return;
 	}
 	thread_delete(tl, e);
+}
+
+/* A server request on c (its ring entry ctx) stopped occupying its thread
+ * and goroutine. */
+static void thread_release(struct trace_links *tl, const struct conn *c, const struct link_ctx *ctx)
+{
+	key_release(tl, c, ctx->tid);
+	key_release(tl, c, ctx->gkey);
 }
 
 /* ---- rings ---- */
@@ -244,10 +251,31 @@ static struct link_ctx *thread_parent(struct trace_links *tl, uint32_t pid, uint
 	return ring_find(sc->links, e->seq);
 }
 
+/* Server request x on c now occupies thread (or goroutine) key. */
+static void key_occupy(struct trace_links *tl, const struct conn *c, const struct link_ctx *x,
+                       uint32_t key)
+{
+	struct thread_entry *e = thread_find(tl, key);
+
+	if (e && e->pid != c->ref.pid) {
+		thread_delete(tl, e); /* a key of an exited process */
+		e = NULL;
+	}
+	if (!e) {
+		e = thread_insert(tl, key);
+		if (!e)
+			return;
+		e->pid = c->ref.pid;
+	}
+	e->inflight++;
+	e->fd = c->ref.fd;
+	e->sock_id = c->ref.sock_id;
+	e->seq = x->seq;
+}
+
 static void server_request(struct trace_links *tl, struct conn *c, struct link_ctx *x,
                            const char *traceparent)
 {
-	struct thread_entry *e;
 
 	if (from_traceparent(tl, x, traceparent)) {
 		tl->stats.remote_parents++;
@@ -257,21 +285,9 @@ static void server_request(struct trace_links *tl, struct conn *c, struct link_c
 			tl->unresolved[tl->n_unresolved++] =
 			    (struct unresolved){c->ref.pid, c->ref.fd, c->ref.sock_id, x->seq, 0};
 	}
-	e = thread_find(tl, x->tid);
-	if (e && e->pid != c->ref.pid) {
-		thread_delete(tl, e); /* a tid of an exited process */
-		e = NULL;
-	}
-	if (!e) {
-		e = thread_insert(tl, x->tid);
-		if (!e)
-			return;
-		e->pid = c->ref.pid;
-	}
-	e->inflight++;
-	e->fd = c->ref.fd;
-	e->sock_id = c->ref.sock_id;
-	e->seq = x->seq;
+	key_occupy(tl, c, x, x->tid);
+	if (x->gkey)
+		key_occupy(tl, c, x, x->gkey);
 }
 
 static void client_request(struct trace_links *tl, struct conn *c, struct link_ctx *x,
@@ -283,7 +299,9 @@ static void client_request(struct trace_links *tl, struct conn *c, struct link_c
 	x->resolved = true;
 	if (from_traceparent(tl, x, traceparent))
 		return; /* the application propagates context itself */
-	parent = thread_parent(tl, c->ref.pid, x->tid, &sc);
+	parent = x->gkey ? thread_parent(tl, c->ref.pid, x->gkey, &sc) : NULL;
+	if (!parent)
+		parent = thread_parent(tl, c->ref.pid, x->tid, &sc);
 	if (!parent) {
 		fresh_root(tl, x);
 		return;
@@ -296,7 +314,7 @@ static void client_request(struct trace_links *tl, struct conn *c, struct link_c
 	tl->stats.in_process_links++;
 }
 
-void trace_links_request(struct trace_links *tl, struct conn *c, uint32_t tid, uint64_t ts_ns,
+void trace_links_request(struct trace_links *tl, struct conn *c, uint64_t actor, uint64_t ts_ns,
                          uint64_t seq, const char *traceparent)
 {
 	struct link_ring *r = ring_of(c);
@@ -311,7 +329,8 @@ void trace_links_request(struct trace_links *tl, struct conn *c, uint32_t tid, u
 	x = &r->ctx[(r->head + r->n) % LINK_RING_MAX];
 	memset(x, 0, sizeof(*x));
 	x->seq = seq;
-	x->tid = tid;
+	x->tid = (uint32_t)actor;
+	x->gkey = (uint32_t)(actor >> 32);
 	x->start_ns = ts_ns;
 	id_gen_span_id(tl->ids, x->span_id);
 	r->n++;
@@ -321,7 +340,7 @@ void trace_links_request(struct trace_links *tl, struct conn *c, uint32_t tid, u
 		client_request(tl, c, x, traceparent);
 }
 
-void trace_links_complete(struct trace_links *tl, struct conn *c, uint32_t tid, bool has_seq,
+void trace_links_complete(struct trace_links *tl, struct conn *c, uint64_t actor, bool has_seq,
                           uint64_t seq, const char *traceparent, struct link_ctx *out)
 {
 	struct link_ring *r = c->links;
@@ -351,7 +370,8 @@ void trace_links_complete(struct trace_links *tl, struct conn *c, uint32_t tid, 
 	/* decided now */
 	memset(out, 0, sizeof(*out));
 	out->seq = seq;
-	out->tid = tid;
+	out->tid = (uint32_t)actor;
+	out->gkey = (uint32_t)(actor >> 32);
 	out->resolved = true;
 	id_gen_span_id(tl->ids, out->span_id);
 	if (server) {

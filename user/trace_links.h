@@ -9,7 +9,13 @@
  *    found by the mirrored 4-tuple and the order of requests on the connection;
  *  - an incoming W3C traceparent wins over both.
  * Ids are decided when a request starts, so children and paired spans know
- * their parent before either span ends; nothing is held back. */
+ * their parent before either span ends; nothing is held back.
+ *
+ * An actor is who moved a request's bytes: the thread id in the low 32 bits
+ * and, for Go programs, a goroutine key in the high 32 bits (0 otherwise).
+ * Go moves goroutines between threads, so a server request is remembered
+ * under both its thread and its goroutine, and a client request looks for
+ * its goroutine's server request first, then its thread's. */
 #ifndef PERISCOPE_TRACE_LINKS_H
 #define PERISCOPE_TRACE_LINKS_H
 
@@ -20,13 +26,17 @@
 #include "sampler.h"
 #include "trace_id.h"
 
+/* Set in every goroutine key, so goroutine keys never equal a thread id. */
+#define LINK_GOROUTINE_BIT 0x80000000u
+
 /* The ids of one request's span. */
 struct link_ctx {
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
 	uint8_t parent_span_id[8];
 	uint64_t seq; /* the request's number on its connection (the parser's) */
-	uint32_t tid; /* the thread that read (server) or wrote (client) it */
+	uint32_t tid;  /* the thread that read (server) or wrote (client) it */
+	uint32_t gkey; /* its goroutine key (Go programs), else 0 */
 	uint64_t start_ns;
 	bool has_parent;
 	bool sampled;
@@ -61,17 +71,17 @@ void trace_links__free(struct trace_links *tl); /* accepts NULL */
 /* Frees a connection's ring (call when the connection is released). */
 void trace_links_forget_conn(struct trace_links *tl, struct conn *c);
 
-/* Request seq started on c (its role decides how): tid moved its bytes.
+/* Request seq started on c (its role decides how): actor moved its bytes.
  * traceparent: the request's header ("" or NULL when absent). */
-void trace_links_request(struct trace_links *tl, struct conn *c, uint32_t tid, uint64_t ts_ns,
+void trace_links_request(struct trace_links *tl, struct conn *c, uint64_t actor, uint64_t ts_ns,
                          uint64_t seq, const char *traceparent);
 
 /* An exchange of c completed: fills out with its ids. Without a recorded
  * request (has_seq false: a protocol without a request hook, or a request
  * whose head was never seen whole) they are decided now: traceparent first,
- * then, for a client, the server request on thread tid. A server exchange
- * also ends its thread's link. */
-void trace_links_complete(struct trace_links *tl, struct conn *c, uint32_t tid, bool has_seq,
+ * then, for a client, the server request of actor. A server exchange also
+ * ends its thread's (and goroutine's) link. */
+void trace_links_complete(struct trace_links *tl, struct conn *c, uint64_t actor, bool has_seq,
                           uint64_t seq, const char *traceparent, struct link_ctx *out);
 
 /* Retries same-node pairing for server requests still unresolved (call after

@@ -246,7 +246,7 @@ static void check_pgbench(const char *name, bool literals)
 	}
 	if (literals)
 		CHECK_EQ_STR(s.ex[1].query_text,
-		             "UPDATE pgbench_accounts SET abalance = abalance + -? WHERE aid = ?;");
+		             "UPDATE pgbench_accounts SET abalance = abalance + ? WHERE aid = ?;");
 	else
 		CHECK_EQ_STR(
 		    s.ex[1].query_text,

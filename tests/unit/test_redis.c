@@ -201,6 +201,7 @@ static void test_session_capture(void)
 	CHECK_EQ_STR(s.ex[3].status_code, "WRONGTYPE");
 	CHECK_EQ_STR(s.ex[7].status_code, "ERR");
 	CHECK(strncmp(s.ex[7].error_message, "ERR unknown command", 19) == 0);
+	CHECK_EQ_STR(s.ex[7].error_message, "ERR unknown command"); /* quoted arguments cut */
 	/* RESP3 error */
 	CHECK_EQ_STR(s.ex[21].status_code, "WRONGTYPE");
 	/* the pipeline: four commands sent in one write, answered in one */
