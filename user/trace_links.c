@@ -117,7 +117,8 @@ static void thread_delete(struct trace_links *tl, struct thread_entry *e)
 	tl->n_threads--;
 }
 
-static void key_release(struct trace_links *tl, const struct conn *c, uint32_t key)
+static void key_release(struct trace_links *tl, const struct conn *c, const struct link_ctx *ctx,
+                        uint32_t key)
 {
 	struct thread_entry *e = key ? thread_find(tl, key) : NULL;
 
@@ -125,17 +126,22 @@ static void key_release(struct trace_links *tl, const struct conn *c, uint32_t k
 		return;
 	if (e->inflight > 1) {
 		e->inflight--;
+		/* the entry named the request that just ended: which one is left
+		 * is unknown, so nothing links to this key until the next starts */
+		if (e->sock_id == c->ref.sock_id && e->seq == ctx->seq)
+			e->sock_id = 0;
 		return;
 	}
 	thread_delete(tl, e);
 }
 
-/* A server request on c (its ring entry ctx) stopped occupying its thread
- * and goroutine. */
+/* A server request on c (its ring entry ctx) stopped occupying its thread,
+ * goroutine and process. */
 static void thread_release(struct trace_links *tl, const struct conn *c, const struct link_ctx *ctx)
 {
-	key_release(tl, c, ctx->tid);
-	key_release(tl, c, ctx->gkey);
+	key_release(tl, c, ctx, ctx->tid);
+	key_release(tl, c, ctx, ctx->gkey);
+	key_release(tl, c, ctx, c->ref.pid | LINK_PROCESS_BIT);
 }
 
 /* ---- rings ---- */
@@ -231,6 +237,15 @@ static bool from_traceparent(struct trace_links *tl, struct link_ctx *x, const c
 	return true;
 }
 
+/* Whether thread tid of pid has server requests of its own in flight (then
+ * it is ambiguous or linked already, never a candidate for the fallback). */
+static bool thread_busy(struct trace_links *tl, uint32_t pid, uint32_t tid)
+{
+	struct thread_entry *e = thread_find(tl, tid);
+
+	return e && e->pid == pid && e->inflight;
+}
+
 /* The server request handled by thread tid now, if exactly one. */
 static struct link_ctx *thread_parent(struct trace_links *tl, uint32_t pid, uint32_t tid,
                                       struct conn **conn_out)
@@ -288,6 +303,7 @@ static void server_request(struct trace_links *tl, struct conn *c, struct link_c
 	key_occupy(tl, c, x, x->tid);
 	if (x->gkey)
 		key_occupy(tl, c, x, x->gkey);
+	key_occupy(tl, c, x, c->ref.pid | LINK_PROCESS_BIT);
 }
 
 static void client_request(struct trace_links *tl, struct conn *c, struct link_ctx *x,
@@ -302,6 +318,14 @@ static void client_request(struct trace_links *tl, struct conn *c, struct link_c
 	parent = x->gkey ? thread_parent(tl, c->ref.pid, x->gkey, &sc) : NULL;
 	if (!parent)
 		parent = thread_parent(tl, c->ref.pid, x->tid, &sc);
+	if (!parent && !thread_busy(tl, c->ref.pid, x->tid)) {
+		/* a thread (or goroutine) serving nothing itself: the process's
+		 * server request, if it has exactly one in flight (worker pools,
+		 * Go's connection writer goroutines) */
+		parent = thread_parent(tl, c->ref.pid, c->ref.pid | LINK_PROCESS_BIT, &sc);
+		if (parent)
+			tl->stats.process_links++;
+	}
 	if (!parent) {
 		fresh_root(tl, x);
 		return;

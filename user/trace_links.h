@@ -15,7 +15,10 @@
  * and, for Go programs, a goroutine key in the high 32 bits (0 otherwise).
  * Go moves goroutines between threads, so a server request is remembered
  * under both its thread and its goroutine, and a client request looks for
- * its goroutine's server request first, then its thread's. */
+ * its goroutine's server request first, then its thread's. A client request
+ * from a thread with no server request of its own (a worker pool thread, a
+ * Go connection-writer goroutine) falls back to its process's server request
+ * when the process has exactly one in flight. */
 #ifndef PERISCOPE_TRACE_LINKS_H
 #define PERISCOPE_TRACE_LINKS_H
 
@@ -28,6 +31,8 @@
 
 /* Set in every goroutine key, so goroutine keys never equal a thread id. */
 #define LINK_GOROUTINE_BIT 0x80000000u
+/* Set in process keys (pid | bit): thread ids stay below 2^22 (pid_max). */
+#define LINK_PROCESS_BIT 0x40000000u
 
 /* The ids of one request's span. */
 struct link_ctx {
@@ -57,6 +62,7 @@ struct link_ring {
 struct trace_links_stats {
 	uint64_t in_process_links; /* client spans given a local server parent */
 	uint64_t ambiguous;        /* client spans left as roots: several requests on the thread */
+	uint64_t process_links;    /* of in_process_links: through the process fallback */
 	uint64_t paired;           /* server spans given a local client parent */
 	uint64_t remote_parents;   /* server spans continuing an incoming traceparent */
 	uint64_t unlinked; /* exchanges without a ring entry (pipelining deeper than the ring) */

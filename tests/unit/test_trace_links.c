@@ -132,6 +132,37 @@ static void test_ambiguous_thread(void)
 	teardown(&f);
 }
 
+/* Go: the server request is remembered under its goroutine, so a database
+ * call from that goroutine on another thread links; a call from a worker
+ * thread serving nothing links to the process's only server request, and to
+ * nothing once the process has two in flight. */
+static void test_goroutine_and_process_fallback(void)
+{
+	struct fixture f;
+	struct link_ctx out, sv;
+	const uint64_t g1 = (uint64_t)(0x1234 | LINK_GOROUTINE_BIT) << 32;
+
+	setup(&f);
+	struct conn *s1 = conn_of(&f, 20, 5, PSCOPE_ROLE_SERVER, 8001, 50000);
+	struct conn *s2 = conn_of(&f, 20, 6, PSCOPE_ROLE_SERVER, 8001, 50001);
+	struct conn *db = conn_of(&f, 20, 7, PSCOPE_ROLE_CLIENT, 50002, 5432);
+
+	trace_links_request(f.tl, s1, g1 | 21, 1, 0, "");
+	trace_links_complete(f.tl, db, g1 | 22, false, 0, NULL, &out); /* moved to thread 22 */
+	trace_links_complete(f.tl, s1, g1 | 23, true, 0, "", &sv);
+	CHECK(!memcmp(out.parent_span_id, sv.span_id, 8));
+
+	trace_links_request(f.tl, s1, 21, 4, 1, "");
+	trace_links_complete(f.tl, db, 30, false, 0, NULL, &out); /* a pool thread */
+	trace_links_request(f.tl, s2, 24, 5, 0, "");
+	trace_links_complete(f.tl, db, 30, false, 0, NULL, &sv); /* two in flight now */
+	CHECK(!memcmp(sv.parent_span_id, zero8, 8));
+	trace_links_complete(f.tl, s1, 21, true, 1, "", &sv);
+	CHECK(out.has_parent);
+	CHECK(!memcmp(out.parent_span_id, sv.span_id, 8));
+	teardown(&f);
+}
+
 /* traceparent wins over pairing; the server's read racing ahead of the
  * client's write is paired at the flush after the batch. */
 static void test_traceparent_and_late_pairing(void)
@@ -188,5 +219,6 @@ int main(void)
 	RUN(test_ambiguous_thread);
 	RUN(test_traceparent_and_late_pairing);
 	RUN(test_unanswered_request_frees_thread);
+	RUN(test_goroutine_and_process_fallback);
 	return unit_summary("test_trace_links");
 }
