@@ -1,0 +1,1061 @@
+#!/usr/bin/python3
+"""bench_run.py — periscope's benchmarks (run by scripts/bench.sh, i.e. `make bench`).
+
+Measures, on this machine, with real servers and load generators:
+  1. wrk against nginx (small static file, keep-alive, fixed connections), the agent off and on,
+     interleaved: throughput ratio, p50/p99 latency, the agent's CPU per request (user+system time
+     of the process, plus the run time of its BPF programs from `bpftool prog show`, which needs
+     kernel.bpf_stats_enabled=1), its RSS and the events it dropped; and redis-server's own CPU
+     under a fixed-rate pipelined client, the agent off and on.
+  2. the pipeline without the kernel: `periscope record` while wrk runs, then `periscope replay
+     --repeat N` on one core; heap allocations per span (valgrind memcheck) and the top costs
+     (valgrind callgrind).
+  3. the agent's RSS idle, under load and with many idle open connections.
+Writes a Markdown report (default bench/RESULTS.md). Python 3 standard library only.
+
+Knobs (environment): BENCH_PAIRS (5), BENCH_SECONDS (5), BENCH_CONNS (32), BENCH_REDIS_PAIRS (3),
+BENCH_REDIS_SECONDS (8), BENCH_REDIS_RATE (10000), BENCH_REPLAY_REPEAT (4), BENCH_IDLE_CONNS
+("20000,100000"), BENCH_SKIP (comma list of: wrk, redis, replay, valgrind, memory).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+AGENT = os.environ.get("PERISCOPE_BIN") or os.path.join(REPO, "build", "periscope")
+PY = "/usr/bin/python3"
+LOAD = os.path.join(HERE, "bench_load.py")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def env_int(name, default):
+    return int(os.environ.get(name, default))
+
+
+PAIRS = env_int("BENCH_PAIRS", 5)
+SECONDS = env_int("BENCH_SECONDS", 5)
+CONNS = env_int("BENCH_CONNS", 32)
+REDIS_PAIRS = env_int("BENCH_REDIS_PAIRS", 3)
+REDIS_SECONDS = env_int("BENCH_REDIS_SECONDS", 8)
+REDIS_RATE = env_int("BENCH_REDIS_RATE", 10000)
+REPLAY_REPEAT = env_int("BENCH_REPLAY_REPEAT", 4)
+IDLE_CONNS = [int(x) for x in os.environ.get("BENCH_IDLE_CONNS", "20000,100000").split(",") if x]
+SKIP = set(x for x in os.environ.get("BENCH_SKIP", "").split(",") if x)
+
+_procs = []  # everything we started, killed at exit
+
+
+def log(msg):
+    sys.stderr.write("[bench %s] %s\n" % (time.strftime("%H:%M:%S"), msg))
+    sys.stderr.flush()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port, proc=None, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("process exited (%d) before listening on %d"
+                               % (proc.returncode, port))
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("nothing listens on 127.0.0.1:%d" % port)
+
+
+def spawn(argv, **kw):
+    kw.setdefault("stdin", subprocess.DEVNULL)
+    p = subprocess.Popen(argv, start_new_session=True, **kw)
+    _procs.append(p)
+    return p
+
+
+def stop(p, sig=signal.SIGTERM, timeout=10):
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    if p in _procs:
+        _procs.remove(p)
+    return p.returncode
+
+
+def cleanup():
+    for p in list(_procs):
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+    del _procs[:]
+
+
+def cpu_seconds(pid):
+    """utime+stime of every thread of pid, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / float(CLK_TCK)
+
+
+def mem_kb(pid):
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                out[line.split(":")[0]] = int(line.split()[1])
+    return out
+
+
+def children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+# ---- the agent
+
+class Agent:
+    def __init__(self, args, name="agent", mode=()):
+        self.dir = tempfile.mkdtemp(prefix="periscope-bench-")
+        self.prom = None
+        argv = [AGENT] + list(mode) + ["--no-print"]
+        if "--no-prometheus" not in args:
+            self.prom = free_port()
+            argv += ["--prometheus", "127.0.0.1:%d" % self.prom]
+        argv += list(args)
+        self.err_path = os.path.join(self.dir, "stderr.log")
+        self._err = open(self.err_path, "wb")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        self.proc = spawn(argv, stdout=subprocess.DEVNULL, stderr=self._err, env=env)
+        self.name = name
+        self.wait_ready()
+        self.prog_ids = self._prog_ids()
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def records(self):
+        out = []
+        with open(self.err_path, "rb") as f:
+            for line in f:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass
+        return out
+
+    def wait_ready(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(r.get("msg") == "ready" for r in self.records()):
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError("agent not ready: %s" % open(self.err_path, errors="replace").read())
+
+    def _prog_ids(self):
+        ids = set()
+        fdinfo = "/proc/%d/fdinfo" % self.pid
+        for fd in os.listdir(fdinfo):
+            try:
+                with open(os.path.join(fdinfo, fd)) as f:
+                    for line in f:
+                        if line.startswith("prog_id:"):
+                            ids.add(int(line.split()[1]))
+            except OSError:
+                pass
+        return ids
+
+    def bpf_stats(self):
+        """(run_time_ns, run_cnt) summed over the agent's BPF programs."""
+        out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, check=True)
+        ns = cnt = 0
+        for p in json.loads(out.stdout):
+            if p.get("id") in self.prog_ids:
+                ns += p.get("run_time_ns", 0)
+                cnt += p.get("run_cnt", 0)
+        return ns, cnt
+
+    def metrics(self):
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.prom, timeout=5) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                out[key] = float(value)
+        return out
+
+    def metric_sum(self, name, exclude=()):
+        return sum(v for k, v in self.metrics().items()
+                   if (k == name or k.startswith(name + "{"))
+                   and not any(e in k for e in exclude))
+
+    def dropped(self):
+        """Events lost (every reason but "truncated", a capped payload, not a loss)."""
+        return self.metric_sum("periscope_events_dropped_total", exclude=('reason="truncated"',))
+
+    def drops_by_reason(self):
+        out = {}
+        for k, v in self.metrics().items():
+            m = re.match(r'periscope_events_dropped_total\{.*reason="(\w+)"', k)
+            if m and v:
+                out[m.group(1)] = int(v)
+        return out
+
+    def stop(self):
+        rc = stop(self.proc)
+        self._err.close()
+        if rc != 0:
+            log("WARNING: %s exited with status %s" % (self.name, rc))
+        return rc
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ---- servers
+
+NGINX_CONF = """user root;
+worker_processes {workers};
+worker_rlimit_nofile {nofile};
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections {wconns}; }}
+http {{
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 600s;
+    client_body_temp_path {dir}/tmp;
+    proxy_temp_path {dir}/tmp;
+    fastcgi_temp_path {dir}/tmp;
+    uwsgi_temp_path {dir}/tmp;
+    scgi_temp_path {dir}/tmp;
+    default_type text/html;
+    server {{
+        listen 127.0.0.1:{port} backlog=4096{reuseport};
+        root {dir}/html;
+    }}
+}}
+"""
+
+INDEX = b"<html><body>periscope benchmark: a small static file.</body></html>\n"
+
+
+def nofile_limit():
+    import resource
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+
+class Nginx:
+    """nginx as root on a free port serving /index.html. One worker by default; many idle
+    connections need several workers (each is bound by the fd limit), spread with reuseport."""
+
+    def __init__(self, workers=1, wconns=4096):
+        self.dir = tempfile.mkdtemp(prefix="periscope-bench-nginx-")
+        os.makedirs(os.path.join(self.dir, "html"))
+        os.makedirs(os.path.join(self.dir, "tmp"))
+        with open(os.path.join(self.dir, "html", "index.html"), "wb") as f:
+            f.write(INDEX)
+        self.port = free_port()
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF.format(dir=self.dir, port=self.port, workers=workers,
+                                      wconns=wconns, nofile=nofile_limit(),
+                                      reuseport=" reuseport" if workers > 1 else ""))
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.proc = spawn([nginx, "-p", self.dir, "-c", conf, "-e",
+                           os.path.join(self.dir, "error.log")],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_listening(self.port, self.proc)
+        self.url = "http://127.0.0.1:%d/index.html" % self.port
+
+    def close(self):
+        stop(self.proc, signal.SIGQUIT)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Redis:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="periscope-bench-redis-")
+        self.port = free_port()
+        self.proc = spawn(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                           "--save", "", "--appendonly", "no", "--dir", self.dir,
+                           "--daemonize", "no", "--logfile", ""],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_listening(self.port, self.proc)
+
+    def commandstats(self):
+        out = subprocess.run(["redis-cli", "-p", str(self.port), "INFO", "commandstats"],
+                             capture_output=True, text=True, check=True).stdout
+        calls = {}
+        for m in re.finditer(r"cmdstat_(\w+):calls=(\d+)", out):
+            calls[m.group(1)] = int(m.group(2))
+        return calls
+
+    def close(self):
+        stop(self.proc)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ---- wrk
+
+def _to_us(text):
+    m = re.match(r"([\d.]+)(us|ms|s)$", text)
+    v = float(m.group(1))
+    return v * {"us": 1, "ms": 1e3, "s": 1e6}[m.group(2)]
+
+
+def wrk(url, seconds, conns=CONNS, threads=1):
+    out = subprocess.run(["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % seconds,
+                          "--latency", url], capture_output=True, text=True, check=True).stdout
+    r = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+         "requests": int(re.search(r"(\d+) requests in", out).group(1))}
+    for pct in ("50", "99"):
+        r["p" + pct] = _to_us(re.search(r"\s%s%%\s+(\S+)" % pct, out).group(1))
+    errs = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    r["non2xx"] = int(errs.group(1)) if errs else 0
+    sock = re.search(r"Socket errors: (.*)", out)
+    r["socket_errors"] = sock.group(1) if sock else ""
+    if r["non2xx"]:
+        raise RuntimeError("wrk got %d non-2xx answers from %s:\n%s" % (r["non2xx"], url, out))
+    return r
+
+
+def bench_wrk(nginx, results):
+    log("1. wrk against nginx: %d interleaved off/on pairs of %d s, %d connections"
+        % (PAIRS, SECONDS, CONNS))
+    wrk(nginx.url, 1)  # warm-up
+    runs = []
+    for i in range(PAIRS):
+        for mode in (("off", "on") if i % 2 == 0 else ("on", "off")):
+            if mode == "off":
+                r = wrk(nginx.url, SECONDS)
+                r["mode"] = "off"
+            else:
+                agent = Agent(["--port", str(nginx.port)], name="agent (wrk)")
+                try:
+                    time.sleep(0.5)
+                    cpu0, (bns0, bcnt0), drop0 = cpu_seconds(agent.pid), agent.bpf_stats(), \
+                        agent.dropped()
+                    spans0 = agent.metric_sum("periscope_spans_created_total")
+                    r = wrk(nginx.url, SECONDS)
+                    mem = mem_kb(agent.pid)
+                    cpu1, (bns1, bcnt1) = cpu_seconds(agent.pid), agent.bpf_stats()
+                    time.sleep(0.5)  # let the agent drain its ring buffer
+                    cpu2 = cpu_seconds(agent.pid)
+                    r.update(mode="on", agent_cpu_s=cpu2 - cpu0, agent_cpu_during_s=cpu1 - cpu0,
+                             bpf_ns=bns1 - bns0, bpf_runs=bcnt1 - bcnt0,
+                             dropped=agent.dropped() - drop0,
+                             spans=int(agent.metric_sum("periscope_spans_created_total") - spans0),
+                             rss_kb=mem["VmRSS"], hwm_kb=mem["VmHWM"], nprogs=len(agent.prog_ids))
+                finally:
+                    agent.stop()
+                    agent.close()
+            runs.append(r)
+            log("   %-3s %8.0f req/s  p50 %7.0f us  p99 %7.0f us%s" % (
+                r["mode"], r["rps"], r["p50"], r["p99"],
+                "" if r["mode"] == "off" else
+                "  agent %.2f s CPU, BPF %.2f s, %d spans, dropped %d, RSS %d kB" % (
+                    r["agent_cpu_s"], r["bpf_ns"] / 1e9, r["spans"], r["dropped"], r["rss_kb"])))
+    results["wrk"] = runs
+
+
+def bench_redis(results):
+    log("1b. redis-server CPU under a %d ops/s pipelined client: %d off/on pairs of %d s"
+        % (REDIS_RATE, REDIS_PAIRS, REDIS_SECONDS))
+    redis = Redis()
+    runs = []
+    try:
+        for i in range(REDIS_PAIRS):
+            for mode in (("off", "on") if i % 2 == 0 else ("on", "off")):
+                agent = Agent(["--port", str(redis.port)], name="agent (redis)") \
+                    if mode == "on" else None
+                try:
+                    stats0 = redis.commandstats()  # (redis-cli INFO is traced too: settle)
+                    time.sleep(0.5)
+                    spans0 = agent.metric_sum("periscope_spans_created_total") if agent else 0
+                    cpu0 = cpu_seconds(redis.proc.pid)
+                    acpu0 = cpu_seconds(agent.pid) if agent else 0
+                    out = subprocess.run([PY, LOAD, "redis", str(redis.port), str(REDIS_SECONDS),
+                                          str(REDIS_RATE)], capture_output=True, text=True,
+                                         check=True).stdout
+                    cpu1 = cpu_seconds(redis.proc.pid)
+                    time.sleep(0.5)
+                    client = json.loads(out.strip().splitlines()[-1])
+                    spans1 = agent.metric_sum("periscope_spans_created_total") if agent else 0
+                    stats1 = redis.commandstats()
+                    calls = sum(stats1.get(c, 0) - stats0.get(c, 0) for c in ("set", "get"))
+                    r = {"mode": mode, "ops": client["ops"], "seconds": client["seconds"],
+                         "errors": client["errors"], "server_calls": calls,
+                         "redis_cpu_s": cpu1 - cpu0}
+                    if agent:
+                        r["agent_cpu_s"] = cpu_seconds(agent.pid) - acpu0
+                        r["spans"] = int(spans1 - spans0)
+                        r["dropped"] = agent.dropped()
+                finally:
+                    if agent:
+                        agent.stop()
+                        agent.close()
+                runs.append(r)
+                log("   %-3s %d ops in %.1f s (redis counted %d), redis CPU %.2f s%s" % (
+                    mode, r["ops"], r["seconds"], r["server_calls"], r["redis_cpu_s"],
+                    "" if mode == "off" else ", agent CPU %.2f s, %d spans"
+                    % (r["agent_cpu_s"], r["spans"])))
+    finally:
+        redis.close()
+    results["redis"] = runs
+
+
+# ---- record / replay
+
+def record(nginx, path, load):
+    agent = Agent(["--port", str(nginx.port), "--no-prometheus"], name="agent (record)",
+                  mode=("record", path))
+    try:
+        time.sleep(0.3)
+        info = load()
+        time.sleep(0.5)
+    finally:
+        agent.stop()
+    stopped = [r for r in agent.records() if r.get("msg") == "stopped"]
+    agent.close()
+    return info, (stopped[-1] if stopped else {})
+
+
+def replay(path, repeat, prefix=(), timeout=600, binary=None):
+    argv = list(prefix) + [binary or AGENT, "replay", path, "--repeat", str(repeat), "--no-print",
+                           "--no-prometheus"]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    line = None
+    for raw in p.stderr.splitlines():
+        if raw.startswith("{"):
+            try:
+                rec = json.loads(raw)
+            except ValueError:
+                continue
+            if rec.get("msg") == "replayed":
+                line = rec
+    if p.returncode != 0 or line is None:
+        raise RuntimeError("replay failed (%d): %s" % (p.returncode, p.stderr[-2000:]))
+    return line, p.stderr
+
+
+def curl_requests(url, n):
+    """n GETs on one keep-alive connection; returns the number answered 200."""
+    argv = ["curl", "-s", "-w", "%{http_code}\\n"]
+    for _ in range(n):
+        argv += ["-o", "/dev/null", url]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    return sum(1 for c in out.split() if c == "200")
+
+
+def bench_replay(nginx, results, workdir):
+    log("2. record while wrk runs (3 s), then replay --repeat %d on one core" % REPLAY_REPEAT)
+    big = os.path.join(workdir, "wrk.events")
+    info, stopped = record(nginx, big, lambda: wrk(nginx.url, 3))
+    cpu = str(max(0, os.cpu_count() - 1))
+    reps = []
+    for _ in range(3):
+        line, _ = replay(big, REPLAY_REPEAT, prefix=("taskset", "-c", cpu))
+        reps.append(line)
+        log("   replayed %d events, %d spans in %.2f s: %.0f events/s, %.0f spans/s" % (
+            line["events"], line["spans"], line["seconds"], line["events_per_second"],
+            line["spans_per_second"]))
+    one, _ = replay(big, 1)
+    results["replay"] = {"wrk_requests": info["requests"], "recorded": stopped,
+                         "file_bytes": os.path.getsize(big), "repeat": REPLAY_REPEAT, "runs": reps,
+                         "spans_per_repeat": one["spans"], "events_per_repeat": one["events"],
+                         "cpu": cpu}
+    os.unlink(big)
+
+
+def parse_heap_usage(text):
+    m = re.search(r"total heap usage: ([\d,]+) allocs, ([\d,]+) frees, ([\d,]+) bytes allocated",
+                  text)
+    return tuple(int(x.replace(",", "")) for x in m.groups())
+
+
+def bench_valgrind(nginx, results, workdir):
+    if not shutil.which("valgrind"):
+        log("2b. valgrind not installed: skipped")
+        results["valgrind"] = None
+        return
+    n = 2000
+    log("2b. valgrind: record %d curl requests, memcheck replay x1 and x5, callgrind x10" % n)
+    small = os.path.join(workdir, "small.events")
+    ok, _ = record(nginx, small, lambda: curl_requests(nginx.url, n))
+    # valgrind 3.19 cannot read the DWARF 5 debug info clang writes: a copy without it (the
+    # symbol table stays, so functions keep their names)
+    binary = os.path.join(workdir, "periscope-nodebug")
+    subprocess.run(["objcopy", "--strip-debug", AGENT, binary], check=True)
+    heap = {}
+    for rep in (1, 5):
+        line, err = replay(small, rep, prefix=("valgrind", "--tool=memcheck", "--leak-check=no"),
+                           binary=binary)
+        heap[rep] = {"spans": line["spans"], "events": line["events"],
+                     "allocs": parse_heap_usage(err)[0], "frees": parse_heap_usage(err)[1],
+                     "bytes": parse_heap_usage(err)[2]}
+        log("   memcheck x%d: %d spans, %d allocs, %d bytes" % (
+            rep, line["spans"], heap[rep]["allocs"], heap[rep]["bytes"]))
+    cg_out = os.path.join(workdir, "callgrind.out")
+    line, _ = replay(small, 10, prefix=("valgrind", "--tool=callgrind",
+                                       "--callgrind-out-file=" + cg_out), binary=binary)
+    ann = subprocess.run(["callgrind_annotate", "--threshold=100", cg_out], capture_output=True,
+                         text=True, check=True).stdout
+    total = re.search(r"([\d,]+)\s+\(100\.0%\)\s+PROGRAM TOTALS", ann)
+    top = []
+    in_table = False
+    for raw in ann.splitlines():
+        if "file:function" in raw:
+            in_table = True
+            continue
+        if in_table:
+            m = re.match(r"\s*([\d,]+)\s+\(\s*([\d.]+)%\)\s+(.*)$", raw)
+            if m:
+                top.append((int(m.group(1).replace(",", "")), float(m.group(2)),
+                            m.group(3).strip()))
+            elif top and not raw.strip():
+                break
+    # who calls each of the top three (a libc function's cost is its callers')
+    tree = subprocess.run(["callgrind_annotate", "--tree=caller", "--threshold=100", cg_out],
+                          capture_output=True, text=True, check=True).stdout
+    callers = {}
+    block = []
+    for raw in tree.splitlines():
+        m = re.match(r"\s*([\d,]+)\s+\(\s*([\d.]+)%\)\s+([<*])\s+(.*?)(?: \((\S+)x\))?"
+                     r"(?: \[.*\])?$", raw)
+        if not m:
+            block = []
+            continue
+        if m.group(3) == "<":
+            block.append((float(m.group(2)), m.group(4).split(":")[-1], m.group(5)))
+        else:
+            callers[m.group(4).split(" [")[0]] = sorted(block, reverse=True)[:4]
+            block = []
+    results["valgrind"] = {"requests": ok, "heap": heap, "callgrind_spans": line["spans"],
+                           "callers": {fn: callers.get(fn.split(" [")[0], [])
+                                       for _, _, fn in top[:3]},
+                           "callgrind_total_ir": int(total.group(1).replace(",", ""))
+                           if total else None, "top": top[:10]}
+    for ir, pct, fn in top[:3]:
+        log("   callgrind: %5.1f%% %s" % (pct, fn))
+    os.unlink(small)
+
+
+# ---- memory
+
+def bench_memory(nginx, results):
+    log("3. memory: agent RSS idle and with %s idle keep-alive connections" % IDLE_CONNS)
+    mem = {}
+    agent = Agent(["--port", str(nginx.port)], name="agent (idle)")
+    try:
+        time.sleep(3)
+        mem["idle"] = mem_kb(agent.pid)
+    finally:
+        agent.stop()
+        agent.close()
+    mem["conns"] = []
+    limit = nofile_limit()
+    per_proc = min(20000, limit - 200)  # connections per holder process and per nginx worker
+    mem["nofile"] = limit
+    if not IDLE_CONNS:
+        results["memory"] = mem
+        return
+    # each side of a connection needs a descriptor: several holders and several nginx workers
+    workers = -(-max(IDLE_CONNS) * 3 // (2 * per_proc))  # 1.5x headroom: reuseport hashes
+    many = Nginx(workers=workers, wconns=per_proc)
+    try:
+        for n in IDLE_CONNS:
+            mem["conns"].append(hold_conns(many, n, per_proc, workers))
+    finally:
+        many.close()
+    results["memory"] = mem
+
+
+def hold_conns(nginx, n, per_proc, workers):
+    agent = Agent(["--port", str(nginx.port)], name="agent (%d conns)" % n)
+    holders = []
+    try:
+        before = mem_kb(agent.pid)["VmRSS"]
+        nh = -(-n // per_proc)
+        counts = [n // nh + (1 if i < n % nh else 0) for i in range(nh)]
+        for i, c in enumerate(counts):
+            holders.append(spawn([PY, LOAD, "hold", str(nginx.port), str(c), str(2 + i)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE))
+        infos = []
+        for h in holders:
+            first = h.stdout.readline()
+            if not first:
+                raise RuntimeError("a holder of %d connections failed: %s"
+                                   % (n, h.stderr.read().decode()[-500:]))
+            infos.append(json.loads(first))
+        ok = sum(i["ok"] for i in infos)
+        if ok != n:
+            raise RuntimeError("only %d of %d held connections were answered 200" % (ok, n))
+        time.sleep(2)
+        tracked = agent.metric_sum("periscope_connections_tracked")
+        during = mem_kb(agent.pid)
+        for h in holders:
+            h.stdin.close()
+        for h in holders:
+            h.wait(timeout=120)
+            _procs.remove(h)
+        time.sleep(2)
+        after = mem_kb(agent.pid)["VmRSS"]
+        r = {"n": n, "open": sum(i["open"] for i in infos), "ok": ok,
+             "open_seconds": max(i["seconds"] for i in infos), "holders": nh,
+             "workers": workers, "tracked": tracked, "rss_before_kb": before,
+             "rss_kb": during["VmRSS"], "hwm_kb": during["VmHWM"], "rss_after_close_kb": after,
+             "tracked_after_close": agent.metric_sum("periscope_connections_tracked"),
+             "dropped": agent.dropped(), "drops": agent.drops_by_reason()}
+        log("   %d connections (%d answered 200, opened in %.1f s by %d processes): tracked %d, "
+            "RSS %d -> %d kB, %d kB after closing; drops %s" % (
+                n, ok, r["open_seconds"], nh, tracked, before, r["rss_kb"], after, r["drops"]))
+        return r
+    finally:
+        for h in holders:
+            if h.poll() is None:
+                stop(h, signal.SIGKILL)
+        agent.stop()
+        agent.close()
+
+
+# ---- the report
+
+def machine():
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    with open("/proc/meminfo") as f:
+        memtotal = int(f.readline().split()[1])
+    version = subprocess.run([AGENT, "--version"], capture_output=True, text=True).stdout.strip()
+    def ver(argv):
+        p = subprocess.run(argv, capture_output=True, text=True)
+        return (p.stdout + p.stderr).strip().splitlines()[0] if (p.stdout + p.stderr) else "?"
+    return {"host": platform.node(), "kernel": platform.release(), "cpu": model,
+            "cpus": os.cpu_count(), "mem_gb": memtotal / 1048576.0,
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "agent": version, "nginx": ver(["nginx", "-v"]), "wrk": ver(["wrk", "--version"]),
+            "redis": ver(["redis-server", "--version"]), "loadavg": open("/proc/loadavg").read()
+            .split()[:3], "bpf_stats": open("/proc/sys/kernel/bpf_stats_enabled").read().strip()}
+
+
+def fn_name(fn):
+    """callgrind_annotate's `file:function [object]` → `function (object basename)`."""
+    m = re.match(r"(.*?)(?: \[(.*)\])?$", fn)
+    name = m.group(1).rsplit(":", 1)[-1]
+    obj = os.path.basename(m.group(2) or "")
+    if obj.startswith("periscope"):
+        obj = "periscope"
+    return "%s (%s)" % (name, obj) if obj else name
+
+
+def fmt_kb(kb):
+    return "%.1f MB" % (kb / 1024.0)
+
+
+def summarize(results):
+    out = []
+    runs = results.get("wrk")
+    if runs:
+        off = [r for r in runs if r["mode"] == "off"]
+        on = [r for r in runs if r["mode"] == "on"]
+        ratio = median([r["rps"] for r in on]) / median([r["rps"] for r in off])
+        tot = median([(r["agent_cpu_s"] * 1e6 + r["bpf_ns"] / 1e3) / r["requests"] for r in on])
+        usr = median([r["agent_cpu_s"] * 1e6 / r["requests"] for r in on])
+        out.append("- wrk → nginx: throughput ratio on/off **%.2f** (target ≥ 0.95: %s); agent CPU"
+                   " **%.1f µs per request** (%.1f µs in the agent process + %.1f µs in BPF"
+                   " programs; target ≤ 2 µs: %s); %d events dropped." % (
+                       ratio, "met" if ratio >= 0.95 else "not met", tot, usr, tot - usr,
+                       "met" if tot <= 2 else "not met", sum(r["dropped"] for r in on)))
+    runs = results.get("redis")
+    if runs:
+        off = [r for r in runs if r["mode"] == "off"]
+        on = [r for r in runs if r["mode"] == "on"]
+        out.append("- Redis at %d ops/s: redis-server CPU %.2f µs/op off, %.2f µs/op on; the agent"
+                   " itself %.2f µs/op." % (
+                       REDIS_RATE, median([r["redis_cpu_s"] * 1e6 / r["ops"] for r in off]),
+                       median([r["redis_cpu_s"] * 1e6 / r["ops"] for r in on]),
+                       median([r["agent_cpu_s"] * 1e6 / r["ops"] for r in on])))
+    rp = results.get("replay")
+    if rp:
+        spr = rp["spans_per_repeat"] / float(rp["wrk_requests"]) if rp["wrk_requests"] else 2
+        sp = median([r["spans_per_second"] for r in rp["runs"]])
+        out.append("- Replay (user-space pipeline only, one core): **%.0f requests/s** (%.0f"
+                   " spans/s)." % (sp / spr, sp))
+    vg = results.get("valgrind")
+    if vg:
+        h1, h5 = vg["heap"][1], vg["heap"][5]
+        out.append("- Heap: **%.2f allocations per span**; top self costs: %s." % (
+            (h5["allocs"] - h1["allocs"]) / float(h5["spans"] - h1["spans"]),
+            ", ".join("`%s` %.1f %%" % (fn_name(fn), pct) for _, pct, fn in vg["top"][:3])))
+    mem = results.get("memory")
+    if mem:
+        parts = ["idle %s" % fmt_kb(mem["idle"]["VmRSS"])]
+        if results.get("wrk"):
+            parts.append("under load %s" % fmt_kb(max(r["rss_kb"] for r in results["wrk"]
+                                                      if r["mode"] == "on")))
+        for r in mem["conns"]:
+            parts.append("%d idle connections %s (%s after they closed)" % (
+                r["n"], fmt_kb(r["rss_kb"]), fmt_kb(r["rss_after_close_kb"])))
+        out.append("- Agent RSS: %s." % "; ".join(parts))
+    return out
+
+
+def report(results, m, took):
+    L = []
+    add = L.append
+    add("# periscope benchmarks")
+    add("")
+    add("Generated by `make bench` (scripts/bench.sh → scripts/bench_run.py); every number below was")
+    add("measured by that run. Re-run to refresh; knobs are described in scripts/bench_run.py.")
+    add("")
+    add("## Machine")
+    add("")
+    add("| | |")
+    add("|---|---|")
+    add("| date | %s |" % m["date"])
+    add("| host | %s, kernel %s |" % (m["host"], m["kernel"]))
+    add("| CPU | %s, %d CPUs; %.1f GB RAM |" % (m["cpu"], m["cpus"], m["mem_gb"]))
+    add("| load average at start | %s |" % " ".join(m["loadavg"]))
+    add("| agent | %s |" % m["agent"])
+    add("| tools | %s; %s; %s |" % (m["nginx"], m["wrk"], m["redis"]))
+    add("| bench duration | %.0f s |" % took)
+    add("")
+    add("The machine is a small shared VM: other jobs ran on the same two CPUs during the bench, so")
+    add("absolute numbers are noisy. Off/on runs are interleaved and medians are reported to limit")
+    add("the effect; per-run numbers are listed so the spread is visible.")
+    add("")
+
+    summary = summarize(results)
+    if summary:
+        add("## Summary")
+        add("")
+        L.extend(summary)
+        add("")
+    runs = results.get("wrk")
+    if runs:
+        off = [r for r in runs if r["mode"] == "off"]
+        on = [r for r in runs if r["mode"] == "on"]
+        rps_off, rps_on = median([r["rps"] for r in off]), median([r["rps"] for r in on])
+        ratio = rps_on / rps_off
+        pair_ratios = [b["rps"] / a["rps"] for a, b in zip(off, on)]
+        reqs = [r["requests"] for r in on]
+        cpu_us = median([r["agent_cpu_s"] * 1e6 / r["requests"] for r in on])
+        bpf_us = median([r["bpf_ns"] / 1e3 / r["requests"] for r in on])
+        tot_us = median([(r["agent_cpu_s"] * 1e6 + r["bpf_ns"] / 1e3) / r["requests"] for r in on])
+        bpf_per_run = median([r["bpf_ns"] / max(1, r["bpf_runs"]) for r in on])
+        progs_per_req = median([r["bpf_runs"] / float(r["requests"]) for r in on])
+        spans_per_req = median([r["spans"] / float(r["requests"]) for r in on])
+        add("## 1. wrk → nginx, agent off vs on")
+        add("")
+        add("nginx 1.22 (1 worker, access log off) serves a %d-byte static file; `wrk -t1 -c%d -d%ds"
+            " --latency` (keep-alive), %d off and %d on runs, interleaved (off,on,on,off,…). The agent"
+            " runs as `periscope --port NGINX_PORT --no-print --prometheus …`, freshly started for"
+            " each on run: it traces both sides (wrk's CLIENT and nginx's SERVER spans), builds"
+            " spans and RED metrics, and does not export them." % (len(INDEX), CONNS, SECONDS,
+                                                                    len(off), len(on)))
+        add("")
+        add("| metric | agent off | agent on | on/off or delta | target |")
+        add("|---|---|---|---|---|")
+        add("| throughput (median req/s) | %.0f | %.0f | **%.3f** (per-pair ratios: %s) | ≥ 0.95 |"
+            % (rps_off, rps_on, ratio, ", ".join("%.2f" % x for x in pair_ratios)))
+        p50d = median([r["p50"] for r in on]) - median([r["p50"] for r in off])
+        p99d = median([r["p99"] for r in on]) - median([r["p99"] for r in off])
+        add("| latency p50 (median) | %.0f µs | %.0f µs | %+.0f µs | |" % (
+            median([r["p50"] for r in off]), median([r["p50"] for r in on]), p50d))
+        add("| latency p99 (median) | %.0f µs | %.0f µs | %+.0f µs | |" % (
+            median([r["p99"] for r in off]), median([r["p99"] for r in on]), p99d))
+        add("| agent CPU per request: process utime+stime | | %.2f µs | | |" % cpu_us)
+        add("| agent CPU per request: BPF programs (run_time_ns) | | %.2f µs | | |" % bpf_us)
+        add("| **agent CPU per request, total** | | **%.2f µs** | | ≤ 2 µs |" % tot_us)
+        add("| BPF program runs per request; mean run time | | %.1f; %.0f ns | | |"
+            % (progs_per_req, bpf_per_run))
+        add("| spans per request | | %.2f | | 2 (SERVER + CLIENT) |" % spans_per_req)
+        add("| agent RSS at the end of a run (max over runs) | | %s (VmHWM %s) | | |" % (
+            fmt_kb(max(r["rss_kb"] for r in on)), fmt_kb(max(r["hwm_kb"] for r in on))))
+        add("| events dropped (`periscope_events_dropped_total`, all runs) | | %d | | 0 |"
+            % sum(r["dropped"] for r in on))
+        add("")
+        add("Target check: throughput ratio %.3f (%s the ≥ 0.95 target); %.2f µs agent CPU per request"
+            " (%s the ≤ 2 µs target)." % (ratio, "meets" if ratio >= 0.95 else "misses", tot_us,
+                                          "meets" if tot_us <= 2 else "misses"))
+        add("")
+        add("How the CPU is counted: the agent process's utime+stime (from /proc/PID/stat, from 0.5 s"
+            " before wrk starts until 0.5 s after it ends, so the ring-buffer backlog is included)"
+            " plus the `run_time_ns` delta of the agent's own BPF programs (ids from the agent's"
+            " /proc/PID/fdinfo, read with `bpftool prog show -j`, kernel.bpf_stats_enabled=%s),"
+            " divided by wrk's request count. The BPF programs also run (and filter out) every"
+            " other process's socket syscalls on the machine, which this includes. On a 2-CPU"
+            " machine the agent competes with wrk and nginx for the same CPUs, so every µs of"
+            " agent CPU comes straight out of the throughput." % m["bpf_stats"])
+        add("")
+        add("Per run:")
+        add("")
+        add("| # | mode | req/s | requests | p50 µs | p99 µs | agent CPU s | BPF s | BPF runs |"
+            " spans | dropped | RSS |")
+        add("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for i, r in enumerate(runs):
+            if r["mode"] == "off":
+                add("| %d | off | %.0f | %d | %.0f | %.0f | | | | | | |" % (
+                    i + 1, r["rps"], r["requests"], r["p50"], r["p99"]))
+            else:
+                add("| %d | on | %.0f | %d | %.0f | %.0f | %.2f | %.3f | %d | %d | %d | %s |" % (
+                    i + 1, r["rps"], r["requests"], r["p50"], r["p99"], r["agent_cpu_s"],
+                    r["bpf_ns"] / 1e9, r["bpf_runs"], r["spans"], r["dropped"],
+                    fmt_kb(r["rss_kb"])))
+        add("")
+
+    runs = results.get("redis")
+    if runs:
+        off = [r for r in runs if r["mode"] == "off"]
+        on = [r for r in runs if r["mode"] == "on"]
+        c_off = median([r["redis_cpu_s"] / r["seconds"] * 100 for r in off])
+        c_on = median([r["redis_cpu_s"] / r["seconds"] * 100 for r in on])
+        a_on = median([r["agent_cpu_s"] / r["seconds"] * 100 for r in on])
+        add("## 1b. Redis at a fixed rate, agent off vs on")
+        add("")
+        add("redis-server 7.0 (no persistence); scripts/bench_load.py sends %d ops/s (pipelines of"
+            " 100 SET/GET, one connection) for %d s; %d off and %d on runs, interleaved. Redis CPU is"
+            " the redis-server process's utime+stime over the run. Agent: `--port REDIS_PORT`."
+            % (REDIS_RATE, REDIS_SECONDS, len(off), len(on)))
+        add("")
+        add("| metric | agent off | agent on |")
+        add("|---|---|---|")
+        add("| redis-server CPU (median, %% of one CPU) | %.1f %% | %.1f %% (%+.1f points) |"
+            % (c_off, c_on, c_on - c_off))
+        add("| redis-server CPU per op (median) | %.2f µs | %.2f µs |" % (
+            median([r["redis_cpu_s"] * 1e6 / r["ops"] for r in off]),
+            median([r["redis_cpu_s"] * 1e6 / r["ops"] for r in on])))
+        add("| agent CPU (median, %% of one CPU; per op) | | %.1f %%; %.2f µs |" % (
+            a_on, median([r["agent_cpu_s"] * 1e6 / r["ops"] for r in on])))
+        add("| spans per op (agent on) | | %s |" % ", ".join(
+            "%.3f" % (r["spans"] / float(r["ops"])) for r in on))
+        add("")
+        add("| # | mode | ops (client) | SET+GET calls (INFO commandstats) | errors | seconds |"
+            " redis CPU s | agent CPU s | spans |")
+        add("|---|---|---|---|---|---|---|---|---|")
+        for i, r in enumerate(runs):
+            add("| %d | %s | %d | %d | %d | %.2f | %.2f | %s | %s |" % (
+                i + 1, r["mode"], r["ops"], r["server_calls"], r["errors"], r["seconds"],
+                r["redis_cpu_s"], "%.2f" % r["agent_cpu_s"] if "agent_cpu_s" in r else "",
+                r.get("spans", "")))
+        add("")
+        add("The agent makes one CLIENT span per Redis command (in the client process; Redis"
+            " commands get no SERVER span), so spans should equal the client's ops and redis's"
+            " own count. CPU times come from /proc/PID/stat in clock ticks (10 ms), so per-run"
+            " values carry ±0.01 s of quantisation.")
+        add("")
+
+    rp = results.get("replay")
+    if rp:
+        sp = median([r["spans_per_second"] for r in rp["runs"]])
+        ep = median([r["events_per_second"] for r in rp["runs"]])
+        spr = rp["spans_per_repeat"] / float(rp["wrk_requests"]) if rp["wrk_requests"] else 2
+        add("## 2. The pipeline without the kernel (record / replay)")
+        add("")
+        add("`periscope record FILE --port NGINX_PORT` ran while `wrk -t1 -c%d -d3s` hit nginx"
+            " (%d requests; %d events, %.1f MB file; %d spans per pass = %.2f per request). Then"
+            " `taskset -c %s periscope replay FILE --repeat %d --no-print --no-prometheus`, three"
+            " times:" % (CONNS, rp["wrk_requests"], rp["events_per_repeat"],
+                         rp["file_bytes"] / 1048576.0, rp["spans_per_repeat"], spr, rp["cpu"],
+                         rp["repeat"]))
+        add("")
+        add("| run | events | spans | seconds | events/s | spans/s | requests/s (spans/s ÷ %.2f) |"
+            % spr)
+        add("|---|---|---|---|---|---|---|")
+        for i, r in enumerate(rp["runs"]):
+            add("| %d | %d | %d | %.2f | %.0f | %.0f | %.0f |" % (
+                i + 1, r["events"], r["spans"], r["seconds"], r["events_per_second"],
+                r["spans_per_second"], r["spans_per_second"] / spr))
+        add("")
+        add("**Median: %.0f events/s, %.0f spans/s = %.0f requests/s on one core (%.2f µs per"
+            " request).**" % (ep, sp, sp / spr, spr / sp * 1e6))
+        add("")
+    vg = results.get("valgrind")
+    if vg:
+        h1, h5 = vg["heap"][1], vg["heap"][5]
+        d_allocs = h5["allocs"] - h1["allocs"]
+        d_spans = h5["spans"] - h1["spans"]
+        add("### Heap allocations (valgrind memcheck)")
+        add("")
+        add("A small recording: %d curl requests on one keep-alive connection to nginx (%d events, "
+            "%d spans per pass), replayed under `valgrind --tool=memcheck` with --repeat 1 and 5;"
+            " \"total heap usage\" lines:" % (vg["requests"], h1["events"], h1["spans"]))
+        add("")
+        add("| replay | spans | allocs | frees | bytes allocated | allocs per span |")
+        add("|---|---|---|---|---|---|")
+        for k in (1, 5):
+            h = vg["heap"][k]
+            add("| --repeat %d | %d | %d | %d | %d | %.2f |" % (
+                k, h["spans"], h["allocs"], h["frees"], h["bytes"],
+                h["allocs"] / float(h["spans"])))
+        add("")
+        add("**Marginal: %.2f allocations per span** ((allocs×5 − allocs×1) ÷ (spans×5 − spans×1) ="
+            " %d ÷ %d, which removes start-up allocations), i.e. %.2f per request (2 spans);"
+            " %.0f bytes allocated per span." % (
+                d_allocs / float(d_spans), d_allocs, d_spans, 2 * d_allocs / float(d_spans),
+                (h5["bytes"] - h1["bytes"]) / float(d_spans)))
+        add("")
+        add("### Top costs (valgrind callgrind)")
+        add("")
+        add("`valgrind --tool=callgrind periscope replay small --repeat 10` (%d spans, %s instructions"
+            " in total), `callgrind_annotate`, self cost:" % (
+                vg["callgrind_spans"], "{:,}".format(vg["callgrind_total_ir"])
+                if vg["callgrind_total_ir"] else "?"))
+        add("")
+        add("| rank | instructions (Ir) | share | function |")
+        add("|---|---|---|---|")
+        for i, (ir, pct, fn) in enumerate(vg["top"]):
+            b = "**" if i < 3 else ""
+            add("| %s%d%s | %s | %.2f %% | `%s` |" % (b, i + 1, b, "{:,}".format(ir), pct,
+                                                   fn_name(fn)))
+        add("")
+        add("**The top three:**")
+        add("")
+        for i, (_, pct, fn) in enumerate(vg["top"][:3]):
+            cs = vg["callers"].get(fn) or []
+            add("%d. `%s` — %.1f %% of all instructions (self)%s" % (
+                i + 1, fn_name(fn), pct,
+                "; its callers (inclusive cost of those calls, number of calls): " + ", ".join(
+                    "`%s` (%.1f %%, %s calls)" % (c, cp, n or "?")
+                                             for cp, c, n in cs) if cs else ""))
+        add("")
+        add("The binary was run without its DWARF debug info (valgrind 3.19 cannot read clang's DWARF"
+            " 5), so functions have names but no file; the totals include start-up (dynamic"
+            " linking, configuration), which --repeat 10 makes small.")
+        add("")
+    mem = results.get("memory")
+    if mem:
+        add("## 3. Memory (agent RSS)")
+        add("")
+        add("| situation | agent RSS |")
+        add("|---|---|")
+        add("| idle (ready, no traffic, 3 s after start) | %s |" % fmt_kb(mem["idle"]["VmRSS"]))
+        if results.get("wrk"):
+            on = [r for r in results["wrk"] if r["mode"] == "on"]
+            add("| under load (end of each wrk run, %d connections; max) | %s (peak VmHWM %s) |" % (
+                CONNS, fmt_kb(max(r["rss_kb"] for r in on)), fmt_kb(max(r["hwm_kb"] for r in on))))
+        for r in mem["conns"]:
+            add("| %d idle keep-alive connections to nginx (each served one request; %d tracked)"
+                " | %s (before: %s; after closing them: %s) |" % (
+                    r["n"], r["tracked"], fmt_kb(r["rss_kb"]), fmt_kb(r["rss_before_kb"]),
+                    fmt_kb(r["rss_after_close_kb"])))
+        add("")
+        for r in mem["conns"]:
+            add("- %d connections: %d opened, %d answered 200 in %.1f s; "
+                "`periscope_connections_tracked` %d while open, %d after closing; RSS growth %.2f kB"
+                " per connection; events dropped %d%s." % (
+                    r["n"], r["open"], r["ok"], r["open_seconds"], r["tracked"],
+                    r["tracked_after_close"], (r["rss_kb"] - r["rss_before_kb"]) / float(r["n"]),
+                    r["dropped"], " (by reason: %s)" % ", ".join(
+                        "%s %d" % kv for kv in sorted(r["drops"].items())) if r["drops"] else ""))
+        add("")
+        if mem["conns"]:
+            r = mem["conns"][-1]
+            add("The connections are opened by several client processes (scripts/bench_load.py"
+                " hold; %d for the largest count), each from its own source address 127.0.0.2,"
+                " 127.0.0.3, … so the ports of 127.0.0.1 stay free, to an nginx with %d workers"
+                " (listen reuseport): this machine's file-descriptor limit is %d per process and"
+                " cannot be raised here (no CAP_SYS_RESOURCE). Each connection served one request"
+                " and then stayed open, idle. \"tracked\" is the agent's"
+                " `periscope_connections_tracked` gauge: both ends of every connection are traced"
+                " (client and server sockets)." % (r["holders"], r["workers"], mem["nofile"]))
+        add("")
+    return "\n".join(L)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(REPO, "bench", "RESULTS.md"))
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench: needs root (eBPF)")
+    if not os.access(AGENT, os.X_OK):
+        sys.exit("bench: %s is not built" % AGENT)
+    t0 = time.monotonic()
+    m = machine()
+    results = {}
+    workdir = tempfile.mkdtemp(prefix="periscope-bench-work-")
+    nginx = None
+    try:
+        nginx = Nginx()
+        if "wrk" not in SKIP:
+            bench_wrk(nginx, results)
+        if "redis" not in SKIP:
+            bench_redis(results)
+        if "replay" not in SKIP:
+            bench_replay(nginx, results, workdir)
+        if "valgrind" not in SKIP:
+            bench_valgrind(nginx, results, workdir)
+        if "memory" not in SKIP:
+            bench_memory(nginx, results)
+    finally:
+        if nginx:
+            nginx.close()
+        cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
+    took = time.monotonic() - t0
+    text = report(results, m, took)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        f.write(text + "\n")
+    log("done in %.0f s; report written to %s" % (took, args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        cleanup()
+        sys.exit(130)
