@@ -137,8 +137,18 @@ size_t metrics_utf8_char_len(const unsigned char *s, size_t n)
 void metrics_utf8_sanitize(const char *in, char *out, size_t cap)
 {
 	const unsigned char *s = (const unsigned char *)in;
-	size_t n = strlen(in), i = 0, o = 0;
+	size_t n, i = 0, o = 0;
 
+	/* the common case: printable ASCII, copied as is */
+	while (s[i] >= 0x20 && s[i] < 0x7f && i + 1 < cap)
+		i++;
+	if (!s[i]) {
+		memcpy(out, in, i + 1);
+		return;
+	}
+	memcpy(out, in, i);
+	o = i;
+	n = i + strlen(in + i);
 	while (i < n) {
 		size_t len = metrics_utf8_char_len(s + i, n - i);
 
@@ -161,12 +171,17 @@ void metrics_utf8_sanitize(const char *in, char *out, size_t cap)
 static uint64_t hash_bytes(uint64_t h, const void *data, size_t n)
 {
 	const unsigned char *p = data;
+	uint64_t w;
 
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ULL;
+	for (; n >= 8; n -= 8, p += 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+		h ^= h >> 31;
 	}
-	return h;
+	w = 0;
+	memcpy(&w, p, n);
+	h = (h ^ w ^ ((uint64_t)n << 56)) * 0x9e3779b97f4a7c15ULL;
+	return h ^ (h >> 29);
 }
 
 static uint64_t series_key_hash(const struct resource *r, const struct metric_attr *attrs, size_t n)
@@ -223,34 +238,31 @@ static int attrs_canonical(const struct metric_attr *in, size_t n_in, struct att
 		key_len = strlen(a->key);
 		if (key_len == 0 || key_len > METRICS_ATTR_KEY_MAX || a->type > METRIC_ATTR_BOOL)
 			return -EINVAL;
-		for (size_t j = 0; j < out->n && !dup; j++)
-			dup = strcmp(out->attrs[j].key, a->key) == 0;
+		/* Insertion sort of the small attrs array; each value is written
+		 * once into its own buffer (slot n), which its attr points at. A
+		 * key equal to its sorted neighbour is a duplicate. */
+		int cmp = 1;
+
+		pos = out->n;
+		while (pos > 0 && (cmp = strcmp(out->attrs[pos - 1].key, a->key)) > 0)
+			pos--;
+		dup = pos > 0 && cmp == 0;
 		if (dup)
 			continue;
 		if (out->n == METRICS_MAX_ATTRS)
 			return -EINVAL;
-		/* Insertion sort: find the place, shift the tail (values move with
-		 * their slot, so attrs[].str is fixed up below). */
-		pos = out->n;
-		while (pos > 0 && strcmp(out->attrs[pos - 1].key, a->key) > 0)
-			pos--;
-		for (size_t j = out->n; j > pos; j--) {
-			out->attrs[j] = out->attrs[j - 1];
-			memcpy(out->values[j], out->values[j - 1], METRICS_ATTR_VALUE_MAX);
-		}
+		memmove(&out->attrs[pos + 1], &out->attrs[pos], (out->n - pos) * sizeof(out->attrs[0]));
 		dst = &out->attrs[pos];
 		*dst = *a;
-		if (a->type == METRIC_ATTR_STR)
-			metrics_utf8_sanitize(a->str, out->values[pos], METRICS_ATTR_VALUE_MAX);
-		else if (a->type == METRIC_ATTR_BOOL)
-			dst->num = a->num ? 1 : 0;
+		if (a->type == METRIC_ATTR_STR) {
+			metrics_utf8_sanitize(a->str, out->values[out->n], METRICS_ATTR_VALUE_MAX);
+			dst->str = out->values[out->n];
+		} else {
+			dst->str = NULL;
+			if (a->type == METRIC_ATTR_BOOL)
+				dst->num = a->num ? 1 : 0;
+		}
 		out->n++;
-	}
-	for (size_t i = 0; i < out->n; i++) {
-		if (out->attrs[i].type == METRIC_ATTR_STR)
-			out->attrs[i].str = out->values[i];
-		else
-			out->attrs[i].str = NULL;
 	}
 	return 0;
 }
@@ -474,12 +486,11 @@ static int series_add(struct metrics *m, struct instrument *in, struct series *s
 /* The series for (r, attrs), created if the cardinality limit allows, else
  * the overflow series of r. *overflowed tells which. */
 static int series_get(struct metrics *m, struct instrument *in, struct resource *r,
-                      const struct attr_scratch *a, uint64_t now, struct series **out,
-                      bool *overflowed)
+                      const struct attr_scratch *a, uint64_t hash, uint64_t now,
+                      struct series **out, bool *overflowed)
 {
 	static const struct metric_attr overflow_attr = {
 	    .key = METRICS_OVERFLOW_ATTR, .type = METRIC_ATTR_BOOL, .num = 1};
-	uint64_t hash = series_key_hash(r, a->attrs, a->n);
 	struct series *s = series_lookup(in, r, a->attrs, a->n, hash, false);
 	int err;
 
@@ -681,28 +692,25 @@ enum record_op {
 	RECORD_COUNTER_SET,
 };
 
-static int record(struct metrics *m, int instrument, struct resource *r,
-                  const struct metric_attr *attrs, size_t n_attrs, double value, enum record_op op)
+/* Records value with attributes already canonical (attrs_canonical) and
+ * hashed (series_key_hash): several instruments can share that work. */
+static int record_canonical(struct metrics *m, int instrument, struct resource *r,
+                            const struct attr_scratch *canon, uint64_t hash, uint64_t now,
+                            double value, enum record_op op)
 {
-	struct attr_scratch scratch;
 	struct instrument *in;
 	struct series *s;
 	bool overflowed;
-	uint64_t now;
 	int err;
 
-	if (!m || instrument < 0 || (size_t)instrument >= m->n_inst || !isfinite(value))
+	if (instrument < 0 || (size_t)instrument >= m->n_inst || !isfinite(value))
 		return -EINVAL;
 	in = m->inst[instrument];
 	if (in->kind == METRIC_KIND_COUNTER && value < 0)
 		return -EINVAL;
 	if (op == RECORD_COUNTER_SET && in->kind != METRIC_KIND_COUNTER)
 		return -EINVAL;
-	err = attrs_canonical(attrs, n_attrs, &scratch);
-	if (err)
-		return err;
-	now = metrics_now_unix_ns();
-	err = series_get(m, in, r, &scratch, now, &s, &overflowed);
+	err = series_get(m, in, r, canon, hash, now, &s, &overflowed);
 	if (err)
 		return err;
 	s->last_update_ns = now;
@@ -732,6 +740,21 @@ static int record(struct metrics *m, int instrument, struct resource *r,
 		break;
 	}
 	return overflowed ? 1 : 0;
+}
+
+static int record(struct metrics *m, int instrument, struct resource *r,
+                  const struct metric_attr *attrs, size_t n_attrs, double value, enum record_op op)
+{
+	struct attr_scratch canon;
+	int err;
+
+	if (!m)
+		return -EINVAL;
+	err = attrs_canonical(attrs, n_attrs, &canon);
+	if (err)
+		return err;
+	return record_canonical(m, instrument, r, &canon, series_key_hash(r, canon.attrs, canon.n),
+	                        metrics_now_unix_ns(), value, op);
 }
 
 int metrics_record(struct metrics *m, int instrument, struct resource *r,
@@ -779,6 +802,8 @@ static int first_error(int err, int ret)
 
 int metrics_record_http(struct metrics *m, struct resource *r, const struct http_metric_sample *s)
 {
+	struct attr_scratch canon;
+	uint64_t hash, now;
 	struct metric_attr attrs[8];
 	char status_text[16];
 	const char *error_type;
@@ -808,19 +833,28 @@ int metrics_record_http(struct metrics *m, struct resource *r, const struct http
 	}
 	attrs[n++] = str_attr("error.type", error_type);
 
-	err = first_error(
-	    err, metrics_record(m, client ? m->http_client_duration : m->http_server_duration, r,
-	                        attrs, n, s->duration_s));
+	/* one canonical attribute set and hash for the three instruments */
+	err = attrs_canonical(attrs, n, &canon);
+	if (err)
+		return err;
+	hash = series_key_hash(r, canon.attrs, canon.n);
+	now = metrics_now_unix_ns();
+	err = first_error(err, record_canonical(m,
+	                                        client ? m->http_client_duration
+	                                               : m->http_server_duration,
+	                                        r, &canon, hash, now, s->duration_s, RECORD_MEASURE));
 	if (s->request_body_size >= 0)
-		err = first_error(err, metrics_record(m,
-		                                      client ? m->http_client_request_size
-		                                             : m->http_server_request_size,
-		                                      r, attrs, n, (double)s->request_body_size));
+		err = first_error(err, record_canonical(m,
+		                                        client ? m->http_client_request_size
+		                                               : m->http_server_request_size,
+		                                        r, &canon, hash, now,
+		                                        (double)s->request_body_size, RECORD_MEASURE));
 	if (s->response_body_size >= 0)
-		err = first_error(err, metrics_record(m,
-		                                      client ? m->http_client_response_size
-		                                             : m->http_server_response_size,
-		                                      r, attrs, n, (double)s->response_body_size));
+		err = first_error(err, record_canonical(m,
+		                                        client ? m->http_client_response_size
+		                                               : m->http_server_response_size,
+		                                        r, &canon, hash, now,
+		                                        (double)s->response_body_size, RECORD_MEASURE));
 	return err;
 }
 

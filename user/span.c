@@ -2,6 +2,7 @@
  * span's own arena, so a span is copied with a memcpy plus one resource
  * reference and can cross to the exporter thread. */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "resource.h"
@@ -9,7 +10,8 @@
 
 void span_init(struct span *s)
 {
-	memset(s, 0, sizeof(*s));
+	/* the arena is written before it is read (arena_used says how far) */
+	memset(s, 0, offsetof(struct span, arena));
 }
 
 void span_release(struct span *s)
@@ -33,12 +35,19 @@ void span_copy(struct span *dst, const struct span *src)
 }
 
 /* The slot for key: its existing attribute (replaced), or a new one. */
+/* Keys are mostly the same string literals: pointers first, then a cheap
+ * first-byte test before the full comparison. */
+static inline bool key_equal(const char *a, const char *b)
+{
+	return a == b || (a[0] == b[0] && !strcmp(a, b));
+}
+
 static struct span_attr *attr_slot(struct span *s, const char *key)
 {
 	struct span_attr *a;
 
 	for (uint16_t i = 0; i < s->n_attrs; i++)
-		if (s->attrs[i].key == key || !strcmp(s->attrs[i].key, key))
+		if (key_equal(s->attrs[i].key, key))
 			return &s->attrs[i];
 	if (s->n_attrs >= SPAN_MAX_ATTRS)
 		return NULL;
@@ -149,7 +158,7 @@ const char *span_attr_str(const struct span *s, const struct span_attr *a)
 const struct span_attr *span_find_attr(const struct span *s, const char *key)
 {
 	for (uint16_t i = 0; i < s->n_attrs && i < SPAN_MAX_ATTRS; i++)
-		if (s->attrs[i].key == key || !strcmp(s->attrs[i].key, key))
+		if (key_equal(s->attrs[i].key, key))
 			return &s->attrs[i];
 	return NULL;
 }
