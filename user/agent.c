@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,6 +48,7 @@
 #define POLL_INTERVAL_MS         50   /* ring buffer drained at least this often */
 #define HOUSEKEEPING_INTERVAL_MS 1000 /* drop counters, idle connections, clock */
 #define IDLE_CONN_NS             (30ULL * 60 * 1000000000ULL)
+#define TRIM_AFTER_CONNS         4096 /* connections gone since the peak before malloc_trim */
 #define SHUTDOWN_FLUSH_MS        2500
 
 struct agent_stats {
@@ -66,6 +68,7 @@ struct agent {
 	struct ring_buffer *rb;
 	struct event_loop *loop;
 	struct conn_table *conns;
+	size_t conns_peak; /* most connections tracked since memory was last trimmed */
 	struct proc_info_cache *procs;
 	struct printer *printer;
 	struct otlp_exporter *exporter;
@@ -372,10 +375,19 @@ static void on_housekeeping(void *ctx)
 {
 	struct agent *a = ctx;
 	uint64_t drops[PSCOPE_DROP__COUNT];
+	size_t n_conns;
 
 	refresh_clock(a);
 	conn_table_expire(a->conns,
 	                  a->now_mono_ns > IDLE_CONN_NS ? a->now_mono_ns - IDLE_CONN_NS : 0);
+	n_conns = conn_table_count(a->conns);
+	if (n_conns > a->conns_peak)
+		a->conns_peak = n_conns;
+	if (a->conns_peak - n_conns >= TRIM_AFTER_CONNS) {
+		/* a storm of connections is over: give its memory back to the system */
+		malloc_trim(0);
+		a->conns_peak = n_conns;
+	}
 	if (loader_read_drops(a->loader, drops) == 0) {
 		for (int r = 0; r < PSCOPE_DROP__COUNT; r++) {
 			if (r != PSCOPE_DROP_TRUNCATED && drops[r] > a->stats.drops[r])
