@@ -305,6 +305,24 @@ static void use_target(const char *sql, char *out, size_t cap)
 
 /* --- requests ---------------------------------------------------------------- */
 
+/* A HandshakeResponse41 sent inside TLS: sequence id 2 (after the server's
+ * greeting and the SSLRequest), PROTOCOL_41 and SSL among the capabilities,
+ * and the reserved filler after max packet size and charset all zero (MariaDB
+ * keeps its own capabilities in the filler's last 4 bytes). Read at the
+ * client's TLS library it is the first plaintext of the connection, so
+ * detection and the parser have to recognise it without the greeting. */
+static bool is_tls_handshake_response(const uint8_t *b, size_t len, uint8_t seq)
+{
+	const uint32_t want = CAP_PROTOCOL_41 | CAP_SSL;
+
+	if (seq != 2 || len < 33 || (le32(b) & want) != want)
+		return false;
+	for (size_t i = 9; i < 28; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
 static void on_client_hello(struct mysql_parser *p, const uint8_t *b, size_t len)
 {
 	size_t off = 32;
@@ -431,8 +449,12 @@ static void on_command(struct mysql_parser *p, const struct framer *f, uint64_t 
 
 static void on_request(struct mysql_parser *p, const struct framer *f, uint64_t end_ns)
 {
-	if (p->phase == PH_START)
-		p->phase = PH_CMD; /* seen from the middle */
+	if (p->phase == PH_START) {
+		/* TLS plaintext starts with the handshake response; anything
+		 * else: the stream is seen from the middle */
+		p->phase = is_tls_handshake_response(f->keep, f->keep_len, f->seq) ? PH_AUTH
+		                                                                    : PH_CMD;
+	}
 	if (p->phase == PH_AUTH) {
 		if (!p->client_hello_seen)
 			on_client_hello(p, f->keep, f->keep_len);
@@ -831,6 +853,8 @@ int mysql_detect(const uint8_t *data, size_t len, enum stream_dir dir)
 			return 0;
 		return len < 6 || (data[5] >= '0' && data[5] <= '9');
 	}
+	if (n >= 33 && is_tls_handshake_response(data + 4, len - 4, data[3]))
+		return 1;
 	if (data[3] != 0 || (data[4] != 0x03 && data[4] != 0x16) || n < 2)
 		return 0;
 	for (size_t i = 5; i < len && i < 5 + 16 && i < 4 + n; i++)

@@ -10,7 +10,9 @@
  * not reported. status_code is the MySQL error number ("1146"); rows is the
  * number of rows of a result set or the affected rows of an OK, summed over
  * the results of a multi-result response. A client asking for TLS
- * (SSLRequest) ends the parsing of the connection. */
+ * (SSLRequest) ends the parsing of the connection's socket bytes; a parser
+ * fed the TLS plaintext instead starts at the handshake response (seq 2),
+ * which gives the namespace as in a plain connection. */
 #ifndef PERISCOPE_MYSQL_H
 #define PERISCOPE_MYSQL_H
 
@@ -43,8 +45,9 @@ void mysql_parser_stats(const struct mysql_parser *p, struct db_parser_stats *ou
 
 /* Whether the first bytes of a stream in direction dir look like MySQL:
  * responses — the server's initial handshake (protocol version 10, seq 0);
- * requests — a COM_QUERY (or COM_STMT_PREPARE) packet with seq 0 and text.
- * Returns 1 or 0. */
+ * requests — a COM_QUERY (or COM_STMT_PREPARE) packet with seq 0 and text,
+ * or the handshake response a client sends inside TLS (seq 2, SSL capability:
+ * the first plaintext of a TLS connection). Returns 1 or 0. */
 int mysql_detect(const uint8_t *data, size_t len, enum stream_dir dir);
 
 #endif

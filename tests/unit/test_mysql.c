@@ -444,6 +444,89 @@ static void test_tls_and_bounds(void)
 	CHECK_EQ_INT(mysql_parser_feed(NULL, 0, NULL), -EINVAL);
 }
 
+/* A handshake response as a client sends it inside TLS: seq 2, SSL among the
+ * capabilities, user, a 20-byte auth response, the database. */
+static void tls_hello(struct pktbuf *m, uint8_t seq, uint8_t cap_hi)
+{
+	uint8_t b[80] = {0x08, cap_hi, 0x00, 0x00, /* CONNECT_WITH_DB | PROTOCOL_41 | SSL */
+	                 0, 0, 0, 1, 0x2d};     /* max packet, charset; filler zero */
+	size_t n = 32;
+
+	memcpy(b + n, "app", 4);
+	n += 4;
+	b[n++] = 20;
+	memset(b + n, 0x5a, 20);
+	n += 20;
+	memcpy(b + n, "shop", 5);
+	n += 5;
+	pkt(m, seq, b, n);
+}
+
+static void test_tls_plaintext(void)
+{
+	static struct sink s;
+	struct mysql_parser *p = mysql_parser__new(collect, &s);
+	struct pktbuf req = {0}, resp = {0};
+	struct capture *cap = capture_load("mysql_client.cap");
+
+	memset(&s, 0, sizeof(s));
+	/* the first plaintext at the client's TLS library is its handshake
+	 * response: recognised, and its database kept */
+	tls_hello(&req, 2, 0x8a); /* PROTOCOL_41 | SSL | SECURE_CONN */
+	CHECK_EQ_INT(mysql_detect(req.b, req.len, STREAM_DIR_REQUEST), 1);
+	CHECK_EQ_INT(mysql_detect(req.b, req.len, STREAM_DIR_RESPONSE), 0);
+	CHECK_EQ_INT(feed(p, STREAM_DIR_REQUEST, &req, 10, 0), 0);
+	resp.len = 0;
+	PKT(&resp, 3, "\xfe" "mysql_native_password\0" "0123456789abcdefghij\0"); /* switch */
+	feed(p, STREAM_DIR_RESPONSE, &resp, 11, 0);
+	req.len = 0;
+	PKT(&req, 4, "0123456789abcdefghij");
+	feed(p, STREAM_DIR_REQUEST, &req, 12, 0);
+	resp.len = 0;
+	PKT(&resp, 5, "\0\0\0\x02\0\0\0");
+	feed(p, STREAM_DIR_RESPONSE, &resp, 13, 0);
+	CHECK_EQ_INT(s.n, 0);
+	req.len = 0;
+	PKT(&req, 0, "\x03SELECT id FROM orders WHERE id = 5");
+	feed(p, STREAM_DIR_REQUEST, &req, 20, 0);
+	resp.len = 0;
+	PKT(&resp, 1, "\0\0\0\x02\0\0\0");
+	feed(p, STREAM_DIR_RESPONSE, &resp, 30, 0);
+	CHECK_EQ_INT(s.n, 1);
+	CHECK_EQ_STR(s.ex[0].operation, "SELECT");
+	CHECK_EQ_STR(s.ex[0].namespace_, "shop");
+	mysql_parser__free(p);
+
+	/* not that: a plain handshake response (seq 1), one without SSL, and
+	 * one whose filler is not zero */
+	req.len = 0;
+	tls_hello(&req, 1, 0x8a);
+	CHECK_EQ_INT(mysql_detect(req.b, req.len, STREAM_DIR_REQUEST), 0);
+	req.len = 0;
+	tls_hello(&req, 2, 0x82);
+	CHECK_EQ_INT(mysql_detect(req.b, req.len, STREAM_DIR_REQUEST), 0);
+	req.b[4 + 12] = 7;
+	req.b[4 + 1] = 0x8a;
+	CHECK_EQ_INT(mysql_detect(req.b, req.len, STREAM_DIR_REQUEST), 0);
+	req.b[4 + 12] = 0;
+	CHECK_EQ_INT(mysql_detect(req.b, req.len, STREAM_DIR_REQUEST), 1);
+
+	/* the real mariadb client's handshake response (MariaDB capabilities in
+	 * the filler's last bytes), as it would be sent after an SSLRequest */
+	CHECK(cap != NULL);
+	if (cap && cap->rec[1].len >= 36) {
+		uint8_t *b = cap->rec[1].data;
+		uint8_t seq = b[3], cap1 = b[5];
+
+		b[3] = 2;
+		b[5] |= 0x08; /* CAP_SSL */
+		CHECK_EQ_INT(mysql_detect(b, cap->rec[1].len, STREAM_DIR_REQUEST), 1);
+		b[3] = seq;
+		b[5] = cap1;
+	}
+	capture_free(cap);
+}
+
 static void test_detect(void)
 {
 	static const uint8_t query[] = {9, 0, 0, 0, 3, 'S', 'E', 'L', 'E', 'C', 'T', ' ', '1'};
@@ -466,6 +549,7 @@ int main(void)
 	RUN(test_multi_results_and_use);
 	RUN(test_capture_limit);
 	RUN(test_tls_and_bounds);
+	RUN(test_tls_plaintext);
 	RUN(test_detect);
 	return unit_summary("test_mysql");
 }
