@@ -219,19 +219,19 @@ static __always_inline int pid_traced(__u32 tgid)
 /* The TCP socket behind fd in the current task, or NULL. */
 static __always_inline struct sock *sock_from_fd(int fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds;
+	/* BTF pointers: the verifier turns these loads into plain (fault-safe)
+	 * memory reads, far cheaper than a helper call each */
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct files_struct *files = task->files;
+	struct fdtable *fdt;
 	struct file *file = NULL;
-	unsigned int max_fds;
 
-	if (fd < 0 || !fdt)
+	if (fd < 0 || !files)
 		return NULL;
-	max_fds = BPF_CORE_READ(fdt, max_fds);
-	if ((unsigned int)fd >= max_fds)
+	fdt = files->fdt;
+	if (!fdt || (unsigned int)fd >= fdt->max_fds)
 		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]) || !file)
 		return NULL;
 	umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
 	if ((mode & S_IFMT) != S_IFSOCK)
@@ -372,14 +372,16 @@ static __always_inline int io_enter(int fd, __u64 buf, __u64 count, __u8 kind, _
 	struct sock *sk = sock_from_fd(fd);
 	if (!sk)
 		return 0;
-	struct active_ssl *as = bpf_map_lookup_elem(&active_ssl, &pid_tgid);
-	if (as) {
-		/* ciphertext moved by a TLS call: it names the call's socket */
-		as->fd = fd;
-		return 0;
-	}
-	if (bpf_map_lookup_elem(&ssl_procs, &tgid))
+	if (bpf_map_lookup_elem(&ssl_procs, &tgid)) {
+		/* a process that called a TLS library (ssl_enter marks it first) */
+		struct active_ssl *as = bpf_map_lookup_elem(&active_ssl, &pid_tgid);
+		if (as) {
+			/* ciphertext moved by a TLS call: it names the call's socket */
+			as->fd = fd;
+			return 0;
+		}
 		bpf_map_update_elem(&thread_sock, &pid_tgid, &fd, BPF_ANY);
+	}
 	struct pscope_sock_info *si = sock_info_get(sk);
 	if (!si || si->ignored || si->tls || si->raw_skip)
 		return 0;

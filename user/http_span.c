@@ -10,14 +10,39 @@
 #include "resource.h"
 #include "trace_links.h"
 
+/* Dotted quad, without inet_ntop's sprintf: every span formats two. */
+static void ipv4_format(const uint8_t a[4], char *out, size_t len)
+{
+	char buf[16];
+	size_t n = 0;
+
+	for (int i = 0; i < 4; i++) {
+		unsigned v = a[i];
+
+		if (i)
+			buf[n++] = '.';
+		if (v >= 100)
+			buf[n++] = (char)('0' + v / 100);
+		if (v >= 10)
+			buf[n++] = (char)('0' + v / 10 % 10);
+		buf[n++] = (char)('0' + v % 10);
+	}
+	if (!len)
+		return;
+	if (n >= len)
+		n = len - 1;
+	memcpy(out, buf, n);
+	out[n] = '\0';
+}
+
 void conn_addr_format(uint8_t family, const uint8_t addr[16], char *out, size_t len)
 {
 	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 	if (family == AF_INET)
-		inet_ntop(AF_INET, addr, out, len);
+		ipv4_format(addr, out, len);
 	else if (!memcmp(addr, v4mapped, 12))
-		inet_ntop(AF_INET, addr + 12, out, len);
+		ipv4_format(addr + 12, out, len);
 	else
 		inet_ntop(AF_INET6, addr, out, len);
 }
