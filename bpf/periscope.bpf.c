@@ -327,7 +327,7 @@ static __always_inline struct pscope_sock_info *sock_info_get(struct sock *sk)
 static __always_inline void fill_conn_ref(struct pscope_conn_ref *c, __u64 pid_tgid, int fd,
 					  __u64 sk, const struct pscope_sock_info *si)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = bpf_get_current_task_btf();
 
 	c->pid = pid_tgid >> 32;
 	c->tid = (__u32)pid_tgid;
@@ -336,7 +336,7 @@ static __always_inline void fill_conn_ref(struct pscope_conn_ref *c, __u64 pid_t
 	c->family = si->family;
 	c->pad0 = 0;
 	c->sock_id = sk;
-	c->proc_start_ns = BPF_CORE_READ(task, group_leader, start_time);
+	c->proc_start_ns = task->group_leader->start_time; /* BTF loads, no helper calls */
 	__builtin_memcpy(c->local_addr, si->local_addr, 16);
 	__builtin_memcpy(c->remote_addr, si->remote_addr, 16);
 	c->local_port = si->local_port;
@@ -407,7 +407,7 @@ static __always_inline __u32 current_r14(void)
 #ifdef __TARGET_ARCH_x86
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 
-	return (__u32)BPF_CORE_READ(regs, r14);
+	return (__u32)regs->r14;
 #else
 	return 0;
 #endif
