@@ -11,11 +11,14 @@ Measures, on this machine, with real servers and load generators:
      --repeat N` on one core; heap allocations per span (valgrind memcheck) and the top costs
      (valgrind callgrind).
   3. the agent's RSS idle, under load and with many idle open connections.
+  4. soak: wrk -t1 -c4 against nginx for BENCH_SOAK_SECONDS with the agent on, the agent's RSS
+     sampled every 10 s (the series and its growth after the first 20 s).
 Writes a Markdown report (default bench/RESULTS.md). Python 3 standard library only.
 
 Knobs (environment): BENCH_PAIRS (5), BENCH_SECONDS (5), BENCH_CONNS (32), BENCH_REDIS_PAIRS (3),
 BENCH_REDIS_SECONDS (8), BENCH_REDIS_RATE (10000), BENCH_REPLAY_REPEAT (4), BENCH_IDLE_CONNS
-("20000,100000"), BENCH_SKIP (comma list of: wrk, redis, replay, valgrind, memory).
+("20000,100000"), BENCH_SOAK_SECONDS (120; the issue's 10-minute soak is 600), BENCH_SKIP (comma
+list of: wrk, redis, replay, valgrind, memory, soak).
 """
 
 import argparse
@@ -53,6 +56,8 @@ REDIS_PAIRS = env_int("BENCH_REDIS_PAIRS", 3)
 REDIS_SECONDS = env_int("BENCH_REDIS_SECONDS", 8)
 REDIS_RATE = env_int("BENCH_REDIS_RATE", 10000)
 REPLAY_REPEAT = env_int("BENCH_REPLAY_REPEAT", 4)
+SOAK_SECONDS = env_int("BENCH_SOAK_SECONDS", 120)
+SOAK_SAMPLE = 10  # seconds between two RSS samples
 IDLE_CONNS = [int(x) for x in os.environ.get("BENCH_IDLE_CONNS", "20000,100000").split(",") if x]
 SKIP = set(x for x in os.environ.get("BENCH_SKIP", "").split(",") if x)
 
@@ -663,6 +668,58 @@ def hold_conns(nginx, n, per_proc, workers):
         agent.close()
 
 
+# ---- soak
+
+def bench_soak(nginx, results):
+    log("4. soak: wrk -t1 -c4 against nginx for %d s with the agent on, RSS every %d s"
+        % (SOAK_SECONDS, SOAK_SAMPLE))
+    agent = Agent(["--port", str(nginx.port)], name="agent (soak)")
+    load = None
+    try:
+        time.sleep(0.5)
+        spans0 = agent.metric_sum("periscope_spans_created_total")
+        drop0 = agent.dropped()
+        cpu0 = cpu_seconds(agent.pid)
+        load = spawn(["wrk", "-t1", "-c4", "-d%ds" % SOAK_SECONDS, "--latency", nginx.url],
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        t0 = time.monotonic()
+        samples = [(0, mem_kb(agent.pid)["VmRSS"])]
+        while True:
+            t = samples[-1][0] + SOAK_SAMPLE
+            if t > SOAK_SECONDS:
+                break
+            time.sleep(max(0.0, t0 + t - time.monotonic()))
+            if agent.proc.poll() is not None:
+                raise RuntimeError("the agent exited (%s) during the soak" % agent.proc.returncode)
+            samples.append((t, mem_kb(agent.pid)["VmRSS"]))
+            log("   t=%4d s  agent RSS %d kB" % (t, samples[-1][1]))
+        out, err = load.communicate(timeout=SOAK_SECONDS + 60)
+        _procs.remove(load)
+        if load.returncode != 0:
+            raise RuntimeError("wrk failed (%d): %s" % (load.returncode, err.decode()[-500:]))
+        out = out.decode()
+        time.sleep(0.5)
+        mem = mem_kb(agent.pid)
+        requests = int(re.search(r"(\d+) requests in", out).group(1))
+        base = [kb for t, kb in samples if t >= 20]
+        r = {"seconds": SOAK_SECONDS, "samples": samples, "requests": requests,
+             "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+             "spans": int(agent.metric_sum("periscope_spans_created_total") - spans0),
+             "dropped": int(agent.dropped() - drop0), "drops": agent.drops_by_reason(),
+             "agent_cpu_s": cpu_seconds(agent.pid) - cpu0, "hwm_kb": mem["VmHWM"],
+             "base_kb": base[0] if base else None,
+             "growth_kb": samples[-1][1] - base[0] if base else None}
+        log("   %d requests (%.0f req/s), %d spans, dropped %d; RSS %d kB at 20 s, %d kB at the end"
+            " (growth %s kB)" % (requests, r["rps"], r["spans"], r["dropped"],
+                                 r["base_kb"] or -1, samples[-1][1], r["growth_kb"]))
+    finally:
+        if load is not None and load.poll() is None:
+            stop(load, signal.SIGKILL)
+        agent.stop()
+        agent.close()
+    results["soak"] = r
+
+
 # ---- the report
 
 def machine():
@@ -748,6 +805,11 @@ def summarize(results):
             parts.append("%d idle connections %s (%s after they closed)" % (
                 r["n"], fmt_kb(r["rss_kb"]), fmt_kb(r["rss_after_close_kb"])))
         out.append("- Agent RSS: %s." % "; ".join(parts))
+    sk = results.get("soak")
+    if sk and sk["growth_kb"] is not None:
+        out.append("- Soak (%d s of wrk -c4): agent RSS %s after 20 s, %s at the end: growth %+.1f MB."
+                   % (sk["seconds"], fmt_kb(sk["base_kb"]), fmt_kb(sk["samples"][-1][1]),
+                      sk["growth_kb"] / 1024.0))
     return out
 
 
@@ -1011,6 +1073,36 @@ def report(results, m, took):
                 " `periscope_connections_tracked` gauge: both ends of every connection are traced"
                 " (client and server sockets)." % (r["holders"], r["workers"], mem["nofile"]))
         add("")
+    sk = results.get("soak")
+    if sk:
+        add("## 4. Soak (agent RSS over time)")
+        add("")
+        add("`wrk -t1 -c4 -d%ds --latency` (keep-alive; wrk has no rate limit, four connections keep"
+            " the rate moderate) against the same nginx, the agent on (`--port NGINX_PORT"
+            " --no-print --prometheus …`, freshly started); its VmRSS read from /proc every %d s."
+            % (sk["seconds"], SOAK_SAMPLE))
+        add("")
+        add("| seconds into the run | agent RSS |")
+        add("|---|---|")
+        for t, kb in sk["samples"]:
+            add("| %d | %s (%d kB) |" % (t, fmt_kb(kb), kb))
+        add("")
+        if sk["growth_kb"] is not None:
+            add("**Growth: %+d kB (%+.2f MB)** = the last sample (%d kB at %d s) minus the sample at"
+                " 20 s (%d kB), which leaves out start-up and the first allocations under load;"
+                " VmHWM at the end %s." % (sk["growth_kb"], sk["growth_kb"] / 1024.0,
+                                           sk["samples"][-1][1], sk["samples"][-1][0],
+                                           sk["base_kb"], fmt_kb(sk["hwm_kb"])))
+        else:
+            add("The run was shorter than 20 s: no growth figure.")
+        add("")
+        add("- wrk: %d requests in %d s (%.0f req/s); the agent made %d spans (%.2f per request),"
+            " used %.1f s of CPU, dropped %d events%s." % (
+                sk["requests"], sk["seconds"], sk["rps"], sk["spans"],
+                sk["spans"] / float(sk["requests"]) if sk["requests"] else 0, sk["agent_cpu_s"],
+                sk["dropped"], " (by reason: %s)" % ", ".join(
+                    "%s %d" % kv for kv in sorted(sk["drops"].items())) if sk["drops"] else ""))
+        add("")
     return "\n".join(L)
 
 
@@ -1039,6 +1131,8 @@ def main():
             bench_valgrind(nginx, results, workdir)
         if "memory" not in SKIP:
             bench_memory(nginx, results)
+        if "soak" not in SKIP:
+            bench_soak(nginx, results)
     finally:
         if nginx:
             nginx.close()

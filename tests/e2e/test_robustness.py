@@ -3,18 +3,26 @@
 
 OTLP side: the endpoint is down at start and comes up later (queued spans are delivered), answers
 503 + Retry-After then 200 (everything delivered once, the retries counted on /metrics), answers
-400 (the batch is dropped and counted, the agent keeps exporting). Traced side: a server killed
-with SIGKILL while a client waits, hostile bytes on a traced server port (random bytes, a 1 MB
-header line, a slowloris request, binary junk), a burst of 2000 short connections; after all of
-it the agent is alive, valid requests give exact spans, and its RSS stays below a bound.
+400 (the batch is dropped and counted, the agent keeps exporting), takes 5 s per request (tracing
+goes on meanwhile, everything arrives), answers 429/502/504 + Retry-After (retried, delivered once)
+and 500 (not retryable per the OTLP/HTTP spec: dropped and counted), goes down mid-run and comes
+back on the same port (every printed span delivered exactly once). Traced side: a server killed
+with SIGKILL while a client waits, a ring-buffer overflow (the smallest --ringbuf-size, 16 KB
+captures, wrk -c64 with 8 KB headers and bodies), an endless chunked request body, hostile bytes on
+a traced server port (random bytes, a 1 MB header line, a slowloris request, binary junk), a burst
+of 2000 short connections, ~10,000 new connections per second for 3 s; after all of it the agent
+is alive, valid requests give exact spans, and its RSS stays below a bound.
 
 Each test filters spans by the port of the server it started (and by pid), so other traffic on
 the machine does not disturb the counts.
 """
 
 import collections
+import gzip
+import http.server
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -221,6 +229,296 @@ def otlp_400_drops_batch_and_keeps_running():
         agent.stop_and_check()
 
 
+class ScriptedReceiver:
+    """An OTLP/HTTP receiver in this process whose answers to POST /v1/traces follow a script:
+    each post takes the next (status, headers) of `answers` (then `default`). Every trace body is
+    kept (gunzipped): those answered 2xx in posts_dir (decoded like lib.Receiver's), the others in
+    rejected_dir(status); `log` is [(monotonic time, path, status, file)]. /v1/metrics is
+    answered 200."""
+
+    def __init__(self, answers=(), default=(200, {})):
+        self.dir = tempfile.mkdtemp(prefix="periscope-e2e-otlp-script-")
+        self.posts_dir = os.path.join(self.dir, "posts")
+        os.makedirs(self.posts_dir)
+        self.lock = threading.Lock()
+        self.answers = list(answers)
+        self.default = default
+        self.log = []
+        self._n = 0
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if (self.headers.get("Content-Encoding") or "").lower() == "gzip":
+                    body = gzip.decompress(body)
+                status, extra = 200, {}
+                name = None
+                with outer.lock:
+                    if self.path == "/v1/traces":
+                        status, extra = outer.answers.pop(0) if outer.answers else outer.default
+                        outer._n += 1
+                        name = "traces-%06d.pb" % outer._n
+                        d = outer.posts_dir if 200 <= status < 300 else \
+                            outer.rejected_dir(status)
+                        os.makedirs(d, exist_ok=True)
+                        with open(os.path.join(d, name + ".tmp"), "wb") as f:
+                            f.write(body)
+                        os.rename(os.path.join(d, name + ".tmp"), os.path.join(d, name))
+                    outer.log.append((time.monotonic(), self.path, status, name))
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                for k, v in extra.items():
+                    self.send_header(k, v)
+                self.end_headers()
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def rejected_dir(self, status):
+        return os.path.join(self.dir, "rejected-%d" % status)
+
+    def script(self, answers=(), default=None):
+        with self.lock:
+            self.answers = list(answers)
+            if default is not None:
+                self.default = default
+
+    def trace_log(self):
+        with self.lock:
+            return [x for x in self.log if x[1] == "/v1/traces"]
+
+    def trace_posts(self):  # for lib's own-proto decoding path
+        return DirPosts(self.posts_dir).trace_posts()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        import shutil
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class DirPosts:
+    """A directory of traces-NNNNNN.pb bodies, shaped for lib's _Otlp.all_spans."""
+
+    def __init__(self, d):
+        self.posts_dir = d
+
+    def trace_posts(self):
+        out = []
+        for n in sorted(os.listdir(self.posts_dir)):
+            if n.startswith("traces-") and n.endswith(".pb"):
+                with open(os.path.join(self.posts_dir, n), "rb") as f:
+                    out.append(f.read())
+        return out
+
+
+def ids_once(spans, what):
+    """The span ids of spans; fails if one occurs more than once."""
+    c = collections.Counter(s["span_id"] for s in spans)
+    dup = {k: v for k, v in c.items() if v > 1}
+    check(not dup, "%s: span ids delivered more than once: %r" % (what, dup))
+    return set(c)
+
+
+@test
+def otlp_slow_endpoint_tracing_goes_on():
+    otlp = lib.otlp_support()
+    lib.require_agent()
+    prom = free_port()
+    with PortReceiver(free_port(), mode="slow") as rcv, Nginx() as nginx, \
+            Agent(args=["--port", str(nginx.port), "--prometheus", "127.0.0.1:%d" % prom],
+                  env=otlp_env(rcv.url)) as agent:
+        agent.wait_ready()
+        base = "http://127.0.0.1:%d" % nginx.port
+        codes, _ = curl([base + "/echo"] * 2)
+        check_eq(codes, [200] * 2, "curl statuses (first)")
+        first = agent.wait_for_spans(on_port(nginx.port), 4, settle=0.5)
+        check_eq(len(first), 4, "spans printed before the slow post")
+        time.sleep(0.5)  # the first post (200 ms schedule delay) is now stuck in the 5 s answer
+        t_slow = time.monotonic()
+        during = []
+        for i in range(3):  # requests while the receiver is slow: printed at once
+            t0 = time.time_ns()
+            codes, _ = curl([base + "/static/a.txt?during=%d" % i, base + "/missing"])
+            check_eq(codes, [200, 404], "curl statuses while the endpoint is slow")
+            want = 4 + 4 * (i + 1)
+            got = agent.wait_for_spans(on_port(nginx.port), want, timeout=3, settle=0)
+            check_eq(len(got), want, "spans printed while the endpoint is slow (round %d)" % i)
+            new = [s for s in got if s["span_id"] not in {x["span_id"] for x in first + during}]
+            for s in new:
+                lag = (s["_seen_unix_nano"] - s["end_time_unix_nano"]) / 1e9
+                check(lag < 1.5, "span printed %.1f s after its end while the OTLP endpoint is "
+                      "slow: %r" % (lag, s))
+                check(s["_seen_unix_nano"] >= t0, "span seen before its request: %r" % s)
+            during += new
+            time.sleep(0.5)
+        took = time.monotonic() - t_slow
+        check(took < 4.5, "the requests during the slow post took %.1f s" % took)
+        answered = [l for l in rcv.request_log() if l.startswith("/v1/traces")]
+        check_eq(answered, [], "trace posts answered while the tracing went on (each takes 5 s)")
+        printed = first + during
+        check_eq(len(printed), 16, "spans printed in all")
+        otlp.wait_spans(rcv, on_port(nginx.port), 16, timeout=25)
+        time.sleep(0.5)
+        got = [s for s in otlp.all_spans(rcv) if on_port(nginx.port)(s)]
+        check_eq(ids_once(got, "slow endpoint"), {s["span_id"] for s in printed},
+                 "span ids delivered by the slow endpoint (printed ones)")
+        check_eq(prom_sum(prom, "periscope_spans_dropped_total"), 0.0,
+                 "periscope_spans_dropped_total with a slow endpoint")
+        check_eq(prom_sum(prom, "periscope_export_failures_total"), 0.0,
+                 "periscope_export_failures_total with a 5 s endpoint (timeout is 10 s)")
+        check_alive(agent, "with a slow endpoint")
+        rcv.control("ok")  # so the final metric flush at exit is quick
+        agent.stop_and_check()
+
+
+@test
+def otlp_429_502_504_retried_500_dropped():
+    otlp = lib.otlp_support()
+    lib.require_agent()
+    prom = free_port()
+    ra = {"Retry-After": "1"}
+    with ScriptedReceiver([(429, ra), (502, ra), (504, ra)]) as rcv, Nginx() as nginx, \
+            Agent(args=["--port", str(nginx.port), "--prometheus", "127.0.0.1:%d" % prom],
+                  env=otlp_env(rcv.url)) as agent:
+        agent.wait_ready()
+        base = "http://127.0.0.1:%d" % nginx.port
+        # phase 1: 429, 502, 504 (each with Retry-After: 1), then 200
+        codes, _ = curl([base + "/echo"] * 3)
+        check_eq(codes, [200] * 3, "curl statuses (phase 1)")
+        p1 = agent.wait_for_spans(on_port(nginx.port), 6)
+        check_eq(len(p1), 6, "spans printed in phase 1")
+        otlp.wait_spans(rcv, on_port(nginx.port), 6, timeout=15)
+        time.sleep(0.5)
+        log = rcv.trace_log()
+        check_eq([x[2] for x in log][:4], [429, 502, 504, 200], "answers to the trace posts")
+        gaps = [b[0] - a[0] for a, b in zip(log[:4], log[1:4])]
+        check(all(0.9 <= g <= 3.0 for g in gaps), "gaps between retries %r (Retry-After: 1)"
+              % gaps)
+        got = [s for s in otlp.all_spans(rcv) if on_port(nginx.port)(s)]
+        check_eq(ids_once(got, "after 429/502/504"), {s["span_id"] for s in p1},
+                 "span ids delivered after 429, 502, 504")
+        check_eq(int(prom_sum(prom, "periscope_export_retries_total")), 3,
+                 "periscope_export_retries_total after 429, 502, 504")
+        check_eq(prom_sum(prom, "periscope_spans_dropped_total"), 0.0,
+                 "periscope_spans_dropped_total after retried answers")
+        # phase 2: 500 → not retryable (OTLP/HTTP spec): dropped once, counted
+        rcv.script([], default=(500, {}))
+        n_before = len(rcv.trace_log())
+        codes, _ = curl([base + "/missing"] * 2)
+        check_eq(codes, [404] * 2, "curl statuses (phase 2)")
+        p2 = [s for s in agent.wait_for_spans(on_port(nginx.port), 10)
+              if s["span_id"] not in {x["span_id"] for x in p1}]
+        check_eq(len(p2), 4, "spans printed in phase 2")
+        dropped = wait_until(lambda: prom_sum(prom, "periscope_spans_dropped_total",
+                                              'reason="export_failed"') >= 4, 10)
+        time.sleep(2.5)  # a retry (1 s initial backoff) would show up by now
+        log = rcv.trace_log()[n_before:]
+        check(dropped, "periscope_spans_dropped_total{reason=export_failed} is %r, want 4; "
+              "answers %r" % (prom_values(prom, "periscope_spans_dropped_total"),
+                              [x[2] for x in log]))
+        check_eq(prom_sum(prom, "periscope_spans_dropped_total", 'reason="export_failed"'), 4.0,
+                 "spans dropped after 500 answers")
+        check(log and all(x[2] == 500 for x in log), "answers in phase 2: %r" % log)
+        rejected = [s for s in otlp.all_spans(DirPosts(rcv.rejected_dir(500)))
+                    if on_port(nginx.port)(s)]
+        check_eq(ids_once(rejected, "posts answered 500 (a 500 must not be retried)"),
+                 {s["span_id"] for s in p2}, "span ids in the posts answered 500")
+        check_eq(int(prom_sum(prom, "periscope_export_retries_total")), 3,
+                 "periscope_export_retries_total after a 500 (not retryable)")
+        check_eq(int(prom_sum(prom, "periscope_export_failures_total")), 3 + len(log),
+                 "periscope_export_failures_total (3 retried answers + the 500s)")
+        # phase 3: 200 again; only the new spans arrive
+        rcv.script([], default=(200, {}))
+        codes, _ = curl([base + "/fail"])
+        check_eq(codes, [500], "curl statuses (phase 3)")
+        p3 = [s for s in agent.wait_for_spans(on_port(nginx.port), 12)
+              if s["span_id"] not in {x["span_id"] for x in p1 + p2}]
+        check_eq(len(p3), 2, "spans printed in phase 3")
+        otlp.wait_spans(rcv, on_port(nginx.port), 8, timeout=10)
+        time.sleep(0.5)
+        got = [s for s in otlp.all_spans(rcv) if on_port(nginx.port)(s)]
+        check_eq(ids_once(got, "all phases"), {s["span_id"] for s in p1 + p3},
+                 "span ids accepted (phases 1 and 3; the 500 batch is gone)")
+        check_alive(agent, "after 429/502/504/500")
+        agent.stop_and_check()
+
+
+@test
+def otlp_endpoint_down_mid_run_then_back():
+    otlp = lib.otlp_support()
+    lib.require_agent()
+    port = free_port()
+    prom = free_port()
+    rcv1 = PortReceiver(port)
+    rcv2 = None
+    try:
+        with Nginx() as nginx, \
+                Agent(args=["--port", str(nginx.port), "--prometheus", "127.0.0.1:%d" % prom],
+                      env=otlp_env("http://127.0.0.1:%d" % port)) as agent:
+            agent.wait_ready()
+            base = "http://127.0.0.1:%d" % nginx.port
+            codes, _ = curl([base + "/echo"] * 2)
+            check_eq(codes, [200] * 2, "curl statuses (receiver up)")
+            otlp.wait_spans(rcv1, on_port(nginx.port), 4, timeout=10)
+            time.sleep(0.7)  # nothing in flight when it goes down
+            before = [s for s in otlp.all_spans(rcv1) if on_port(nginx.port)(s)]
+            check_eq(len(before), 4, "spans delivered before the receiver stopped")
+            saved = DirPosts(tempfile.mkdtemp(prefix="periscope-e2e-otlp-saved-"))
+            rcv1.proc.send_signal(signal.SIGKILL)
+            rcv1.proc.wait()
+            for n in os.listdir(rcv1.posts_dir):  # keep what it got; close() removes its dir
+                os.rename(os.path.join(rcv1.posts_dir, n), os.path.join(saved.posts_dir, n))
+            rcv1.close()
+            codes, _ = curl([base + "/missing"] * 3)
+            check_eq(codes, [404] * 3, "curl statuses (receiver down)")
+            agent.wait_for_spans(on_port(nginx.port), 10, settle=0)
+            time.sleep(2.0)  # failed posts (connection refused) and backoff
+            check_alive(agent, "with its endpoint gone")
+            rcv2 = PortReceiver(port)
+            otlp.wait_spans(rcv2, on_port(nginx.port), 6, timeout=20)
+            codes, _ = curl([base + "/fail"])
+            check_eq(codes, [500], "curl statuses (receiver back)")
+            printed = agent.wait_for_spans(on_port(nginx.port), 12)
+            check_eq(len(printed), 12, "spans printed in all")
+            otlp.wait_spans(rcv2, on_port(nginx.port), 8, timeout=10)
+            time.sleep(0.7)
+            after = [s for s in otlp.all_spans(rcv2) if on_port(nginx.port)(s)]
+            saved_spans = [s for s in otlp.all_spans(saved) if on_port(nginx.port)(s)]
+            import shutil
+            shutil.rmtree(saved.posts_dir, ignore_errors=True)
+            check_eq(ids_once(saved_spans + after, "receiver down and back"),
+                     {s["span_id"] for s in printed},
+                     "span ids delivered (first receiver + restarted one) vs printed")
+            check_eq(prom_sum(prom, "periscope_spans_dropped_total"), 0.0,
+                     "periscope_spans_dropped_total after a short outage")
+            check(prom_sum(prom, "periscope_export_retries_total") >= 1,
+                  "no retry counted while the endpoint was down")
+            agent.stop_and_check()
+    finally:
+        if rcv1.proc.poll() is None:
+            rcv1.close()
+        if rcv2 is not None:
+            rcv2.close()
+
+
 # ---- a traced process killed mid-request
 
 SLOW_SERVER = r"""
@@ -291,6 +589,214 @@ def server_killed_mid_request():
         after = agent.wait_for_spans(on_port(nginx.port, "SERVER"), 3)
         check_eq(len(after), 3, "nginx SERVER spans after the kill")
         agent.stop_and_check()
+
+
+# ---- ring buffer overflow, endless chunked body: an agent each
+
+WRK = "/usr/bin/wrk"
+
+STORM_LUA = r"""
+local pad = string.rep("p", 8000)
+local body = string.rep("b", 8192)
+local reqs = {}
+local n = 0
+init = function(args)
+  reqs[1] = wrk.format("GET", "/echo", {["X-Pad"] = pad})
+  reqs[2] = wrk.format("GET", "/missing", {["X-Pad"] = pad})
+  reqs[3] = wrk.format("POST", "/echo", {["Content-Type"] = "application/octet-stream"}, body)
+  reqs[4] = wrk.format("GET", "/fail", {["X-Pad"] = pad})
+  reqs[5] = wrk.format("GET", "/static/big.bin")
+end
+request = function()
+  n = n + 1
+  return reqs[(n % 5) + 1]
+end
+"""
+
+
+def run_wrk(argv, timeout=60):
+    """Runs wrk; returns (requests completed, its output)."""
+    p = subprocess.run([WRK] + argv, capture_output=True, text=True, timeout=timeout)
+    check(p.returncode == 0, "wrk failed (%d): %s" % (p.returncode, p.stderr[-500:]))
+    m = re.search(r"(\d+) requests in", p.stdout)
+    check(m, "no request count in wrk's output: %r" % p.stdout)
+    return int(m.group(1)), p.stdout
+
+
+@test
+def ringbuf_overflow_counted_no_wrong_spans():
+    lib.require_agent()
+    check(os.access(WRK, os.X_OK), "wrk is not installed")
+    prom = free_port()
+    with Nginx() as nginx, \
+            Agent(args=["--port", str(nginx.port), "--prometheus", "127.0.0.1:%d" % prom,
+                        "--ringbuf-size", "65536", "--capture-size", "16384"]) as agent:
+        agent.wait_ready()
+        port = nginx.port
+        with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+            lua.write(STORM_LUA)
+            lua.flush()
+            nreq, out = run_wrk(["-t2", "-c64", "-d3s", "-s", lua.name,
+                                 "http://127.0.0.1:%d/" % port])
+        time.sleep(2.0)  # the agent drains what reached its ring buffer
+        check_alive(agent, "after a ring-buffer overflow")
+        log = nginx.requests()
+        logged = collections.Counter((m, u, st) for m, u, st, _ in log)
+        storm = agent.snapshot(on_port(port))
+        by_kind = collections.Counter(s["kind"] for s in storm)
+        drops = {k: v for k, v in prom_values(prom, "periscope_events_dropped_total").items()
+                 if v}
+        full = prom_sum(prom, "periscope_events_dropped_total", 'reason="ringbuf_full"')
+        print("  storm: wrk %d requests, nginx logged %d %s; spans %s; drops %s"
+              % (nreq, len(log), dict(logged), dict(by_kind), drops), flush=True)
+        check(nreq >= 1000, "wrk made only %d requests: %s" % (nreq, out))
+        check(full > 0, "periscope_events_dropped_total{reason=\"ringbuf_full\"} is 0 after %d "
+              "large requests into a 64 KiB ring buffer (drops %r)" % (nreq, drops))
+        # checked last, so that a failure here still lets the rest be measured
+        bad = collections.Counter((s["kind"],) + server_key(s) for s in storm
+                                  if server_key(s) not in logged)
+        for kind in ("SERVER", "CLIENT"):
+            got = collections.Counter(server_key(s) for s in storm if s["kind"] == kind)
+            over = {k: (v, logged[k]) for k, v in got.items() if k in logged and v > logged[k]}
+            check(not over, "more %s spans than nginx log lines for (key: (spans, log lines)) %s"
+                  % (kind, over))
+        check_eq(set(by_kind) - {"SERVER", "CLIENT"}, set(), "span kinds of the storm")
+        # valid requests after the storm are traced exactly (paths the storm did not use)
+        seen = {s["span_id"] for s in storm}
+        base = "http://127.0.0.1:%d" % port
+        codes, pid = curl([base + "/redirect"] * 3 + [base + "/static/a.txt?after=%d" % i
+                                                      for i in range(2)])
+        check_eq(codes, [302] * 3 + [200] * 2, "curl statuses after the storm")
+        after = lambda s: s["span_id"] not in seen and on_port(port)(s)  # noqa: E731
+        spans = agent.wait_for_spans(after, 10)
+        want = collections.Counter([("GET", "/redirect", 302)] * 3 +
+                                   [("GET", "/static/a.txt", 200)] * 2)
+        for kind in ("SERVER", "CLIENT"):
+            check_eq(collections.Counter(server_key(s) for s in spans if s["kind"] == kind),
+                     want, "%s spans after the storm" % kind)
+        check_eq({res(s).get("process.pid") for s in spans if s["kind"] == "CLIENT"}, {pid},
+                 "pid of the CLIENT spans after the storm")
+        check(not bad, "%d of %d storm spans pair a request with another request's status (their"
+              " (kind, method, path, status) was never logged by nginx): %s (nginx logged %s)"
+              % (sum(bad.values()), len(storm), dict(bad), dict(logged)))
+        agent.stop_and_check()
+
+
+class Sink:
+    """A TCP server in this process that reads and discards whatever it is sent, never
+    answering (a request whose body never ends is never complete)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.received = 0
+        self._stop = False
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def _accept(self):
+        while not self._stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            t = threading.Thread(target=self._drain, args=(c,), daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def _drain(self, c):
+        with c:
+            while True:
+                try:
+                    d = c.recv(1 << 16)
+                except OSError:
+                    return
+                if not d:
+                    return
+                self.received += len(d)
+
+    def close(self):
+        self._stop = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+def endless_chunked(port, path, seconds, chunk=16384, out=None):
+    """POST path with Transfer-Encoding: chunked, sends chunks for `seconds`, never the last
+    one; then closes. Stores the bytes sent in out[path]."""
+    data = b"%x\r\n" % chunk + b"c" * chunk + b"\r\n"
+    sent = 0
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+                      b"Transfer-Encoding: chunked\r\n\r\n" % path.encode())
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                s.sendall(data)
+                sent += len(data)
+                time.sleep(0.0005)
+    except OSError:
+        pass
+    if out is not None:
+        out[path] = sent
+
+
+@test
+def endless_chunked_body_bounded():
+    lib.require_agent()
+    sink = Sink()
+    try:
+        with Nginx() as nginx, \
+                Agent(args=["--port", str(nginx.port), "--port", str(sink.port),
+                            "--capture-size", "16384"]) as agent:
+            agent.wait_ready()
+            rss0 = rss_kb(agent.pid)
+            sent = {}
+            ts = [threading.Thread(target=endless_chunked, args=(p, path, 5.0),
+                                   kwargs={"out": sent})
+                  for p, path in ((nginx.port, "/echo"), (sink.port, "/sink"))]
+            for t in ts:
+                t.start()
+            peak = rss0
+            while any(t.is_alive() for t in ts):
+                peak = max(peak, rss_kb(agent.pid))
+                time.sleep(0.2)
+            for t in ts:
+                t.join()
+            time.sleep(1.0)
+            check_alive(agent, "after endless chunked bodies")
+            peak = max(peak, rss_kb(agent.pid))
+            print("  endless chunked: sent %s bytes (sink read %d); agent RSS %.1f MB before, "
+                  "peak %.1f MB" % (sent, sink.received, rss0 / 1024.0, peak / 1024.0),
+                  flush=True)
+            check(sent.get("/echo", 0) > (8 << 20) and sent.get("/sink", 0) > (8 << 20),
+                  "the chunked senders sent too little to matter: %r" % sent)
+            check(peak < 100 * 1024, "agent RSS peaked at %.1f MB during endless chunked bodies "
+                  "(limit 100 MB)" % (peak / 1024.0))
+            seen = {s["span_id"] for s in agent.snapshot()}
+            base = "http://127.0.0.1:%d" % nginx.port
+            codes, pid = curl([base + "/static/a.txt", base + "/missing", base + "/fail"])
+            check_eq(codes, [200, 404, 500], "curl statuses after the endless bodies")
+            spans = agent.wait_for_spans(lambda s: s["span_id"] not in seen
+                                         and on_port(nginx.port)(s), 6)
+            want = collections.Counter([("GET", "/static/a.txt", 200), ("GET", "/missing", 404),
+                                        ("GET", "/fail", 500)])
+            for kind in ("SERVER", "CLIENT"):
+                check_eq(collections.Counter(server_key(s) for s in spans
+                                             if s["kind"] == kind),
+                         want, "%s spans after the endless bodies" % kind)
+            # the unfinished request to the sink never got an answer: no span may claim one
+            for s in agent.snapshot(on_port(sink.port)):
+                check(attrs(s).get("http.response.status_code") in (None, 0),
+                      "span with a response status for a request never answered: %r" % s)
+            agent.stop_and_check()
+    finally:
+        sink.close()
 
 
 # ---- hostile input, burst, memory: one nginx and one agent
@@ -465,6 +971,49 @@ def burst_of_short_connections():
               "more burst spans than requests: %s" % dict(by_kind))
         check(by_kind["SERVER"] < n or by_kind["CLIENT"] < n,
               "events dropped (%d) but every burst span is there" % dropped)
+
+
+@test
+def ten_thousand_connections_per_second():
+    nginx, agent, prom = shared_setup()
+    check(os.access(WRK, os.X_OK), "wrk is not installed")
+    port = nginx.port
+    before = len(nginx.log_lines())
+    dropped_before = events_dropped(prom)
+    seen = {s["span_id"] for s in agent.snapshot()}
+    t0 = time.monotonic()
+    # Connection: close makes wrk open a new connection for every request
+    nreq, out = run_wrk(["-t2", "-c32", "-d3s", "-H", "Connection: close",
+                         "http://127.0.0.1:%d/redirect" % port])
+    took = time.monotonic() - t0
+    time.sleep(0.3)  # nginx writes a log line as each request ends; wrk has ended
+    log = [r for r in nginx.requests()[before:] if r[1] == "/redirect"]
+    check_eq(collections.Counter((m, u, st) for m, u, st, _ in log),
+             collections.Counter({("GET", "/redirect", 302): len(log)}), "nginx log of the run")
+    check(nreq <= len(log) <= nreq + 64, "wrk counted %d requests, nginx logged %d"
+          % (nreq, len(log)))
+    pids = nginx.pids()
+    new = lambda s: (s["span_id"] not in seen and on_port(port)(s)  # noqa: E731
+                     and attrs(s).get("url.path") == "/redirect")
+    spans = agent.wait_for_spans(new, 2 * len(log), timeout=30, settle=2.0)
+    check_alive(agent, "after %d connections in %.1f s" % (len(log), took))
+    by_kind = collections.Counter(s["kind"] for s in spans)
+    dropped = events_dropped(prom) - dropped_before
+    drops = {k: v for k, v in prom_values(prom, "periscope_events_dropped_total").items() if v}
+    print("  %d new connections in %.1f s (%.0f/s; wrk %s); spans %s; events dropped %d %s"
+          % (len(log), took, len(log) / took, nreq, dict(by_kind), dropped, drops), flush=True)
+    check(len(log) / took >= 3000, "only %.0f connections per second were made (%s)"
+          % (len(log) / took, out))
+    for s in spans:
+        check_eq(server_key(s), ("GET", "/redirect", 302), "(method, path, status) of a span")
+    check(all(res(s).get("process.pid") in pids for s in spans if s["kind"] == "SERVER"),
+          "SERVER spans of /redirect from a process other than nginx")
+    if dropped == 0:
+        check_eq(dict(by_kind), {"SERVER": len(log), "CLIENT": len(log)},
+                 "spans vs nginx log lines with no events dropped")
+    else:
+        check(by_kind["SERVER"] <= len(log) and by_kind["CLIENT"] <= len(log),
+              "more spans than nginx log lines (%d): %s" % (len(log), dict(by_kind)))
 
 
 @test
