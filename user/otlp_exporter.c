@@ -370,11 +370,24 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
 		}
 		while (vlen < left && vlen < sizeof(value) - 1 && v[vlen] >= '0' && v[vlen] <= '9')
 			vlen++;
-		memcpy(value, v, vlen);
-		value[vlen] = '\0';
-		/* delay-seconds only; an HTTP-date falls back to our backoff */
-		if (vlen > 0 && vlen < 7)
-			e->retry_after_s = strtol(value, NULL, 10);
+		if (vlen > 0 && vlen < 7 && (vlen == left || v[vlen] == '\r' || v[vlen] == '\n')) {
+			memcpy(value, v, vlen);
+			value[vlen] = '\0';
+			e->retry_after_s = strtol(value, NULL, 10); /* delay-seconds */
+		} else {
+			/* an HTTP-date, e.g. "Wed, 21 Oct 2026 07:28:00 GMT" */
+			time_t now = time(NULL), when;
+
+			vlen = 0;
+			while (vlen < left && vlen < sizeof(value) - 1 && v[vlen] != '\r' &&
+			       v[vlen] != '\n')
+				vlen++;
+			memcpy(value, v, vlen);
+			value[vlen] = '\0';
+			when = curl_getdate(value, &now);
+			if (when > now && when - now < 3600)
+				e->retry_after_s = (long)(when - now);
+		}
 	}
 	return len;
 }
