@@ -39,7 +39,8 @@ enum io_kind {
 	IO_NONE = 3 /* sendfile: bytes but no user buffer */
 };
 
-/* A data syscall between its entry and exit, keyed by pid_tgid. */
+/* A data syscall at its exit, handed from its exit program to io_exit (the
+ * tail call runs on the same CPU, so one per-CPU slot carries it). */
 struct active_io {
 	__u64 enter_ns;
 	__u64 sk;
@@ -91,9 +92,9 @@ struct {
 } events SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
 	__type(value, struct active_io);
 } active_io SEC(".maps");
 
@@ -360,14 +361,30 @@ static __always_inline void emit_conn_event(__u16 type, __u64 pid_tgid, int fd, 
 
 /* ---- data syscalls ---- */
 
-static __always_inline int io_enter(int fd, __u64 buf, __u64 count, __u8 kind, __u8 source,
-				    __u8 direction)
+/* The syscall's arguments, still in the user registers saved at entry: the
+ * exit tracepoint reads them there, so no entry program (and no map entry
+ * per syscall in flight) is needed. */
+#ifdef __TARGET_ARCH_x86
+#define SYSCALL_ARG(regs, n)                                                                       \
+	((n) == 0 ? (regs)->di : (n) == 1 ? (regs)->si : (n) == 2 ? (regs)->dx : (regs)->r10)
+#else
+#define SYSCALL_ARG(regs, n)                                                                       \
+	((n) == 0   ? PT_REGS_PARM1_CORE_SYSCALL(regs)                                          \
+	 : (n) == 1 ? PT_REGS_PARM2_CORE_SYSCALL(regs)                                          \
+	 : (n) == 2 ? PT_REGS_PARM3_CORE_SYSCALL(regs)                                          \
+		    : PT_REGS_PARM4_CORE_SYSCALL(regs))
+#endif
+
+/* A data syscall returned ret > 0 bytes: if fd is a traced TCP socket, hand
+ * it to io_exit (tail call), which copies the payload and emits the event. */
+static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u64 count, __u8 kind,
+				    __u8 source, __u8 direction)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-
 	__u32 tgid = pid_tgid >> 32;
+	__u32 zero = 0;
 
-	if (!pid_traced(tgid))
+	if (ret <= 0 || !pid_traced(tgid))
 		return 0;
 	struct sock *sk = sock_from_fd(fd);
 	if (!sk)
@@ -386,18 +403,19 @@ static __always_inline int io_enter(int fd, __u64 buf, __u64 count, __u8 kind, _
 	if (!si || si->ignored || si->tls || si->raw_skip)
 		return 0;
 
-	struct active_io a = {};
-	a.enter_ns = bpf_ktime_get_ns();
-	a.sk = (__u64)sk;
-	a.buf = buf;
-	a.count = count;
-	a.fd = fd;
-	a.kind = kind;
-	a.source = source;
-	a.direction = direction;
-	a.si = *si;
-	if (bpf_map_update_elem(&active_io, &pid_tgid, &a, BPF_ANY))
-		count_drop(PSCOPE_DROP_ACTIVE_FULL);
+	struct active_io *a = bpf_map_lookup_elem(&active_io, &zero);
+	if (!a)
+		return 0;
+	a->enter_ns = bpf_ktime_get_ns(); /* the exit: entry is not observed */
+	a->sk = (__u64)sk;
+	a->buf = buf;
+	a->count = count;
+	a->fd = fd;
+	a->kind = kind;
+	a->source = source;
+	a->direction = direction;
+	a->si = *si;
+	bpf_tail_call(ctx, &io_exit_prog, 0);
 	return 0;
 }
 
@@ -466,15 +484,13 @@ int io_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	long ret = ctx->ret;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct active_io *ap = bpf_map_lookup_elem(&active_io, &pid_tgid);
+	__u32 zero = 0;
+	struct active_io *ap = bpf_map_lookup_elem(&active_io, &zero);
 	struct active_io a;
 
-	if (!ap)
+	if (!ap || ret <= 0)
 		return 0;
 	a = *ap;
-	bpf_map_delete_elem(&active_io, &pid_tgid);
-	if (ret <= 0)
-		return 0;
 
 	if (!a.si.checked) {
 		/* Data has flowed, so an agent connection has finished connect(): its
@@ -514,7 +530,7 @@ int io_exit(struct trace_event_raw_sys_exit *ctx)
 
 	e->hdr.type = PSCOPE_EV_DATA;
 	e->hdr.flags = 0;
-	e->hdr.timestamp_ns = bpf_ktime_get_ns();
+	e->hdr.timestamp_ns = a.enter_ns;
 	fill_conn_ref(&e->conn, pid_tgid, a.fd, a.sk, &a.si);
 	e->enter_ns = a.enter_ns;
 	e->bytes = ret;
@@ -536,81 +552,64 @@ int io_exit(struct trace_event_raw_sys_exit *ctx)
 
 #define ARG(n) (ctx->args[n])
 
-SEC("tracepoint/syscalls/sys_enter_read")
-int enter_read(struct trace_event_raw_sys_enter *ctx)
-{
-	return io_enter(ARG(0), ARG(1), ARG(2), IO_BUF, PSCOPE_SRC_READ, PSCOPE_DIR_INGRESS);
-}
-
-SEC("tracepoint/syscalls/sys_enter_write")
-int enter_write(struct trace_event_raw_sys_enter *ctx)
-{
-	return io_enter(ARG(0), ARG(1), ARG(2), IO_BUF, PSCOPE_SRC_WRITE, PSCOPE_DIR_EGRESS);
-}
-
-SEC("tracepoint/syscalls/sys_enter_readv")
-int enter_readv(struct trace_event_raw_sys_enter *ctx)
-{
-	return io_enter(ARG(0), ARG(1), ARG(2), IO_IOV, PSCOPE_SRC_READV, PSCOPE_DIR_INGRESS);
-}
-
-SEC("tracepoint/syscalls/sys_enter_writev")
-int enter_writev(struct trace_event_raw_sys_enter *ctx)
-{
-	return io_enter(ARG(0), ARG(1), ARG(2), IO_IOV, PSCOPE_SRC_WRITEV, PSCOPE_DIR_EGRESS);
-}
-
-SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
-{
-	if (ARG(3) & MSG_PEEK)
-		return 0;
-	return io_enter(ARG(0), ARG(1), ARG(2), IO_BUF, PSCOPE_SRC_RECVFROM, PSCOPE_DIR_INGRESS);
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int enter_sendto(struct trace_event_raw_sys_enter *ctx)
-{
-	return io_enter(ARG(0), ARG(1), ARG(2), IO_BUF, PSCOPE_SRC_SENDTO, PSCOPE_DIR_EGRESS);
-}
-
-SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
-{
-	if (ARG(2) & MSG_PEEK)
-		return 0;
-	return io_enter(ARG(0), ARG(1), 0, IO_MSG, PSCOPE_SRC_RECVMSG, PSCOPE_DIR_INGRESS);
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
-{
-	return io_enter(ARG(0), ARG(1), 0, IO_MSG, PSCOPE_SRC_SENDMSG, PSCOPE_DIR_EGRESS);
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendfile64")
-int enter_sendfile(struct trace_event_raw_sys_enter *ctx)
-{
-	return io_enter(ARG(0), 0, ARG(3), IO_NONE, PSCOPE_SRC_SENDFILE, PSCOPE_DIR_EGRESS);
-}
-
-#define IO_EXIT(name)                                                                              \
+#define EXIT_ARGS(name)                                                                            \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                                 \
 	int exit_##name(struct trace_event_raw_sys_exit *ctx)                                      \
 	{                                                                                          \
-		bpf_tail_call(ctx, &io_exit_prog, 0);                                              \
-		return 0;                                                                          \
-	}
+		long ret = ctx->ret;                                                               \
+		if (ret <= 0)                                                                      \
+			return 0;                                                                  \
+		struct pt_regs *regs =                                                             \
+		    (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 
-IO_EXIT(read)
-IO_EXIT(write)
-IO_EXIT(readv)
-IO_EXIT(writev)
-IO_EXIT(recvfrom)
-IO_EXIT(sendto)
-IO_EXIT(recvmsg)
-IO_EXIT(sendmsg)
-IO_EXIT(sendfile64)
+EXIT_ARGS(read)
+	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
+			IO_BUF, PSCOPE_SRC_READ, PSCOPE_DIR_INGRESS);
+}
+
+EXIT_ARGS(write)
+	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
+			IO_BUF, PSCOPE_SRC_WRITE, PSCOPE_DIR_EGRESS);
+}
+
+EXIT_ARGS(readv)
+	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
+			IO_IOV, PSCOPE_SRC_READV, PSCOPE_DIR_INGRESS);
+}
+
+EXIT_ARGS(writev)
+	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
+			IO_IOV, PSCOPE_SRC_WRITEV, PSCOPE_DIR_EGRESS);
+}
+
+EXIT_ARGS(recvfrom)
+	if (SYSCALL_ARG(regs, 3) & MSG_PEEK)
+		return 0;
+	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
+			IO_BUF, PSCOPE_SRC_RECVFROM, PSCOPE_DIR_INGRESS);
+}
+
+EXIT_ARGS(sendto)
+	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
+			IO_BUF, PSCOPE_SRC_SENDTO, PSCOPE_DIR_EGRESS);
+}
+
+EXIT_ARGS(recvmsg)
+	if (SYSCALL_ARG(regs, 2) & MSG_PEEK)
+		return 0;
+	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), 0, IO_MSG,
+			PSCOPE_SRC_RECVMSG, PSCOPE_DIR_INGRESS);
+}
+
+EXIT_ARGS(sendmsg)
+	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), 0, IO_MSG,
+			PSCOPE_SRC_SENDMSG, PSCOPE_DIR_EGRESS);
+}
+
+EXIT_ARGS(sendfile64)
+	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), 0, SYSCALL_ARG(regs, 3), IO_NONE,
+			PSCOPE_SRC_SENDFILE, PSCOPE_DIR_EGRESS);
+}
 
 /* ---- TLS libraries (uprobes, attached by userspace per library file) ---- */
 
