@@ -477,6 +477,27 @@ static __always_inline __u32 copy_iov(__u8 *payload, __u64 iov_ptr, __u64 iovcnt
 	return off;
 }
 
+/* Sends a data event of socket sk. A failure marks the socket so its next
+ * event tells userspace that the stream has a hole; a success clears it. */
+static __always_inline void emit_data(void *ev, __u32 size, __u64 sk, __u8 was_lost)
+{
+	struct pscope_sock_info *si;
+	__u8 lost;
+
+	asm volatile("%[s] &= %[mask]" : [s] "+r"(size) : [mask] "i"(2 * PSCOPE_CAPTURE_MAX - 1));
+	if (bpf_ringbuf_output(&events, ev, size, ringbuf_flags())) {
+		count_drop(PSCOPE_DROP_RINGBUF_FULL);
+		lost = 1;
+	} else if (was_lost) {
+		lost = 0;
+	} else {
+		return;
+	}
+	si = bpf_map_lookup_elem(&socks, &sk);
+	if (si)
+		si->lost = lost;
+}
+
 /* Every data syscall's exit jumps here (one tail-call target), so the payload
  * copying loops are verified once rather than once per syscall. */
 SEC("tracepoint/syscalls/sys_exit_read")
@@ -529,7 +550,7 @@ int io_exit(struct trace_event_raw_sys_exit *ctx)
 		count_drop(PSCOPE_DROP_TRUNCATED);
 
 	e->hdr.type = PSCOPE_EV_DATA;
-	e->hdr.flags = 0;
+	e->hdr.flags = a.si.lost ? PSCOPE_EVF_LOST : 0;
 	e->hdr.timestamp_ns = a.enter_ns;
 	fill_conn_ref(&e->conn, pid_tgid, a.fd, a.sk, &a.si);
 	e->enter_ns = a.enter_ns;
@@ -545,8 +566,7 @@ int io_exit(struct trace_event_raw_sys_exit *ctx)
 	e->hdr.size = size;
 	/* for the verifier: size < sizeof(*s) */
 	asm volatile("%[s] &= %[mask]" : [s] "+r"(size) : [mask] "i"(2 * PSCOPE_CAPTURE_MAX - 1));
-	if (bpf_ringbuf_output(&events, s, size, ringbuf_flags()))
-		count_drop(PSCOPE_DROP_RINGBUF_FULL);
+	emit_data(s, size, a.sk, a.si.lost);
 	return 0;
 }
 
@@ -713,8 +733,9 @@ static __always_inline int ssl_exit(struct pt_regs *ctx)
 	if (n > captured && captured == cap)
 		count_drop(PSCOPE_DROP_TRUNCATED);
 
+	__u8 was_lost = si->lost;
 	e->hdr.type = PSCOPE_EV_DATA;
-	e->hdr.flags = PSCOPE_EVF_TLS;
+	e->hdr.flags = PSCOPE_EVF_TLS | (was_lost ? PSCOPE_EVF_LOST : 0);
 	e->hdr.timestamp_ns = bpf_ktime_get_ns();
 	fill_conn_ref(&e->conn, pid_tgid, fd, (__u64)sk, si);
 	e->enter_ns = a.enter_ns;
@@ -729,8 +750,7 @@ static __always_inline int ssl_exit(struct pt_regs *ctx)
 	__u32 size = sizeof(*e) + captured;
 	e->hdr.size = size;
 	asm volatile("%[s] &= %[mask]" : [s] "+r"(size) : [mask] "i"(2 * PSCOPE_CAPTURE_MAX - 1));
-	if (bpf_ringbuf_output(&events, s, size, ringbuf_flags()))
-		count_drop(PSCOPE_DROP_RINGBUF_FULL);
+	emit_data(s, size, (__u64)sk, was_lost);
 	return 0;
 }
 

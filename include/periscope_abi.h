@@ -35,6 +35,9 @@ enum pscope_event_type {
 
 /* pscope_event_header.flags */
 #define PSCOPE_EVF_TLS 0x1 /* plaintext read at a TLS library call, not at the socket */
+/* Data events of this socket were lost before this one (ring buffer full):
+ * what the parser holds for the connection no longer lines up. */
+#define PSCOPE_EVF_LOST 0x2
 
 /* Which end of the connection this process is. */
 enum pscope_role {
@@ -164,7 +167,8 @@ struct pscope_sock_info {
 	 * handshake seen before the first SSL_read): the syscall path stops
 	 * copying them, while TLS plaintext still flows. `ignored` stops both. */
 	pscope_u8 raw_skip;
-	pscope_u8 pad[6];
+	pscope_u8 lost; /* a data event of it could not be sent: flag the next one */
+	pscope_u8 pad[5];
 };
 
 #define PSCOPE_FILTER_PIDS 0x1	/* only pids in the pid_filter map */

@@ -807,9 +807,9 @@ def summarize(results):
         out.append("- Agent RSS: %s." % "; ".join(parts))
     sk = results.get("soak")
     if sk and sk["growth_kb"] is not None:
-        out.append("- Soak (%d s of wrk -c4): agent RSS %s after 20 s, %s at the end: growth %+.1f MB."
-                   % (sk["seconds"], fmt_kb(sk["base_kb"]), fmt_kb(sk["samples"][-1][1]),
-                      sk["growth_kb"] / 1024.0))
+        out.append("- Soak (%d s of wrk -c4): agent RSS %s after 20 s, %s at the end: growth"
+                   " %+.1f MB." % (sk["seconds"], fmt_kb(sk["base_kb"]),
+                                   fmt_kb(sk["samples"][-1][1]), sk["growth_kb"] / 1024.0))
     return out
 
 
@@ -1077,8 +1077,8 @@ def report(results, m, took):
     if sk:
         add("## 4. Soak (agent RSS over time)")
         add("")
-        add("`wrk -t1 -c4 -d%ds --latency` (keep-alive; wrk has no rate limit, four connections keep"
-            " the rate moderate) against the same nginx, the agent on (`--port NGINX_PORT"
+        add("`wrk -t1 -c4 -d%ds --latency` (keep-alive; wrk has no rate limit: one thread and four"
+            " connections, fewer than section 1's) against the same nginx, the agent on (`--port NGINX_PORT"
             " --no-print --prometheus …`, freshly started); its VmRSS read from /proc every %d s."
             % (sk["seconds"], SOAK_SAMPLE))
         add("")
@@ -1088,8 +1088,8 @@ def report(results, m, took):
             add("| %d | %s (%d kB) |" % (t, fmt_kb(kb), kb))
         add("")
         if sk["growth_kb"] is not None:
-            add("**Growth: %+d kB (%+.2f MB)** = the last sample (%d kB at %d s) minus the sample at"
-                " 20 s (%d kB), which leaves out start-up and the first allocations under load;"
+            add("**Growth: %+d kB (%+.2f MB)** = the last sample (%d kB at %d s) minus the sample"
+                " at 20 s (%d kB), which leaves out start-up and the first allocations under load;"
                 " VmHWM at the end %s." % (sk["growth_kb"], sk["growth_kb"] / 1024.0,
                                            sk["samples"][-1][1], sk["samples"][-1][0],
                                            sk["base_kb"], fmt_kb(sk["hwm_kb"])))

@@ -175,6 +175,13 @@ static void on_http_exchange(void *ctx, struct conn *c, const struct http1_excha
 	span_release(&s);
 }
 
+static void on_stream_reset(void *ctx, struct conn *c)
+{
+	struct agent *a = ctx;
+
+	trace_links_forget_conn(a->links, c);
+}
+
 static void on_db_exchange(void *ctx, struct conn *c, const struct db_exchange *ex,
                            uint64_t actor)
 {
@@ -447,6 +454,8 @@ static void update_self_metrics(struct agent *a)
 	                         a->session_stats.parse_errors);
 	metrics_set_self_counter(m, "periscope.connections.unrecognised", NULL, NULL,
 	                         a->session_stats.unrecognised_conns);
+	metrics_set_self_counter(m, "periscope.streams.resynced", NULL, NULL,
+	                         a->session_stats.resyncs);
 	metrics_set_self_gauge(m, "periscope.connections.tracked", NULL, NULL,
 	                       (double)conn_table_count(a->conns));
 	metrics_set_self_gauge(m, "periscope.metrics.series", NULL, NULL,
@@ -663,6 +672,7 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 	a->sink.http = on_http_exchange;
 	a->sink.http_request = on_http_request;
 	a->sink.db = on_db_exchange;
+	a->sink.reset = on_stream_reset;
 	a->sink.ctx = a;
 	id_gen_seed(&a->ids);
 	refresh_clock(a);

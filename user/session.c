@@ -187,6 +187,17 @@ void session_on_data(struct conn *c, const struct pscope_data_event *e,
 	}
 	if (c->protocol == L7_NONE)
 		return;
+	if ((e->hdr.flags & PSCOPE_EVF_LOST) && s && s->parser.any) {
+		/* The kernel lost events of this connection: what the parser holds
+		 * would pair requests with the wrong responses. Start over from
+		 * here, without the requests in flight (no span rather than a
+		 * wrong one). */
+		parser_free(s, c->protocol);
+		s->parser.any = NULL;
+		st->resyncs++;
+		if (sink->reset)
+			sink->reset(sink->ctx, c);
+	}
 	if (!s) {
 		s = calloc(1, sizeof(*s));
 		if (!s) {

@@ -29,12 +29,15 @@ struct session_sink {
 	void (*http_request)(void *ctx, struct conn *c, const struct http1_exchange *req,
 	                     uint64_t actor);
 	void (*db)(void *ctx, struct conn *c, const struct db_exchange *ex, uint64_t actor);
+	/* c's parser started over (events were lost): forget its requests in flight */
+	void (*reset)(void *ctx, struct conn *c);
 	void *ctx;
 };
 
 struct session_stats {
 	uint64_t unrecognised_conns; /* connections given up on */
 	uint64_t parse_errors;       /* chunks a parser rejected */
+	uint64_t resyncs;            /* parsers restarted after the kernel lost events */
 	uint64_t alloc_failures;
 };
 

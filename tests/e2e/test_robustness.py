@@ -469,6 +469,7 @@ def otlp_endpoint_down_mid_run_then_back():
     prom = free_port()
     rcv1 = PortReceiver(port)
     rcv2 = None
+    saved = DirPosts(tempfile.mkdtemp(prefix="periscope-e2e-otlp-saved-"))
     try:
         with Nginx() as nginx, \
                 Agent(args=["--port", str(nginx.port), "--prometheus", "127.0.0.1:%d" % prom],
@@ -481,7 +482,6 @@ def otlp_endpoint_down_mid_run_then_back():
             time.sleep(0.7)  # nothing in flight when it goes down
             before = [s for s in otlp.all_spans(rcv1) if on_port(nginx.port)(s)]
             check_eq(len(before), 4, "spans delivered before the receiver stopped")
-            saved = DirPosts(tempfile.mkdtemp(prefix="periscope-e2e-otlp-saved-"))
             rcv1.proc.send_signal(signal.SIGKILL)
             rcv1.proc.wait()
             for n in os.listdir(rcv1.posts_dir):  # keep what it got; close() removes its dir
@@ -502,8 +502,6 @@ def otlp_endpoint_down_mid_run_then_back():
             time.sleep(0.7)
             after = [s for s in otlp.all_spans(rcv2) if on_port(nginx.port)(s)]
             saved_spans = [s for s in otlp.all_spans(saved) if on_port(nginx.port)(s)]
-            import shutil
-            shutil.rmtree(saved.posts_dir, ignore_errors=True)
             check_eq(ids_once(saved_spans + after, "receiver down and back"),
                      {s["span_id"] for s in printed},
                      "span ids delivered (first receiver + restarted one) vs printed")
@@ -517,6 +515,8 @@ def otlp_endpoint_down_mid_run_then_back():
             rcv1.close()
         if rcv2 is not None:
             rcv2.close()
+        import shutil
+        shutil.rmtree(saved.posts_dir, ignore_errors=True)
 
 
 # ---- a traced process killed mid-request
@@ -636,7 +636,7 @@ def ringbuf_overflow_counted_no_wrong_spans():
         with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
             lua.write(STORM_LUA)
             lua.flush()
-            nreq, out = run_wrk(["-t2", "-c64", "-d3s", "-s", lua.name,
+            nreq, out = run_wrk(["-t2", "-c64", "-d2s", "-s", lua.name,
                                  "http://127.0.0.1:%d/" % port])
         time.sleep(2.0)  # the agent drains what reached its ring buffer
         check_alive(agent, "after a ring-buffer overflow")
@@ -1009,8 +1009,13 @@ def ten_thousand_connections_per_second():
     check(all(res(s).get("process.pid") in pids for s in spans if s["kind"] == "SERVER"),
           "SERVER spans of /redirect from a process other than nginx")
     if dropped == 0:
-        check_eq(dict(by_kind), {"SERVER": len(log), "CLIENT": len(log)},
-                 "spans vs nginx log lines with no events dropped")
+        # SERVER: one per nginx log line; CLIENT: one per answer wrk read (it counted nreq; the
+        # few still in flight when its 3 s ended were answered by nginx but maybe never read)
+        check_eq(by_kind["SERVER"], len(log), "SERVER spans vs nginx log lines (no drops)")
+        check(nreq <= by_kind["CLIENT"] <= len(log),
+              "CLIENT spans %d, want from wrk's count %d to nginx's %d (no drops)"
+              % (by_kind["CLIENT"], nreq, len(log)))
+        check_eq(set(by_kind), {"SERVER", "CLIENT"}, "span kinds")
     else:
         check(by_kind["SERVER"] <= len(log) and by_kind["CLIENT"] <= len(log),
               "more spans than nginx log lines (%d): %s" % (len(log), dict(by_kind)))
