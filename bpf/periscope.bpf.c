@@ -14,14 +14,14 @@
 
 #include "periscope_abi.h"
 
-#define S_IFMT 00170000
-#define S_IFSOCK 0140000
-#define AF_INET 2
-#define AF_INET6 10
+#define S_IFMT      00170000
+#define S_IFSOCK    0140000
+#define AF_INET     2
+#define AF_INET6    10
 #define SOCK_STREAM 1
-#define MSG_PEEK 2
+#define MSG_PEEK    2
 #define EINPROGRESS 115
-#define MAX_IOV 16
+#define MAX_IOV     16
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -30,7 +30,6 @@ const volatile __u32 self_tgid = 0;
 const volatile __u32 filter_flags = 0;
 const volatile __u32 capture_size = PSCOPE_CAPTURE_DEFAULT;
 const volatile __u64 wakeup_bytes = 0; /* 0: wake the consumer on every event */
-
 
 enum io_kind {
 	IO_BUF = 0, /* read/write/recvfrom/sendto: one user buffer */
@@ -66,7 +65,7 @@ struct active_ssl {
 	__u64 buf;
 	__u64 out_len; /* _ex variants: where the byte count is stored */
 	__u64 enter_ns;
-	__s32 fd;      /* -1 until a socket syscall is seen inside the call */
+	__s32 fd; /* -1 until a socket syscall is seen inside the call */
 	__u8 direction;
 	__u8 is_ex;
 	__u8 pad[2];
@@ -195,12 +194,19 @@ static __always_inline void count_drop(__u32 reason)
 		*v += 1;
 }
 
+/* Most bytes seen waiting in the ring buffer; userspace reads and resets it. */
+__u64 ringbuf_peak = 0;
+
 static __always_inline __u64 ringbuf_flags(void)
 {
+	__u64 avail;
+
 	if (!wakeup_bytes)
 		return 0;
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-									      : BPF_RB_NO_WAKEUP;
+	avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	if (avail > ringbuf_peak)
+		ringbuf_peak = avail; /* racy across CPUs: a gauge, not a count */
+	return avail >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
 static __always_inline int pid_traced(__u32 tgid)
@@ -265,7 +271,7 @@ static __always_inline void read_tuple(struct sock *sk, struct pscope_sock_info 
 
 /* Endpoint keys hold IPv4 as IPv4-mapped IPv6 so a dual-stack peer matches. */
 static __always_inline void endpoint_key(struct pscope_endpoint *k, __u8 family, const __u8 *addr,
-					 __u16 port)
+                                         __u16 port)
 {
 	__builtin_memset(k, 0, sizeof(*k));
 	k->port = port;
@@ -298,7 +304,8 @@ static __always_inline int ports_traced(const struct pscope_sock_info *si)
 	       bpf_map_lookup_elem(&port_filter, &si->remote_port);
 }
 
-/* Records a socket seen opening with a known role (overwrites a stale entry of a reused address). */
+/* Records a socket seen opening with a known role (overwrites a stale entry of a reused address).
+ */
 static __always_inline struct pscope_sock_info *sock_info_open(struct sock *sk, __u8 role)
 {
 	struct pscope_sock_info si = {};
@@ -326,7 +333,7 @@ static __always_inline struct pscope_sock_info *sock_info_get(struct sock *sk)
 }
 
 static __always_inline void fill_conn_ref(struct pscope_conn_ref *c, __u64 pid_tgid, int fd,
-					  __u64 sk, const struct pscope_sock_info *si)
+                                          __u64 sk, const struct pscope_sock_info *si)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 
@@ -346,7 +353,7 @@ static __always_inline void fill_conn_ref(struct pscope_conn_ref *c, __u64 pid_t
 }
 
 static __always_inline void emit_conn_event(__u16 type, __u64 pid_tgid, int fd, __u64 sk,
-					    const struct pscope_sock_info *si)
+                                            const struct pscope_sock_info *si)
 {
 	struct pscope_conn_event ev = {};
 
@@ -369,16 +376,16 @@ static __always_inline void emit_conn_event(__u16 type, __u64 pid_tgid, int fd, 
 	((n) == 0 ? (regs)->di : (n) == 1 ? (regs)->si : (n) == 2 ? (regs)->dx : (regs)->r10)
 #else
 #define SYSCALL_ARG(regs, n)                                                                       \
-	((n) == 0   ? PT_REGS_PARM1_CORE_SYSCALL(regs)                                          \
-	 : (n) == 1 ? PT_REGS_PARM2_CORE_SYSCALL(regs)                                          \
-	 : (n) == 2 ? PT_REGS_PARM3_CORE_SYSCALL(regs)                                          \
-		    : PT_REGS_PARM4_CORE_SYSCALL(regs))
+	((n) == 0   ? PT_REGS_PARM1_CORE_SYSCALL(regs)                                             \
+	 : (n) == 1 ? PT_REGS_PARM2_CORE_SYSCALL(regs)                                             \
+	 : (n) == 2 ? PT_REGS_PARM3_CORE_SYSCALL(regs)                                             \
+	            : PT_REGS_PARM4_CORE_SYSCALL(regs))
 #endif
 
 /* A data syscall returned ret > 0 bytes: if fd is a traced TCP socket, hand
  * it to io_exit (tail call), which copies the payload and emits the event. */
 static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u64 count, __u8 kind,
-				    __u8 source, __u8 direction)
+                                    __u8 source, __u8 direction)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
@@ -453,7 +460,7 @@ static __always_inline __u32 copy_user(__u8 *payload, __u32 off, __u64 src, __u6
 }
 
 static __always_inline __u32 copy_iov(__u8 *payload, __u64 iov_ptr, __u64 iovcnt, __u64 total,
-				      __u32 cap)
+                                      __u32 cap)
 {
 	__u32 off = 0;
 	__u64 left = total;
@@ -463,7 +470,8 @@ static __always_inline __u32 copy_iov(__u8 *payload, __u64 iov_ptr, __u64 iovcnt
 
 		if (i >= iovcnt || !left || off >= cap)
 			break;
-		if (bpf_probe_read_user(&iov, sizeof(iov), (const void *)(iov_ptr + i * sizeof(iov))))
+		if (bpf_probe_read_user(&iov, sizeof(iov),
+		                        (const void *)(iov_ptr + i * sizeof(iov))))
 			break;
 		__u64 len = iov.iov_len < left ? iov.iov_len : left;
 		__u32 got = copy_user(payload, off, (__u64)iov.iov_base, len, cap);
@@ -583,52 +591,52 @@ int io_exit(struct trace_event_raw_sys_exit *ctx)
 		    (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 
 EXIT_ARGS(read)
-	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
-			IO_BUF, PSCOPE_SRC_READ, PSCOPE_DIR_INGRESS);
+return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2), IO_BUF,
+                PSCOPE_SRC_READ, PSCOPE_DIR_INGRESS);
 }
 
 EXIT_ARGS(write)
-	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
-			IO_BUF, PSCOPE_SRC_WRITE, PSCOPE_DIR_EGRESS);
+return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2), IO_BUF,
+                PSCOPE_SRC_WRITE, PSCOPE_DIR_EGRESS);
 }
 
 EXIT_ARGS(readv)
-	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
-			IO_IOV, PSCOPE_SRC_READV, PSCOPE_DIR_INGRESS);
+return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2), IO_IOV,
+                PSCOPE_SRC_READV, PSCOPE_DIR_INGRESS);
 }
 
 EXIT_ARGS(writev)
-	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
-			IO_IOV, PSCOPE_SRC_WRITEV, PSCOPE_DIR_EGRESS);
+return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2), IO_IOV,
+                PSCOPE_SRC_WRITEV, PSCOPE_DIR_EGRESS);
 }
 
 EXIT_ARGS(recvfrom)
-	if (SYSCALL_ARG(regs, 3) & MSG_PEEK)
-		return 0;
-	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
-			IO_BUF, PSCOPE_SRC_RECVFROM, PSCOPE_DIR_INGRESS);
+if (SYSCALL_ARG(regs, 3) & MSG_PEEK)
+	return 0;
+return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2), IO_BUF,
+                PSCOPE_SRC_RECVFROM, PSCOPE_DIR_INGRESS);
 }
 
 EXIT_ARGS(sendto)
-	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
-			IO_BUF, PSCOPE_SRC_SENDTO, PSCOPE_DIR_EGRESS);
+return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2), IO_BUF,
+                PSCOPE_SRC_SENDTO, PSCOPE_DIR_EGRESS);
 }
 
 EXIT_ARGS(recvmsg)
-	if (SYSCALL_ARG(regs, 2) & MSG_PEEK)
-		return 0;
-	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), 0, IO_MSG,
-			PSCOPE_SRC_RECVMSG, PSCOPE_DIR_INGRESS);
+if (SYSCALL_ARG(regs, 2) & MSG_PEEK)
+	return 0;
+return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), 0, IO_MSG, PSCOPE_SRC_RECVMSG,
+                PSCOPE_DIR_INGRESS);
 }
 
 EXIT_ARGS(sendmsg)
-	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), 0, IO_MSG,
-			PSCOPE_SRC_SENDMSG, PSCOPE_DIR_EGRESS);
+return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), 0, IO_MSG, PSCOPE_SRC_SENDMSG,
+                PSCOPE_DIR_EGRESS);
 }
 
 EXIT_ARGS(sendfile64)
-	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), 0, SYSCALL_ARG(regs, 3), IO_NONE,
-			PSCOPE_SRC_SENDFILE, PSCOPE_DIR_EGRESS);
+return io_start(ctx, ret, SYSCALL_ARG(regs, 0), 0, SYSCALL_ARG(regs, 3), IO_NONE,
+                PSCOPE_SRC_SENDFILE, PSCOPE_DIR_EGRESS);
 }
 
 /* ---- TLS libraries (uprobes, attached by userspace per library file) ---- */

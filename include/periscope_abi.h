@@ -22,11 +22,11 @@ typedef uint64_t pscope_u64;
 
 /* Largest payload one data event can carry; the configured capture size is
  * at most this. A power of two: the BPF side masks offsets with it. */
-#define PSCOPE_CAPTURE_MAX 16384
+#define PSCOPE_CAPTURE_MAX     16384
 #define PSCOPE_CAPTURE_DEFAULT 4096
 
 enum pscope_event_type {
-	PSCOPE_EV_DATA = 1,	  /* bytes read or written on a TCP socket */
+	PSCOPE_EV_DATA = 1,       /* bytes read or written on a TCP socket */
 	PSCOPE_EV_CONN_OPEN = 2,  /* accept/connect returned a TCP socket */
 	PSCOPE_EV_CONN_CLOSE = 3, /* close() of a TCP socket fd */
 	PSCOPE_EV_PROC_EXIT = 4,  /* a process (thread group) exited */
@@ -42,13 +42,13 @@ enum pscope_event_type {
 /* Which end of the connection this process is. */
 enum pscope_role {
 	PSCOPE_ROLE_UNKNOWN = 0, /* socket existed before the agent saw it open */
-	PSCOPE_ROLE_CLIENT = 1,	 /* connect() */
-	PSCOPE_ROLE_SERVER = 2,	 /* accept() */
+	PSCOPE_ROLE_CLIENT = 1,  /* connect() */
+	PSCOPE_ROLE_SERVER = 2,  /* accept() */
 };
 
 enum pscope_direction {
 	PSCOPE_DIR_INGRESS = 0, /* the process read these bytes */
-	PSCOPE_DIR_EGRESS = 1,	/* the process wrote these bytes */
+	PSCOPE_DIR_EGRESS = 1,  /* the process wrote these bytes */
 };
 
 /* The syscall family that moved the bytes (for debugging and record files). */
@@ -70,11 +70,11 @@ enum pscope_source {
 enum pscope_drop_reason {
 	PSCOPE_DROP_RINGBUF_FULL = 0, /* bpf_ringbuf_output failed */
 	PSCOPE_DROP_ACTIVE_FULL,      /* no room to remember a syscall in flight */
-	PSCOPE_DROP_SOCK_FULL,	      /* no room in the socket table */
-	PSCOPE_DROP_READ_FAULT,	      /* payload could not be read from user memory */
-	PSCOPE_DROP_IOV_LIMIT,	      /* payload beyond the iovec entries we walk */
-	PSCOPE_DROP_TRUNCATED,	      /* payload beyond the capture size (not an error) */
-	PSCOPE_DROP_SSL_NO_FD,	      /* TLS plaintext whose socket could not be found */
+	PSCOPE_DROP_SOCK_FULL,        /* no room in the socket table */
+	PSCOPE_DROP_READ_FAULT,       /* payload could not be read from user memory */
+	PSCOPE_DROP_IOV_LIMIT,        /* payload beyond the iovec entries we walk */
+	PSCOPE_DROP_TRUNCATED,        /* payload beyond the capture size (not an error) */
+	PSCOPE_DROP_SSL_NO_FD,        /* TLS plaintext whose socket could not be found */
 	PSCOPE_DROP__COUNT,
 };
 
@@ -94,7 +94,7 @@ struct pscope_conn_ref {
 	pscope_u32 pid; /* thread group id */
 	pscope_u32 tid;
 	pscope_s32 fd;
-	pscope_u8 role;	  /* enum pscope_role */
+	pscope_u8 role;   /* enum pscope_role */
 	pscope_u8 family; /* AF_INET or AF_INET6 */
 	pscope_u16 pad0;
 	pscope_u64 sock_id;
@@ -109,11 +109,11 @@ struct pscope_conn_ref {
 struct pscope_data_event {
 	struct pscope_event_header hdr; /* hdr.timestamp_ns = syscall exit */
 	struct pscope_conn_ref conn;
-	pscope_u64 enter_ns;  /* syscall entry */
-	pscope_u32 bytes;     /* bytes the syscall moved */
-	pscope_u32 captured;  /* payload bytes following this struct */
-	pscope_u8 direction;  /* enum pscope_direction */
-	pscope_u8 source;     /* enum pscope_source */
+	pscope_u64 enter_ns; /* syscall entry */
+	pscope_u32 bytes;    /* bytes the syscall moved */
+	pscope_u32 captured; /* payload bytes following this struct */
+	pscope_u8 direction; /* enum pscope_direction */
+	pscope_u8 source;    /* enum pscope_source */
 	pscope_u16 pad0;
 	/* Low 32 bits of r14 at the syscall (x86-64; 0 elsewhere and at TLS
 	 * calls). Go's runtime keeps its current goroutine (g) there, so for Go
@@ -154,7 +154,7 @@ struct pscope_endpoint {
 /* What the kernel side knows about a TCP socket (map `socks`, keyed by the
  * struct sock address). Userspace sets `ignored` to stop capturing a socket. */
 struct pscope_sock_info {
-	pscope_u8 role;	   /* enum pscope_role */
+	pscope_u8 role;    /* enum pscope_role */
 	pscope_u8 ignored; /* the agent's own traffic, filtered out, or not parseable */
 	pscope_u8 checked; /* compared against the agent's endpoints after data flowed */
 	pscope_u8 family;
@@ -171,7 +171,7 @@ struct pscope_sock_info {
 	pscope_u8 pad[5];
 };
 
-#define PSCOPE_FILTER_PIDS 0x1	/* only pids in the pid_filter map */
+#define PSCOPE_FILTER_PIDS  0x1 /* only pids in the pid_filter map */
 #define PSCOPE_FILTER_PORTS 0x2 /* only connections with a port in port_filter */
 
 _Static_assert(sizeof(struct pscope_event_header) == 16, "header ABI");

@@ -182,8 +182,7 @@ static void on_stream_reset(void *ctx, struct conn *c)
 	trace_links_forget_conn(a->links, c);
 }
 
-static void on_db_exchange(void *ctx, struct conn *c, const struct db_exchange *ex,
-                           uint64_t actor)
+static void on_db_exchange(void *ctx, struct conn *c, const struct db_exchange *ex, uint64_t actor)
 {
 	struct agent *a = ctx;
 	struct resource *r = conn_resource(a, c);
@@ -456,6 +455,12 @@ static void update_self_metrics(struct agent *a)
 	                         a->session_stats.unrecognised_conns);
 	metrics_set_self_counter(m, "periscope.streams.resynced", NULL, NULL,
 	                         a->session_stats.resyncs);
+	if (a->loader) {
+		metrics_set_self_gauge(m, "periscope.ringbuf.size", NULL, NULL,
+		                       (double)a->cfg->ringbuf_bytes);
+		metrics_set_self_gauge(m, "periscope.ringbuf.usage", NULL, NULL,
+		                       (double)loader_take_ringbuf_peak(a->loader));
+	}
 	metrics_set_self_gauge(m, "periscope.connections.tracked", NULL, NULL,
 	                       (double)conn_table_count(a->conns));
 	metrics_set_self_gauge(m, "periscope.metrics.series", NULL, NULL,

@@ -16,17 +16,17 @@ struct conn {
 	uint8_t protocol; /* enum l7_protocol, set by the session layer */
 	uint8_t flags;    /* CONN_FLAG_* */
 	uint64_t last_seen_ns;
-	void *session; /* protocol state, owned through the table's release hook */
+	void *session;           /* protocol state, owned through the table's release hook */
 	struct link_ring *links; /* span ids of its requests in flight (trace_links.h) */
 	struct conn *hnext;
 	struct conn *tnext;               /* chain in the 4-tuple index */
 	struct conn *lru_prev, *lru_next; /* least recently seen first */
 };
 
-#define CONN_FLAG_IGNORED     0x1 /* filtered out (--exe) */
-#define CONN_FLAG_CHECKED     0x2 /* --exe filter evaluated */
-#define CONN_FLAG_KERNEL_SKIP 0x4 /* the kernel was told to stop capturing it */
-#define CONN_FLAG_TLS         0x8 /* plaintext read at the TLS library */
+#define CONN_FLAG_IGNORED     0x1  /* filtered out (--exe) */
+#define CONN_FLAG_CHECKED     0x2  /* --exe filter evaluated */
+#define CONN_FLAG_KERNEL_SKIP 0x4  /* the kernel was told to stop capturing it */
+#define CONN_FLAG_TLS         0x8  /* plaintext read at the TLS library */
 #define CONN_FLAG_RUNTIME     0x10 /* the process's runtime was looked at */
 #define CONN_FLAG_GO          0x20 /* a Go program: events name their goroutine */
 

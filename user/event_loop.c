@@ -73,8 +73,7 @@ static struct watch *watch_add(struct event_loop *l, int fd, uint32_t events)
 	return w;
 }
 
-int event_loop_add_fd(struct event_loop *l, int fd, uint32_t events, event_loop_fd_fn fn,
-		      void *ctx)
+int event_loop_add_fd(struct event_loop *l, int fd, uint32_t events, event_loop_fd_fn fn, void *ctx)
 {
 	struct watch *w = watch_add(l, fd, events);
 
@@ -124,7 +123,7 @@ int event_loop_del_fd(struct event_loop *l, int fd)
 }
 
 int event_loop_add_timer(struct event_loop *l, uint64_t interval_ms, event_loop_timer_fn fn,
-			 void *ctx)
+                         void *ctx)
 {
 	struct itimerspec its = {0};
 	struct watch *w;

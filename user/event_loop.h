@@ -15,13 +15,13 @@ void event_loop__free(struct event_loop *l); /* accepts NULL; does not close fds
 
 /* events: EPOLLIN/EPOLLOUT/... Returns 0 or -errno. */
 int event_loop_add_fd(struct event_loop *l, int fd, uint32_t events, event_loop_fd_fn fn,
-		      void *ctx);
+                      void *ctx);
 int event_loop_mod_fd(struct event_loop *l, int fd, uint32_t events);
 int event_loop_del_fd(struct event_loop *l, int fd);
 
 /* Calls fn every interval_ms. Returns a timer id >= 0 or -errno. */
 int event_loop_add_timer(struct event_loop *l, uint64_t interval_ms, event_loop_timer_fn fn,
-			 void *ctx);
+                         void *ctx);
 
 /* Runs until event_loop_stop. Returns 0 or -errno. */
 int event_loop_run(struct event_loop *l);

@@ -47,8 +47,8 @@ void conn_addr_format(uint8_t family, const uint8_t addr[16], char *out, size_t 
 		inet_ntop(AF_INET6, addr, out, len);
 }
 
-static const char *const known_methods[] = {"GET",   "POST",	"PUT",	   "DELETE", "HEAD",
-					    "PATCH", "OPTIONS", "CONNECT", "TRACE"};
+static const char *const known_methods[] = {"GET",   "POST",    "PUT",     "DELETE", "HEAD",
+                                            "PATCH", "OPTIONS", "CONNECT", "TRACE"};
 
 const char *http_method_normalize(const char *m)
 {
@@ -85,8 +85,8 @@ static void host_split(const char *host, char *name, size_t name_len, int *port)
 }
 
 void http_span_build(struct span *s, const struct http1_exchange *ex, const struct conn *c,
-		     const char *route, struct resource *r, const struct link_ctx *ids,
-		     int64_t unix_offset_ns)
+                     const char *route, struct resource *r, const struct link_ctx *ids,
+                     int64_t unix_offset_ns)
 {
 	bool server = c->ref.role == PSCOPE_ROLE_SERVER;
 	const char *method = http_method_normalize(ex->method);
@@ -107,7 +107,7 @@ void http_span_build(struct span *s, const struct http1_exchange *ex, const stru
 	 * client: first request byte written → last response byte read */
 	s->start_unix_ns = ex->req_start_ns + unix_offset_ns;
 	s->end_unix_ns = (ex->resp_end_ns > ex->req_start_ns ? ex->resp_end_ns : ex->req_start_ns) +
-			 unix_offset_ns;
+	                 unix_offset_ns;
 	if (server && route && route[0])
 		snprintf(s->name, sizeof(s->name), "%s %s", method, route);
 	else

@@ -18,8 +18,8 @@ struct link_ctx;
  * name "METHOD route". unix_offset_ns converts the exchange's monotonic
  * timestamps to Unix time. The span takes a reference on r. */
 void http_span_build(struct span *s, const struct http1_exchange *ex, const struct conn *c,
-		     const char *route, struct resource *r, const struct link_ctx *ids,
-		     int64_t unix_offset_ns);
+                     const char *route, struct resource *r, const struct link_ctx *ids,
+                     int64_t unix_offset_ns);
 
 /* The method as exported: one of the nine standard methods, else "_OTHER". */
 const char *http_method_normalize(const char *method);

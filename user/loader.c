@@ -267,6 +267,11 @@ int loader_ignore_socket(struct loader *l, const struct pscope_conn_ref *ref, bo
 	return 0;
 }
 
+uint64_t loader_take_ringbuf_peak(struct loader *l)
+{
+	return __atomic_exchange_n(&l->skel->bss->ringbuf_peak, 0, __ATOMIC_RELAXED);
+}
+
 int loader_read_drops(const struct loader *l, uint64_t out[PSCOPE_DROP__COUNT])
 {
 	uint64_t *vals = calloc(l->ncpus, sizeof(uint64_t));

@@ -49,6 +49,8 @@ int loader_ignore_socket(struct loader *l, const struct pscope_conn_ref *ref, bo
 
 /* Sums the per-CPU drop counters. */
 int loader_read_drops(const struct loader *l, uint64_t out[PSCOPE_DROP__COUNT]);
+/* The most bytes waiting in the ring buffer since the last call (then reset). */
+uint64_t loader_take_ringbuf_peak(struct loader *l);
 
 const char *loader_drop_reason_name(int reason);
 

@@ -251,7 +251,8 @@ static int attrs_canonical(const struct metric_attr *in, size_t n_in, struct att
 			continue;
 		if (out->n == METRICS_MAX_ATTRS)
 			return -EINVAL;
-		memmove(&out->attrs[pos + 1], &out->attrs[pos], (out->n - pos) * sizeof(out->attrs[0]));
+		memmove(&out->attrs[pos + 1], &out->attrs[pos],
+		        (out->n - pos) * sizeof(out->attrs[0]));
 		dst = &out->attrs[pos];
 		*dst = *a;
 		if (a->type == METRIC_ATTR_STR) {
@@ -839,22 +840,20 @@ int metrics_record_http(struct metrics *m, struct resource *r, const struct http
 		return err;
 	hash = series_key_hash(r, canon.attrs, canon.n);
 	now = metrics_now_unix_ns();
-	err = first_error(err, record_canonical(m,
-	                                        client ? m->http_client_duration
-	                                               : m->http_server_duration,
-	                                        r, &canon, hash, now, s->duration_s, RECORD_MEASURE));
+	err = first_error(
+	    err, record_canonical(m, client ? m->http_client_duration : m->http_server_duration, r,
+	                          &canon, hash, now, s->duration_s, RECORD_MEASURE));
 	if (s->request_body_size >= 0)
-		err = first_error(err, record_canonical(m,
-		                                        client ? m->http_client_request_size
-		                                               : m->http_server_request_size,
-		                                        r, &canon, hash, now,
-		                                        (double)s->request_body_size, RECORD_MEASURE));
+		err = first_error(
+		    err, record_canonical(
+		             m, client ? m->http_client_request_size : m->http_server_request_size,
+		             r, &canon, hash, now, (double)s->request_body_size, RECORD_MEASURE));
 	if (s->response_body_size >= 0)
-		err = first_error(err, record_canonical(m,
-		                                        client ? m->http_client_response_size
-		                                               : m->http_server_response_size,
-		                                        r, &canon, hash, now,
-		                                        (double)s->response_body_size, RECORD_MEASURE));
+		err = first_error(
+		    err,
+		    record_canonical(
+		        m, client ? m->http_client_response_size : m->http_server_response_size, r,
+		        &canon, hash, now, (double)s->response_body_size, RECORD_MEASURE));
 	return err;
 }
 
@@ -894,7 +893,13 @@ static const struct self_metric_desc self_metrics[] = {
     {"periscope.export.failures", "{request}", "Failed OTLP export requests, by signal."},
     {"periscope.export.retries", "{request}", "Retried OTLP export requests, by signal."},
     {"periscope.parse.errors", "{error}", "Protocol parse errors, by protocol."},
-    {"periscope.ringbuf.usage", "By", "Bytes waiting in the kernel ring buffer."},
+    {"periscope.ringbuf.usage", "By",
+     "Most bytes waiting in the kernel ring buffer since the last report."},
+    {"periscope.streams.resynced", "{connection}",
+     "Parsers restarted because the kernel lost events of their connection."},
+    {"periscope.spans.created", "{span}", "Spans built from observed requests."},
+    {"periscope.connections.unrecognised", "{connection}",
+     "Connections given up on: no protocol the agent parses."},
     {"periscope.ringbuf.size", "By", "Size of the kernel ring buffer."},
     {"periscope.connections.tracked", "{connection}", "Connections being tracked."},
 };

@@ -452,8 +452,8 @@ static void on_request(struct mysql_parser *p, const struct framer *f, uint64_t 
 	if (p->phase == PH_START) {
 		/* TLS plaintext starts with the handshake response; anything
 		 * else: the stream is seen from the middle */
-		p->phase = is_tls_handshake_response(f->keep, f->keep_len, f->seq) ? PH_AUTH
-		                                                                    : PH_CMD;
+		p->phase =
+		    is_tls_handshake_response(f->keep, f->keep_len, f->seq) ? PH_AUTH : PH_CMD;
 	}
 	if (p->phase == PH_AUTH) {
 		if (!p->client_hello_seen)

@@ -400,9 +400,10 @@ static bool exe_is_go(const char *path)
 
 	if (fd < 0)
 		return false;
-	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
-	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_shentsize != sizeof(Elf64_Shdr) ||
-	    !eh.e_shnum || eh.e_shnum > 4096 || eh.e_shstrndx >= eh.e_shnum)
+	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_shentsize != sizeof(Elf64_Shdr) || !eh.e_shnum || eh.e_shnum > 4096 ||
+	    eh.e_shstrndx >= eh.e_shnum)
 		goto cleanup;
 	sh = calloc(eh.e_shnum, sizeof(*sh));
 	if (!sh || pread(fd, sh, eh.e_shnum * sizeof(*sh), (off_t)eh.e_shoff) !=
@@ -412,10 +413,12 @@ static bool exe_is_go(const char *path)
 	if (!strs.sh_size || strs.sh_size > (1u << 20))
 		goto cleanup;
 	names = calloc(1, strs.sh_size + 1);
-	if (!names || pread(fd, names, strs.sh_size, (off_t)strs.sh_offset) != (ssize_t)strs.sh_size)
+	if (!names ||
+	    pread(fd, names, strs.sh_size, (off_t)strs.sh_offset) != (ssize_t)strs.sh_size)
 		goto cleanup;
 	for (size_t i = 0; i < eh.e_shnum && !go; i++)
-		go = sh[i].sh_name < strs.sh_size && !strcmp(names + sh[i].sh_name, ".go.buildinfo");
+		go =
+		    sh[i].sh_name < strs.sh_size && !strcmp(names + sh[i].sh_name, ".go.buildinfo");
 cleanup:
 	free(names);
 	free(sh);

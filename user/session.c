@@ -17,7 +17,7 @@ struct session {
 	struct conn *conn;
 	const struct session_sink *sink;
 	uint8_t undetected_chunks;
-	bool tls;         /* plaintext comes from TLS library probes; socket bytes are ciphertext */
+	bool tls; /* plaintext comes from TLS library probes; socket bytes are ciphertext */
 	uint64_t cur_actor; /* who moved the event being fed (trace_links.h) */
 	union {
 		struct http1_parser *http1;

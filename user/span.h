@@ -31,8 +31,8 @@ enum span_attr_type {
 
 struct span_attr {
 	const char *key; /* a string literal (static storage) */
-	uint8_t type;	 /* enum span_attr_type */
-	uint16_t off;	 /* SPAN_ATTR_STR: value at arena + off, NUL-terminated */
+	uint8_t type;    /* enum span_attr_type */
+	uint16_t off;    /* SPAN_ATTR_STR: value at arena + off, NUL-terminated */
 	uint16_t len;
 	union {
 		int64_t i;
@@ -41,9 +41,9 @@ struct span_attr {
 	};
 };
 
-#define SPAN_MAX_ATTRS 24
-#define SPAN_ARENA_SIZE 2048
-#define SPAN_NAME_MAX 128
+#define SPAN_MAX_ATTRS      24
+#define SPAN_ARENA_SIZE     2048
+#define SPAN_NAME_MAX       128
 #define SPAN_STATUS_MSG_MAX 128
 #define SPAN_TRACESTATE_MAX 256
 
@@ -51,9 +51,9 @@ struct span {
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
 	uint8_t parent_span_id[8]; /* all zero: a root span */
-	uint8_t kind;		   /* enum span_kind */
-	uint8_t status;		   /* enum span_status */
-	uint8_t sampled;	   /* trace flags bit 0 */
+	uint8_t kind;              /* enum span_kind */
+	uint8_t status;            /* enum span_status */
+	uint8_t sampled;           /* trace flags bit 0 */
 	uint64_t start_unix_ns;
 	uint64_t end_unix_ns;
 	char name[SPAN_NAME_MAX];

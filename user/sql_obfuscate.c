@@ -152,10 +152,10 @@ static bool ident_byte_at(const char *s, size_t n, size_t i)
  * after which a value starts ("SELECT -1", "WHERE a = -1", "THEN -1"). */
 static bool sign_is_unary(const struct out_buf *o)
 {
-	static const char *const keywords[] = {"SELECT", "WHERE",  "AND",   "OR",     "NOT",
-	                                       "THEN",   "ELSE",   "WHEN",  "RETURN", "BY",
-	                                       "LIMIT",  "OFFSET", "VALUES", "SET",   "IN",
-	                                       "IS",     "LIKE",   "BETWEEN", "CASE", "INTERVAL"};
+	static const char *const keywords[] = {"SELECT", "WHERE",  "AND",     "OR",     "NOT",
+	                                       "THEN",   "ELSE",   "WHEN",    "RETURN", "BY",
+	                                       "LIMIT",  "OFFSET", "VALUES",  "SET",    "IN",
+	                                       "IS",     "LIKE",   "BETWEEN", "CASE",   "INTERVAL"};
 	size_t end = o->len, start;
 	unsigned char last;
 
@@ -170,7 +170,8 @@ static bool sign_is_unary(const struct out_buf *o)
 	while (start && is_word_byte((unsigned char)o->p[start - 1]))
 		start--;
 	for (size_t k = 0; k < sizeof(keywords) / sizeof(keywords[0]); k++)
-		if (strlen(keywords[k]) == end - start && !strncasecmp(keywords[k], o->p + start, end - start))
+		if (strlen(keywords[k]) == end - start &&
+		    !strncasecmp(keywords[k], o->p + start, end - start))
 			return true;
 	return false;
 }
@@ -299,7 +300,8 @@ size_t sql_obfuscate_dialect(const char *in, size_t len, char *out, size_t out_l
 		           (c == '.' && i + 1 < len && is_digit((unsigned char)in[i + 1])) ||
 		           ((c == '-' || c == '+') && i + 1 < len &&
 		            (is_digit((unsigned char)in[i + 1]) ||
-		             (in[i + 1] == '.' && i + 2 < len && is_digit((unsigned char)in[i + 2]))) &&
+		             (in[i + 1] == '.' && i + 2 < len &&
+		              is_digit((unsigned char)in[i + 2]))) &&
 		            sign_is_unary(&o))) {
 			if (c == '-' || c == '+')
 				i++; /* a signed literal: the sign is part of the value */

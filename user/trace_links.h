@@ -39,7 +39,7 @@ struct link_ctx {
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
 	uint8_t parent_span_id[8];
-	uint64_t seq; /* the request's number on its connection (the parser's) */
+	uint64_t seq;  /* the request's number on its connection (the parser's) */
 	uint32_t tid;  /* the thread that read (server) or wrote (client) it */
 	uint32_t gkey; /* its goroutine key (Go programs), else 0 */
 	uint64_t start_ns;

@@ -644,14 +644,21 @@ def ringbuf_overflow_counted_no_wrong_spans():
         logged = collections.Counter((m, u, st) for m, u, st, _ in log)
         storm = agent.snapshot(on_port(port))
         by_kind = collections.Counter(s["kind"] for s in storm)
+        # the first scrape after the storm reports the ring buffer's fill peak (then resets it)
+        usage = prom_sum(prom, "periscope_ringbuf_usage_bytes")
+        size = prom_sum(prom, "periscope_ringbuf_size_bytes")
         drops = {k: v for k, v in prom_values(prom, "periscope_events_dropped_total").items()
                  if v}
         full = prom_sum(prom, "periscope_events_dropped_total", 'reason="ringbuf_full"')
-        print("  storm: wrk %d requests, nginx logged %d %s; spans %s; drops %s"
-              % (nreq, len(log), dict(logged), dict(by_kind), drops), flush=True)
+        print("  storm: wrk %d requests, nginx logged %d %s; spans %s; drops %s; "
+              "ring buffer peak %d of %d bytes"
+              % (nreq, len(log), dict(logged), dict(by_kind), drops, usage, size), flush=True)
         check(nreq >= 1000, "wrk made only %d requests: %s" % (nreq, out))
         check(full > 0, "periscope_events_dropped_total{reason=\"ringbuf_full\"} is 0 after %d "
               "large requests into a 64 KiB ring buffer (drops %r)" % (nreq, drops))
+        check_eq(size, 65536, "periscope_ringbuf_size_bytes")
+        check(size / 2 < usage <= size, "periscope_ringbuf_usage_bytes %r after an overflow of a "
+              "%r-byte ring buffer" % (usage, size))
         # checked last, so that a failure here still lets the rest be measured
         bad = collections.Counter((s["kind"],) + server_key(s) for s in storm
                                   if server_key(s) not in logged)

@@ -1224,7 +1224,7 @@ static void test_request_hook(void)
 	feed_str(p, STREAM_DIR_REQUEST, "GET /a HTTP/1.1\r\nHost: x\r\ntrace", 1);
 	CHECK_EQ_INT(h.n_req, 0); /* head not complete yet */
 	feed_str(p, STREAM_DIR_REQUEST,
-		 "parent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n", 2);
+	         "parent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n", 2);
 	CHECK_EQ_INT(h.n_req, 1);
 	CHECK_EQ_STR(h.traceparent[0], "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
 	feed_str(p, STREAM_DIR_REQUEST, "POST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", 3);

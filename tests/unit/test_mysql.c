@@ -448,8 +448,8 @@ static void test_tls_and_bounds(void)
  * capabilities, user, a 20-byte auth response, the database. */
 static void tls_hello(struct pktbuf *m, uint8_t seq, uint8_t cap_hi)
 {
-	uint8_t b[80] = {0x08, cap_hi, 0x00, 0x00, /* CONNECT_WITH_DB | PROTOCOL_41 | SSL */
-	                 0, 0, 0, 1, 0x2d};     /* max packet, charset; filler zero */
+	uint8_t b[80] = {0x08, cap_hi, 0x00, 0x00,        /* CONNECT_WITH_DB | PROTOCOL_41 | SSL */
+	                 0,    0,      0,    1,    0x2d}; /* max packet, charset; filler zero */
 	size_t n = 32;
 
 	memcpy(b + n, "app", 4);
@@ -477,7 +477,10 @@ static void test_tls_plaintext(void)
 	CHECK_EQ_INT(mysql_detect(req.b, req.len, STREAM_DIR_RESPONSE), 0);
 	CHECK_EQ_INT(feed(p, STREAM_DIR_REQUEST, &req, 10, 0), 0);
 	resp.len = 0;
-	PKT(&resp, 3, "\xfe" "mysql_native_password\0" "0123456789abcdefghij\0"); /* switch */
+	PKT(&resp, 3,
+	    "\xfe"
+	    "mysql_native_password\0"
+	    "0123456789abcdefghij\0"); /* switch */
 	feed(p, STREAM_DIR_RESPONSE, &resp, 11, 0);
 	req.len = 0;
 	PKT(&req, 4, "0123456789abcdefghij");

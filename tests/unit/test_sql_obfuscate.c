@@ -27,8 +27,8 @@ static const struct sql_case cases[] = {
     /* a sign belongs to its literal, so one statement has one text whatever the value */
     {0, "INSERT INTO t VALUES (1, -2, +3, -.5)", "INSERT INTO t VALUES (?, ?, ?, ?)", "INSERT",
      "t"},
-    {0, "SELECT -1, a-1, a - 2 FROM t WHERE b = -3 AND c < -4", "SELECT ?, a-?, a - ? FROM t WHERE b = ? AND c < ?",
-     "SELECT", "t"},
+    {0, "SELECT -1, a-1, a - 2 FROM t WHERE b = -3 AND c < -4",
+     "SELECT ?, a-?, a - ? FROM t WHERE b = ? AND c < ?", "SELECT", "t"},
     {0, "UPDATE pgbench_branches SET bbalance = bbalance + 12 WHERE bid = 1;",
      "UPDATE pgbench_branches SET bbalance = bbalance + ? WHERE bid = ?;", "UPDATE",
      "pgbench_branches"},

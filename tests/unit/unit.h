@@ -23,8 +23,8 @@ static int unit_failed;
 	do {                                                                                       \
 		long long _a = (long long)(a), _b = (long long)(b);                                \
 		if (_a != _b) {                                                                    \
-			fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%lld != %lld)\n", __FILE__, \
-				__LINE__, #a, #b, _a, _b);                                         \
+			fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%lld != %lld)\n",          \
+			        __FILE__, __LINE__, #a, #b, _a, _b);                               \
 			unit_failed_checks++;                                                      \
 		}                                                                                  \
 	} while (0)
@@ -33,8 +33,8 @@ static int unit_failed;
 	do {                                                                                       \
 		const char *_a = (a), *_b = (b);                                                   \
 		if (strcmp(_a, _b) != 0) {                                                         \
-			fprintf(stderr, "%s:%d: CHECK failed: %s == %s (\"%s\" != \"%s\")\n",       \
-				__FILE__, __LINE__, #a, #b, _a, _b);                               \
+			fprintf(stderr, "%s:%d: CHECK failed: %s == %s (\"%s\" != \"%s\")\n",      \
+			        __FILE__, __LINE__, #a, #b, _a, _b);                               \
 			unit_failed_checks++;                                                      \
 		}                                                                                  \
 	} while (0)
