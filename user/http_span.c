@@ -58,6 +58,16 @@ const char *http_method_normalize(const char *m)
 	return "_OTHER";
 }
 
+/* Copies n bytes of src (cut to fit) and a NUL into dst; returns the length. */
+static size_t copy_text(char *dst, size_t cap, const char *src, size_t n)
+{
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+	return n;
+}
+
 /* Splits a Host header into host and port (0 when absent). */
 static void host_split(const char *host, char *name, size_t name_len, int *port)
 {
@@ -68,20 +78,30 @@ static void host_split(const char *host, char *name, size_t name_len, int *port)
 	if (host[0] == '[') {
 		const char *end = strchr(host, ']');
 		if (!end) {
-			snprintf(name, name_len, "%s", host);
+			copy_text(name, name_len, host, strlen(host));
 			return;
 		}
-		n = (size_t)(end - host - 1);
-		snprintf(name, name_len, "%.*s", (int)n, host + 1);
+		copy_text(name, name_len, host + 1, (size_t)(end - host - 1));
 		if (end[1] == ':')
 			*port = atoi(end + 2);
 		return;
 	}
 	colon = strrchr(host, ':');
 	n = colon ? (size_t)(colon - host) : strlen(host);
-	snprintf(name, name_len, "%.*s", (int)n, host);
+	copy_text(name, name_len, host, n);
 	if (colon)
 		*port = atoi(colon + 1);
+}
+
+/* "METHOD" or "METHOD route" into the span name. */
+static void span_name_set(struct span *s, const char *method, const char *route)
+{
+	size_t n = copy_text(s->name, sizeof(s->name), method, strlen(method));
+
+	if (route && route[0] && n + 1 < sizeof(s->name)) {
+		s->name[n++] = ' ';
+		copy_text(s->name + n, sizeof(s->name) - n, route, strlen(route));
+	}
 }
 
 void http_span_build(struct span *s, const struct http1_exchange *ex, const struct conn *c,
@@ -101,49 +121,47 @@ void http_span_build(struct span *s, const struct http1_exchange *ex, const stru
 	memcpy(s->parent_span_id, ids->parent_span_id, 8);
 	s->sampled = ids->sampled;
 	if (ex->traceparent[0] && ex->tracestate[0])
-		snprintf(s->trace_state, sizeof(s->trace_state), "%s", ex->tracestate);
+		copy_text(s->trace_state, sizeof(s->trace_state), ex->tracestate,
+		          strlen(ex->tracestate));
 
 	/* server: first request byte read → last response byte written;
 	 * client: first request byte written → last response byte read */
 	s->start_unix_ns = ex->req_start_ns + unix_offset_ns;
 	s->end_unix_ns = (ex->resp_end_ns > ex->req_start_ns ? ex->resp_end_ns : ex->req_start_ns) +
 	                 unix_offset_ns;
-	if (server && route && route[0])
-		snprintf(s->name, sizeof(s->name), "%s %s", method, route);
-	else
-		snprintf(s->name, sizeof(s->name), "%s", method);
+	span_name_set(s, method, server ? route : NULL);
 
 	conn_addr_format(c->ref.family, c->ref.local_addr, local, sizeof(local));
 	conn_addr_format(c->ref.family, c->ref.remote_addr, remote, sizeof(remote));
 	host_split(ex->host, host, sizeof(host), &host_port);
 
-	span_set_str(s, "http.request.method", method);
+	span_add_str(s, "http.request.method", method);
 	if (strcmp(method, ex->method))
-		span_set_str(s, "http.request.method_original", ex->method);
-	span_set_strn(s, "url.path", ex->target, path_len);
-	span_set_str(s, "url.scheme", (c->flags & CONN_FLAG_TLS) ? "https" : "http");
+		span_add_str(s, "http.request.method_original", ex->method);
+	span_add_strn(s, "url.path", ex->target, path_len);
+	span_add_str(s, "url.scheme", (c->flags & CONN_FLAG_TLS) ? "https" : "http");
 	if (ex->status)
-		span_set_int(s, "http.response.status_code", ex->status);
+		span_add_int(s, "http.response.status_code", ex->status);
 	if (server && route && route[0])
-		span_set_str(s, "http.route", route);
+		span_add_str(s, "http.route", route);
 	if (server) {
-		span_set_str(s, "server.address", host[0] ? host : local);
-		span_set_int(s, "server.port", host_port ? host_port : c->ref.local_port);
-		span_set_str(s, "client.address", remote);
+		span_add_str(s, "server.address", host[0] ? host : local);
+		span_add_int(s, "server.port", host_port ? host_port : c->ref.local_port);
+		span_add_str(s, "client.address", remote);
 	} else {
-		span_set_str(s, "server.address", host[0] ? host : remote);
-		span_set_int(s, "server.port", host_port ? host_port : c->ref.remote_port);
+		span_add_str(s, "server.address", host[0] ? host : remote);
+		span_add_int(s, "server.port", host_port ? host_port : c->ref.remote_port);
 	}
-	span_set_str(s, "network.peer.address", remote);
-	span_set_int(s, "network.peer.port", c->ref.remote_port);
-	span_set_str(s, "network.protocol.version", ex->version_minor == 0 ? "1.0" : "1.1");
+	span_add_str(s, "network.peer.address", remote);
+	span_add_int(s, "network.peer.port", c->ref.remote_port);
+	span_add_str(s, "network.protocol.version", ex->version_minor == 0 ? "1.0" : "1.1");
 	if (ex->user_agent[0])
-		span_set_str(s, "user_agent.original", ex->user_agent);
+		span_add_str(s, "user_agent.original", ex->user_agent);
 
 	if (ex->status >= 500 || (!server && ex->status >= 400)) {
 		char code[8];
 		snprintf(code, sizeof(code), "%d", ex->status);
 		s->status = SPAN_STATUS_ERROR;
-		span_set_str(s, "error.type", code);
+		span_add_str(s, "error.type", code);
 	}
 }

@@ -82,6 +82,29 @@ struct metrics {
 	int http_client_request_size;
 	int http_client_response_size;
 	int db_client_duration;
+	uint64_t generation; /* bumped whenever series are freed: cached pointers die */
+	struct sample_cache_entry *cache; /* METRICS_CACHE_SLOTS entries */
+};
+
+/* A direct-mapped cache from a measurement's raw inputs (resource, kind and
+ * attribute values, packed into a key) to the series they land in, so the
+ * common case skips canonicalising, hashing and comparing the attributes. */
+#define METRICS_CACHE_SLOTS   256
+#define METRICS_CACHE_KEY_MAX 200
+#define METRICS_CACHE_INSTS   3
+
+struct sample_key {
+	size_t len;
+	bool too_long;
+	uint8_t buf[METRICS_CACHE_KEY_MAX];
+};
+
+struct sample_cache_entry {
+	uint64_t hash;
+	uint64_t generation; /* 0: empty */
+	struct series *series[METRICS_CACHE_INSTS];
+	uint16_t key_len;
+	uint8_t key[METRICS_CACHE_KEY_MAX];
 };
 
 /* Attributes of one measurement after filtering, sanitising and sorting. */
@@ -629,6 +652,10 @@ struct metrics *metrics__new(const struct metrics_options *opts)
 	m->delta = opts && opts->delta;
 	if (opts && opts->self_resource)
 		m->self_resource = resource_ref(opts->self_resource);
+	m->generation = 1;
+	m->cache = calloc(METRICS_CACHE_SLOTS, sizeof(*m->cache));
+	if (!m->cache)
+		goto fail;
 
 #define ADD_HISTOGRAM(field, name, unit, desc, bounds)                                             \
 	do {                                                                                       \
@@ -669,6 +696,7 @@ void metrics__free(struct metrics *m)
 		resource_unref(m->resources[i].resource);
 	free(m->resources);
 	resource_unref(m->self_resource);
+	free(m->cache);
 	free(m);
 }
 
@@ -693,11 +721,14 @@ enum record_op {
 	RECORD_COUNTER_SET,
 };
 
+static void series_record(const struct instrument *in, struct series *s, double value,
+                          enum record_op op, uint64_t now, bool overflowed);
+
 /* Records value with attributes already canonical (attrs_canonical) and
- * hashed (series_key_hash): several instruments can share that work. */
+ * hashed (series_key_hash); *found (if not NULL) gets the series. */
 static int record_canonical(struct metrics *m, int instrument, struct resource *r,
                             const struct attr_scratch *canon, uint64_t hash, uint64_t now,
-                            double value, enum record_op op)
+                            double value, enum record_op op, struct series **found)
 {
 	struct instrument *in;
 	struct series *s;
@@ -714,6 +745,15 @@ static int record_canonical(struct metrics *m, int instrument, struct resource *
 	err = series_get(m, in, r, canon, hash, now, &s, &overflowed);
 	if (err)
 		return err;
+	if (found)
+		*found = s;
+	series_record(in, s, value, op, now, overflowed);
+	return overflowed ? 1 : 0;
+}
+
+static void series_record(const struct instrument *in, struct series *s, double value,
+                          enum record_op op, uint64_t now, bool overflowed)
+{
 	s->last_update_ns = now;
 	s->dirty = true;
 	switch (in->kind) {
@@ -740,7 +780,6 @@ static int record_canonical(struct metrics *m, int instrument, struct resource *
 		s->value = value;
 		break;
 	}
-	return overflowed ? 1 : 0;
 }
 
 static int record(struct metrics *m, int instrument, struct resource *r,
@@ -755,7 +794,7 @@ static int record(struct metrics *m, int instrument, struct resource *r,
 	if (err)
 		return err;
 	return record_canonical(m, instrument, r, &canon, series_key_hash(r, canon.attrs, canon.n),
-	                        metrics_now_unix_ns(), value, op);
+	                        metrics_now_unix_ns(), value, op, NULL);
 }
 
 int metrics_record(struct metrics *m, int instrument, struct resource *r,
@@ -801,16 +840,95 @@ static int first_error(int err, int ret)
 	return err < 0 ? err : (ret < 0 ? ret : 0);
 }
 
+/* ---- the sample cache ---- */
+
+static void key_put(struct sample_key *k, const void *data, size_t n)
+{
+	if (k->too_long || n > sizeof(k->buf) - k->len) {
+		k->too_long = true;
+		return;
+	}
+	memcpy(k->buf + k->len, data, n);
+	k->len += n;
+}
+
+/* A string with its NUL, or one 0xff byte for NULL (never inside UTF-8 text
+ * that is valid, and never confused with "" which is a lone NUL). */
+static void key_put_str(struct sample_key *k, const char *str)
+{
+	static const uint8_t absent = 0xff;
+
+	if (str)
+		key_put(k, str, strlen(str) + 1);
+	else
+		key_put(k, &absent, 1);
+}
+
+/* One measurement: up to METRICS_CACHE_INSTS instruments (inst[i] < 0: not
+ * recorded) with the same attributes. The key must say everything the
+ * attributes are built from, with the resource and the instruments. */
+static int record_sample(struct metrics *m, struct resource *r, const struct sample_key *key,
+                         const struct metric_attr *attrs, size_t n_attrs,
+                         const int inst[METRICS_CACHE_INSTS],
+                         const double value[METRICS_CACHE_INSTS])
+{
+	struct sample_cache_entry *e = NULL;
+	struct attr_scratch canon;
+	bool have_canon = false;
+	uint64_t hash = 0, canon_hash = 0, now = metrics_now_unix_ns();
+	int err = 0;
+
+	if (!key->too_long) {
+		hash = hash_bytes(0x84222325cbf29ce4ULL, key->buf, key->len);
+		e = &m->cache[hash & (METRICS_CACHE_SLOTS - 1)];
+		if (e->generation != m->generation || e->hash != hash || e->key_len != key->len ||
+		    memcmp(e->key, key->buf, key->len) != 0) {
+			memset(e->series, 0, sizeof(e->series));
+			e->generation = m->generation;
+			e->hash = hash;
+			e->key_len = (uint16_t)key->len;
+			memcpy(e->key, key->buf, key->len);
+		}
+	}
+	for (size_t i = 0; i < METRICS_CACHE_INSTS; i++) {
+		struct series *s = NULL;
+		int ret;
+
+		if (inst[i] < 0)
+			continue;
+		if (e && e->series[i]) {
+			/* histograms only: measuring never depends on overflow */
+			series_record(m->inst[inst[i]], e->series[i], value[i], RECORD_MEASURE, now,
+			              false);
+			continue;
+		}
+		if (!have_canon) {
+			ret = attrs_canonical(attrs, n_attrs, &canon);
+			if (ret < 0)
+				return ret;
+			canon_hash = series_key_hash(r, canon.attrs, canon.n);
+			have_canon = true;
+		}
+		ret = record_canonical(m, inst[i], r, &canon, canon_hash, now, value[i],
+		                       RECORD_MEASURE, &s);
+		err = first_error(err, ret);
+		if (ret >= 0 && e && m->inst[inst[i]]->kind == METRIC_KIND_HISTOGRAM)
+			e->series[i] = s;
+	}
+	return err;
+}
+
 int metrics_record_http(struct metrics *m, struct resource *r, const struct http_metric_sample *s)
 {
-	struct attr_scratch canon;
-	uint64_t hash, now;
+	struct sample_key key;
 	struct metric_attr attrs[8];
 	char status_text[16];
-	const char *error_type;
+	const char *error_type, *method;
+	int inst[METRICS_CACHE_INSTS];
+	double value[METRICS_CACHE_INSTS];
+	int32_t nums[3];
 	bool client;
 	size_t n = 0;
-	int err = 0;
 
 	if (!m || !s)
 		return -EINVAL;
@@ -820,7 +938,8 @@ int metrics_record_http(struct metrics *m, struct resource *r, const struct http
 		snprintf(status_text, sizeof(status_text), "%d", s->status_code);
 		error_type = status_text;
 	}
-	attrs[n++] = str_attr("http.request.method", http_method_name(s->method));
+	method = http_method_name(s->method);
+	attrs[n++] = str_attr("http.request.method", method);
 	if (s->status_code > 0)
 		attrs[n++] = int_attr("http.response.status_code", s->status_code);
 	if (s->route && s->route[0])
@@ -834,34 +953,41 @@ int metrics_record_http(struct metrics *m, struct resource *r, const struct http
 	}
 	attrs[n++] = str_attr("error.type", error_type);
 
-	/* one canonical attribute set and hash for the three instruments */
-	err = attrs_canonical(attrs, n, &canon);
-	if (err)
-		return err;
-	hash = series_key_hash(r, canon.attrs, canon.n);
-	now = metrics_now_unix_ns();
-	err = first_error(
-	    err, record_canonical(m, client ? m->http_client_duration : m->http_server_duration, r,
-	                          &canon, hash, now, s->duration_s, RECORD_MEASURE));
-	if (s->request_body_size >= 0)
-		err = first_error(
-		    err, record_canonical(
-		             m, client ? m->http_client_request_size : m->http_server_request_size,
-		             r, &canon, hash, now, (double)s->request_body_size, RECORD_MEASURE));
-	if (s->response_body_size >= 0)
-		err = first_error(
-		    err,
-		    record_canonical(
-		        m, client ? m->http_client_response_size : m->http_server_response_size, r,
-		        &canon, hash, now, (double)s->response_body_size, RECORD_MEASURE));
-	return err;
+	inst[0] = client ? m->http_client_duration : m->http_server_duration;
+	inst[1] = s->request_body_size < 0 ? -1
+	          : client                 ? m->http_client_request_size
+	                                   : m->http_server_request_size;
+	inst[2] = s->response_body_size < 0 ? -1
+	          : client                  ? m->http_client_response_size
+	                                    : m->http_server_response_size;
+	value[0] = s->duration_s;
+	value[1] = (double)s->request_body_size;
+	value[2] = (double)s->response_body_size;
+
+	key.len = 0;
+	key.too_long = false;
+	key_put(&key, &r, sizeof(r));
+	nums[0] = inst[0];
+	nums[1] = s->status_code;
+	nums[2] = client ? s->server_port : 0;
+	key_put(&key, nums, sizeof(nums));
+	key_put_str(&key, method);
+	key_put_str(&key, s->route && s->route[0] ? s->route : NULL);
+	key_put_str(&key, s->scheme);
+	key_put_str(&key, s->protocol_version);
+	key_put_str(&key, client ? s->server_address : NULL);
+	key_put_str(&key, error_type);
+	return record_sample(m, r, &key, attrs, n, inst, value);
 }
 
 int metrics_record_db(struct metrics *m, struct resource *r, const struct db_metric_sample *s)
 {
+	struct sample_key key;
 	struct metric_attr attrs[6];
+	int inst[METRICS_CACHE_INSTS] = {-1, -1, -1};
+	double value[METRICS_CACHE_INSTS] = {0};
+	int32_t nums[2];
 	size_t n = 0;
-	int ret;
 
 	if (!m || !s)
 		return -EINVAL;
@@ -872,8 +998,21 @@ int metrics_record_db(struct metrics *m, struct resource *r, const struct db_met
 	if (s->server_port > 0)
 		attrs[n++] = int_attr("server.port", s->server_port);
 	attrs[n++] = str_attr("error.type", s->error_type);
-	ret = metrics_record(m, m->db_client_duration, r, attrs, n, s->duration_s);
-	return ret < 0 ? ret : 0;
+	inst[0] = m->db_client_duration;
+	value[0] = s->duration_s;
+
+	key.len = 0;
+	key.too_long = false;
+	key_put(&key, &r, sizeof(r));
+	nums[0] = inst[0];
+	nums[1] = s->server_port > 0 ? s->server_port : 0;
+	key_put(&key, nums, sizeof(nums));
+	key_put_str(&key, s->system_name);
+	key_put_str(&key, s->operation_name);
+	key_put_str(&key, s->collection_name);
+	key_put_str(&key, s->server_address);
+	key_put_str(&key, s->error_type);
+	return record_sample(m, r, &key, attrs, n, inst, value);
 }
 
 /* ---- self metrics ---- */
@@ -1075,7 +1214,9 @@ size_t metrics_expire(struct metrics *m, uint64_t now_unix_ns, uint64_t idle_ns)
 			index_reset(in);
 		}
 	}
-	if (dropped)
+	if (dropped) {
 		resources_compact(m);
+		m->generation++;
+	}
 	return dropped;
 }

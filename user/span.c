@@ -42,11 +42,11 @@ static inline bool key_equal(const char *a, const char *b)
 	return a == b || (a[0] == b[0] && !strcmp(a, b));
 }
 
-static struct span_attr *attr_slot(struct span *s, const char *key)
+static struct span_attr *attr_slot(struct span *s, const char *key, bool replace)
 {
 	struct span_attr *a;
 
-	for (uint16_t i = 0; i < s->n_attrs; i++)
+	for (uint16_t i = 0; replace && i < s->n_attrs; i++)
 		if (key_equal(s->attrs[i].key, key))
 			return &s->attrs[i];
 	if (s->n_attrs >= SPAN_MAX_ATTRS)
@@ -73,7 +73,7 @@ static size_t utf8_cut(const char *value, size_t len, size_t max)
 	return cut;
 }
 
-int span_set_strn(struct span *s, const char *key, const char *value, size_t len)
+static int put_strn(struct span *s, const char *key, const char *value, size_t len, bool replace)
 {
 	struct span_attr *a;
 	size_t room;
@@ -82,7 +82,7 @@ int span_set_strn(struct span *s, const char *key, const char *value, size_t len
 		return -EINVAL;
 	if (!value)
 		len = 0;
-	a = attr_slot(s, key);
+	a = attr_slot(s, key, replace);
 	if (!a)
 		return -ENOSPC;
 	a->type = SPAN_ATTR_STR;
@@ -106,14 +106,29 @@ int span_set_strn(struct span *s, const char *key, const char *value, size_t len
 	return 0;
 }
 
-int span_set_str(struct span *s, const char *key, const char *value)
+int span_set_strn(struct span *s, const char *key, const char *value, size_t len)
 {
-	return span_set_strn(s, key, value, value ? strlen(value) : 0);
+	return put_strn(s, key, value, len, true);
 }
 
-int span_set_int(struct span *s, const char *key, int64_t value)
+int span_set_str(struct span *s, const char *key, const char *value)
 {
-	struct span_attr *a = key ? attr_slot(s, key) : NULL;
+	return put_strn(s, key, value, value ? strlen(value) : 0, true);
+}
+
+int span_add_strn(struct span *s, const char *key, const char *value, size_t len)
+{
+	return put_strn(s, key, value, len, false);
+}
+
+int span_add_str(struct span *s, const char *key, const char *value)
+{
+	return put_strn(s, key, value, value ? strlen(value) : 0, false);
+}
+
+static int put_int(struct span *s, const char *key, int64_t value, bool replace)
+{
+	struct span_attr *a = key ? attr_slot(s, key, replace) : NULL;
 
 	if (!a)
 		return key ? -ENOSPC : -EINVAL;
@@ -123,9 +138,19 @@ int span_set_int(struct span *s, const char *key, int64_t value)
 	return 0;
 }
 
+int span_set_int(struct span *s, const char *key, int64_t value)
+{
+	return put_int(s, key, value, true);
+}
+
+int span_add_int(struct span *s, const char *key, int64_t value)
+{
+	return put_int(s, key, value, false);
+}
+
 int span_set_bool(struct span *s, const char *key, bool value)
 {
-	struct span_attr *a = key ? attr_slot(s, key) : NULL;
+	struct span_attr *a = key ? attr_slot(s, key, true) : NULL;
 
 	if (!a)
 		return key ? -ENOSPC : -EINVAL;
@@ -138,7 +163,7 @@ int span_set_bool(struct span *s, const char *key, bool value)
 
 int span_set_double(struct span *s, const char *key, double value)
 {
-	struct span_attr *a = key ? attr_slot(s, key) : NULL;
+	struct span_attr *a = key ? attr_slot(s, key, true) : NULL;
 
 	if (!a)
 		return key ? -ENOSPC : -EINVAL;

@@ -80,6 +80,11 @@ int span_set_strn(struct span *s, const char *key, const char *value, size_t len
 int span_set_int(struct span *s, const char *key, int64_t value);
 int span_set_bool(struct span *s, const char *key, bool value);
 int span_set_double(struct span *s, const char *key, double value);
+/* Like the setters, without looking for an attribute with the same key: for
+ * builders that set each key once on a fresh span. */
+int span_add_str(struct span *s, const char *key, const char *value);
+int span_add_strn(struct span *s, const char *key, const char *value, size_t len);
+int span_add_int(struct span *s, const char *key, int64_t value);
 const char *span_attr_str(const struct span *s, const struct span_attr *a);
 /* The attribute named key, or NULL. */
 const struct span_attr *span_find_attr(const struct span *s, const char *key);

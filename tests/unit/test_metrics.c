@@ -607,6 +607,79 @@ cleanup:
 	resource_unref(r2);
 }
 
+/* metrics_record_http remembers which series a sample's inputs landed in:
+ * the remembered series must follow expiry, resources, body sizes that appear
+ * later, and inputs too long to remember. */
+static void test_sample_cache(void)
+{
+	struct metrics *m = metrics__new(NULL);
+	struct resource *r1 = make_resource("a", 1);
+	struct resource *r2 = make_resource("b", 2);
+	struct http_metric_sample s = {.kind = METRICS_HTTP_SERVER,
+	                               .method = "GET",
+	                               .status_code = 200,
+	                               .route = "/a",
+	                               .scheme = "http",
+	                               .protocol_version = "1.1",
+	                               .duration_s = 0.01,
+	                               .request_body_size = -1,
+	                               .response_body_size = -1};
+	char long_route[300];
+	struct collected c;
+
+	CHECK(m && r1 && r2);
+	if (!m || !r1 || !r2)
+		goto cleanup;
+	for (int i = 0; i < 5; i++)
+		CHECK_EQ_INT(metrics_record_http(m, r1, &s), 0);
+	CHECK_EQ_INT(collect(m, "http.server.request.duration", METRIC_TEMPORALITY_CUMULATIVE, &c),
+	             0);
+	CHECK_EQ_INT(c.n, 1);
+	CHECK_EQ_INT(c.p[0].count, 5);
+	CHECK_EQ_INT(
+	    collect(m, "http.server.response.body.size", METRIC_TEMPORALITY_CUMULATIVE, &c), 0);
+	CHECK_EQ_INT(c.n, 0);
+	/* the same inputs with a body size: the size series appears */
+	s.response_body_size = 68;
+	CHECK_EQ_INT(metrics_record_http(m, r1, &s), 0);
+	CHECK_EQ_INT(
+	    collect(m, "http.server.response.body.size", METRIC_TEMPORALITY_CUMULATIVE, &c), 0);
+	CHECK_EQ_INT(c.n, 1);
+	CHECK_EQ_INT(c.p[0].count, 1);
+	/* another resource, another status: other series */
+	CHECK_EQ_INT(metrics_record_http(m, r2, &s), 0);
+	s.status_code = 500;
+	CHECK_EQ_INT(metrics_record_http(m, r2, &s), 0);
+	CHECK_EQ_INT(collect(m, "http.server.request.duration", METRIC_TEMPORALITY_CUMULATIVE, &c),
+	             0);
+	CHECK_EQ_INT(c.n, 3);
+	/* after every series expired, the same inputs start new ones (the
+	 * remembered pointers are dead: ASan would see a use after free) */
+	CHECK_EQ_INT(metrics_expire(m, metrics_now_unix_ns() + 10, 0), 6);
+	CHECK_EQ_INT(metrics_record_http(m, r2, &s), 0);
+	CHECK_EQ_INT(collect(m, "http.server.request.duration", METRIC_TEMPORALITY_CUMULATIVE, &c),
+	             0);
+	CHECK_EQ_INT(c.n, 1);
+	CHECK_EQ_INT(c.p[0].count, 1);
+	CHECK(strstr(c.p[0].attrs, "error.type=500") != NULL);
+	/* inputs longer than the cache key: recorded all the same */
+	memset(long_route, 'x', sizeof(long_route) - 1);
+	long_route[0] = '/';
+	long_route[sizeof(long_route) - 1] = '\0';
+	s.route = long_route;
+	s.status_code = 200;
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(metrics_record_http(m, r2, &s), 0);
+	CHECK_EQ_INT(collect(m, "http.server.request.duration", METRIC_TEMPORALITY_CUMULATIVE, &c),
+	             0);
+	CHECK_EQ_INT(c.n, 2);
+	CHECK_EQ_INT(c.p[0].count + c.p[1].count, 4);
+cleanup:
+	metrics__free(m);
+	resource_unref(r1);
+	resource_unref(r2);
+}
+
 static void test_many_series(void)
 {
 	struct metrics *m = metrics__new(NULL);
@@ -991,6 +1064,7 @@ int main(void)
 	RUN(test_delta_vs_cumulative);
 	RUN(test_counter_set_and_self);
 	RUN(test_expire_and_references);
+	RUN(test_sample_cache);
 	RUN(test_many_series);
 	RUN(test_otlp_cumulative);
 	RUN(test_otlp_delta);

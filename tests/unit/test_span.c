@@ -62,6 +62,28 @@ static void test_replace_same_key(void)
 	span_release(s);
 }
 
+/* span_add_* appends without looking (builders set each key once); the
+ * setters after them still replace. */
+static void test_add_appends(void)
+{
+	struct span *s = &span_a;
+
+	span_init(s);
+	CHECK_EQ_INT(span_add_str(s, "url.path", "/a"), 0);
+	CHECK_EQ_INT(span_add_strn(s, "url.scheme", "https://", 5), 0);
+	CHECK_EQ_INT(span_add_int(s, "server.port", 80), 0);
+	CHECK_EQ_INT(s->n_attrs, 3);
+	CHECK_EQ_STR(span_attr_str(s, span_find_attr(s, "url.scheme")), "https");
+	span_set_int(s, "server.port", 8080);
+	CHECK_EQ_INT(s->n_attrs, 3);
+	CHECK_EQ_INT(span_find_attr(s, "server.port")->i, 8080);
+	for (int i = 3; i < SPAN_MAX_ATTRS; i++)
+		CHECK_EQ_INT(span_add_int(s, "k", i), 0);
+	CHECK_EQ_INT(span_add_str(s, "one.too.many", "x"), -ENOSPC);
+	CHECK_EQ_INT(span_add_int(s, NULL, 1), -EINVAL);
+	span_release(s);
+}
+
 static void test_attr_limit(void)
 {
 	static const char *keys[SPAN_MAX_ATTRS + 1] = {
@@ -261,6 +283,7 @@ int main(void)
 {
 	RUN(test_set_and_find);
 	RUN(test_replace_same_key);
+	RUN(test_add_appends);
 	RUN(test_attr_limit);
 	RUN(test_arena_truncation);
 	RUN(test_truncation_keeps_utf8_whole);
