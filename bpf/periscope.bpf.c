@@ -404,7 +404,13 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
 			as->fd = fd;
 			return 0;
 		}
-		bpf_map_update_elem(&thread_sock, &pid_tgid, &fd, BPF_ANY);
+		/* written in place: an LRU update per syscall would cost more than
+		 * the rest of this program (every libssl user gets here) */
+		__s32 *last = bpf_map_lookup_elem(&thread_sock, &pid_tgid);
+		if (last)
+			*last = fd;
+		else
+			bpf_map_update_elem(&thread_sock, &pid_tgid, &fd, BPF_ANY);
 	}
 	struct pscope_sock_info *si = sock_info_get(sk);
 	if (!si || si->ignored || si->tls || si->raw_skip)
