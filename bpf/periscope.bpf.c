@@ -29,7 +29,7 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 self_tgid = 0;
 const volatile __u32 filter_flags = 0;
 const volatile __u32 capture_size = PSCOPE_CAPTURE_DEFAULT;
-const volatile __u64 wakeup_bytes = 0; /* 0: wake the consumer on every event */
+const volatile __u64 wakeup_bytes = 0; /* per CPU (ringbuf_flags); 0: on every event */
 
 enum io_kind {
 	IO_BUF = 0, /* read/write/recvfrom/sendto: one user buffer */
@@ -194,19 +194,33 @@ static __always_inline void count_drop(__u32 reason)
 		*v += 1;
 }
 
-/* Most bytes seen waiting in the ring buffer; userspace reads and resets it. */
-__u64 ringbuf_peak = 0;
+/* Bytes this CPU sent since it last woke the consumer. A per-CPU count, not
+ * bpf_ringbuf_query(): reading the ring's positions, which the other CPUs
+ * and the consumer keep writing, cost more than the rest of the event. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} unwoken_bytes SEC(".maps");
 
-static __always_inline __u64 ringbuf_flags(void)
+/* Wake the consumer once this CPU has sent wakeup_bytes (the consumer also
+ * drains on a timer, so a quiet CPU's events never wait long). */
+static __always_inline __u64 ringbuf_flags(__u32 size)
 {
-	__u64 avail;
+	__u32 zero = 0;
+	__u64 *acc;
 
 	if (!wakeup_bytes)
 		return 0;
-	avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	if (avail > ringbuf_peak)
-		ringbuf_peak = avail; /* racy across CPUs: a gauge, not a count */
-	return avail >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	acc = bpf_map_lookup_elem(&unwoken_bytes, &zero);
+	if (!acc)
+		return 0;
+	*acc += size;
+	if (*acc < wakeup_bytes)
+		return BPF_RB_NO_WAKEUP;
+	*acc = 0;
+	return BPF_RB_FORCE_WAKEUP;
 }
 
 static __always_inline int pid_traced(__u32 tgid)
@@ -362,7 +376,7 @@ static __always_inline void emit_conn_event(__u16 type, __u64 pid_tgid, int fd, 
 	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
 	fill_conn_ref(&ev.conn, pid_tgid, fd, sk, si);
 	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
-	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags()))
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags(sizeof(ev))))
 		count_drop(PSCOPE_DROP_RINGBUF_FULL);
 }
 
@@ -499,7 +513,7 @@ static __always_inline void emit_data(void *ev, __u32 size, __u64 sk, __u8 was_l
 	__u8 lost;
 
 	asm volatile("%[s] &= %[mask]" : [s] "+r"(size) : [mask] "i"(2 * PSCOPE_CAPTURE_MAX - 1));
-	if (bpf_ringbuf_output(&events, ev, size, ringbuf_flags())) {
+	if (bpf_ringbuf_output(&events, ev, size, ringbuf_flags(size))) {
 		count_drop(PSCOPE_DROP_RINGBUF_FULL);
 		lost = 1;
 	} else if (was_lost) {
@@ -934,7 +948,7 @@ int process_exit(void *ctx)
 	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
 	ev.pid = tgid;
 	ev.proc_start_ns = BPF_CORE_READ(task, start_time);
-	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags()))
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags(sizeof(ev))))
 		count_drop(PSCOPE_DROP_RINGBUF_FULL);
 	return 0;
 }

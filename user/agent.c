@@ -66,6 +66,7 @@ struct agent {
 	struct logger *log;
 	struct loader *loader;
 	struct ring_buffer *rb;
+	uint64_t ringbuf_peak; /* most bytes seen waiting at a drain since the last report */
 	struct event_loop *loop;
 	struct conn_table *conns;
 	size_t conns_peak; /* most connections tracked since memory was last trimmed */
@@ -355,6 +356,10 @@ static void release_conn(void *ctx, struct conn *c)
 
 static void drain_ringbuf(struct agent *a)
 {
+	uint64_t waiting = loader_ringbuf_waiting(a->loader);
+
+	if (waiting > a->ringbuf_peak)
+		a->ringbuf_peak = waiting;
 	ring_buffer__consume(a->rb);
 	trace_links_flush(a->links);
 	if (a->printer)
@@ -459,7 +464,8 @@ static void update_self_metrics(struct agent *a)
 		metrics_set_self_gauge(m, "periscope.ringbuf.size", NULL, NULL,
 		                       (double)a->cfg->ringbuf_bytes);
 		metrics_set_self_gauge(m, "periscope.ringbuf.usage", NULL, NULL,
-		                       (double)loader_take_ringbuf_peak(a->loader));
+		                       (double)a->ringbuf_peak);
+		a->ringbuf_peak = 0;
 	}
 	metrics_set_self_gauge(m, "periscope.connections.tracked", NULL, NULL,
 	                       (double)conn_table_count(a->conns));
@@ -665,7 +671,7 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 	struct loader_config lc = {0};
 	struct agent *a;
 	char err[512] = "";
-	int rc;
+	int rc, ncpus;
 
 	*out = NULL;
 	a = calloc(1, sizeof(*a));
@@ -732,7 +738,9 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 	lc.capture_size = cfg->capture_size;
 	lc.ringbuf_bytes = cfg->ringbuf_bytes;
 	lc.max_sockets = cfg->max_connections;
-	lc.wakeup_bytes = cfg->ringbuf_bytes / 64;
+	/* woken before an eighth of the buffer is used, whichever CPUs filled it */
+	ncpus = libbpf_num_possible_cpus();
+	lc.wakeup_bytes = cfg->ringbuf_bytes / 8 / (uint64_t)(ncpus > 0 ? ncpus : 1);
 	lc.pids = cfg->pids;
 	lc.n_pids = cfg->n_pids;
 	lc.ports = cfg->ports;

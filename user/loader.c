@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -29,6 +30,10 @@ struct loader {
 	struct bpf_link *links[MAX_LINKS];
 	int n_links;
 	int ncpus;
+	/* the ring buffer's consumer and producer positions, mapped read-only */
+	const volatile unsigned long *rb_consumer;
+	const volatile unsigned long *rb_producer;
+	size_t page_size;
 };
 
 static int fail(char *err, size_t len, int rc, const char *fmt, ...)
@@ -80,6 +85,20 @@ static int fill_filters(struct loader *l, const struct loader_config *c)
 			return -errno;
 	}
 	return 0;
+}
+
+/* Maps the ring buffer's first two pages (consumer, then producer position)
+ * read-only, to tell how much is waiting. Without them the usage reads 0. */
+static void map_ring_positions(struct loader *l)
+{
+	int fd = bpf_map__fd(l->skel->maps.events);
+	void *p;
+
+	l->page_size = (size_t)sysconf(_SC_PAGESIZE);
+	p = mmap(NULL, l->page_size, PROT_READ, MAP_SHARED, fd, 0);
+	l->rb_consumer = p == MAP_FAILED ? NULL : p;
+	p = mmap(NULL, l->page_size, PROT_READ, MAP_SHARED, fd, (off_t)l->page_size);
+	l->rb_producer = p == MAP_FAILED ? NULL : p;
 }
 
 int loader__new(const struct loader_config *c, struct loader **out, char *err, size_t err_len)
@@ -168,6 +187,7 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 		}
 		l->links[l->n_links++] = link;
 	}
+	map_ring_positions(l);
 	*out = l;
 	return 0;
 cleanup:
@@ -209,9 +229,24 @@ void loader__free(struct loader *l)
 {
 	if (!l)
 		return;
+	if (l->rb_consumer)
+		munmap((void *)l->rb_consumer, l->page_size);
+	if (l->rb_producer)
+		munmap((void *)l->rb_producer, l->page_size);
 	destroy_links(l->links, l->n_links);
 	periscope_bpf__destroy(l->skel);
 	free(l);
+}
+
+uint64_t loader_ringbuf_waiting(const struct loader *l)
+{
+	unsigned long cons, prod;
+
+	if (!l || !l->rb_consumer || !l->rb_producer)
+		return 0;
+	cons = __atomic_load_n(l->rb_consumer, __ATOMIC_ACQUIRE);
+	prod = __atomic_load_n(l->rb_producer, __ATOMIC_ACQUIRE);
+	return prod > cons ? prod - cons : 0;
 }
 
 int loader_events_fd(const struct loader *l)
@@ -265,11 +300,6 @@ int loader_ignore_socket(struct loader *l, const struct pscope_conn_ref *ref, bo
 	if (bpf_map__update_elem(m, &sock_id, sizeof(sock_id), &si, sizeof(si), BPF_EXIST))
 		return -errno;
 	return 0;
-}
-
-uint64_t loader_take_ringbuf_peak(struct loader *l)
-{
-	return __atomic_exchange_n(&l->skel->bss->ringbuf_peak, 0, __ATOMIC_RELAXED);
 }
 
 int loader_read_drops(const struct loader *l, uint64_t out[PSCOPE_DROP__COUNT])

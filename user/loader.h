@@ -14,8 +14,9 @@ struct loader_config {
 	uint32_t capture_size;  /* bytes of payload per syscall, <= PSCOPE_CAPTURE_MAX */
 	uint32_t ringbuf_bytes; /* power of two */
 	uint32_t max_sockets;   /* socket table entries */
-	uint64_t wakeup_bytes;  /* wake the consumer once this much is queued; 0: every event */
-	const uint32_t *pids;   /* --pid filter (with their children) */
+	uint64_t
+	    wakeup_bytes; /* wake the consumer each time a CPU has sent this much; 0: every event */
+	const uint32_t *pids; /* --pid filter (with their children) */
 	size_t n_pids;
 	const uint16_t *ports; /* --port filter (local or remote port) */
 	size_t n_ports;
@@ -49,8 +50,9 @@ int loader_ignore_socket(struct loader *l, const struct pscope_conn_ref *ref, bo
 
 /* Sums the per-CPU drop counters. */
 int loader_read_drops(const struct loader *l, uint64_t out[PSCOPE_DROP__COUNT]);
-/* The most bytes waiting in the ring buffer since the last call (then reset). */
-uint64_t loader_take_ringbuf_peak(struct loader *l);
+
+/* Bytes in the ring buffer not yet consumed. */
+uint64_t loader_ringbuf_waiting(const struct loader *l);
 
 const char *loader_drop_reason_name(int reason);
 
