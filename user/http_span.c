@@ -68,7 +68,24 @@ static size_t copy_text(char *dst, size_t cap, const char *src, size_t n)
 	return n;
 }
 
-/* Splits a Host header into host and port (0 when absent). */
+/* The port after a Host header's colon: 0 unless 1..65535 in digits only. */
+static int parse_port(const char *s)
+{
+	int port = 0;
+
+	if (!*s)
+		return 0;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return 0;
+		port = port * 10 + (*s - '0');
+		if (port > 65535)
+			return 0;
+	}
+	return port;
+}
+
+/* Splits a Host header into host and port (0 when absent or not a port). */
 static void host_split(const char *host, char *name, size_t name_len, int *port)
 {
 	const char *colon;
@@ -83,14 +100,14 @@ static void host_split(const char *host, char *name, size_t name_len, int *port)
 		}
 		copy_text(name, name_len, host + 1, (size_t)(end - host - 1));
 		if (end[1] == ':')
-			*port = atoi(end + 2);
+			*port = parse_port(end + 2);
 		return;
 	}
 	colon = strrchr(host, ':');
 	n = colon ? (size_t)(colon - host) : strlen(host);
 	copy_text(name, name_len, host, n);
 	if (colon)
-		*port = atoi(colon + 1);
+		*port = parse_port(colon + 1);
 }
 
 /* "METHOD" or "METHOD route" into the span name. */
