@@ -501,21 +501,16 @@ class _Otlp:
         self.official = official
 
     def all_spans(self, rcv):
-        """Every span the receiver got, shaped like the agent's JSON span lines. With the official
-        protos the receiver's own decoder (otlp_receiver.decode_dir) is used."""
-        if self.official:
-            import otlp_receiver
-            spans = otlp_receiver.decode_dir(rcv.posts_dir, "traces") if os.path.isdir(
-                rcv.posts_dir) else []
-            check(spans is not None, "otlp_receiver.decode_dir could not decode")
-            for sp in spans:
-                sp["kind"] = sp["kind"].replace("SPAN_KIND_", "")
-                sp["status"] = sp.pop("status_code", "STATUS_CODE_UNSET").replace(
-                    "STATUS_CODE_", "")
-            return spans
-        spans = []
-        for body in rcv.trace_posts():
-            spans += decode_trace_request(body, official=False)
+        """Every span the receiver got, shaped like the agent's JSON span lines, decoded by
+        otlp_receiver.decode_dir (official protos, else the repository's proto/otlp.proto)."""
+        import otlp_receiver
+        spans = otlp_receiver.decode_dir(rcv.posts_dir, "traces") if os.path.isdir(
+            rcv.posts_dir) else []
+        check(spans is not None, "otlp_receiver.decode_dir could not decode")
+        for sp in spans:
+            sp["kind"] = sp["kind"].replace("SPAN_KIND_", "")
+            sp["status"] = sp.pop("status_code", "STATUS_CODE_UNSET").replace(
+                "STATUS_CODE_", "")
         return spans
 
     def wait_spans(self, rcv, pred, count, timeout=15.0):
@@ -530,13 +525,22 @@ class _Otlp:
 def otlp_support(official_only=False):
     """The OTLP receiver and decoder for a test; skips the test when the receiver script is missing,
     or (official_only) when the official protos in ../shared are. Without them, decoding uses the
-    repository's own wire-compatible proto/otlp.proto."""
+    repository's own wire-compatible proto/otlp.proto: every count is still checked, only the
+    decoding by an independent schema is skipped (said once per file)."""
+    global _said_no_official
     if not os.path.isfile(RECEIVER_SCRIPT):
         raise Skip("no OTLP receiver (%s)" % RECEIVER_SCRIPT)
     official = have_official_protos()
     if official_only and not official:
         raise Skip("no official OTLP protos in %s" % SHARED_PROTO)
+    if not official and not _said_no_official:
+        print("  note: no official OTLP protos in %s: OTLP bodies are decoded with proto/otlp.proto"
+              % SHARED_PROTO, flush=True)
+        _said_no_official = True
     return _Otlp(official)
+
+
+_said_no_official = False
 
 
 _shared_by_key = {}

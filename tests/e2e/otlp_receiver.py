@@ -12,8 +12,10 @@ carry Retry-After: 1; slow sleeps 5 s, then answers 200). GET /health answers 20
 Importable: decode_dir(DIR, "traces") decodes every stored body with
 `protoc --decode` against the official protos in <repo>/../shared/otlp-proto
 (an independent decoder) and returns a list of span dicts; decode_dir(DIR,
-"metrics") returns metric dicts. Both return None when protoc or the protos are
-missing, so callers can fall back to the agent's JSON output.
+"metrics") returns metric dicts. Without the official protos they decode with the
+repository's own proto/otlp.proto (same field names and numbers), so the counts
+are still checked and only the independent-schema check is skipped; None when
+protoc is missing.
 """
 
 import argparse
@@ -39,6 +41,11 @@ SIGNALS = {
                "opentelemetry/proto/collector/trace/v1/trace_service.proto"),
     "metrics": ("opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest",
                 "opentelemetry/proto/collector/metrics/v1/metrics_service.proto"),
+}
+# the repository's own wire-compatible subset (proto/otlp.proto): the fallback decoder
+OWN_SIGNALS = {
+    "traces": ("periscope.otlp.ExportTraceServiceRequest", "otlp.proto"),
+    "metrics": ("periscope.otlp.ExportMetricsServiceRequest", "otlp.proto"),
 }
 
 
@@ -147,8 +154,8 @@ def shared_proto_dir():
     return d if os.path.isfile(probe) else None
 
 
-def protoc_decode(body, signal, proto_dir):
-    msg, proto = SIGNALS[signal]
+def protoc_decode(body, signal, proto_dir, signals=SIGNALS):
+    msg, proto = signals[signal]
     out = subprocess.run(["protoc", "--decode=" + msg, "-I", proto_dir, proto],
                          input=body, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          check=True, timeout=30)
@@ -324,10 +331,14 @@ def _metrics(request):
     return metrics
 
 
-def decode_dir(directory, signal="traces"):
+def decode_dir(directory, signal="traces", official_only=False):
     """All spans (signal "traces") or metrics ("metrics") stored in directory,
-    in file order, decoded by protoc; None when protoc or the protos are absent."""
-    proto_dir = shared_proto_dir()
+    in file order, decoded by protoc with the official protos; without them (and
+    unless official_only) with the repository's own proto/otlp.proto. None when
+    protoc or the protos are absent."""
+    proto_dir, signals = shared_proto_dir(), SIGNALS
+    if proto_dir is None and not official_only:
+        proto_dir, signals = os.path.join(REPO_ROOT, "proto"), OWN_SIGNALS
     if proto_dir is None or shutil.which("protoc") is None:
         return None
     result = []
@@ -335,7 +346,7 @@ def decode_dir(directory, signal="traces"):
                    if n.startswith(signal + "-") and n.endswith(".pb"))
     for name in names:
         with open(os.path.join(directory, name), "rb") as f:
-            text = protoc_decode(f.read(), signal, proto_dir)
+            text = protoc_decode(f.read(), signal, proto_dir, signals)
         request = parse_text(text)
         result.extend(_spans(request) if signal == "traces" else _metrics(request))
     return result

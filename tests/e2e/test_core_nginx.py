@@ -256,8 +256,9 @@ def span_timing_is_sane():
 
 @test
 def otlp_export_matches_json():
-    """The spans printed as JSON arrive at an OTLP receiver; decoded with the official protos."""
-    otlp = lib.otlp_support(official_only=True)
+    """The spans printed as JSON arrive at an OTLP receiver; decoded with the official protos
+    (with proto/otlp.proto when ../shared is absent)."""
+    otlp = lib.otlp_support()
     with otlp.Receiver() as rcv, Nginx() as nginx:
         env = {"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.url, "OTEL_BSP_SCHEDULE_DELAY": "300"}
         lib.require_agent()

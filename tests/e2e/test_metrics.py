@@ -7,7 +7,8 @@ cumulative), a real Prometheus (/usr/bin/prometheus) scraping the agent every 1 
 200 × 2xx, 30 × 500, 20 × 404 over several routes. The tests compare, per status code and route,
 the nginx access log and curl's own answers with:
   - the Prometheus text of the agent (http_server_/http_client_request_duration_seconds_*),
-  - the OTLP metrics decoded with the official protos (otlp_receiver.decode_dir),
+  - the OTLP metrics decoded with the official protos (otlp_receiver.decode_dir; with
+    proto/otlp.proto when ../shared is absent),
   - a PromQL query over the real Prometheus' HTTP API,
   - promtool check metrics on the scraped text.
 Other tests start their own agent: delta temporality, the cardinality limit (the built-in 2000
@@ -338,7 +339,7 @@ def scenario():
 
 def _run_scenario():
     lib.require_agent()
-    otlp = lib.otlp_support(official_only=True)
+    otlp = lib.otlp_support()
     if not os.access(PROMETHEUS, os.X_OK):
         raise lib.Skip("no %s" % PROMETHEUS)
     d = {}
@@ -597,7 +598,7 @@ def real_prometheus_promql_totals():
 @test
 def otlp_delta_sums_to_total():
     lib.require_agent()
-    otlp = lib.otlp_support(official_only=True)
+    otlp = lib.otlp_support()
     with MetricsNginx() as nginx, otlp.Receiver() as rcv:
         env = {"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.url, "OTEL_METRIC_EXPORT_INTERVAL": "1000",
                "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta"}
@@ -718,7 +719,7 @@ def cpu_ticks(pid):
 @test
 def agent_cpu_per_10k_requests_metrics_on_vs_off():
     lib.require_agent()
-    otlp = lib.otlp_support(official_only=True)
+    otlp = lib.otlp_support()
     n = 10000
     hz = os.sysconf("SC_CLK_TCK")
     results = {}
