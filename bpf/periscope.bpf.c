@@ -610,54 +610,57 @@ int io_exit(struct trace_event_raw_sys_exit *ctx)
 		struct pt_regs *regs =                                                             \
 		    (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 
+/* The macro opens each function body: left as written. */
+/* clang-format off */
 EXIT_ARGS(read)
-return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2), IO_BUF,
-                PSCOPE_SRC_READ, PSCOPE_DIR_INGRESS);
+	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
+			IO_BUF, PSCOPE_SRC_READ, PSCOPE_DIR_INGRESS);
 }
 
 EXIT_ARGS(write)
-return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2), IO_BUF,
-                PSCOPE_SRC_WRITE, PSCOPE_DIR_EGRESS);
+	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
+			IO_BUF, PSCOPE_SRC_WRITE, PSCOPE_DIR_EGRESS);
 }
 
 EXIT_ARGS(readv)
-return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2), IO_IOV,
-                PSCOPE_SRC_READV, PSCOPE_DIR_INGRESS);
+	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
+			IO_IOV, PSCOPE_SRC_READV, PSCOPE_DIR_INGRESS);
 }
 
 EXIT_ARGS(writev)
-return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2), IO_IOV,
-                PSCOPE_SRC_WRITEV, PSCOPE_DIR_EGRESS);
+	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
+			IO_IOV, PSCOPE_SRC_WRITEV, PSCOPE_DIR_EGRESS);
 }
 
 EXIT_ARGS(recvfrom)
-if (SYSCALL_ARG(regs, 3) & MSG_PEEK)
-	return 0;
-return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2), IO_BUF,
-                PSCOPE_SRC_RECVFROM, PSCOPE_DIR_INGRESS);
+	if (SYSCALL_ARG(regs, 3) & MSG_PEEK)
+		return 0;
+	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
+			IO_BUF, PSCOPE_SRC_RECVFROM, PSCOPE_DIR_INGRESS);
 }
 
 EXIT_ARGS(sendto)
-return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2), IO_BUF,
-                PSCOPE_SRC_SENDTO, PSCOPE_DIR_EGRESS);
+	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
+			IO_BUF, PSCOPE_SRC_SENDTO, PSCOPE_DIR_EGRESS);
 }
 
 EXIT_ARGS(recvmsg)
-if (SYSCALL_ARG(regs, 2) & MSG_PEEK)
-	return 0;
-return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), 0, IO_MSG, PSCOPE_SRC_RECVMSG,
-                PSCOPE_DIR_INGRESS);
+	if (SYSCALL_ARG(regs, 2) & MSG_PEEK)
+		return 0;
+	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), 0, IO_MSG,
+			PSCOPE_SRC_RECVMSG, PSCOPE_DIR_INGRESS);
 }
 
 EXIT_ARGS(sendmsg)
-return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), 0, IO_MSG, PSCOPE_SRC_SENDMSG,
-                PSCOPE_DIR_EGRESS);
+	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), 0, IO_MSG,
+			PSCOPE_SRC_SENDMSG, PSCOPE_DIR_EGRESS);
 }
 
 EXIT_ARGS(sendfile64)
-return io_start(ctx, ret, SYSCALL_ARG(regs, 0), 0, SYSCALL_ARG(regs, 3), IO_NONE,
-                PSCOPE_SRC_SENDFILE, PSCOPE_DIR_EGRESS);
+	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), 0, SYSCALL_ARG(regs, 3), IO_NONE,
+			PSCOPE_SRC_SENDFILE, PSCOPE_DIR_EGRESS);
 }
+/* clang-format on */
 
 /* ---- TLS libraries (uprobes, attached by userspace per library file) ---- */
 

@@ -39,6 +39,7 @@
 #include <strings.h>
 
 #include "http1.h"
+#include "text.h"
 
 #define PENDING_MAX        32   /* requests waiting for their response */
 #define LINE_KEEP          1024 /* bytes kept of a header line split across chunks */
@@ -215,14 +216,6 @@ static int hex_value(uint8_t b)
 	if (b >= 'a' && b <= 'f')
 		return b - 'a' + 10;
 	return -1;
-}
-
-static void copy_field(char *dst, size_t cap, const char *src, size_t n)
-{
-	if (n > cap - 1)
-		n = cap - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
 }
 
 static void trim_ows(const char **s, size_t *n)
@@ -484,8 +477,8 @@ static void request_begin(struct http1_parser *p, const char *method, size_t met
 		p->stats.unanswered++;
 		return;
 	}
-	copy_field(r->ex.method, sizeof(r->ex.method), method, method_len);
-	copy_field(r->ex.target, sizeof(r->ex.target), target, target_len);
+	text_copy(r->ex.method, sizeof(r->ex.method), method, method_len);
+	text_copy(r->ex.target, sizeof(r->ex.target), target, target_len);
 	r->ex.target_truncated = target_cut || target_len > sizeof(r->ex.target) - 1;
 	r->ex.host[0] = '\0';
 	r->ex.user_agent[0] = '\0';
@@ -894,17 +887,17 @@ static enum line_result header_line(struct http1_parser *p, enum stream_dir dir,
 	switch (name_len) {
 	case 4:
 		if (ex && !ex->host[0] && name_is(s, name_len, "host", 4))
-			copy_field(ex->host, sizeof(ex->host), v, vn);
+			text_copy(ex->host, sizeof(ex->host), v, vn);
 		break;
 	case 10:
 		if (ex && !ex->user_agent[0] && name_is(s, name_len, "user-agent", 10))
-			copy_field(ex->user_agent, sizeof(ex->user_agent), v, vn);
+			text_copy(ex->user_agent, sizeof(ex->user_agent), v, vn);
 		else if (ex && name_is(s, name_len, "tracestate", 10))
 			append_list(ex->tracestate, sizeof(ex->tracestate), v, vn);
 		break;
 	case 11:
 		if (ex && !ex->traceparent[0] && name_is(s, name_len, "traceparent", 11))
-			copy_field(ex->traceparent, sizeof(ex->traceparent), v, vn);
+			text_copy(ex->traceparent, sizeof(ex->traceparent), v, vn);
 		break;
 	case 14:
 		if (name_is(s, name_len, "content-length", 14))

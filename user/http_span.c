@@ -9,6 +9,7 @@
 #include "http_span.h"
 #include "resource.h"
 #include "trace_links.h"
+#include "text.h"
 
 /* Dotted quad, without inet_ntop's sprintf: every span formats two. */
 static void ipv4_format(const uint8_t a[4], char *out, size_t len)
@@ -58,16 +59,6 @@ const char *http_method_normalize(const char *m)
 	return "_OTHER";
 }
 
-/* Copies n bytes of src (cut to fit) and a NUL into dst; returns the length. */
-static size_t copy_text(char *dst, size_t cap, const char *src, size_t n)
-{
-	if (n >= cap)
-		n = cap - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-	return n;
-}
-
 /* The port after a Host header's colon: 0 unless 1..65535 in digits only. */
 static int parse_port(const char *s)
 {
@@ -95,17 +86,17 @@ static void host_split(const char *host, char *name, size_t name_len, int *port)
 	if (host[0] == '[') {
 		const char *end = strchr(host, ']');
 		if (!end) {
-			copy_text(name, name_len, host, strlen(host));
+			text_copy(name, name_len, host, strlen(host));
 			return;
 		}
-		copy_text(name, name_len, host + 1, (size_t)(end - host - 1));
+		text_copy(name, name_len, host + 1, (size_t)(end - host - 1));
 		if (end[1] == ':')
 			*port = parse_port(end + 2);
 		return;
 	}
 	colon = strrchr(host, ':');
 	n = colon ? (size_t)(colon - host) : strlen(host);
-	copy_text(name, name_len, host, n);
+	text_copy(name, name_len, host, n);
 	if (colon)
 		*port = parse_port(colon + 1);
 }
@@ -113,11 +104,11 @@ static void host_split(const char *host, char *name, size_t name_len, int *port)
 /* "METHOD" or "METHOD route" into the span name. */
 static void span_name_set(struct span *s, const char *method, const char *route)
 {
-	size_t n = copy_text(s->name, sizeof(s->name), method, strlen(method));
+	size_t n = text_copy(s->name, sizeof(s->name), method, strlen(method));
 
 	if (route && route[0] && n + 1 < sizeof(s->name)) {
 		s->name[n++] = ' ';
-		copy_text(s->name + n, sizeof(s->name) - n, route, strlen(route));
+		text_copy(s->name + n, sizeof(s->name) - n, route, strlen(route));
 	}
 }
 
@@ -138,7 +129,7 @@ void http_span_build(struct span *s, const struct http1_exchange *ex, const stru
 	memcpy(s->parent_span_id, ids->parent_span_id, 8);
 	s->sampled = ids->sampled;
 	if (ex->traceparent[0] && ex->tracestate[0])
-		copy_text(s->trace_state, sizeof(s->trace_state), ex->tracestate,
+		text_copy(s->trace_state, sizeof(s->trace_state), ex->tracestate,
 		          strlen(ex->tracestate));
 
 	/* server: first request byte read → last response byte written;

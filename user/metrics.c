@@ -721,36 +721,7 @@ enum record_op {
 	RECORD_COUNTER_SET,
 };
 
-static void series_record(const struct instrument *in, struct series *s, double value,
-                          enum record_op op, uint64_t now, bool overflowed);
-
-/* Records value with attributes already canonical (attrs_canonical) and
- * hashed (series_key_hash); *found (if not NULL) gets the series. */
-static int record_canonical(struct metrics *m, int instrument, struct resource *r,
-                            const struct attr_scratch *canon, uint64_t hash, uint64_t now,
-                            double value, enum record_op op, struct series **found)
-{
-	struct instrument *in;
-	struct series *s;
-	bool overflowed;
-	int err;
-
-	if (instrument < 0 || (size_t)instrument >= m->n_inst || !isfinite(value))
-		return -EINVAL;
-	in = m->inst[instrument];
-	if (in->kind == METRIC_KIND_COUNTER && value < 0)
-		return -EINVAL;
-	if (op == RECORD_COUNTER_SET && in->kind != METRIC_KIND_COUNTER)
-		return -EINVAL;
-	err = series_get(m, in, r, canon, hash, now, &s, &overflowed);
-	if (err)
-		return err;
-	if (found)
-		*found = s;
-	series_record(in, s, value, op, now, overflowed);
-	return overflowed ? 1 : 0;
-}
-
+/* One measurement into series s of instrument in. */
 static void series_record(const struct instrument *in, struct series *s, double value,
                           enum record_op op, uint64_t now, bool overflowed)
 {
@@ -780,6 +751,33 @@ static void series_record(const struct instrument *in, struct series *s, double 
 		s->value = value;
 		break;
 	}
+}
+
+/* Records value with attributes already canonical (attrs_canonical) and
+ * hashed (series_key_hash); *found (if not NULL) gets the series. */
+static int record_canonical(struct metrics *m, int instrument, struct resource *r,
+                            const struct attr_scratch *canon, uint64_t hash, uint64_t now,
+                            double value, enum record_op op, struct series **found)
+{
+	struct instrument *in;
+	struct series *s;
+	bool overflowed;
+	int err;
+
+	if (instrument < 0 || (size_t)instrument >= m->n_inst || !isfinite(value))
+		return -EINVAL;
+	in = m->inst[instrument];
+	if (in->kind == METRIC_KIND_COUNTER && value < 0)
+		return -EINVAL;
+	if (op == RECORD_COUNTER_SET && in->kind != METRIC_KIND_COUNTER)
+		return -EINVAL;
+	err = series_get(m, in, r, canon, hash, now, &s, &overflowed);
+	if (err)
+		return err;
+	if (found)
+		*found = s;
+	series_record(in, s, value, op, now, overflowed);
+	return overflowed ? 1 : 0;
 }
 
 static int record(struct metrics *m, int instrument, struct resource *r,
@@ -852,6 +850,15 @@ static void key_put(struct sample_key *k, const void *data, size_t n)
 	k->len += n;
 }
 
+/* A key starting with the resource (by identity) and some numbers. */
+static void key_start(struct sample_key *k, const struct resource *r, const int32_t *nums, size_t n)
+{
+	k->len = 0;
+	k->too_long = false;
+	key_put(k, &r, sizeof(r));
+	key_put(k, nums, n * sizeof(*nums));
+}
+
 /* A string with its NUL, or one 0xff byte for NULL (never inside UTF-8 text
  * that is valid, and never confused with "" which is a lone NUL). */
 static void key_put_str(struct sample_key *k, const char *str)
@@ -896,6 +903,10 @@ static int record_sample(struct metrics *m, struct resource *r, const struct sam
 
 		if (inst[i] < 0)
 			continue;
+		if (!isfinite(value[i])) { /* as record_canonical refuses it */
+			err = first_error(err, -EINVAL);
+			continue;
+		}
 		if (e && e->series[i]) {
 			/* histograms only: measuring never depends on overflow */
 			series_record(m->inst[inst[i]], e->series[i], value[i], RECORD_MEASURE, now,
@@ -964,13 +975,10 @@ int metrics_record_http(struct metrics *m, struct resource *r, const struct http
 	value[1] = (double)s->request_body_size;
 	value[2] = (double)s->response_body_size;
 
-	key.len = 0;
-	key.too_long = false;
-	key_put(&key, &r, sizeof(r));
 	nums[0] = inst[0];
 	nums[1] = s->status_code;
 	nums[2] = client ? s->server_port : 0;
-	key_put(&key, nums, sizeof(nums));
+	key_start(&key, r, nums, 3);
 	key_put_str(&key, method);
 	key_put_str(&key, s->route && s->route[0] ? s->route : NULL);
 	key_put_str(&key, s->scheme);
@@ -1001,12 +1009,9 @@ int metrics_record_db(struct metrics *m, struct resource *r, const struct db_met
 	inst[0] = m->db_client_duration;
 	value[0] = s->duration_s;
 
-	key.len = 0;
-	key.too_long = false;
-	key_put(&key, &r, sizeof(r));
 	nums[0] = inst[0];
 	nums[1] = s->server_port > 0 ? s->server_port : 0;
-	key_put(&key, nums, sizeof(nums));
+	key_start(&key, r, nums, 2);
 	key_put_str(&key, s->system_name);
 	key_put_str(&key, s->operation_name);
 	key_put_str(&key, s->collection_name);

@@ -31,6 +31,7 @@
 
 #include "mysql.h"
 #include "sql_obfuscate.h"
+#include "text.h"
 
 #define REQ_KEEP  4096
 #define RESP_KEEP 512
@@ -139,14 +140,6 @@ static uint32_t le32(const uint8_t *b)
 	return le24(b) | (uint32_t)b[3] << 24;
 }
 
-static void copy_str(char *dst, size_t cap, const char *src, size_t n)
-{
-	if (n > cap - 1)
-		n = cap - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
 /* A length-encoded integer at b[*off]; false when it does not fit in len. */
 static bool lenenc(const uint8_t *b, size_t len, size_t *off, uint64_t *out)
 {
@@ -210,8 +203,8 @@ static struct item *item_push(struct mysql_parser *p, uint8_t kind)
 	it->kind = kind;
 	it->seq = p->req_seq++;
 	it->ex.system = "mysql";
-	copy_str(it->ex.namespace_, sizeof(it->ex.namespace_), p->namespace_,
-	         strlen(p->namespace_));
+	text_copy(it->ex.namespace_, sizeof(it->ex.namespace_), p->namespace_,
+	          strlen(p->namespace_));
 	if (p->tail)
 		p->tail->next = it;
 	else
@@ -230,7 +223,7 @@ static void complete_head(struct mysql_parser *p, uint64_t end_ns)
 
 	it->ex.resp_end_ns = end_ns;
 	if (it->new_ns[0] && !it->ex.error)
-		copy_str(p->namespace_, sizeof(p->namespace_), it->new_ns, strlen(it->new_ns));
+		text_copy(p->namespace_, sizeof(p->namespace_), it->new_ns, strlen(it->new_ns));
 	if (report) {
 		p->stats.exchanges++;
 		p->fn(p->ctx, &it->ex);
@@ -300,7 +293,7 @@ static void use_target(const char *sql, char *out, size_t cap)
 	while (sql[i + n] && sql[i + n] != '`' && sql[i + n] != ';' && sql[i + n] != ' ' &&
 	       sql[i + n] != '\r' && sql[i + n] != '\n')
 		n++;
-	copy_str(out, cap, sql + i, n);
+	text_copy(out, cap, sql + i, n);
 }
 
 /* --- requests ---------------------------------------------------------------- */
@@ -363,8 +356,8 @@ static void on_client_hello(struct mysql_parser *p, const uint8_t *b, size_t len
 	if ((caps & CAP_CONNECT_WITH_DB) && off < len) {
 		z = memchr(b + off, 0, len - off);
 		if (z)
-			copy_str(p->namespace_, sizeof(p->namespace_), (const char *)b + off,
-			         (size_t)(z - (b + off)));
+			text_copy(p->namespace_, sizeof(p->namespace_), (const char *)b + off,
+			          (size_t)(z - (b + off)));
 	}
 }
 
@@ -372,7 +365,7 @@ static void set_statement(struct db_exchange *ex, const uint8_t *b, size_t len)
 {
 	char buf[REQ_KEEP + 1];
 
-	copy_str(buf, sizeof(buf), (const char *)b, len);
+	text_copy(buf, sizeof(buf), (const char *)b, len);
 	sql_obfuscate_dialect(buf, strlen(buf), ex->query_text, sizeof(ex->query_text),
 	                      SQL_DIALECT_MYSQL);
 	sql_operation_and_collection(buf, ex->operation, sizeof(ex->operation), ex->collection,
@@ -396,7 +389,7 @@ static void on_command(struct mysql_parser *p, const struct framer *f, uint64_t 
 			set_statement(&it->ex, b, len);
 			if (!strcmp(it->ex.operation, "USE")) {
 				char sql[DB_NAMESPACE_MAX + 8];
-				copy_str(sql, sizeof(sql), (const char *)b, len);
+				text_copy(sql, sizeof(sql), (const char *)b, len);
 				use_target(sql, it->new_ns, sizeof(it->new_ns));
 			}
 		}
@@ -420,12 +413,12 @@ static void on_command(struct mysql_parser *p, const struct framer *f, uint64_t 
 	case 0x0e: /* COM_PING */
 		it = item_push(p, K_PING);
 		if (it)
-			copy_str(it->ex.operation, sizeof(it->ex.operation), "PING", 4);
+			text_copy(it->ex.operation, sizeof(it->ex.operation), "PING", 4);
 		break;
 	case 0x02: /* COM_INIT_DB */
 		it = item_push(p, K_INIT_DB);
 		if (it)
-			copy_str(it->new_ns, sizeof(it->new_ns), (const char *)b, len);
+			text_copy(it->new_ns, sizeof(it->new_ns), (const char *)b, len);
 		break;
 	case 0x04: /* COM_FIELD_LIST */
 		it = item_push(p, K_FIELD_LIST);
@@ -477,7 +470,7 @@ static void on_err(struct db_exchange *ex, const uint8_t *b, size_t len)
 	snprintf(ex->status_code, sizeof(ex->status_code), "%u", le16(b + 1));
 	if (len >= 9 && b[3] == '#')
 		off = 9;
-	copy_str(ex->error_message, sizeof(ex->error_message), (const char *)b + off, len - off);
+	text_copy(ex->error_message, sizeof(ex->error_message), (const char *)b + off, len - off);
 }
 
 /* OK packet: affected rows into rows; returns its status flags. */

@@ -28,6 +28,7 @@
 
 #include "pgsql.h"
 #include "sql_obfuscate.h"
+#include "text.h"
 
 #define REQ_KEEP        4096 /* bytes kept of a request message (query text) */
 #define RESP_KEEP       1024 /* bytes kept of a response message (error fields) */
@@ -116,14 +117,6 @@ static uint32_t be32(const uint8_t *b)
 	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
-static void copy_str(char *dst, size_t cap, const char *src, size_t n)
-{
-	if (n > cap - 1)
-		n = cap - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
 /* The NUL-terminated string at body[*off] (bounded by len); advances *off
  * past it. Returns its length, or -1 when it is not terminated in the data. */
 static long cstring_at(const uint8_t *body, size_t len, size_t *off, const char **s)
@@ -189,8 +182,8 @@ static struct item *item_push(struct pgsql_parser *p, uint8_t kind)
 	it->seq = p->req_seq++;
 	it->batch = p->req_batch;
 	it->ex.system = "postgresql";
-	copy_str(it->ex.namespace_, sizeof(it->ex.namespace_), p->namespace_,
-	         strlen(p->namespace_));
+	text_copy(it->ex.namespace_, sizeof(it->ex.namespace_), p->namespace_,
+	          strlen(p->namespace_));
 	if (p->tail)
 		p->tail->next = it;
 	else
@@ -248,7 +241,7 @@ static struct stmt *stmt_slot(struct pgsql_parser *p, const char *name)
 		*slot = calloc(1, sizeof(**slot));
 	if (!*slot)
 		return NULL;
-	copy_str((*slot)->name, sizeof((*slot)->name), name, strlen(name));
+	text_copy((*slot)->name, sizeof((*slot)->name), name, strlen(name));
 	(*slot)->age = ++p->stmt_clock;
 	return *slot;
 }
@@ -272,7 +265,7 @@ static void set_statement(struct db_exchange *ex, const char *sql, size_t len)
 {
 	char buf[REQ_KEEP + 1];
 
-	copy_str(buf, sizeof(buf), sql, len);
+	text_copy(buf, sizeof(buf), sql, len);
 	sql_obfuscate(buf, strlen(buf), ex->query_text, sizeof(ex->query_text));
 	sql_operation_and_collection(buf, ex->operation, sizeof(ex->operation), ex->collection,
 	                             sizeof(ex->collection));
@@ -291,8 +284,8 @@ static void portal_bind(struct pgsql_parser *p, const char *portal, const char *
 	if (!slot)
 		slot = &p->portals[0]; /* full: reuse the first */
 	slot->used = true;
-	copy_str(slot->name, sizeof(slot->name), portal, strlen(portal));
-	copy_str(slot->stmt, sizeof(slot->stmt), stmt, strlen(stmt));
+	text_copy(slot->name, sizeof(slot->name), portal, strlen(portal));
+	text_copy(slot->stmt, sizeof(slot->stmt), stmt, strlen(stmt));
 }
 
 static const char *portal_stmt(struct pgsql_parser *p, const char *portal)
@@ -329,13 +322,13 @@ static void on_startup(struct pgsql_parser *p, const struct framer *f)
 		if (vn < 0)
 			break;
 		if (!strcmp(key, "user"))
-			copy_str(user, sizeof(user), val, (size_t)vn);
+			text_copy(user, sizeof(user), val, (size_t)vn);
 		else if (!strcmp(key, "database"))
-			copy_str(db, sizeof(db), val, (size_t)vn);
+			text_copy(db, sizeof(db), val, (size_t)vn);
 	}
 	/* the database defaults to the user name */
 	const char *ns = db[0] ? db : user;
-	copy_str(p->namespace_, sizeof(p->namespace_), ns, strlen(ns));
+	text_copy(p->namespace_, sizeof(p->namespace_), ns, strlen(ns));
 }
 
 static void on_request(struct pgsql_parser *p, const struct framer *f, uint64_t end_ns)
@@ -459,9 +452,9 @@ static void error_fields(struct db_exchange *ex, const uint8_t *b, size_t len)
 			off = len;
 		}
 		if (field == 'C')
-			copy_str(ex->status_code, sizeof(ex->status_code), s, (size_t)n);
+			text_copy(ex->status_code, sizeof(ex->status_code), s, (size_t)n);
 		else if (field == 'M')
-			copy_str(ex->error_message, sizeof(ex->error_message), s, (size_t)n);
+			text_copy(ex->error_message, sizeof(ex->error_message), s, (size_t)n);
 	}
 }
 

@@ -32,7 +32,7 @@ CURL = "/usr/bin/curl"
 
 __all__ = ["Agent", "Receiver", "Skip", "CheckFailed", "test", "skip", "run_tests", "free_port",
            "check", "check_eq", "check_span_name", "curl", "http_get", "attrs", "res",
-           "require_agent", "shared_agent", "otlp_support", "decode_trace_request", "AGENT", "REPO",
+           "require_agent", "shared_agent", "otlp_support", "AGENT", "REPO",
            "HERE", "SHARED_PROTO"]
 
 
@@ -272,149 +272,14 @@ def http_get(url, timeout=5.0):
         return e.code, e.read()
 
 
-# ---- OTLP: decoding export requests with protoc (the official protos when ../shared has them)
+# ---- OTLP: the official protos (../shared), when present
 
 OFFICIAL_TRACES = ("opentelemetry/proto/collector/trace/v1/trace_service.proto",
                    "opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest")
-OWN_TRACES = ("otlp.proto", "periscope.otlp.ExportTraceServiceRequest")
 
 
 def have_official_protos():
     return os.path.isfile(os.path.join(SHARED_PROTO, OFFICIAL_TRACES[0]))
-
-
-def _unescape_proto_string(text):
-    """The bytes of a protobuf text-format string literal body (C escapes, octal bytes)."""
-    out = bytearray()
-    i, n = 0, len(text)
-    simple = {"n": 10, "r": 13, "t": 9, '"': 34, "'": 39, "\\": 92, "a": 7, "b": 8, "f": 12,
-              "v": 11, "?": 63}
-    while i < n:
-        c = text[i]
-        if c != "\\":
-            out += c.encode("utf-8")
-            i += 1
-            continue
-        i += 1
-        e = text[i] if i < n else ""
-        if e in simple:
-            out.append(simple[e])
-            i += 1
-        elif e in "01234567":
-            j = i
-            while j < n and j < i + 3 and text[j] in "01234567":
-                j += 1
-            out.append(int(text[i:j], 8) & 0xFF)
-            i = j
-        elif e == "x":
-            j = i + 1
-            while j < n and j < i + 3 and text[j] in "0123456789abcdefABCDEF":
-                j += 1
-            out.append(int(text[i + 1:j], 16))
-            i = j
-        else:
-            raise ValueError("bad escape \\%s in %r" % (e, text))
-    return bytes(out)
-
-
-def parse_proto_text(text):
-    """protoc --decode output → nested dicts; every field is a list of values (messages are
-    dicts, strings are bytes, enums are their names, numbers are ints)."""
-    root = {}
-    stack = [root]
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        if line == "}":
-            stack.pop()
-            continue
-        name, sep, value = line.partition(": ")
-        if sep and name.replace("_", "").isalnum():
-            if value.startswith('"') and value.endswith('"'):
-                v = _unescape_proto_string(value[1:-1])
-            elif value.lstrip("-").isdigit():
-                v = int(value)
-            else:
-                try:
-                    v = float(value)
-                except ValueError:
-                    v = value  # enum name, true/false
-            stack[-1].setdefault(name, []).append(v)
-        elif line.endswith(" {"):
-            child = {}
-            stack[-1].setdefault(line[:-2], []).append(child)
-            stack.append(child)
-        else:
-            raise ValueError("unexpected protoc output line: %r" % raw)
-    return root
-
-
-def _any_value(v):
-    if "string_value" in v:
-        return v["string_value"][0].decode("utf-8", "replace")
-    if "int_value" in v:
-        return v["int_value"][0]
-    if "double_value" in v:
-        return float(v["double_value"][0])
-    if "bool_value" in v:
-        return v["bool_value"][0] == "true"
-    if "bytes_value" in v:
-        return v["bytes_value"][0].hex()
-    if "array_value" in v:
-        return [_any_value(x) for x in v["array_value"][0].get("values", [])]
-    return None  # an AnyValue with nothing set
-
-
-def _key_values(kvs):
-    return {kv["key"][0].decode("utf-8", "replace"): _any_value((kv.get("value") or [{}])[0])
-            for kv in kvs}
-
-
-def _first(d, key, default=None):
-    v = d.get(key)
-    return v[0] if v else default
-
-
-def decode_trace_request(body, official=None):
-    """An ExportTraceServiceRequest body → spans shaped like the agent's JSON output lines
-    (hex ids, kind SERVER/CLIENT, status UNSET/OK/ERROR, attributes and resource as dicts)."""
-    official = have_official_protos() if official is None else official
-    if official:
-        include, (proto, msg) = SHARED_PROTO, OFFICIAL_TRACES
-    else:
-        include, (proto, msg) = os.path.join(REPO, "proto"), OWN_TRACES
-    p = subprocess.run(["protoc", "-I", include, "--decode=" + msg, proto], input=body,
-                       capture_output=True, timeout=30)
-    if p.returncode != 0:
-        raise CheckFailed("protoc --decode=%s failed: %s"
-                          % (msg, p.stderr.decode(errors="replace")))
-    tree = parse_proto_text(p.stdout.decode("utf-8", "replace"))
-    spans = []
-    for rs in tree.get("resource_spans", []):
-        resource = _key_values(_first(rs, "resource", {}).get("attributes", []))
-        for ss in rs.get("scope_spans", []):
-            scope = _first(ss, "scope", {})
-            for sp in ss.get("spans", []):
-                status = _first(sp, "status", {})
-                spans.append({
-                    "type": "span",
-                    "trace_id": _first(sp, "trace_id", b"").hex(),
-                    "span_id": _first(sp, "span_id", b"").hex(),
-                    "parent_span_id": _first(sp, "parent_span_id", b"").hex(),
-                    "trace_state": _first(sp, "trace_state", b"").decode("utf-8", "replace"),
-                    "name": _first(sp, "name", b"").decode("utf-8", "replace"),
-                    "kind": _first(sp, "kind", "SPAN_KIND_UNSPECIFIED").replace("SPAN_KIND_", ""),
-                    "start_time_unix_nano": _first(sp, "start_time_unix_nano", 0),
-                    "end_time_unix_nano": _first(sp, "end_time_unix_nano", 0),
-                    "status": _first(status, "code", "STATUS_CODE_UNSET").replace("STATUS_CODE_",
-                                                                                   ""),
-                    "status_message": _first(status, "message", b"").decode("utf-8", "replace"),
-                    "attributes": _key_values(sp.get("attributes", [])),
-                    "resource": resource,
-                    "scope": _first(scope, "name", b"").decode("utf-8", "replace"),
-                })
-    return spans
 
 
 RECEIVER_SCRIPT = os.environ.get("OTLP_RECEIVER") or os.path.join(HERE, "otlp_receiver.py")
@@ -497,9 +362,6 @@ class _Otlp:
 
     Receiver = Receiver
 
-    def __init__(self, official):
-        self.official = official
-
     def all_spans(self, rcv):
         """Every span the receiver got, shaped like the agent's JSON span lines, decoded by
         otlp_receiver.decode_dir (official protos, else the repository's proto/otlp.proto)."""
@@ -537,7 +399,7 @@ def otlp_support(official_only=False):
         print("  note: no official OTLP protos in %s: OTLP bodies are decoded with proto/otlp.proto"
               % SHARED_PROTO, flush=True)
         _said_no_official = True
-    return _Otlp(official)
+    return _Otlp()
 
 
 _said_no_official = False

@@ -632,6 +632,10 @@ static void test_sample_cache(void)
 		goto cleanup;
 	for (int i = 0; i < 5; i++)
 		CHECK_EQ_INT(metrics_record_http(m, r1, &s), 0);
+	/* a remembered series still refuses what record_canonical refuses */
+	s.duration_s = NAN;
+	CHECK_EQ_INT(metrics_record_http(m, r1, &s), -EINVAL);
+	s.duration_s = 0.01;
 	CHECK_EQ_INT(collect(m, "http.server.request.duration", METRIC_TEMPORALITY_CUMULATIVE, &c),
 	             0);
 	CHECK_EQ_INT(c.n, 1);
