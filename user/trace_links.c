@@ -206,6 +206,42 @@ static bool try_pair(struct trace_links *tl, struct conn *c, struct link_ctx *s)
 	return false;
 }
 
+/* The other way round: root client request x on c finds its local server's
+ * request already settled as a root (the server's read was seen before the
+ * client's write, and a call the server made settled it). The server request
+ * becomes the child of x, and x takes the server's trace, which the server's
+ * own calls already carry. Only when that request is the server connection's
+ * newest and its only one without a parent: then it can be no other
+ * request's. */
+static void pair_from_client(struct trace_links *tl, struct conn *c, struct link_ctx *x)
+{
+	struct link_ctx *s = NULL;
+	struct conn *peer;
+	struct link_ring *r;
+
+	peer = conn_table_lookup_tuple(tl->conns, c->ref.family, c->ref.remote_addr,
+	                               c->ref.remote_port, c->ref.local_addr, c->ref.local_port);
+	if (!peer || peer == c || peer->ref.role != PSCOPE_ROLE_SERVER || !(r = peer->links))
+		return;
+	for (uint8_t i = 0; i < r->n; i++) {
+		struct link_ctx *e = &r->ctx[(r->head + i) % LINK_RING_MAX];
+
+		if (e->has_parent)
+			continue;
+		if (s || i != r->n - 1)
+			return; /* several candidates, or not the newest */
+		s = e;
+	}
+	if (!s || !s->resolved)
+		return; /* none, or still open to the usual pairing (trace_links_flush) */
+	memcpy(x->trace_id, s->trace_id, 16);
+	x->sampled = s->sampled;
+	x->consumed = true;
+	memcpy(s->parent_span_id, x->span_id, 8);
+	s->has_parent = true;
+	tl->stats.paired++;
+}
+
 /* Settles a server request's parent for good: pairing now or never. */
 static void resolve(struct trace_links *tl, struct conn *c, struct link_ctx *s)
 {
@@ -328,6 +364,7 @@ static void client_request(struct trace_links *tl, struct conn *c, struct link_c
 	}
 	if (!parent) {
 		fresh_root(tl, x);
+		pair_from_client(tl, c, x);
 		return;
 	}
 	resolve(tl, sc, parent);

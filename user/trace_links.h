@@ -6,7 +6,10 @@
  *    request in flight (event loops) is ambiguous and links nothing;
  *  - same-node pairing: when both ends of a connection are local processes, the
  *    server span of a request is the child of the client span that sent it,
- *    found by the mirrored 4-tuple and the order of requests on the connection;
+ *    found by the mirrored 4-tuple and the order of requests on the connection
+ *    (from the server's side, or — when the server's read was seen first and
+ *    already settled as a root — from a root client's side, which then takes
+ *    the server's trace);
  *  - an incoming W3C traceparent wins over both.
  * Ids are decided when a request starts, so children and paired spans know
  * their parent before either span ends; nothing is held back.

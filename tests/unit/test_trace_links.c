@@ -192,6 +192,47 @@ static void test_traceparent_and_late_pairing(void)
 	teardown(&f);
 }
 
+/* The server's read is seen first and its own call settles it as a root
+ * before the client's write arrives: the client then pairs from its side,
+ * taking the server's trace, so the whole chain is one trace. */
+static void test_pairing_from_the_client_side(void)
+{
+	struct fixture f;
+	struct link_ctx curl_cl, front_sv, front_cl;
+
+	setup(&f);
+	struct conn *c_curl = conn_of(&f, 10, 3, PSCOPE_ROLE_CLIENT, 40000, 8001);
+	struct conn *c_front_sv = conn_of(&f, 20, 5, PSCOPE_ROLE_SERVER, 8001, 40000);
+	struct conn *c_front_cl = conn_of(&f, 20, 6, PSCOPE_ROLE_CLIENT, 40001, 6379);
+
+	trace_links_request(f.tl, c_front_sv, 21, 100, 0, "");
+	trace_links_request(f.tl, c_front_cl, 21, 101, 0, ""); /* settles the server request */
+	trace_links_request(f.tl, c_curl, 11, 102, 0, "");
+	trace_links_flush(f.tl);
+	trace_links_complete(f.tl, c_front_cl, 21, true, 0, "", &front_cl);
+	trace_links_complete(f.tl, c_front_sv, 21, true, 0, "", &front_sv);
+	trace_links_complete(f.tl, c_curl, 11, true, 0, "", &curl_cl);
+	CHECK(!memcmp(curl_cl.parent_span_id, zero8, 8));
+	CHECK(!memcmp(front_sv.parent_span_id, curl_cl.span_id, 8));
+	CHECK(!memcmp(front_cl.parent_span_id, front_sv.span_id, 8));
+	CHECK(!memcmp(front_sv.trace_id, curl_cl.trace_id, 16));
+	CHECK(!memcmp(front_cl.trace_id, curl_cl.trace_id, 16));
+
+	/* a client with a parent of its own keeps it: no pairing from its side */
+	struct conn *c_mid_sv = conn_of(&f, 10, 4, PSCOPE_ROLE_SERVER, 9000, 41000);
+	struct link_ctx mid_sv, cl2, sv2;
+	trace_links_request(f.tl, c_front_sv, 21, 200, 1, "");
+	trace_links_request(f.tl, c_front_cl, 21, 201, 1, "");
+	trace_links_request(f.tl, c_mid_sv, 11, 202, 0, "");
+	trace_links_request(f.tl, c_curl, 11, 203, 1, "");
+	trace_links_complete(f.tl, c_curl, 11, true, 1, "", &cl2);
+	trace_links_complete(f.tl, c_mid_sv, 11, true, 0, "", &mid_sv);
+	trace_links_complete(f.tl, c_front_sv, 21, true, 1, "", &sv2);
+	CHECK(!memcmp(cl2.parent_span_id, mid_sv.span_id, 8));
+	CHECK(!memcmp(sv2.parent_span_id, zero8, 8));
+	teardown(&f);
+}
+
 /* Closing a server connection with a request in flight frees its thread. */
 static void test_unanswered_request_frees_thread(void)
 {
@@ -219,6 +260,7 @@ int main(void)
 	RUN(test_ambiguous_thread);
 	RUN(test_traceparent_and_late_pairing);
 	RUN(test_unanswered_request_frees_thread);
+	RUN(test_pairing_from_the_client_side);
 	RUN(test_goroutine_and_process_fallback);
 	return unit_summary("test_trace_links");
 }
