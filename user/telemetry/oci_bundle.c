@@ -318,12 +318,15 @@ int oci_bundle_paths_add(struct oci_bundle_paths *p, enum oci_layout layout, con
 		ret = -ENOSPC;
 		goto cleanup;
 	}
-	struct oci_root *r = &p->roots[p->n_roots];
-	int n = snprintf(r->dir, sizeof(r->dir), "%s%s", p->host_root, dir);
-	if (n < 0 || (size_t)n >= sizeof(r->dir)) {
+	/* Built apart first: dir may be one of p's own strings. */
+	char path[PATH_MAX];
+	int n = snprintf(path, sizeof(path), "%s%s", p->host_root, dir);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
 		ret = -ENAMETOOLONG;
 		goto cleanup;
 	}
+	struct oci_root *r = &p->roots[p->n_roots];
+	memcpy(r->dir, path, (size_t)n + 1);
 	r->layout = layout;
 	p->n_roots++;
 cleanup:
