@@ -3,7 +3,7 @@
 #ifndef PERISCOPE_AGENT_H
 #define PERISCOPE_AGENT_H
 
-#include "config.h"
+#include "agent/config.h"
 
 struct agent;
 struct logger;

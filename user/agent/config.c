@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "agent/config.h"
 #include "periscope_abi.h"
 
 #define DEFAULT_PROMETHEUS "127.0.0.1:9400"

@@ -6,10 +6,10 @@
 
 #include <bpf/libbpf.h>
 
-#include "agent.h"
-#include "config.h"
-#include "log.h"
-#include "proc_info.h"
+#include "agent/agent.h"
+#include "agent/config.h"
+#include "util/log.h"
+#include "telemetry/proc_info.h"
 
 static struct logger *libbpf_logger; /* libbpf's print hook has no context argument */
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conn_table.h"
+#include "conn/conn_table.h"
 
 struct conn_table {
 	struct conn **buckets;

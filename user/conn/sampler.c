@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sampler.h"
+#include "conn/sampler.h"
 
 static const char *const names[] = {
     [SAMPLER_ALWAYS_ON] = "always_on",

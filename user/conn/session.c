@@ -4,11 +4,11 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "mysql.h"
-#include "pgsql.h"
-#include "redis.h"
-#include "session.h"
-#include "trace_links.h"
+#include "parsers/mysql.h"
+#include "parsers/pgsql.h"
+#include "parsers/redis.h"
+#include "conn/session.h"
+#include "conn/trace_links.h"
 
 /* Chunks we look at before deciding a connection speaks nothing we parse. */
 #define DETECT_GIVE_UP_CHUNKS 8

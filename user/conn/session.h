@@ -7,9 +7,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "conn_table.h"
-#include "db_exchange.h"
-#include "http1.h"
+#include "conn/conn_table.h"
+#include "parsers/db_exchange.h"
+#include "parsers/http1.h"
 #include "periscope_abi.h"
 
 enum l7_protocol {

@@ -3,7 +3,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "trace_id.h"
+#include "conn/trace_id.h"
 
 static uint64_t rotl(uint64_t x, int k)
 {

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "trace_links.h"
+#include "conn/trace_links.h"
 
 #define THREAD_SLOTS   65536 /* power of two */
 #define MAX_UNRESOLVED 1024

@@ -28,9 +28,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "conn_table.h"
-#include "sampler.h"
-#include "trace_id.h"
+#include "conn/conn_table.h"
+#include "conn/sampler.h"
+#include "conn/trace_id.h"
 
 /* Set in every goroutine key, so goroutine keys never equal a thread id. */
 #define LINK_GOROUTINE_BIT 0x80000000u

@@ -12,9 +12,9 @@
 #include <zlib.h>
 
 #include "otlp.pb-c.h"
-#include "otlp_encode.h"
-#include "resource.h"
-#include "span.h"
+#include "export/otlp_encode.h"
+#include "telemetry/resource.h"
+#include "telemetry/span.h"
 
 #ifndef PERISCOPE_VERSION
 #define PERISCOPE_VERSION "0.1.0"

@@ -17,9 +17,9 @@
 
 #include <curl/curl.h>
 
-#include "otlp_encode.h"
-#include "otlp_exporter.h"
-#include "span.h"
+#include "export/otlp_encode.h"
+#include "export/otlp_exporter.h"
+#include "telemetry/span.h"
 
 #define DEFAULT_ENDPOINT "http://localhost:4318"
 #define ERROR_BODY_MAX   200

@@ -12,10 +12,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "histogram.h"
+#include "telemetry/histogram.h"
 #include "otlp.pb-c.h"
-#include "otlp_metrics.h"
-#include "resource.h"
+#include "export/otlp_metrics.h"
+#include "telemetry/resource.h"
 
 #define ARENA_BLOCK_MIN (64 * 1024)
 

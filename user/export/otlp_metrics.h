@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "metrics.h"
+#include "telemetry/metrics.h"
 
 #define OTLP_METRICS_SCOPE_NAME      "periscope"
 #define OTLP_METRICS_TEMPORALITY_ENV "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"

@@ -7,10 +7,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "json.h"
-#include "printer.h"
-#include "resource.h"
-#include "span.h"
+#include "util/json.h"
+#include "export/printer.h"
+#include "telemetry/resource.h"
+#include "telemetry/span.h"
 
 #define PRINTER_LINE_STACK 8192
 #define PRINTER_LINE_MAX   (1024 * 1024)

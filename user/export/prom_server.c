@@ -17,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "event_loop.h"
-#include "prom_server.h"
+#include "util/event_loop.h"
+#include "export/prom_server.h"
 
 #define LISTEN_BACKLOG    64
 #define SWEEP_INTERVAL_MS 500

@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "prom_text.h"
+#include "export/prom_text.h"
 
 struct event_loop;
 

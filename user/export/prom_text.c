@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "histogram.h"
-#include "prom_text.h"
-#include "resource.h"
+#include "telemetry/histogram.h"
+#include "export/prom_text.h"
+#include "telemetry/resource.h"
 
 #define PROM_BUF_MIN_CAP   256
 #define RESOURCE_VALUE_MAX 1024

@@ -9,7 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-#include "metrics.h"
+#include "telemetry/metrics.h"
 
 #define PROM_CONTENT_TYPE    "text/plain; version=0.0.4; charset=utf-8"
 #define PROM_BUF_DEFAULT_MAX (64u << 20)

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "event_file.h"
+#include "kernel/event_file.h"
 
 struct event_writer {
 	FILE *f;

@@ -18,7 +18,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "loader.h"
+#include "kernel/loader.h"
 #include "periscope.skel.h"
 
 #define TRACEFS_MAGIC_NUMBER 0x74726163

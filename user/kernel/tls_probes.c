@@ -14,9 +14,9 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "loader.h"
-#include "log.h"
-#include "tls_probes.h"
+#include "kernel/loader.h"
+#include "util/log.h"
+#include "kernel/tls_probes.h"
 
 #define MAX_LIBS     256
 #define MAX_NEGATIVE 4096 /* files known to hold no OpenSSL */

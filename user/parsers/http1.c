@@ -38,8 +38,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "http1.h"
-#include "text.h"
+#include "parsers/http1.h"
+#include "util/text.h"
 
 #define PENDING_MAX        32   /* requests waiting for their response */
 #define LINE_KEEP          1024 /* bytes kept of a header line split across chunks */

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "stream.h"
+#include "parsers/stream.h"
 
 #define HTTP1_METHOD_MAX      24
 #define HTTP1_TARGET_MAX      512

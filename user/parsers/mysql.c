@@ -29,9 +29,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "mysql.h"
-#include "sql_obfuscate.h"
-#include "text.h"
+#include "parsers/mysql.h"
+#include "parsers/sql_obfuscate.h"
+#include "util/text.h"
 
 #define REQ_KEEP  4096
 #define RESP_KEEP 512

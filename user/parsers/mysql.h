@@ -19,8 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "db_exchange.h"
-#include "stream.h"
+#include "parsers/db_exchange.h"
+#include "parsers/stream.h"
 
 #define MYSQL_STATEMENTS_MAX 32 /* prepared statements remembered */
 #define MYSQL_PENDING_MAX    64 /* commands waiting for their response */

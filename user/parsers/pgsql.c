@@ -26,9 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pgsql.h"
-#include "sql_obfuscate.h"
-#include "text.h"
+#include "parsers/pgsql.h"
+#include "parsers/sql_obfuscate.h"
+#include "util/text.h"
 
 #define REQ_KEEP        4096 /* bytes kept of a request message (query text) */
 #define RESP_KEEP       1024 /* bytes kept of a response message (error fields) */

@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "db_exchange.h"
-#include "stream.h"
+#include "parsers/db_exchange.h"
+#include "parsers/stream.h"
 
 #define PGSQL_STATEMENTS_MAX 32 /* named prepared statements remembered */
 #define PGSQL_PENDING_MAX    64 /* statements waiting for their response */

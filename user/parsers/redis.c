@@ -21,7 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "redis.h"
+#include "parsers/redis.h"
 
 #define LINE_KEEP 64  /* bytes kept of a header line (type byte excluded) */
 #define TEXT_KEEP 128 /* bytes kept of the interesting string */

@@ -18,8 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "db_exchange.h"
-#include "stream.h"
+#include "parsers/db_exchange.h"
+#include "parsers/stream.h"
 
 #define REDIS_PENDING_MAX 256 /* commands waiting for their reply */
 #define REDIS_DEPTH_MAX   32  /* nesting of aggregate replies */

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "sql_obfuscate.h"
+#include "parsers/sql_obfuscate.h"
 
 struct out_buf {
 	char *p;

@@ -3,10 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "db_span.h"
-#include "http_span.h"
-#include "resource.h"
-#include "trace_links.h"
+#include "telemetry/db_span.h"
+#include "telemetry/http_span.h"
+#include "telemetry/resource.h"
+#include "conn/trace_links.h"
 
 void db_span_build(struct span *s, const struct db_exchange *ex, const struct conn *c,
                    struct resource *r, const struct link_ctx *ids, int64_t unix_offset_ns)

@@ -5,9 +5,9 @@
 
 #include <stdint.h>
 
-#include "conn_table.h"
-#include "db_exchange.h"
-#include "span.h"
+#include "conn/conn_table.h"
+#include "parsers/db_exchange.h"
+#include "telemetry/span.h"
 
 struct resource;
 struct link_ctx;

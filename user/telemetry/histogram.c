@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "histogram.h"
+#include "telemetry/histogram.h"
 
 struct histogram {
 	size_t n_bounds;

@@ -6,10 +6,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "http_span.h"
-#include "resource.h"
-#include "trace_links.h"
-#include "text.h"
+#include "telemetry/http_span.h"
+#include "telemetry/resource.h"
+#include "conn/trace_links.h"
+#include "util/text.h"
 
 /* Dotted quad, without inet_ntop's sprintf: every span formats two. */
 static void ipv4_format(const uint8_t a[4], char *out, size_t len)

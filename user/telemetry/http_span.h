@@ -5,10 +5,10 @@
 
 #include <stdint.h>
 
-#include "conn_table.h"
-#include "http1.h"
-#include "span.h"
-#include "trace_id.h"
+#include "conn/conn_table.h"
+#include "parsers/http1.h"
+#include "telemetry/span.h"
+#include "conn/trace_id.h"
 
 struct resource;
 struct link_ctx;

@@ -9,9 +9,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "histogram.h"
-#include "metrics.h"
-#include "resource.h"
+#include "telemetry/histogram.h"
+#include "telemetry/metrics.h"
+#include "telemetry/resource.h"
 
 #define NAME_MAX_LEN        255
 #define UNIT_MAX_LEN        63

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "proc_info.h"
-#include "resource.h"
+#include "telemetry/proc_info.h"
+#include "telemetry/resource.h"
 
 #define ENVIRON_MAX     (1024 * 1024) /* bytes of /proc/PID/environ read at most */
 #define INITIAL_BUCKETS 256

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "resource.h"
+#include "telemetry/resource.h"
 
 struct resource *resource__new(uint32_t pid, uint64_t proc_start_ns)
 {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "route.h"
+#include "telemetry/route.h"
 
 /* Segments longer than this are never readable words. */
 #define SEGMENT_LONG 40

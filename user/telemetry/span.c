@@ -5,8 +5,8 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "resource.h"
-#include "span.h"
+#include "telemetry/resource.h"
+#include "telemetry/span.h"
 
 void span_init(struct span *s)
 {

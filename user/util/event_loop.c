@@ -7,7 +7,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "event_loop.h"
+#include "util/event_loop.h"
 
 #define EVENT_LOOP_MAX_WATCHES 1024
 

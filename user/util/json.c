@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "util/json.h"
 
 void json_init(struct json_writer *w, char *buf, size_t cap, size_t max_cap)
 {

@@ -6,8 +6,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include "json.h"
-#include "log.h"
+#include "util/json.h"
+#include "util/log.h"
 
 #define LOG_LINE_STACK 1024
 #define LOG_LINE_MAX   (64 * 1024)

@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "otlp.pb-c.h"
-#include "otlp_encode.h"
-#include "resource.h"
-#include "span.h"
+#include "export/otlp_encode.h"
+#include "telemetry/resource.h"
+#include "telemetry/span.h"
 
 #define MAX_SPANS     6
 #define MAX_RESOURCES 3

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http1.h"
+#include "parsers/http1.h"
 
 #define MAX_RECORDED 256
 #define MEMORY_LIMIT (64 * 1024)

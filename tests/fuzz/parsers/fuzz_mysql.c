@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mysql.h"
+#include "parsers/mysql.h"
 
 static void check_exchange(void *ctx, const struct db_exchange *ex)
 {

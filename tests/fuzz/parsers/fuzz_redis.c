@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "redis.h"
+#include "parsers/redis.h"
 
 static void check_exchange(void *ctx, const struct db_exchange *ex)
 {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sql_obfuscate.h"
+#include "parsers/sql_obfuscate.h"
 
 static void check_out(const char *out, size_t n, size_t cap)
 {

@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "metrics.h"
+#include "telemetry/metrics.h"
 #include "otlp.pb-c.h"
-#include "otlp_metrics.h"
-#include "prom_text.h"
-#include "route.h"
+#include "export/otlp_metrics.h"
+#include "export/prom_text.h"
+#include "telemetry/route.h"
 
 static void check_route(int len, const char *out, size_t out_len)
 {

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conn_table.h"
+#include "conn/conn_table.h"
 #include "unit.h"
 
 static int released;

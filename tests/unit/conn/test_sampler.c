@@ -1,8 +1,8 @@
 /* test_sampler.c — OTEL_TRACES_SAMPLER parsing and trace-id-consistent decisions. */
 #include <string.h>
 
-#include "sampler.h"
-#include "trace_id.h"
+#include "conn/sampler.h"
+#include "conn/trace_id.h"
 #include "unit.h"
 
 static void test_parse(void)

@@ -1,5 +1,5 @@
 /* test_trace_id.c — id generation and W3C traceparent parsing. */
-#include "trace_id.h"
+#include "conn/trace_id.h"
 #include "unit.h"
 
 static void test_ids_nonzero_and_distinct(void)

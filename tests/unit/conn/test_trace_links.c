@@ -3,10 +3,10 @@
  * and the fallback for exchanges without a request hook. */
 #include <string.h>
 
-#include "conn_table.h"
-#include "sampler.h"
-#include "trace_id.h"
-#include "trace_links.h"
+#include "conn/conn_table.h"
+#include "conn/sampler.h"
+#include "conn/trace_id.h"
+#include "conn/trace_links.h"
 #include "unit.h"
 
 struct fixture {

@@ -15,10 +15,10 @@
 #include <unistd.h>
 
 #include "otlp.pb-c.h"
-#include "otlp_encode.h"
-#include "otlp_exporter.h"
-#include "resource.h"
-#include "span.h"
+#include "export/otlp_encode.h"
+#include "export/otlp_exporter.h"
+#include "telemetry/resource.h"
+#include "telemetry/span.h"
 #include "unit.h"
 
 static const uint8_t TRACE_A[16] = {0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6,

@@ -6,10 +6,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "json.h"
-#include "printer.h"
-#include "resource.h"
-#include "span.h"
+#include "util/json.h"
+#include "export/printer.h"
+#include "telemetry/resource.h"
+#include "telemetry/span.h"
 #include "unit.h"
 
 static struct span span_a;

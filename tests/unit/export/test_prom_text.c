@@ -15,11 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "event_loop.h"
-#include "metrics.h"
-#include "prom_server.h"
-#include "prom_text.h"
-#include "resource.h"
+#include "util/event_loop.h"
+#include "telemetry/metrics.h"
+#include "export/prom_server.h"
+#include "export/prom_text.h"
+#include "telemetry/resource.h"
 #include "unit.h"
 
 static bool contains(const struct prom_buf *b, const char *needle)

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http1.h"
+#include "parsers/http1.h"
 #include "unit.h"
 
 #define MAX_EXCHANGES 64

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mysql.h"
+#include "parsers/mysql.h"
 #include "unit.h"
 
 #define DATA_DIR "tests/data/db/"

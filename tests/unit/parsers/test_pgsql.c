@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pgsql.h"
+#include "parsers/pgsql.h"
 #include "unit.h"
 
 #define DATA_DIR "tests/data/db/"

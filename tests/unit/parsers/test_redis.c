@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "redis.h"
+#include "parsers/redis.h"
 #include "unit.h"
 
 #define DATA_DIR "tests/data/db/"

@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "sql_obfuscate.h"
+#include "parsers/sql_obfuscate.h"
 #include "unit.h"
 
 struct sql_case {

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "histogram.h"
+#include "telemetry/histogram.h"
 #include "unit.h"
 
 static const double semconv_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,

@@ -11,11 +11,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "histogram.h"
-#include "metrics.h"
+#include "telemetry/histogram.h"
+#include "telemetry/metrics.h"
 #include "otlp.pb-c.h"
-#include "otlp_metrics.h"
-#include "resource.h"
+#include "export/otlp_metrics.h"
+#include "telemetry/resource.h"
 #include "unit.h"
 
 #define MAX_COLLECT 64

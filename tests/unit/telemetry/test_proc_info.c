@@ -11,8 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "proc_info.h"
-#include "resource.h"
+#include "telemetry/proc_info.h"
+#include "telemetry/resource.h"
 #include "unit.h"
 
 static char root[] = "/tmp/periscope-proc-XXXXXX";

@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "route.h"
+#include "telemetry/route.h"
 #include "unit.h"
 
 struct route_case {

@@ -3,9 +3,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include "http_span.h"
-#include "resource.h"
-#include "span.h"
+#include "telemetry/http_span.h"
+#include "telemetry/resource.h"
+#include "telemetry/span.h"
 #include "unit.h"
 
 static struct span span_a, span_b; /* large: not on the stack */
