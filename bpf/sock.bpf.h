@@ -61,8 +61,12 @@ static __always_inline void read_tuple(struct sock *sk, struct pscope_sock_info 
 		BPF_CORE_READ_INTO((__u32 *)si->local_addr, sk, __sk_common.skc_rcv_saddr);
 		BPF_CORE_READ_INTO((__u32 *)si->remote_addr, sk, __sk_common.skc_daddr);
 	} else {
-		BPF_CORE_READ_INTO(si->local_addr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(si->remote_addr, sk, __sk_common.skc_v6_daddr);
+		/* the whole in6_addr: BPF_CORE_READ_INTO reads sizeof(*dst), which for
+		 * the __u8 array itself would be its first byte only (every IPv6 and
+		 * dual-stack peer then read as "::") */
+		BPF_CORE_READ_INTO((struct in6_addr *)si->local_addr, sk,
+		                   __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO((struct in6_addr *)si->remote_addr, sk, __sk_common.skc_v6_daddr);
 	}
 }
 
