@@ -68,7 +68,10 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
 	a->source = source;
 	a->direction = direction;
 	a->si = *si;
-	bpf_tail_call(ctx, &io_exit_prog, 0);
+	bpf_tail_call(ctx, &io_exit_prog,
+	              direction == PSCOPE_DIR_INGRESS && si->role == PSCOPE_ROLE_SERVER
+	                  ? IO_EXIT_REQUEST
+	                  : IO_EXIT_DEFAULT);
 	return 0;
 }
 
@@ -152,10 +155,9 @@ static __always_inline void emit_data(void *ev, __u32 size, __u64 sk, __u8 was_l
 		si->lost = lost;
 }
 
-/* Every data syscall's exit jumps here (one tail-call target), so the payload
- * copying loops are verified once rather than once per syscall. */
-SEC("tracepoint/syscalls/sys_exit_read")
-int io_exit(struct trace_event_raw_sys_exit *ctx)
+/* The body of the tail-call targets: copies up to cap bytes of the data
+ * syscall io_start handed over and sends the event. */
+static __always_inline int io_exit_capture(struct trace_event_raw_sys_exit *ctx, __u32 cap)
 {
 	long ret = ctx->ret;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -186,7 +188,6 @@ int io_exit(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	struct pscope_data_event *e = (struct pscope_data_event *)s->raw;
 	__u8 *payload = s->raw + sizeof(*e);
-	__u32 cap = capture_size;
 	if (cap > PSCOPE_CAPTURE_MAX)
 		cap = PSCOPE_CAPTURE_MAX;
 
@@ -222,6 +223,23 @@ int io_exit(struct trace_event_raw_sys_exit *ctx)
 	asm volatile("%[s] &= %[mask]" : [s] "+r"(size) : [mask] "i"(2 * PSCOPE_CAPTURE_MAX - 1));
 	emit_data(s, size, a.sk, a.si.lost);
 	return 0;
+}
+
+/* Every data syscall's exit jumps to one of these (tail calls), so the copy
+ * loops are verified once per capture size rather than once per syscall. Two
+ * programs, each with its cap a known constant: one program choosing between
+ * two caps makes the verifier walk the loops twice over (past its limit). */
+SEC("tracepoint/syscalls/sys_exit_read")
+int io_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return io_exit_capture(ctx, capture_size);
+}
+
+/* Reads of a server connection: request heads get the larger capture. */
+SEC("tracepoint/syscalls/sys_exit_read")
+int io_exit_request(struct trace_event_raw_sys_exit *ctx)
+{
+	return io_exit_capture(ctx, request_capture_size);
 }
 
 #define ARG(n) (ctx->args[n])

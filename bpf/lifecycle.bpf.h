@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* lifecycle.bpf.h — lifecycle events: accept/connect open a connection with its role,
- * close ends it (and forgets the socket), process exec/exit let userspace read and forget
+ * close ends it (and forgets the socket), a peer's FIN or reset is
+ * reported (sock:inet_sock_set_state), process exec/exit let userspace read and forget
  * process metadata; the agent's own connections register its endpoints instead. */
 #ifndef PERISCOPE_LIFECYCLE_BPF_H
 #define PERISCOPE_LIFECYCLE_BPF_H
@@ -157,6 +158,50 @@ int process_exec(void *ctx)
 		count_drop(PSCOPE_DROP_RINGBUF_FULL);
 	/* a new program gets a fresh guess about its TLS library */
 	bpf_map_delete_elem(&ssl_procs, &tgid);
+	return 0;
+}
+
+#define TCP_ESTABLISHED 1
+#define TCP_CLOSE       7
+#define TCP_CLOSE_WAIT  8
+#define IPPROTO_TCP     6
+
+/* The peer of a traced socket ended the connection: a FIN (ESTABLISHED →
+ * CLOSE_WAIT) or a reset (ESTABLISHED or CLOSE_WAIT → CLOSE, before the
+ * process closed its fd). Userspace ends the requests still waiting for an
+ * answer with it. Runs wherever the packet was processed: no process filter,
+ * only sockets already in `socks`. */
+SEC("tracepoint/sock/inet_sock_set_state")
+int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	int old = ctx->oldstate, new = ctx->newstate;
+	__u8 how;
+
+	if (ctx->protocol != IPPROTO_TCP)
+		return 0;
+	if (old == TCP_ESTABLISHED && new == TCP_CLOSE_WAIT)
+		how = PSCOPE_PEER_FIN;
+	else if ((old == TCP_ESTABLISHED || old == TCP_CLOSE_WAIT) && new == TCP_CLOSE)
+		how = PSCOPE_PEER_RST;
+	else
+		return 0;
+	__u64 key = (__u64)ctx->skaddr;
+	struct pscope_sock_info *si = bpf_map_lookup_elem(&socks, &key);
+	if (!si || si->ignored)
+		return 0;
+	struct pscope_peer_end_event ev = {};
+	ev.hdr.type = PSCOPE_EV_PEER_END;
+	ev.hdr.size = sizeof(ev);
+	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
+	ev.sock_id = key;
+	__builtin_memcpy(ev.local_addr, si->local_addr, 16);
+	__builtin_memcpy(ev.remote_addr, si->remote_addr, 16);
+	ev.local_port = si->local_port;
+	ev.remote_port = si->remote_port;
+	ev.family = si->family;
+	ev.how = how;
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags(sizeof(ev))))
+		count_drop(PSCOPE_DROP_RINGBUF_FULL);
 	return 0;
 }
 

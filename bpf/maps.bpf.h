@@ -18,6 +18,7 @@
 const volatile __u32 self_tgid = 0;
 const volatile __u32 filter_flags = 0;
 const volatile __u32 capture_size = PSCOPE_CAPTURE_DEFAULT;
+const volatile __u32 request_capture_size = PSCOPE_REQUEST_CAPTURE_DEFAULT; /* server reads */
 const volatile __u64 wakeup_bytes = 0; /* per CPU (ringbuf_flags); 0: on every event */
 
 enum io_kind {
@@ -159,10 +160,13 @@ struct {
 	__type(value, __s32);
 } thread_sock SEC(".maps");
 
-/* Holds io_exit, the shared exit handler; the loader fills slot 0. */
+/* Holds the shared exit handlers, filled by the loader: io_exit in slot 0,
+ * io_exit_request (server reads, the request capture size) in slot 1. */
+#define IO_EXIT_DEFAULT 0
+#define IO_EXIT_REQUEST 1
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, __u32);
 } io_exit_prog SEC(".maps");

@@ -66,7 +66,8 @@ static __always_inline void read_tuple(struct sock *sk, struct pscope_sock_info 
 		 * dual-stack peer then read as "::") */
 		BPF_CORE_READ_INTO((struct in6_addr *)si->local_addr, sk,
 		                   __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO((struct in6_addr *)si->remote_addr, sk, __sk_common.skc_v6_daddr);
+		BPF_CORE_READ_INTO((struct in6_addr *)si->remote_addr, sk,
+		                   __sk_common.skc_v6_daddr);
 	}
 }
 

@@ -100,7 +100,9 @@ static __always_inline int ssl_exit(struct pt_regs *ctx)
 		return 0;
 	struct pscope_data_event *e = (struct pscope_data_event *)s->raw;
 	__u8 *payload = s->raw + sizeof(*e);
-	__u32 cap = capture_size;
+	__u32 cap = a.direction == PSCOPE_DIR_INGRESS && si->role == PSCOPE_ROLE_SERVER
+	                ? request_capture_size
+	                : capture_size;
 	if (cap > PSCOPE_CAPTURE_MAX)
 		cap = PSCOPE_CAPTURE_MAX;
 	__u32 captured = copy_user(payload, 0, a.buf, n, cap);

@@ -144,22 +144,21 @@ static void record_http_metrics(struct agent *a, const struct conn *c,
 	m.server_port = port ? (int)port->i : 0;
 	m.duration_s = (double)(s->end_unix_ns - s->start_unix_ns) / 1e9;
 	m.request_body_size = (int64_t)ex->request_body_size;
+	if (ex->failed)
+		m.error_type = http_failure_type(ex, c->ref.role == PSCOPE_ROLE_SERVER);
 	m.response_body_size = (int64_t)ex->response_body_size;
 	metrics_record_http(a->metrics, r, &m);
 }
 
-static void on_http_request(void *ctx, struct conn *c, const struct http1_exchange *req,
+static void on_http_request(struct agent *a, struct conn *c, const struct http1_exchange *req,
                             uint64_t actor)
 {
-	struct agent *a = ctx;
-
 	trace_links_request(a->links, c, actor, req->req_start_ns, req->seq, req->traceparent);
 }
 
-static void on_http_exchange(void *ctx, struct conn *c, const struct http1_exchange *ex,
+static void on_http_exchange(struct agent *a, struct conn *c, const struct http1_exchange *ex,
                              uint64_t actor)
 {
-	struct agent *a = ctx;
 	struct resource *r = conn_resource(a, c);
 	char route[ROUTE_MAX];
 	struct link_ctx ids;
@@ -183,9 +182,9 @@ static void on_stream_reset(void *ctx, struct conn *c)
 	trace_links_forget_conn(a->links, c);
 }
 
-static void on_db_exchange(void *ctx, struct conn *c, const struct db_exchange *ex, uint64_t actor)
+static void on_db_exchange(struct agent *a, struct conn *c, const struct db_exchange *ex,
+                           uint64_t actor)
 {
-	struct agent *a = ctx;
 	struct resource *r = conn_resource(a, c);
 	struct db_metric_sample m = {0};
 	char remote[64];
@@ -207,6 +206,33 @@ static void on_db_exchange(void *ctx, struct conn *c, const struct db_exchange *
 	metrics_record_db(a->metrics, r, &m);
 	emit_span(a, &s);
 	span_release(&s);
+}
+
+/* The session's sink: each exchange kind to its span and metrics builder. */
+static void on_exchange(void *ctx, struct conn *c, enum l7_protocol kind, const void *ex,
+                        uint64_t actor)
+{
+	struct agent *a = ctx;
+
+	switch (kind) {
+	case L7_HTTP1:
+		on_http_exchange(a, c, ex, actor);
+		break;
+	case L7_PGSQL:
+	case L7_MYSQL:
+	case L7_REDIS:
+		on_db_exchange(a, c, ex, actor);
+		break;
+	default:
+		break;
+	}
+}
+
+static void on_request(void *ctx, struct conn *c, enum l7_protocol kind, const void *req,
+                       uint64_t actor)
+{
+	if (kind == L7_HTTP1)
+		on_http_request(ctx, c, req, actor);
 }
 
 /* ---- kernel events ---- */
@@ -280,9 +306,48 @@ static void on_conn_event(struct agent *a, const struct pscope_conn_event *e, si
 	}
 	c = conn_table_lookup(a->conns, e->conn.pid, e->conn.fd);
 	if (c && c->ref.sock_id == e->conn.sock_id) {
-		session_on_close(c, e->hdr.timestamp_ns, e->conn.tid);
+		/* a request still waiting ends with how the connection ended: at
+		 * the peer's FIN or reset when one came first, else at this close */
+		if (c->peer_end)
+			session_on_close(c, c->peer_end_ns, e->conn.tid, c->peer_end);
+		else
+			session_on_close(c, e->hdr.timestamp_ns, e->conn.tid, L7_END_CLOSE);
 		conn_table_remove(a->conns, c);
 	}
+}
+
+/* The peer closed or reset a traced socket: remembered until the process
+ * closes its end (the response may still be in the socket's receive queue). */
+static void on_peer_end(struct agent *a, const struct pscope_peer_end_event *e, size_t size)
+{
+	struct conn *c;
+
+	if (size < sizeof(*e)) {
+		a->stats.malformed_events++;
+		return;
+	}
+	c = conn_table_lookup_tuple(a->conns, e->family, e->local_addr, e->local_port,
+	                            e->remote_addr, e->remote_port);
+	if (!c || c->ref.sock_id != e->sock_id)
+		return;
+	if (e->how == PSCOPE_PEER_RST) {
+		c->peer_end = L7_END_RESET;
+		c->peer_end_ns = e->hdr.timestamp_ns;
+	} else if (!c->peer_end) {
+		c->peer_end = L7_END_PEER_CLOSED;
+		c->peer_end_ns = e->hdr.timestamp_ns;
+	}
+}
+
+/* A process exited with connections open: requests still waiting on them end. */
+static void end_conn_at_exit(void *ctx, struct conn *c)
+{
+	const struct pscope_proc_event *e = ctx;
+
+	if (c->peer_end)
+		session_on_close(c, c->peer_end_ns, c->ref.tid, c->peer_end);
+	else
+		session_on_close(c, e->hdr.timestamp_ns, c->ref.tid, L7_END_EXIT);
 }
 
 static void on_proc_exit(struct agent *a, const struct pscope_proc_event *e, size_t size)
@@ -303,6 +368,7 @@ static void on_proc_exit(struct agent *a, const struct pscope_proc_event *e, siz
 			tls_probes_on_exec(a->tls, e->pid, e->hdr.timestamp_ns);
 		return;
 	}
+	conn_table_for_pid(a->conns, e->pid, end_conn_at_exit, (void *)e);
 	conn_table_remove_pid(a->conns, e->pid);
 	proc_info_forget(a->procs, e->pid);
 	if (a->tls)
@@ -337,6 +403,9 @@ static int on_ringbuf_event(void *ctx, void *data, size_t size)
 	case PSCOPE_EV_PROC_EXIT:
 	case PSCOPE_EV_PROC_EXEC:
 		on_proc_exit(a, data, size);
+		break;
+	case PSCOPE_EV_PEER_END:
+		on_peer_end(a, data, size);
 		break;
 	default:
 		a->stats.malformed_events++;
@@ -439,6 +508,7 @@ static void update_self_metrics(struct agent *a)
 	    [PSCOPE_EV_CONN_OPEN] = "conn_open",
 	    [PSCOPE_EV_CONN_CLOSE] = "conn_close",
 	    [PSCOPE_EV_PROC_EXIT] = "proc_exit",
+	    [PSCOPE_EV_PEER_END] = "peer_end",
 	    [PSCOPE_EV_PROC_EXEC] = "proc_exec",
 	};
 
@@ -460,6 +530,18 @@ static void update_self_metrics(struct agent *a)
 	                         a->session_stats.unrecognised_conns);
 	metrics_set_self_counter(m, "periscope.streams.resynced", NULL, NULL,
 	                         a->session_stats.resyncs);
+	{
+		struct trace_links_stats ls;
+
+		/* client spans: given a local parent, left a root because the
+		 * evidence was ambiguous, or a root with no server request around */
+		trace_links_get_stats(a->links, &ls);
+		metrics_set_self_counter(m, "periscope.links", "result", "linked",
+		                         ls.in_process_links);
+		metrics_set_self_counter(m, "periscope.links", "result", "ambiguous", ls.ambiguous);
+		metrics_set_self_counter(m, "periscope.links", "result", "none", ls.no_parent);
+		metrics_set_self_counter(m, "periscope.links.paired", NULL, NULL, ls.paired);
+	}
 	if (a->loader) {
 		metrics_set_self_gauge(m, "periscope.ringbuf.size", NULL, NULL,
 		                       (double)a->cfg->ringbuf_bytes);
@@ -680,9 +762,8 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 	a->cfg = cfg;
 	a->log = lg;
 	a->signal_fd = -1;
-	a->sink.http = on_http_exchange;
-	a->sink.http_request = on_http_request;
-	a->sink.db = on_db_exchange;
+	a->sink.exchange = on_exchange;
+	a->sink.request = on_request;
 	a->sink.reset = on_stream_reset;
 	a->sink.ctx = a;
 	id_gen_seed(&a->ids);
@@ -736,6 +817,7 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 	}
 	lc.self_tgid = (uint32_t)getpid();
 	lc.capture_size = cfg->capture_size;
+	lc.request_capture_size = cfg->request_capture_size;
 	lc.ringbuf_bytes = cfg->ringbuf_bytes;
 	lc.max_sockets = cfg->max_connections;
 	/* woken before an eighth of the buffer is used, whichever CPUs filled it */

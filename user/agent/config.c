@@ -18,6 +18,7 @@ enum {
 	OPT_PORT,
 	OPT_EXE,
 	OPT_CAPTURE,
+	OPT_REQUEST_CAPTURE,
 	OPT_RINGBUF,
 	OPT_MAX_CONNS,
 	OPT_PROMETHEUS,
@@ -37,6 +38,7 @@ static const struct option long_options[] = {
     {"port", required_argument, NULL, OPT_PORT},
     {"exe", required_argument, NULL, OPT_EXE},
     {"capture-size", required_argument, NULL, OPT_CAPTURE},
+    {"request-capture-size", required_argument, NULL, OPT_REQUEST_CAPTURE},
     {"ringbuf-size", required_argument, NULL, OPT_RINGBUF},
     {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
     {"prometheus", required_argument, NULL, OPT_PROMETHEUS},
@@ -81,6 +83,9 @@ void config_usage(FILE *out)
 	    "                           $PERISCOPE_ROUTES, comma-separated)\n"
 	    "Tuning:\n"
 	    "  --capture-size BYTES     payload captured per syscall (default %d, max %d)\n"
+	    "  --request-capture-size BYTES\n"
+	    "                           payload captured per read of a server connection, so\n"
+	    "                           big request heads keep their traceparent (default %d)\n"
 	    "  --ringbuf-size BYTES     kernel→agent ring buffer (default 8388608)\n"
 	    "  --max-connections N      connections tracked at once (default 262144)\n"
 	    "  --no-tls                 do not attach uprobes to TLS libraries (libssl, node)\n"
@@ -91,7 +96,7 @@ void config_usage(FILE *out)
 	    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,\n"
 	    "OTEL_EXPORTER_OTLP_COMPRESSION, OTEL_BSP_SCHEDULE_DELAY, OTEL_RESOURCE_ATTRIBUTES,\n"
 	    "OTEL_METRIC_EXPORT_INTERVAL, OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE.\n",
-	    PSCOPE_CAPTURE_DEFAULT, PSCOPE_CAPTURE_MAX);
+	    PSCOPE_CAPTURE_DEFAULT, PSCOPE_CAPTURE_MAX, PSCOPE_REQUEST_CAPTURE_DEFAULT);
 }
 
 static int bad(char *err, size_t len, const char *fmt, ...)
@@ -130,6 +135,7 @@ int config_parse(struct config *c, int argc, char **argv, char *err, size_t err_
 
 	memset(c, 0, sizeof(*c));
 	c->capture_size = PSCOPE_CAPTURE_DEFAULT;
+	c->request_capture_size = PSCOPE_REQUEST_CAPTURE_DEFAULT;
 	c->ringbuf_bytes = 8 << 20;
 	c->max_connections = 262144;
 	c->log_level = "info";
@@ -182,6 +188,13 @@ int config_parse(struct config *c, int argc, char **argv, char *err, size_t err_
 				           "--capture-size takes 64 to %d bytes, not '%s'",
 				           PSCOPE_CAPTURE_MAX, optarg);
 			c->capture_size = (uint32_t)v;
+			break;
+		case OPT_REQUEST_CAPTURE:
+			if (parse_u64(optarg, 64, PSCOPE_CAPTURE_MAX, &v))
+				return bad(err, err_len,
+				           "--request-capture-size takes 64 to %d bytes, not '%s'",
+				           PSCOPE_CAPTURE_MAX, optarg);
+			c->request_capture_size = (uint32_t)v;
 			break;
 		case OPT_RINGBUF:
 			if (parse_u64(optarg, 1 << 16, 1u << 30, &v) || !is_pow2(v))

@@ -34,6 +34,7 @@ struct config {
 	const char *exes[CONFIG_MAX_FILTERS]; /* point into argv */
 	size_t n_exes;
 	uint32_t capture_size;
+	uint32_t request_capture_size; /* reads of server connections */
 	uint32_t ringbuf_bytes;
 	uint32_t max_connections;
 	const char *prometheus_addr; /* NULL: off */

@@ -228,6 +228,14 @@ struct conn *conn_table_upsert(struct conn_table *t, const struct pscope_conn_re
 	return c;
 }
 
+void conn_table_for_pid(struct conn_table *t, uint32_t pid, void (*fn)(void *ctx, struct conn *c),
+                        void *ctx)
+{
+	for (struct conn *c = t->lru_head; c; c = c->lru_next)
+		if (c->ref.pid == pid)
+			fn(ctx, c);
+}
+
 void conn_table_remove_pid(struct conn_table *t, uint32_t pid)
 {
 	struct conn *c = t->lru_head;

@@ -15,6 +15,8 @@ struct conn {
 	char comm[16];
 	uint8_t protocol; /* enum l7_protocol, set by the session layer */
 	uint8_t flags;    /* CONN_FLAG_* */
+	uint8_t peer_end; /* 0, or how the peer ended it first (enum l7_end: FIN or reset) */
+	uint64_t peer_end_ns;
 	uint64_t last_seen_ns;
 	void *session;           /* protocol state, owned through the table's release hook */
 	struct link_ring *links; /* span ids of its requests in flight (trace_links.h) */
@@ -47,6 +49,9 @@ struct conn *conn_table_lookup(struct conn_table *t, uint32_t pid, int32_t fd);
 struct conn *conn_table_upsert(struct conn_table *t, const struct pscope_conn_ref *ref,
                                uint64_t now_ns);
 void conn_table_remove(struct conn_table *t, struct conn *c);
+/* Calls fn for every connection of process pid (fn must not remove any). */
+void conn_table_for_pid(struct conn_table *t, uint32_t pid, void (*fn)(void *ctx, struct conn *c),
+                        void *ctx);
 /* The connection whose local end is local:lport and remote end remote:rport
  * (16-byte addresses as in pscope_conn_ref, family AF_INET or AF_INET6; IPv4
  * and IPv4-mapped IPv6 match each other).

@@ -4,9 +4,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "parsers/mysql.h"
-#include "parsers/pgsql.h"
-#include "parsers/redis.h"
 #include "conn/session.h"
 #include "conn/trace_links.h"
 
@@ -18,38 +15,26 @@ struct session {
 	const struct session_sink *sink;
 	uint8_t undetected_chunks;
 	bool tls; /* plaintext comes from TLS library probes; socket bytes are ciphertext */
-	uint64_t cur_actor; /* who moved the event being fed (trace_links.h) */
-	union {
-		struct http1_parser *http1;
-		struct pgsql_parser *pgsql;
-		struct mysql_parser *mysql;
-		struct redis_parser *redis;
-		void *any;
-	} parser;
+	uint64_t cur_actor;       /* who moved the event being fed (trace_links.h) */
+	const struct l7_ops *ops; /* the connection's protocol, once known */
+	void *parser;             /* ops->create's, owned */
+	struct l7_callbacks cb;   /* what the parser reports to: back to this session */
 };
 
-static void on_http1_exchange(void *ctx, const struct http1_exchange *ex)
+static void on_exchange(void *ctx, enum l7_protocol kind, const void *ex)
 {
 	struct session *s = ctx;
 
-	if (s->sink && s->sink->http)
-		s->sink->http(s->sink->ctx, s->conn, ex, s->cur_actor);
+	if (s->sink && s->sink->exchange)
+		s->sink->exchange(s->sink->ctx, s->conn, kind, ex, s->cur_actor);
 }
 
-static void on_http1_request(void *ctx, const struct http1_exchange *req)
+static void on_request(void *ctx, enum l7_protocol kind, const void *req)
 {
 	struct session *s = ctx;
 
-	if (s->sink && s->sink->http_request)
-		s->sink->http_request(s->sink->ctx, s->conn, req, s->cur_actor);
-}
-
-static void on_db_exchange(void *ctx, const struct db_exchange *ex)
-{
-	struct session *s = ctx;
-
-	if (s->sink && s->sink->db)
-		s->sink->db(s->sink->ctx, s->conn, ex, s->cur_actor);
+	if (s->sink && s->sink->request)
+		s->sink->request(s->sink->ctx, s->conn, kind, req, s->cur_actor);
 }
 
 /* Which stream a read or write belongs to, given the role. */
@@ -67,103 +52,43 @@ static uint8_t role_for(enum stream_dir dir, uint8_t direction)
 	return req == ingress ? PSCOPE_ROLE_SERVER : PSCOPE_ROLE_CLIENT;
 }
 
-typedef int (*db_detect_fn)(const uint8_t *data, size_t len, enum stream_dir dir);
-
-static const struct {
-	enum l7_protocol proto;
-	db_detect_fn detect;
-} db_protocols[] = {
-    {L7_PGSQL, pgsql_detect},
-    {L7_MYSQL, mysql_detect},
-    {L7_REDIS, redis_detect},
-};
-
 /* Recognises the protocol (and, for sockets older than the agent, the role)
- * from the first captured bytes of a chunk. */
+ * from the first captured bytes of a chunk: the first protocol of the table
+ * whose detector accepts them. */
 static void detect(struct conn *c, const struct pscope_data_event *e)
 {
-	int d = http1_detect(e->payload, e->captured);
+	bool role_known = c->ref.role != PSCOPE_ROLE_UNKNOWN;
+	int want = role_known ? (int)stream_dir_of(c->ref.role, e->direction) : -1;
 
-	if (d >= 0) {
-		if (c->ref.role == PSCOPE_ROLE_UNKNOWN)
-			c->ref.role = role_for((enum stream_dir)d, e->direction);
-		c->protocol = L7_HTTP1;
-		return;
-	}
-	for (size_t i = 0; i < sizeof(db_protocols) / sizeof(db_protocols[0]); i++) {
-		if (c->ref.role != PSCOPE_ROLE_UNKNOWN) {
-			enum stream_dir dir = stream_dir_of(c->ref.role, e->direction);
+	for (size_t i = 0; i < l7_protocol_count; i++) {
+		int d = l7_protocols[i]->detect(e->payload, e->captured, want);
 
-			if (db_protocols[i].detect(e->payload, e->captured, dir) == 1) {
-				c->protocol = db_protocols[i].proto;
-				return;
-			}
+		if (d < 0)
 			continue;
-		}
-		for (int dir = STREAM_DIR_REQUEST; dir <= STREAM_DIR_RESPONSE; dir++) {
-			if (db_protocols[i].detect(e->payload, e->captured, dir) == 1) {
-				c->ref.role = role_for((enum stream_dir)dir, e->direction);
-				c->protocol = db_protocols[i].proto;
-				return;
-			}
-		}
+		if (!role_known)
+			c->ref.role = role_for((enum stream_dir)d, e->direction);
+		c->protocol = l7_protocols[i]->id;
+		return;
 	}
 }
 
-static void parser_free(struct session *s, uint8_t proto)
+static void parser_free(struct session *s)
 {
-	switch (proto) {
-	case L7_HTTP1:
-		http1_parser__free(s->parser.http1);
-		break;
-	case L7_PGSQL:
-		pgsql_parser__free(s->parser.pgsql);
-		break;
-	case L7_MYSQL:
-		mysql_parser__free(s->parser.mysql);
-		break;
-	case L7_REDIS:
-		redis_parser__free(s->parser.redis);
-		break;
-	}
-	s->parser.any = NULL;
+	if (s->ops && s->parser)
+		s->ops->destroy(s->parser);
+	s->parser = NULL;
 }
 
 static void *parser_new(struct session *s, uint8_t proto)
 {
-	switch (proto) {
-	case L7_HTTP1:
-		s->parser.http1 = http1_parser__new(on_http1_exchange, s);
-		if (s->parser.http1)
-			http1_parser_set_request_fn(s->parser.http1, on_http1_request);
-		break;
-	case L7_PGSQL:
-		s->parser.pgsql = pgsql_parser__new(on_db_exchange, s);
-		break;
-	case L7_MYSQL:
-		s->parser.mysql = mysql_parser__new(on_db_exchange, s);
-		break;
-	case L7_REDIS:
-		s->parser.redis = redis_parser__new(on_db_exchange, s);
-		break;
-	}
-	return s->parser.any;
-}
-
-static int parser_feed(struct session *s, uint8_t proto, enum stream_dir dir,
-                       const struct stream_chunk *chunk)
-{
-	switch (proto) {
-	case L7_HTTP1:
-		return http1_parser_feed(s->parser.http1, dir, chunk);
-	case L7_PGSQL:
-		return pgsql_parser_feed(s->parser.pgsql, dir, chunk);
-	case L7_MYSQL:
-		return mysql_parser_feed(s->parser.mysql, dir, chunk);
-	case L7_REDIS:
-		return redis_parser_feed(s->parser.redis, dir, chunk);
-	}
-	return 0;
+	s->ops = l7_ops_of(proto);
+	if (!s->ops)
+		return NULL;
+	s->cb.exchange = on_exchange;
+	s->cb.request = on_request;
+	s->cb.ctx = s;
+	s->parser = s->ops->create(&s->cb);
+	return s->parser;
 }
 
 void session_on_data(struct conn *c, const struct pscope_data_event *e,
@@ -179,7 +104,7 @@ void session_on_data(struct conn *c, const struct pscope_data_event *e,
 		/* The first plaintext of a TLS connection: what the socket showed so
 		 * far was the handshake. Start over on the plaintext. */
 		if (s) {
-			parser_free(s, c->protocol);
+			parser_free(s);
 			s->undetected_chunks = 0;
 		}
 		c->protocol = L7_UNKNOWN;
@@ -187,13 +112,12 @@ void session_on_data(struct conn *c, const struct pscope_data_event *e,
 	}
 	if (c->protocol == L7_NONE)
 		return;
-	if ((e->hdr.flags & PSCOPE_EVF_LOST) && s && s->parser.any) {
+	if ((e->hdr.flags & PSCOPE_EVF_LOST) && s && s->parser) {
 		/* The kernel lost events of this connection: what the parser holds
 		 * would pair requests with the wrong responses. Start over from
 		 * here, without the requests in flight (no span rather than a
 		 * wrong one). */
-		parser_free(s, c->protocol);
-		s->parser.any = NULL;
+		parser_free(s);
 		st->resyncs++;
 		if (sink->reset)
 			sink->reset(sink->ctx, c);
@@ -221,12 +145,13 @@ void session_on_data(struct conn *c, const struct pscope_data_event *e,
 		}
 		/* A database's own side of its connections: the clients' spans
 		 * already describe these operations, so it is not parsed. */
-		if (c->protocol != L7_HTTP1 && c->ref.role == PSCOPE_ROLE_SERVER) {
+		const struct l7_ops *ops = l7_ops_of(c->protocol);
+		if (ops && !ops->parse_server_side && c->ref.role == PSCOPE_ROLE_SERVER) {
 			c->protocol = L7_NONE;
 			return;
 		}
 	}
-	if (!s->parser.any && !parser_new(s, c->protocol)) {
+	if (!s->parser && !parser_new(s, c->protocol)) {
 		st->alloc_failures++;
 		return;
 	}
@@ -245,31 +170,18 @@ void session_on_data(struct conn *c, const struct pscope_data_event *e,
 	s->cur_actor = e->conn.tid;
 	if ((c->flags & CONN_FLAG_GO) && e->goroutine)
 		s->cur_actor |= (uint64_t)(e->goroutine | LINK_GOROUTINE_BIT) << 32;
-	if (parser_feed(s, c->protocol, stream_dir_of(c->ref.role, e->direction), &chunk) < 0)
+	if (s->ops->feed(s->parser, stream_dir_of(c->ref.role, e->direction), &chunk) < 0)
 		st->parse_errors++;
 }
 
-void session_on_close(struct conn *c, uint64_t ts_ns, uint32_t tid)
+void session_on_close(struct conn *c, uint64_t ts_ns, uint32_t tid, enum l7_end how)
 {
 	struct session *s = c->session;
 
-	if (!s || !s->parser.any)
+	if (!s || !s->parser)
 		return;
 	s->cur_actor = tid;
-	switch (c->protocol) {
-	case L7_HTTP1:
-		http1_parser_close(s->parser.http1, ts_ns);
-		break;
-	case L7_PGSQL:
-		pgsql_parser_close(s->parser.pgsql, ts_ns);
-		break;
-	case L7_MYSQL:
-		mysql_parser_close(s->parser.mysql, ts_ns);
-		break;
-	case L7_REDIS:
-		redis_parser_close(s->parser.redis, ts_ns);
-		break;
-	}
+	s->ops->close(s->parser, ts_ns, how);
 }
 
 void session_free(struct conn *c)
@@ -278,7 +190,7 @@ void session_free(struct conn *c)
 
 	if (!s)
 		return;
-	parser_free(s, c->protocol);
+	parser_free(s);
 	free(s);
 	c->session = NULL;
 }

@@ -1,6 +1,7 @@
 /* session.h — per-connection protocol state: recognises the protocol from the
- * first bytes, maps read/write to request/response streams by the connection's
- * role, and feeds the right parser. Completed exchanges go to a sink. */
+ * first bytes (through the protocol table, parsers/protocol.h), maps
+ * read/write to request/response streams by the connection's role, and feeds
+ * the right parser. Completed exchanges go to a sink. */
 #ifndef PERISCOPE_SESSION_H
 #define PERISCOPE_SESSION_H
 
@@ -8,27 +9,18 @@
 #include <stdint.h>
 
 #include "conn/conn_table.h"
-#include "parsers/db_exchange.h"
-#include "parsers/http1.h"
+#include "parsers/protocol.h"
 #include "periscope_abi.h"
 
-enum l7_protocol {
-	L7_UNKNOWN = 0, /* not recognised yet */
-	L7_HTTP1 = 1,
-	L7_PGSQL = 2,
-	L7_MYSQL = 3,
-	L7_REDIS = 4,
-	L7_NONE = 255, /* gave up: not a protocol we parse */
-};
-
 /* actor: who moved the bytes of the event that completed (or started) it,
- * as trace_links.h describes (thread id, and goroutine for Go programs). */
+ * as trace_links.h describes (thread id, and goroutine for Go programs).
+ * kind says which exchange struct ex points to (see parsers/protocol.h). */
 struct session_sink {
-	void (*http)(void *ctx, struct conn *c, const struct http1_exchange *ex, uint64_t actor);
+	void (*exchange)(void *ctx, struct conn *c, enum l7_protocol kind, const void *ex,
+	                 uint64_t actor);
 	/* a request's head was parsed (ids are decided here, see trace_links.h) */
-	void (*http_request)(void *ctx, struct conn *c, const struct http1_exchange *req,
-	                     uint64_t actor);
-	void (*db)(void *ctx, struct conn *c, const struct db_exchange *ex, uint64_t actor);
+	void (*request)(void *ctx, struct conn *c, enum l7_protocol kind, const void *req,
+	                uint64_t actor);
 	/* c's parser started over (events were lost): forget its requests in flight */
 	void (*reset)(void *ctx, struct conn *c);
 	void *ctx;
@@ -44,8 +36,9 @@ struct session_stats {
 /* Feeds one data event of connection c. */
 void session_on_data(struct conn *c, const struct pscope_data_event *e,
                      const struct session_sink *sink, struct session_stats *st);
-/* The connection closed at ts_ns: parsers finish what close completes. */
-void session_on_close(struct conn *c, uint64_t ts_ns, uint32_t tid);
+/* The connection ended at ts_ns (how: enum l7_end): parsers finish what the
+ * end completes and report requests left unanswered as failed. */
+void session_on_close(struct conn *c, uint64_t ts_ns, uint32_t tid, enum l7_end how);
 /* Frees c's protocol state (called when the connection leaves the table). */
 void session_free(struct conn *c);
 

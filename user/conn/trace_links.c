@@ -284,7 +284,7 @@ static bool thread_busy(struct trace_links *tl, uint32_t pid, uint32_t tid)
 
 /* The server request handled by thread tid now, if exactly one. */
 static struct link_ctx *thread_parent(struct trace_links *tl, uint32_t pid, uint32_t tid,
-                                      struct conn **conn_out)
+                                      struct conn **conn_out, bool *ambiguous)
 {
 	struct thread_entry *e = thread_find(tl, tid);
 	struct conn *sc;
@@ -292,7 +292,7 @@ static struct link_ctx *thread_parent(struct trace_links *tl, uint32_t pid, uint
 	if (!e || e->pid != pid)
 		return NULL;
 	if (e->inflight > 1) {
-		tl->stats.ambiguous++;
+		*ambiguous = true;
 		return NULL;
 	}
 	sc = conn_table_lookup(tl->conns, e->pid, e->fd);
@@ -347,22 +347,28 @@ static void client_request(struct trace_links *tl, struct conn *c, struct link_c
 {
 	struct conn *sc = NULL;
 	struct link_ctx *parent;
+	bool ambiguous = false;
 
 	x->resolved = true;
 	if (from_traceparent(tl, x, traceparent))
 		return; /* the application propagates context itself */
-	parent = x->gkey ? thread_parent(tl, c->ref.pid, x->gkey, &sc) : NULL;
+	parent = x->gkey ? thread_parent(tl, c->ref.pid, x->gkey, &sc, &ambiguous) : NULL;
 	if (!parent)
-		parent = thread_parent(tl, c->ref.pid, x->tid, &sc);
+		parent = thread_parent(tl, c->ref.pid, x->tid, &sc, &ambiguous);
 	if (!parent && !thread_busy(tl, c->ref.pid, x->tid)) {
 		/* a thread (or goroutine) serving nothing itself: the process's
 		 * server request, if it has exactly one in flight (worker pools,
 		 * Go's connection writer goroutines) */
-		parent = thread_parent(tl, c->ref.pid, c->ref.pid | LINK_PROCESS_BIT, &sc);
+		parent =
+		    thread_parent(tl, c->ref.pid, c->ref.pid | LINK_PROCESS_BIT, &sc, &ambiguous);
 		if (parent)
 			tl->stats.process_links++;
 	}
 	if (!parent) {
+		if (ambiguous)
+			tl->stats.ambiguous++;
+		else
+			tl->stats.no_parent++;
 		fresh_root(tl, x);
 		pair_from_client(tl, c, x);
 		return;

@@ -65,6 +65,7 @@ struct link_ring {
 struct trace_links_stats {
 	uint64_t in_process_links; /* client spans given a local server parent */
 	uint64_t ambiguous;        /* client spans left as roots: several requests on the thread */
+	uint64_t no_parent;        /* client spans left as roots: no server request in flight */
 	uint64_t process_links;    /* of in_process_links: through the process fallback */
 	uint64_t paired;           /* server spans given a local client parent */
 	uint64_t remote_parents;   /* server spans continuing an incoming traceparent */

@@ -132,6 +132,7 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 	}
 	l->skel->rodata->self_tgid = c->self_tgid;
 	l->skel->rodata->capture_size = c->capture_size;
+	l->skel->rodata->request_capture_size = c->request_capture_size;
 	l->skel->rodata->wakeup_bytes = c->wakeup_bytes;
 	l->skel->rodata->filter_flags =
 	    (c->n_pids ? PSCOPE_FILTER_PIDS : 0) | (c->n_ports ? PSCOPE_FILTER_PORTS : 0);
@@ -142,6 +143,7 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 	/* io_exit is reached by tail call only, never attached itself; the TLS
 	 * uprobes are attached per library file by loader_attach_tls */
 	bpf_program__set_autoattach(l->skel->progs.io_exit, false);
+	bpf_program__set_autoattach(l->skel->progs.io_exit_request, false);
 	bpf_program__set_autoattach(l->skel->progs.ssl_read_enter, false);
 	bpf_program__set_autoattach(l->skel->progs.ssl_write_enter, false);
 	bpf_program__set_autoattach(l->skel->progs.ssl_read_ex_enter, false);
@@ -155,14 +157,18 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 		goto cleanup;
 	}
 	{
-		uint32_t zero = 0;
-		int prog_fd = bpf_program__fd(l->skel->progs.io_exit);
-		if (bpf_map__update_elem(l->skel->maps.io_exit_prog, &zero, sizeof(zero), &prog_fd,
-		                         sizeof(prog_fd), BPF_ANY)) {
-			rc = -errno;
-			fail(err, err_len, rc, "cannot install the exit handler: %s",
-			     strerror(-rc));
-			goto cleanup;
+		/* slot 0: the default capture; slot 1: server reads (request heads) */
+		struct bpf_program *exits[2] = {l->skel->progs.io_exit,
+		                                l->skel->progs.io_exit_request};
+		for (uint32_t slot = 0; slot < 2; slot++) {
+			int prog_fd = bpf_program__fd(exits[slot]);
+			if (bpf_map__update_elem(l->skel->maps.io_exit_prog, &slot, sizeof(slot),
+			                         &prog_fd, sizeof(prog_fd), BPF_ANY)) {
+				rc = -errno;
+				fail(err, err_len, rc, "cannot install the exit handler: %s",
+				     strerror(-rc));
+				goto cleanup;
+			}
 		}
 	}
 	rc = fill_filters(l, c);

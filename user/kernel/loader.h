@@ -11,9 +11,10 @@
 
 struct loader_config {
 	uint32_t self_tgid;
-	uint32_t capture_size;  /* bytes of payload per syscall, <= PSCOPE_CAPTURE_MAX */
-	uint32_t ringbuf_bytes; /* power of two */
-	uint32_t max_sockets;   /* socket table entries */
+	uint32_t capture_size;         /* bytes of payload per syscall, <= PSCOPE_CAPTURE_MAX */
+	uint32_t request_capture_size; /* per read of a server connection, <= PSCOPE_CAPTURE_MAX */
+	uint32_t ringbuf_bytes;        /* power of two */
+	uint32_t max_sockets;          /* socket table entries */
 	uint64_t
 	    wakeup_bytes; /* wake the consumer each time a CPU has sent this much; 0: every event */
 	const uint32_t *pids; /* --pid filter (with their children) */

@@ -494,6 +494,8 @@ static void request_begin(struct http1_parser *p, const char *method, size_t met
 	r->ex.req_end_ns = start_ns;
 	r->ex.resp_start_ns = 0;
 	r->ex.resp_end_ns = 0;
+	r->ex.failed = false;
+	r->ex.end_how = 0;
 	pending_push(p, r);
 	p->req_cur = r;
 }
@@ -1170,6 +1172,11 @@ static void on_gap(struct http1_parser *p, enum stream_dir dir, const struct str
 	case ST_STATUS_REST:
 	case ST_HEADERS:
 		d->truncated = true;
+		/* a request head longer than the capture: report what was seen
+		 * (method, target, the headers before the cut) as the request
+		 * starts, so its span gets its ids and its calls their parent */
+		if (dir == STREAM_DIR_REQUEST && d->state == ST_HEADERS && p->req_fn && p->req_cur)
+			p->req_fn(p->ctx, &p->req_cur->ex);
 		finish_message(p, dir, c->ts_last_ns);
 		enter_scan(d, false, true, false);
 		break;
@@ -1337,9 +1344,10 @@ int http1_parser_feed(struct http1_parser *p, enum stream_dir dir, const struct 
 	return nomem ? -ENOMEM : 0;
 }
 
-void http1_parser_close(struct http1_parser *p, uint64_t ts_ns)
+void http1_parser_close(struct http1_parser *p, uint64_t ts_ns, enum l7_end how)
 {
 	struct dir_state *rq, *rs;
+	struct pending *r;
 
 	if (!p)
 		return;
@@ -1350,9 +1358,19 @@ void http1_parser_close(struct http1_parser *p, uint64_t ts_ns)
 		finish_message(p, STREAM_DIR_RESPONSE, rs->last_ns ? rs->last_ns : ts_ns);
 	if (rq->open)
 		finish_message(p, STREAM_DIR_REQUEST, rq->last_ns ? rq->last_ns : ts_ns);
-	while (p->head) {
-		free(pending_pop(p));
-		p->stats.unanswered++;
+	/* requests still waiting: the connection ended instead of an answer */
+	while ((r = pending_pop(p))) {
+		r->ex.failed = true;
+		r->ex.end_how = (uint8_t)how;
+		r->ex.status = 0;
+		if (!r->ex.req_end_ns)
+			r->ex.req_end_ns = r->ex.req_start_ns;
+		r->ex.resp_start_ns = 0;
+		r->ex.resp_end_ns = ts_ns > r->ex.req_end_ns ? ts_ns : r->ex.req_end_ns;
+		p->stats.failed++;
+		if (p->fn)
+			p->fn(p->ctx, &r->ex);
+		free(r);
 	}
 	p->req_cur = NULL;
 	dir_reset(rq);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "parsers/protocol.h"
 #include "parsers/stream.h"
 
 #define HTTP1_METHOD_MAX      24
@@ -42,12 +43,17 @@ struct http1_exchange {
 	uint64_t resp_start_ns; /* first byte of the final response */
 	uint64_t resp_end_ns;   /* last response byte */
 	uint64_t seq;           /* the request's number on this connection, from 0 */
+	/* no response: the connection ended (how: enum l7_end) while the request
+	 * waited; status is 0 and resp_end_ns is when it ended */
+	bool failed;
+	uint8_t end_how;
 };
 
 struct http1_stats {
 	uint64_t exchanges;        /* reported through the callback */
 	uint64_t parse_errors;     /* garbage skipped while looking for a message start */
-	uint64_t unanswered;       /* requests dropped without a response (close, overflow) */
+	uint64_t unanswered;       /* requests dropped without a response (queue overflow) */
+	uint64_t failed;           /* requests reported as failed: the connection ended first */
 	uint64_t orphan_responses; /* responses with no request to pair with */
 };
 
@@ -71,9 +77,10 @@ void http1_parser_set_request_fn(struct http1_parser *p, http1_request_fn fn);
  * for lack of memory, -EINVAL on bad arguments. */
 int http1_parser_feed(struct http1_parser *p, enum stream_dir dir, const struct stream_chunk *c);
 
-/* The connection closed at ts_ns: completes a response delimited by close,
- * drops (and counts) requests that never got one. */
-void http1_parser_close(struct http1_parser *p, uint64_t ts_ns);
+/* The connection ended at ts_ns (how: enum l7_end): completes a response
+ * delimited by close, and reports every request that never got one as a
+ * failed exchange (failed, end_how, status 0). */
+void http1_parser_close(struct http1_parser *p, uint64_t ts_ns, enum l7_end how);
 
 void http1_parser_stats(const struct http1_parser *p, struct http1_stats *out);
 

@@ -101,6 +101,20 @@ static void host_split(const char *host, char *name, size_t name_len, int *port)
 		*port = parse_port(colon + 1);
 }
 
+const char *http_failure_type(const struct http1_exchange *ex, bool server)
+{
+	switch (ex->end_how) {
+	case L7_END_RESET:
+		return "connection_reset";
+	case L7_END_PEER_CLOSED:
+		return "connection_closed";
+	case L7_END_EXIT:
+		return "process_exit";
+	default: /* this side closed: a client gave up, a server dropped it */
+		return server ? "no_response" : "timeout";
+	}
+}
+
 /* "METHOD" or "METHOD route" into the span name. */
 static void span_name_set(struct span *s, const char *method, const char *route)
 {
@@ -166,7 +180,11 @@ void http_span_build(struct span *s, const struct http1_exchange *ex, const stru
 	if (ex->user_agent[0])
 		span_add_str(s, "user_agent.original", ex->user_agent);
 
-	if (ex->status >= 500 || (!server && ex->status >= 400)) {
+	if (ex->failed) {
+		/* no response: the connection ended while the request waited */
+		s->status = SPAN_STATUS_ERROR;
+		span_add_str(s, "error.type", http_failure_type(ex, server));
+	} else if (ex->status >= 500 || (!server && ex->status >= 400)) {
 		char code[8];
 		snprintf(code, sizeof(code), "%d", ex->status);
 		s->status = SPAN_STATUS_ERROR;

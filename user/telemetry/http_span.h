@@ -3,6 +3,7 @@
 #ifndef PERISCOPE_HTTP_SPAN_H
 #define PERISCOPE_HTTP_SPAN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "conn/conn_table.h"
@@ -25,6 +26,13 @@ void http_span_build(struct span *s, const struct http1_exchange *ex, const stru
 const char *http_method_normalize(const char *method);
 
 /* Formats a connection address (IPv4-mapped IPv6 shown as IPv4). */
+/* error.type of a request that got no response (ex->failed), by how its
+ * connection ended: connection_reset (RST), connection_closed (the peer
+ * closed first), timeout (a client closed it while waiting: a timeout or a
+ * cancellation), no_response (a server closed it without answering),
+ * process_exit (the process ended with it open). */
+const char *http_failure_type(const struct http1_exchange *ex, bool server);
+
 void conn_addr_format(uint8_t family, const uint8_t addr[16], char *out, size_t len);
 
 #endif

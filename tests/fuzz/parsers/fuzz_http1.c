@@ -43,7 +43,8 @@ static void check_exchange(const struct http1_exchange *ex)
 		abort();
 	if (ex->version_major != 1 || ex->version_minor > 9)
 		abort();
-	if (ex->status != 101 && (ex->status < 200 || ex->status > 999))
+	if (ex->failed ? ex->status != 0
+	               : ex->status != 101 && (ex->status < 200 || ex->status > 999))
 		abort();
 	/* the script's timestamps are monotonic */
 	if (ex->req_start_ns > ex->req_end_ns || ex->resp_start_ns > ex->resp_end_ns ||
@@ -100,7 +101,7 @@ static void run_script(const uint8_t *data, size_t size, bool bytewise, struct r
 		size_t len = ctl >> 2;
 
 		if (ctl == 0xff) {
-			http1_parser_close(p, ts++);
+			http1_parser_close(p, ts++, L7_END_CLOSE);
 			if (http1_parser_memory(p) > IDLE_MEMORY)
 				abort();
 			continue;
@@ -132,7 +133,7 @@ static void run_script(const uint8_t *data, size_t size, bool bytewise, struct r
 			feed_checked(p, dir, &one);
 		}
 	}
-	http1_parser_close(p, ts);
+	http1_parser_close(p, ts, L7_END_CLOSE);
 	if (http1_parser_memory(p) > IDLE_MEMORY)
 		abort();
 	http1_parser_stats(p, stats);

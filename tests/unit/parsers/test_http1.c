@@ -249,7 +249,7 @@ static bool script_run(const struct script *s, const struct cuts *qc, const stru
 
 	feed_cuts(p, STREAM_DIR_REQUEST, s->req, qc, REQ_TS_BASE);
 	feed_cuts(p, STREAM_DIR_RESPONSE, s->resp, rc, RESP_TS_BASE);
-	http1_parser_close(p, RESP_TS_BASE + s->resp_len + 100);
+	http1_parser_close(p, RESP_TS_BASE + s->resp_len + 100, L7_END_CLOSE);
 	st = stats_of(p);
 	if (got.n != s->n || st.exchanges != (uint64_t)s->n) {
 		fprintf(stderr, "  %d exchanges, want %d\n", got.n, s->n);
@@ -382,7 +382,7 @@ static void script_check_interleaved(const struct xspec *x, int n, bool bytewise
 		if (i + 1 < n)
 			CHECK_EQ_INT(got.n, i + 1);
 	}
-	http1_parser_close(p, RESP_TS_BASE + s.resp_len + 100);
+	http1_parser_close(p, RESP_TS_BASE + s.resp_len + 100, L7_END_CLOSE);
 	CHECK_EQ_INT(got.n, n);
 	for (int i = 0; ok && i < n && i < got.n; i++)
 		ok = check_exchange(&s, i, &got.ex[i], qc, rc);
@@ -572,7 +572,7 @@ static void test_close_delimited(void)
 	         20);
 	feed_str(p, STREAM_DIR_RESPONSE, "part two", 30);
 	CHECK_EQ_INT(got.n, 0);
-	http1_parser_close(p, 40);
+	http1_parser_close(p, 40, L7_END_CLOSE);
 	CHECK_EQ_INT(got.n, 1);
 	CHECK_EQ_INT(got.ex[0].status, 200);
 	CHECK_EQ_INT(got.ex[0].response_body_size, 17);
@@ -592,11 +592,89 @@ static void test_unanswered_at_close(void)
 	CHECK_EQ_INT(got.n, 1);
 	CHECK_EQ_STR(got.ex[0].target, "/1");
 	CHECK(http1_parser_memory(p) > IDLE_MEMORY); /* /2 is pending */
-	http1_parser_close(p, 30);
-	CHECK_EQ_INT(got.n, 1);
-	CHECK_EQ_INT(stats_of(p).unanswered, 1);
+	http1_parser_close(p, 30, L7_END_PEER_CLOSED);
+	/* /2 is reported as failed: the peer closed before answering */
+	CHECK_EQ_INT(got.n, 2);
+	CHECK(!got.ex[0].failed);
+	CHECK_EQ_STR(got.ex[1].target, "/2");
+	CHECK(got.ex[1].failed);
+	CHECK_EQ_INT(got.ex[1].end_how, L7_END_PEER_CLOSED);
+	CHECK_EQ_INT(got.ex[1].status, 0);
+	CHECK_EQ_INT(got.ex[1].req_start_ns, 10);
+	CHECK_EQ_INT(got.ex[1].resp_end_ns, 30);
+	CHECK_EQ_INT(stats_of(p).unanswered, 0);
+	CHECK_EQ_INT(stats_of(p).failed, 1);
 	CHECK_EQ_INT(stats_of(p).exchanges, 1);
 	CHECK(http1_parser_memory(p) <= IDLE_MEMORY);
+	http1_parser__free(p);
+}
+
+/* A request whose head is longer than the capture: the request hook still
+ * fires with what was seen (method, target, headers before the cut). */
+static int heads_seen;
+static char head_traceparent[HTTP1_TRACEPARENT_MAX];
+static void count_head(void *ctx, const struct http1_exchange *req)
+{
+	heads_seen++;
+	snprintf(head_traceparent, sizeof(head_traceparent), "%s", req->traceparent);
+}
+
+static void test_truncated_head_reports_request(void)
+{
+	struct collected got;
+	struct http1_parser *p = new_parser(&got);
+	const char *head =
+	    "GET /big HTTP/1.1\r\nHost: h\r\ntraceparent: "
+	    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\nCookie: aaaa";
+	struct stream_chunk c = {.data = (const uint8_t *)head,
+	                         .len = strlen(head),
+	                         .missing = 5000,
+	                         .ts_first_ns = 10,
+	                         .ts_last_ns = 11};
+
+	heads_seen = 0;
+	http1_parser_set_request_fn(p, count_head);
+	http1_parser_feed(p, STREAM_DIR_REQUEST, &c);
+	CHECK_EQ_INT(heads_seen, 1);
+	CHECK_EQ_STR(head_traceparent, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+	feed_str(p, STREAM_DIR_RESPONSE, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 20);
+	CHECK_EQ_INT(got.n, 1);
+	CHECK_EQ_STR(got.ex[0].target, "/big");
+	CHECK(got.ex[0].headers_truncated);
+	CHECK_EQ_INT(heads_seen, 1);
+	http1_parser__free(p);
+}
+
+/* A request the server never answers, ended by a reset, and one whose own
+ * client gave up (closed): both failed, with how the connection ended. */
+static void test_failed_reset_and_timeout(void)
+{
+	struct collected got;
+	struct http1_parser *p = new_parser(&got);
+
+	feed_str(p, STREAM_DIR_REQUEST, "POST /slow HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi", 10);
+	http1_parser_close(p, 500, L7_END_RESET);
+	CHECK_EQ_INT(got.n, 1);
+	CHECK(got.ex[0].failed);
+	CHECK_EQ_INT(got.ex[0].end_how, L7_END_RESET);
+	CHECK_EQ_STR(got.ex[0].method, "POST");
+	CHECK_EQ_INT(got.ex[0].resp_end_ns, 500);
+	http1_parser__free(p);
+
+	p = new_parser(&got);
+	feed_str(p, STREAM_DIR_REQUEST, "GET /never HTTP/1.1\r\n\r\n", 10);
+	http1_parser_close(p, 3000, L7_END_CLOSE);
+	CHECK_EQ_INT(got.n, 1);
+	CHECK(got.ex[0].failed);
+	CHECK_EQ_INT(got.ex[0].end_how, L7_END_CLOSE);
+	/* an idle keep-alive connection closing reports nothing */
+	http1_parser__free(p);
+	p = new_parser(&got);
+	feed_str(p, STREAM_DIR_REQUEST, "GET /ok HTTP/1.1\r\n\r\n", 10);
+	feed_str(p, STREAM_DIR_RESPONSE, "HTTP/1.1 204 No Content\r\n\r\n", 20);
+	http1_parser_close(p, 3000, L7_END_PEER_CLOSED);
+	CHECK_EQ_INT(got.n, 1);
+	CHECK(!got.ex[0].failed);
 	http1_parser__free(p);
 }
 
@@ -616,8 +694,9 @@ static void test_pending_overflow(void)
 	feed_str(p, STREAM_DIR_RESPONSE, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 100);
 	CHECK_EQ_INT(got.n, 1);
 	CHECK_EQ_STR(got.ex[0].target, "/8");
-	http1_parser_close(p, 200);
-	CHECK_EQ_INT(stats_of(p).unanswered, 39);
+	http1_parser_close(p, 200, L7_END_CLOSE);
+	CHECK_EQ_INT(stats_of(p).unanswered, 8);
+	CHECK_EQ_INT(stats_of(p).failed, 31);
 	http1_parser__free(p);
 }
 
@@ -678,7 +757,7 @@ static void test_content_length_body_missing(void)
 	CHECK_EQ_INT(got.ex[2].request_body_size, 9000);
 	CHECK_EQ_INT(got.ex[2].req_end_ns, 51);
 	CHECK(!got.ex[2].headers_truncated);
-	http1_parser_close(p, 100);
+	http1_parser_close(p, 100, L7_END_CLOSE);
 	CHECK_EQ_INT(stats_of(p).parse_errors, 0);
 	CHECK_EQ_INT(stats_of(p).unanswered, 0);
 	http1_parser__free(p);
@@ -728,7 +807,7 @@ static void test_chunked_body_missing(void)
 	feed_chunk(p, STREAM_DIR_RESPONSE, data, n + 100, 5000, 70, 71);
 	feed_str(p, STREAM_DIR_RESPONSE, "tail", 80);
 	CHECK_EQ_INT(got.n, 3);
-	http1_parser_close(p, 90);
+	http1_parser_close(p, 90, L7_END_CLOSE);
 	CHECK_EQ_INT(got.n, 4);
 	CHECK_EQ_STR(got.ex[3].target, "/c4");
 	CHECK_EQ_INT(got.ex[3].resp_end_ns, 80);
@@ -832,7 +911,7 @@ static void test_random_garbage(void)
 		CHECK(http1_parser_memory(p) < 16 * 1024);
 	}
 	CHECK(stats_of(p).parse_errors > 0);
-	http1_parser_close(p, 1000);
+	http1_parser_close(p, 1000, L7_END_CLOSE);
 	CHECK(http1_parser_memory(p) <= IDLE_MEMORY);
 	http1_parser__free(p);
 }
@@ -915,7 +994,7 @@ static void test_upgrade_tunnel(void)
 	CHECK_EQ_INT(feed_str(p, STREAM_DIR_REQUEST, "\x81\x85GET / HTTP/1.1\r\n\r\n", 3), 0);
 	CHECK_EQ_INT(feed_str(p, STREAM_DIR_RESPONSE, "\x81\x05HTTP/1.1 200 OK\r\n\r\n", 4), 0);
 	CHECK_EQ_INT(got.n, 1);
-	http1_parser_close(p, 5);
+	http1_parser_close(p, 5, L7_END_CLOSE);
 	CHECK_EQ_INT(stats_of(p).parse_errors, 0);
 	CHECK_EQ_INT(stats_of(p).unanswered, 0);
 	http1_parser__free(p);
@@ -1065,7 +1144,8 @@ static const uint8_t fuzz_case_2[] = {
 static bool script_exchange_ok(const struct http1_exchange *ex)
 {
 	return memchr(ex->target, 0, sizeof(ex->target)) && ex->method[0] &&
-	       (ex->status == 101 || (ex->status >= 200 && ex->status <= 999)) &&
+	       (ex->status == 101 || (ex->status >= 200 && ex->status <= 999) ||
+	        (ex->failed && ex->status == 0)) &&
 	       ex->req_start_ns <= ex->req_end_ns && ex->resp_start_ns <= ex->resp_end_ns &&
 	       ex->req_start_ns <= ex->resp_end_ns;
 }
@@ -1082,7 +1162,7 @@ static void replay_script(const uint8_t *data, size_t size, bool bytewise, struc
 		size_t len = ctl >> 2, missing = 0;
 
 		if (ctl == 0xff) {
-			http1_parser_close(p, ts++);
+			http1_parser_close(p, ts++, L7_END_CLOSE);
 			continue;
 		}
 		if (ctl & 2) {
@@ -1104,7 +1184,7 @@ static void replay_script(const uint8_t *data, size_t size, bool bytewise, struc
 		ts += len + 1;
 		at += len;
 	}
-	http1_parser_close(p, ts);
+	http1_parser_close(p, ts, L7_END_CLOSE);
 	http1_parser_stats(p, st);
 	http1_parser__free(p);
 }
@@ -1249,6 +1329,8 @@ int main(void)
 	RUN(test_pipelining);
 	RUN(test_close_delimited);
 	RUN(test_unanswered_at_close);
+	RUN(test_truncated_head_reports_request);
+	RUN(test_failed_reset_and_timeout);
 	RUN(test_pending_overflow);
 	RUN(test_orphan_response);
 	RUN(test_content_length_body_missing);
