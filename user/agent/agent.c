@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
+#include <ctype.h>
 
 #include "agent/agent.h"
 #include "conn/conn_table.h"
@@ -33,6 +34,9 @@
 #include "export/otlp_exporter.h"
 #include "export/otlp_metrics.h"
 #include "export/printer.h"
+#include "telemetry/container_meta.h"
+#include "telemetry/k8s_client.h"
+#include "telemetry/oci_bundle.h"
 #include "telemetry/proc_info.h"
 #include "export/prom_server.h"
 #include "export/prom_text.h"
@@ -71,6 +75,10 @@ struct agent {
 	struct conn_table *conns;
 	size_t conns_peak; /* most connections tracked since memory was last trimmed */
 	struct proc_info_cache *procs;
+	struct oci_bundle_paths *bundle_paths;
+	struct k8s_client *k8s;
+	struct container_meta *containers;
+	char node_name[256];
 	struct printer *printer;
 	struct otlp_exporter *exporter;
 	struct metrics *metrics;
@@ -458,6 +466,7 @@ static void on_housekeeping(void *ctx)
 	size_t n_conns;
 
 	refresh_clock(a);
+	container_meta_expire(a->containers, 600000); /* bundles of containers gone 10 min */
 	conn_table_expire(a->conns,
 	                  a->now_mono_ns > IDLE_CONN_NS ? a->now_mono_ns - IDLE_CONN_NS : 0);
 	n_conns = conn_table_count(a->conns);
@@ -633,6 +642,76 @@ static int setup_signals(struct agent *a)
 	return event_loop_add_fd(a->loop, a->signal_fd, EPOLLIN, on_signal, a);
 }
 
+/* Container and pod metadata: the runtime's bundle files, and the Kubernetes
+ * API when one is configured or this runs in a cluster. */
+static int setup_containers(struct agent *a)
+{
+	const struct config *cfg = a->cfg;
+	struct container_meta_config mc = {0};
+	struct k8s_client_config kc = {0};
+	char url[512] = "", token[512], ca[512];
+
+	if (cfg->no_containers || cfg->mode == CONFIG_MODE_REPLAY)
+		return 0;
+	a->bundle_paths = oci_bundle_paths__new(cfg->host_root, true);
+	if (!a->bundle_paths) {
+		log_msg(a->log, LOG_ERROR, "invalid --host-root", "path", LOG_STR(cfg->host_root),
+		        NULL);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < cfg->n_runtime_roots; i++) {
+		const char *r = cfg->runtime_roots[i];
+		const char *dir = strchr(r, ':') + 1;
+		enum oci_layout layout = r[0] == 'c' && r[1] == 'o' ? OCI_LAYOUT_CONTAINERD
+		                         : r[0] == 'c'              ? OCI_LAYOUT_CRIO
+		                                                    : OCI_LAYOUT_DIRECT;
+
+		if (oci_bundle_paths_add(a->bundle_paths, layout, dir) < 0) {
+			log_msg(a->log, LOG_ERROR, "invalid --runtime-root", "root", LOG_STR(r), NULL);
+			return -EINVAL;
+		}
+	}
+	if (cfg->node_name) {
+		snprintf(a->node_name, sizeof(a->node_name), "%s", cfg->node_name);
+	} else if (gethostname(a->node_name, sizeof(a->node_name) - 1) < 0) {
+		a->node_name[0] = '\0';
+	}
+	for (char *p = a->node_name; *p; p++) /* kubelet's default node name */
+		*p = (char)tolower((unsigned char)*p);
+	if (cfg->kube_api) {
+		snprintf(url, sizeof(url), "%s", cfg->kube_api);
+		kc.token_file = cfg->kube_token;
+		kc.ca_file = cfg->kube_ca;
+	} else if (!cfg->kube_api_off && k8s_client_in_cluster_url(url, sizeof(url)) == 0) {
+		snprintf(token, sizeof(token), "%s/token", K8S_SA_DIR);
+		snprintf(ca, sizeof(ca), "%s/ca.crt", K8S_SA_DIR);
+		kc.token_file = cfg->kube_token ? cfg->kube_token : token;
+		kc.ca_file = cfg->kube_ca ? cfg->kube_ca : ca;
+	}
+	if (url[0]) {
+		kc.api_url = url;
+		kc.node_name = a->node_name;
+		kc.log = a->log;
+		a->k8s = k8s_client__new(&kc);
+		if (!a->k8s) {
+			log_msg(a->log, LOG_ERROR, "cannot watch the Kubernetes API", "api",
+			        LOG_STR(url), "node", LOG_STR(a->node_name), "error",
+			        LOG_STR(strerror(errno)), NULL);
+			return -EINVAL;
+		}
+		log_msg(a->log, LOG_INFO, "pod metadata from the Kubernetes API", "api", LOG_STR(url),
+		        "node", LOG_STR(a->node_name), NULL);
+	}
+	mc.paths = a->bundle_paths;
+	mc.k8s = a->k8s;
+	mc.node_name = cfg->node_name || a->k8s ? a->node_name : NULL;
+	a->containers = container_meta__new(&mc);
+	if (!a->containers)
+		return -ENOMEM;
+	proc_info_set_hook(a->procs, container_meta_hook, a->containers);
+	return 0;
+}
+
 static int setup_metrics(struct agent *a)
 {
 	const char *temporality = getenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE");
@@ -795,6 +874,9 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 		log_msg(lg, LOG_ERROR, "cannot set up signal handling", NULL);
 		goto cleanup;
 	}
+	rc = setup_containers(a); /* after signals: the API thread inherits the mask */
+	if (rc)
+		goto cleanup;
 	rc = setup_metrics(a);
 	if (rc)
 		goto cleanup;
@@ -882,6 +964,9 @@ void agent__free(struct agent *a)
 	metrics__free(a->metrics);
 	route_table__free(a->routes);
 	proc_info_cache__free(a->procs);
+	container_meta__free(a->containers);
+	k8s_client__free(a->k8s);
+	oci_bundle_paths__free(a->bundle_paths);
 	event_loop__free(a->loop);
 	if (a->signal_fd >= 0)
 		close(a->signal_fd);

@@ -29,6 +29,13 @@ enum {
 	OPT_ROUTE,
 	OPT_NO_TLS,
 	OPT_REPEAT,
+	OPT_NO_CONTAINERS,
+	OPT_HOST_ROOT,
+	OPT_RUNTIME_ROOT,
+	OPT_KUBE_API,
+	OPT_KUBE_TOKEN,
+	OPT_KUBE_CA,
+	OPT_NODE_NAME,
 };
 
 static const struct option long_options[] = {
@@ -49,6 +56,13 @@ static const struct option long_options[] = {
     {"route", required_argument, NULL, OPT_ROUTE},
     {"no-tls", no_argument, NULL, OPT_NO_TLS},
     {"repeat", required_argument, NULL, OPT_REPEAT},
+    {"no-container-metadata", no_argument, NULL, OPT_NO_CONTAINERS},
+    {"host-root", required_argument, NULL, OPT_HOST_ROOT},
+    {"runtime-root", required_argument, NULL, OPT_RUNTIME_ROOT},
+    {"kube-api", required_argument, NULL, OPT_KUBE_API},
+    {"kube-token", required_argument, NULL, OPT_KUBE_TOKEN},
+    {"kube-ca", required_argument, NULL, OPT_KUBE_CA},
+    {"node-name", required_argument, NULL, OPT_NODE_NAME},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -81,6 +95,18 @@ void config_usage(FILE *out)
 	    "  --route PATTERN          a route template, e.g. /users/{id}/orders or /static/*;\n"
 	    "                           wins over the built-in id heuristic (repeatable; also\n"
 	    "                           $PERISCOPE_ROUTES, comma-separated)\n"
+	    "Containers and Kubernetes:\n"
+	    "  --host-root DIR          where the host's / is mounted (a DaemonSet: /host); the\n"
+	    "                           runtime state roots below are read under it\n"
+	    "  --runtime-root KIND:DIR  a runtime state root besides the defaults (repeatable);\n"
+	    "                           KIND containerd (DIR/<ns>/<id>/config.json), crio\n"
+	    "                           (DIR/<id>/userdata/config.json) or direct (DIR/<id>/...)\n"
+	    "  --kube-api URL|off       the Kubernetes API for pod labels and owners (default:\n"
+	    "                           in a cluster, $KUBERNETES_SERVICE_HOST:PORT with the\n"
+	    "                           service account's token and CA; else off)\n"
+	    "  --kube-token FILE, --kube-ca FILE   bearer token and CA for --kube-api\n"
+	    "  --node-name NAME         this node (default $NODE_NAME, else the host name)\n"
+	    "  --no-container-metadata  no container.id / k8s.* attributes\n"
 	    "Tuning:\n"
 	    "  --capture-size BYTES     payload captured per syscall (default %d, max %d)\n"
 	    "  --request-capture-size BYTES\n"
@@ -95,7 +121,8 @@ void config_usage(FILE *out)
 	    "Environment: OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,\n"
 	    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,\n"
 	    "OTEL_EXPORTER_OTLP_COMPRESSION, OTEL_BSP_SCHEDULE_DELAY, OTEL_RESOURCE_ATTRIBUTES,\n"
-	    "OTEL_METRIC_EXPORT_INTERVAL, OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE.\n",
+	    "OTEL_METRIC_EXPORT_INTERVAL, OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE, NODE_NAME,\n"
+	    "KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT.\n",
 	    PSCOPE_CAPTURE_DEFAULT, PSCOPE_CAPTURE_MAX, PSCOPE_REQUEST_CAPTURE_DEFAULT);
 }
 
@@ -248,6 +275,50 @@ int config_parse(struct config *c, int argc, char **argv, char *err, size_t err_
 				           "--repeat takes a count and needs 'replay'");
 			c->replay_repeat = (uint32_t)v;
 			break;
+		case OPT_NO_CONTAINERS:
+			c->no_containers = true;
+			break;
+		case OPT_HOST_ROOT:
+			if (optarg[0] != '/')
+				return bad(err, err_len, "--host-root takes an absolute path");
+			c->host_root = optarg;
+			break;
+		case OPT_RUNTIME_ROOT: {
+			const char *colon = strchr(optarg, ':');
+
+			if (c->n_runtime_roots >= CONFIG_MAX_FILTERS || !colon || colon[1] != '/' ||
+			    (strncmp(optarg, "containerd:", 11) && strncmp(optarg, "crio:", 5) &&
+			     strncmp(optarg, "direct:", 7)))
+				return bad(err, err_len,
+				           "--runtime-root takes containerd:DIR, crio:DIR or "
+				           "direct:DIR, not '%s'",
+				           optarg);
+			c->runtime_roots[c->n_runtime_roots++] = optarg;
+			break;
+		}
+		case OPT_KUBE_API:
+			if (!strcmp(optarg, "off")) {
+				c->kube_api_off = true;
+				c->kube_api = NULL;
+			} else if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8)) {
+				return bad(err, err_len,
+				           "--kube-api takes an http:// or https:// URL or off");
+			} else {
+				c->kube_api_off = false;
+				c->kube_api = optarg;
+			}
+			break;
+		case OPT_KUBE_TOKEN:
+			c->kube_token = optarg;
+			break;
+		case OPT_KUBE_CA:
+			c->kube_ca = optarg;
+			break;
+		case OPT_NODE_NAME:
+			if (!optarg[0])
+				return bad(err, err_len, "--node-name takes a name");
+			c->node_name = optarg;
+			break;
 		case OPT_VERSION:
 			c->mode = CONFIG_MODE_VERSION;
 			return 0;
@@ -265,6 +336,8 @@ int config_parse(struct config *c, int argc, char **argv, char *err, size_t err_
 		return bad(err, err_len, "unexpected argument '%s' (see --help)", argv[optind]);
 
 	c->routes_env = getenv("PERISCOPE_ROUTES");
+	if (!c->node_name && (env = getenv("NODE_NAME")) && env[0])
+		c->node_name = env;
 	if (!c->otlp_endpoint) {
 		env = getenv("OTEL_EXPORTER_OTLP_ENDPOINT");
 		if (!env || !env[0])

@@ -47,6 +47,16 @@ struct config {
 	const char *routes_env; /* PERISCOPE_ROUTES: comma-separated patterns */
 	bool no_tls;            /* --no-tls: no TLS library probes */
 	const char *event_file; /* record/replay FILE */
+	/* containers and Kubernetes */
+	bool no_containers;       /* --no-container-metadata */
+	const char *host_root;    /* --host-root: the host's / as mounted here ("" : /) */
+	const char *runtime_roots[CONFIG_MAX_FILTERS]; /* --runtime-root KIND:DIR, in argv */
+	size_t n_runtime_roots;
+	const char *kube_api;    /* --kube-api URL; NULL: in-cluster if detected */
+	bool kube_api_off;       /* --kube-api off */
+	const char *kube_token;  /* --kube-token FILE (default: the service account's) */
+	const char *kube_ca;     /* --kube-ca FILE */
+	const char *node_name;   /* --node-name, else $NODE_NAME; may be NULL */
 	uint32_t replay_repeat; /* replay --repeat N (default 1) */
 };
 

@@ -433,7 +433,7 @@ static bool append_label(struct prom_buf *b, struct label_names *ln, const char 
 	return true;
 }
 
-/* service_name and service_instance_id of r. */
+/* service_name, service_namespace and service_instance_id of r. */
 static void append_resource_labels(struct prom_buf *b, struct label_names *ln,
                                    const struct resource *r)
 {
@@ -446,6 +446,11 @@ static void append_resource_labels(struct prom_buf *b, struct label_names *ln,
 	if (v) {
 		metrics_utf8_sanitize(v, value, sizeof(value));
 		append_label(b, ln, "service_name", value);
+	}
+	v = resource_get_str(r, "service.namespace");
+	if (v) {
+		metrics_utf8_sanitize(v, value, sizeof(value));
+		append_label(b, ln, "service_namespace", value);
 	}
 	v = resource_get_str(r, "service.instance.id");
 	if (v) {
@@ -690,6 +695,7 @@ static int render_target_info(const struct metrics *m, struct prom_buf *out,
 			char value[RESOURCE_VALUE_MAX];
 
 			if (!a->key || strcmp(a->key, "service.name") == 0 ||
+			    strcmp(a->key, "service.namespace") == 0 ||
 			    strcmp(a->key, "service.instance.id") == 0)
 				continue;
 			if (prom_label_name(a->key, name, sizeof(name)) < 0)

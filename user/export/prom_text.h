@@ -2,7 +2,8 @@
  * exposition format 0.0.4, with names translated the OpenTelemetry way
  * (http.server.request.duration, unit s → http_server_request_duration_seconds,
  * counters with _total, attribute keys with '.' → '_'), resource labels
- * service_name and service_instance_id on every series, and target_info. */
+ * service_name, service_namespace (when set) and service_instance_id on
+ * every series, and target_info. */
 #ifndef PERISCOPE_PROM_TEXT_H
 #define PERISCOPE_PROM_TEXT_H
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "telemetry/proc_info.h"
@@ -18,11 +19,16 @@
 #define INITIAL_BUCKETS 256
 #define HOST_NAME_LEN   256
 #define COMM_LEN        16
+#define HOOK_RETRIES    40   /* rebuilds of a resource the hook left incomplete */
+#define HOOK_RETRY_MS   100  /* first delay, doubled up to HOOK_RETRY_MAX_MS */
+#define HOOK_RETRY_MAX_MS 2000
 
 struct proc_entry {
 	uint32_t pid;
 	uint64_t start_ns;
 	struct resource *res; /* one reference, the cache's */
+	uint64_t retry_ms;    /* the hook left it incomplete: rebuild from then on (0: no) */
+	unsigned tries;
 	struct proc_entry *hash_next;
 	struct proc_entry *older; /* LRU list: least recently used first */
 	struct proc_entry *newer;
@@ -44,6 +50,8 @@ struct proc_info_cache {
 	size_t max_entries;
 	struct proc_entry *oldest;
 	struct proc_entry *newest;
+	proc_info_hook_fn hook;
+	void *hook_ctx;
 };
 
 /* ---- OTEL_RESOURCE_ATTRIBUTES ---- */
@@ -533,11 +541,13 @@ static void read_environ(const struct proc_info_cache *c, uint32_t pid, struct p
 }
 
 static struct resource *build_resource(const struct proc_info_cache *c, uint32_t pid,
-                                       uint64_t start_ns, const char *comm_fallback)
+                                       uint64_t start_ns, const char *comm_fallback,
+                                       bool *incomplete)
 {
 	struct proc_facts *f = calloc(1, sizeof(*f));
 	struct resource *r = NULL;
 	const char *language;
+	bool from_env;
 	int err = 0; /* any failure: a negative errno */
 
 	if (!f)
@@ -546,6 +556,7 @@ static struct resource *build_resource(const struct proc_info_cache *c, uint32_t
 	if (!f->exe_name[0])
 		read_comm(c, pid, comm_fallback, f);
 	read_environ(c, pid, f);
+	from_env = f->service_name[0] != '\0';
 	if (!f->service_name[0])
 		snprintf(f->service_name, sizeof(f->service_name), "%s",
 		         f->exe_name[0] ? f->exe_name : "unknown_service");
@@ -579,6 +590,8 @@ static struct resource *build_resource(const struct proc_info_cache *c, uint32_t
 		                             add_if_absent, r);
 	for (size_t i = 0; i < c->n_agent_attrs; i++)
 		err |= add_if_absent(r, c->agent_attrs[i].key, c->agent_attrs[i].value);
+	if (!err && c->hook)
+		*incomplete = c->hook(c->hook_ctx, pid, r, from_env) == 1;
 	if (err) {
 		resource_unref(r);
 		r = NULL;
@@ -589,9 +602,55 @@ cleanup:
 	return r;
 }
 
+void proc_info_set_hook(struct proc_info_cache *c, proc_info_hook_fn fn, void *ctx)
+{
+	if (c) {
+		c->hook = fn;
+		c->hook_ctx = ctx;
+	}
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Schedules the next rebuild of a resource the hook left incomplete. */
+static void schedule_retry(struct proc_entry *e, bool incomplete)
+{
+	uint64_t delay = HOOK_RETRY_MS << (e->tries < 5 ? e->tries : 5);
+
+	if (!incomplete || ++e->tries > HOOK_RETRIES) {
+		e->retry_ms = 0;
+		return;
+	}
+	e->retry_ms = now_ms() + (delay < HOOK_RETRY_MAX_MS ? delay : HOOK_RETRY_MAX_MS);
+}
+
+/* Builds an incomplete resource again once its time has come. */
+static void maybe_rebuild(struct proc_info_cache *c, struct proc_entry *e,
+                          const char *comm_fallback)
+{
+	bool incomplete = false;
+	struct resource *r;
+
+	if (!e->retry_ms || now_ms() < e->retry_ms)
+		return;
+	r = build_resource(c, e->pid, e->start_ns, comm_fallback, &incomplete);
+	if (r) {
+		resource_unref(e->res);
+		e->res = r;
+	}
+	schedule_retry(e, incomplete);
+}
+
 struct resource *proc_info_get(struct proc_info_cache *c, uint32_t pid, uint64_t proc_start_ns,
                                const char *comm_fallback)
 {
+	bool incomplete = false;
 	struct proc_entry *e;
 	size_t b;
 
@@ -603,6 +662,7 @@ struct resource *proc_info_get(struct proc_info_cache *c, uint32_t pid, uint64_t
 			e->start_ns = proc_start_ns;
 		lru_unlink(c, e);
 		lru_push_newest(c, e);
+		maybe_rebuild(c, e, comm_fallback);
 		return e->res;
 	}
 	if (e)
@@ -611,13 +671,14 @@ struct resource *proc_info_get(struct proc_info_cache *c, uint32_t pid, uint64_t
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return NULL;
-	e->res = build_resource(c, pid, proc_start_ns, comm_fallback);
+	e->res = build_resource(c, pid, proc_start_ns, comm_fallback, &incomplete);
 	if (!e->res) {
 		free(e);
 		return NULL;
 	}
 	e->pid = pid;
 	e->start_ns = proc_start_ns;
+	schedule_retry(e, incomplete);
 	while (c->n_entries >= c->max_entries && c->oldest)
 		remove_entry(c, c->oldest);
 	maybe_grow(c);

@@ -39,7 +39,8 @@ void proc_info_cache__free(struct proc_info_cache *c); /* accepts NULL */
 /* The resource of pid (built on first use). proc_start_ns tells a reused pid
  * from the old process (0: any). comm_fallback (up to 16 bytes, need not be
  * NUL-terminated; may be NULL) names the process when /proc no longer has
- * it. The pointer is borrowed: valid until proc_info_forget(c, pid), or
+ * it. The pointer is borrowed: valid until the next proc_info_get or
+ * proc_info_forget for pid (a resource the hook left incomplete is rebuilt), or
  * until the entry is evicted as the oldest of more than max_entries; take
  * resource_ref to keep it longer. NULL only when out of memory. */
 struct resource *proc_info_get(struct proc_info_cache *c, uint32_t pid, uint64_t proc_start_ns,
@@ -48,6 +49,16 @@ struct resource *proc_info_get(struct proc_info_cache *c, uint32_t pid, uint64_t
 void proc_info_forget(struct proc_info_cache *c, uint32_t pid);
 /* Number of cached processes. */
 size_t proc_info_count(const struct proc_info_cache *c);
+
+/* A hook that adds to each resource as it is built (container and pod
+ * metadata: telemetry/container_meta.h). service_name_from_env tells whether
+ * service.name came from the process's own OTEL_* environment. Returns 0 when
+ * done, 1 when something may still become known (the resource is then built
+ * again on a later proc_info_get, with backoff, for about a minute at most),
+ * or a negative errno (the resource is kept as it is). */
+typedef int (*proc_info_hook_fn)(void *ctx, uint32_t pid, struct resource *r,
+                                 int service_name_from_env);
+void proc_info_set_hook(struct proc_info_cache *c, proc_info_hook_fn fn, void *ctx);
 
 /* Parses OTEL_RESOURCE_ATTRIBUTES syntax ("k=v,k2=v%20x"): calls fn with
  * each percent-decoded, whitespace-trimmed pair (entries without '=' or with
