@@ -128,8 +128,8 @@ class Pod:
         if start:
             self.start()
 
-    def start(self, wait=True):
-        self.cid = new_container_id()
+    def start(self, wait=True, cid=None):
+        self.cid = cid or new_container_id()
         self.ids.append(self.cid)
         args = ["run", "-d", "--net-host",
                 "--cgroup", cgroup_path(self.driver, self.qos, self.pod_uid, self.cid),

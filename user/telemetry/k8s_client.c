@@ -43,8 +43,9 @@ struct k8s_client {
 	bool begun;
 	bool closed_as_told;
 	int feed_error;
-	bool healthy;     /* the last request went well (for logging changes only) */
-	char logged[200]; /* the last problem logged */
+	bool healthy;         /* the last request went well (for logging changes only) */
+	char logged[200];     /* the last problem logged */
+	char seen_error[200]; /* k8s_watch_last_error when last looked at */
 };
 
 static uint64_t mono_ms(void)
@@ -79,18 +80,56 @@ int k8s_client_in_cluster_url(char *url, size_t cap)
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
-/* Logs a problem once until it changes or things go well again. */
+/* Logs a problem once until another kind of problem comes or things go well
+ * again (one line per outage, whatever curl says on each retry). */
 static void log_problem(struct k8s_client *c, const char *what, const char *detail)
 {
-	char line[sizeof(c->logged)];
-
-	snprintf(line, sizeof(line), "%s: %s", what, detail ? detail : "");
 	c->healthy = false;
-	if (!strcmp(line, c->logged))
+	if (!strcmp(what, c->logged))
 		return;
-	snprintf(c->logged, sizeof(c->logged), "%s", line);
-	log_msg(c->log, LOG_WARN, what, "detail", LOG_STR(detail), "api", LOG_STR(c->base), "note",
-	        LOG_STR("container metadata from the runtime's files goes on"), NULL);
+	snprintf(c->logged, sizeof(c->logged), "%s", what);
+	log_msg(c->log, LOG_WARN, what, "detail", LOG_STR(detail), "api", LOG_STR(c->base),
+	        "note", LOG_STR("container metadata from the runtime's files goes on"), NULL);
+}
+
+/* The response's status, once its headers are in: the state machine begins. */
+static bool begin_response(struct k8s_client *c)
+{
+	long status = 0;
+	int rc;
+
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	c->begun = true;
+	rc = k8s_watch_begin(c->w, (int)status);
+	if (rc != 0) {
+		c->closed_as_told = true;
+		return false;
+	}
+	if (!c->healthy && status == 200) {
+		c->healthy = true;
+		c->logged[0] = '\0';
+		log_msg(c->log, LOG_INFO, "watching this node's pods", "api", LOG_STR(c->base),
+		        "pods_cached", LOG_UINT(k8s_watch_pod_count(c->w)), NULL);
+	}
+	return true;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *ctx)
+{
+	struct k8s_client *c = ctx;
+	size_t len = size * n;
+	long status = 0;
+	bool go_on = true;
+
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	if ((len == 2 && data[0] == '\r') || (len == 1 && data[0] == '\n')) {
+		if (status >= 200 && !c->begun) { /* not a 100 Continue's end */
+			pthread_mutex_lock(&c->lock);
+			go_on = begin_response(c);
+			pthread_mutex_unlock(&c->lock);
+		}
+	}
+	return go_on ? len : 0;
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *ctx)
@@ -100,17 +139,9 @@ static size_t on_body(char *data, size_t size, size_t n, void *ctx)
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
-	if (!c->begun) {
-		long status = 0;
-
-		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
-		c->begun = true;
-		rc = k8s_watch_begin(c->w, (int)status);
-		if (rc != 0) {
-			c->closed_as_told = true;
-			pthread_mutex_unlock(&c->lock);
-			return 0; /* aborts the transfer */
-		}
+	if (!c->begun && !begin_response(c)) {
+		pthread_mutex_unlock(&c->lock);
+		return 0; /* aborts the transfer */
 	}
 	rc = k8s_watch_feed(c->w, data, len);
 	pthread_mutex_unlock(&c->lock);
@@ -164,6 +195,7 @@ static void do_request(struct k8s_client *c, const struct k8s_watch_request *req
 	struct curl_slist *headers;
 	bool watch = req->action == K8S_WATCH_WATCH;
 	long status = 0;
+	bool new_error;
 	CURLcode res;
 	int error = 0;
 
@@ -189,6 +221,8 @@ static void do_request(struct k8s_client *c, const struct k8s_watch_request *req
 		curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_file);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, c);
 	curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, c);
@@ -202,11 +236,8 @@ static void do_request(struct k8s_client *c, const struct k8s_watch_request *req
 	curl_slist_free_all(headers);
 
 	pthread_mutex_lock(&c->lock);
-	if (!c->begun && status > 0) {
-		c->begun = true;
-		if (k8s_watch_begin(c->w, (int)status) != 0)
-			c->closed_as_told = true;
-	}
+	if (!c->begun && status > 0)
+		begin_response(c);
 	if (c->closed_as_told)
 		error = 0;
 	else if (res == CURLE_OK)
@@ -226,7 +257,13 @@ static void do_request(struct k8s_client *c, const struct k8s_watch_request *req
 
 	if (__atomic_load_n(&c->stop, __ATOMIC_RELAXED))
 		return;
-	if (c->feed_error == -EMSGSIZE) {
+	new_error = strcmp(k8s_watch_last_error(c->w), c->seen_error) != 0;
+	snprintf(c->seen_error, sizeof(c->seen_error), "%s", k8s_watch_last_error(c->w));
+	if (c->feed_error == K8S_WATCH_CLOSE) {
+		/* an ERROR event (410 Gone: the usual end of a long watch) */
+		log_msg(c->log, LOG_DEBUG, "kubernetes API: relisting", "detail",
+		        LOG_STR(k8s_watch_last_error(c->w)), NULL);
+	} else if (c->feed_error == -EMSGSIZE) {
 		log_problem(c, "kubernetes API response too big: refused, will retry",
 		            k8s_watch_last_error(c->w));
 	} else if (c->feed_error) {
@@ -241,11 +278,9 @@ static void do_request(struct k8s_client *c, const struct k8s_watch_request *req
 
 		snprintf(detail, sizeof(detail), "HTTP status %ld", status);
 		log_problem(c, "kubernetes API refused the pod list", detail);
-	} else if (!c->healthy && req->action == K8S_WATCH_LIST && status == 200) {
-		c->healthy = true;
-		c->logged[0] = '\0';
-		log_msg(c->log, LOG_INFO, "watching this node's pods", "api", LOG_STR(c->base),
-		        "pods", LOG_UINT(c->stats_copy.pods), NULL);
+	} else if (watch && new_error && c->seen_error[0]) {
+		/* a watch that ended badly without a transport error (closed at once) */
+		log_problem(c, "kubernetes API watch failed", k8s_watch_last_error(c->w));
 	}
 }
 
