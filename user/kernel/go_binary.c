@@ -28,7 +28,7 @@
 #define BUILDINFO_FLAG_BE   0x1
 #define BUILDINFO_FLAG_INL  0x2 /* Go >= 1.18: strings inline, varint-prefixed */
 
-#define SCAN_MAX_CANDIDATES 64 /* pclntab magic matches validated at most */
+#define SCAN_MAX_CANDIDATES 16 /* plausible pclntab headers validated at most */
 
 #define R_RELATIVE_X86     8    /* R_X86_64_RELATIVE and R_386_RELATIVE */
 #define R_RELATIVE_AARCH64 1027 /* R_AARCH64_RELATIVE */
@@ -340,7 +340,6 @@ static void parse_buildinfo(struct go_binary *gb, const uint8_t *hdr, uint64_t a
 static void find_buildinfo(struct go_binary *gb)
 {
 	struct section sec = find_section(gb, ".go.buildinfo");
-	const struct load_seg *data_seg = NULL;
 	const uint8_t *base;
 	uint64_t n;
 
@@ -349,22 +348,24 @@ static void find_buildinfo(struct go_binary *gb)
 		parse_buildinfo(gb, sec.data, sec.size, sec.addr);
 		return;
 	}
-	/* No section: the first writable, non-executable segment's start. */
-	for (size_t i = 0; i < gb->nsegs && !data_seg; i++) {
-		if ((gb->segs[i].flags & (PF_W | PF_X)) == PF_W && gb->segs[i].filesz)
-			data_seg = &gb->segs[i];
-	}
-	if (!data_seg)
-		return;
-	n = data_seg->filesz < BUILDINFO_SCAN_MAX ? data_seg->filesz : BUILDINFO_SCAN_MAX;
-	base = go_binary_bytes(gb, data_seg->vaddr, n);
-	if (!base)
-		return;
-	for (uint64_t off = (BUILDINFO_ALIGN - data_seg->vaddr % BUILDINFO_ALIGN) % BUILDINFO_ALIGN;
-	     off + BUILDINFO_HDR_LEN <= n; off += BUILDINFO_ALIGN) {
-		if (memcmp(base + off, BUILDINFO_MAGIC, BUILDINFO_MAGIC_LEN) == 0) {
-			parse_buildinfo(gb, base + off, n - off, data_seg->vaddr + off);
-			return;
+	/* No section: the start of a writable, non-executable segment (the
+	 * first one, or in PIE builds the one after the RELRO data). */
+	for (size_t i = 0; i < gb->nsegs; i++) {
+		const struct load_seg *s = &gb->segs[i];
+
+		if ((s->flags & (PF_W | PF_X)) != PF_W || !s->filesz)
+			continue;
+		n = s->filesz < BUILDINFO_SCAN_MAX ? s->filesz : BUILDINFO_SCAN_MAX;
+		base = go_binary_bytes(gb, s->vaddr, n);
+		if (!base)
+			continue;
+		for (uint64_t off =
+		         (BUILDINFO_ALIGN - s->vaddr % BUILDINFO_ALIGN) % BUILDINFO_ALIGN;
+		     off + BUILDINFO_HDR_LEN <= n; off += BUILDINFO_ALIGN) {
+			if (memcmp(base + off, BUILDINFO_MAGIC, BUILDINFO_MAGIC_LEN) == 0) {
+				parse_buildinfo(gb, base + off, n - off, s->vaddr + off);
+				return;
+			}
 		}
 	}
 }
@@ -523,6 +524,17 @@ cleanup:
 	return err;
 }
 
+/* The cheap checks of a pclntab header (16 bytes readable at p). */
+static bool plausible_header(const struct go_binary *gb, const uint8_t *p)
+{
+	uint64_t magic = rd_u32(gb, p);
+
+	if (magic != PCLN_MAGIC_120 && magic != PCLN_MAGIC_118 && magic != PCLN_MAGIC_116 &&
+	    magic != PCLN_MAGIC_12)
+		return false;
+	return !p[4] && !p[5] && (p[6] == 1 || p[6] == 2 || p[6] == 4) && (p[7] == 4 || p[7] == 8);
+}
+
 /* Looks for a pclntab by its magic in the loadable segments: non-executable
  * ones first (where Go puts it), then the rest. */
 static int tab_scan(struct go_binary *gb)
@@ -554,7 +566,8 @@ static int tab_scan(struct go_binary *gb)
 				if (!p)
 					break;
 				off = cand + 1;
-				if ((s->vaddr + cand) % 4 != 0 || s->filesz - cand < 16)
+				if ((s->vaddr + cand) % 4 != 0 || s->filesz - cand < 16 ||
+				    !plausible_header(gb, seg + cand))
 					continue;
 				if (++candidates > SCAN_MAX_CANDIDATES)
 					return err;
