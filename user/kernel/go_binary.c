@@ -28,7 +28,8 @@
 #define BUILDINFO_FLAG_BE   0x1
 #define BUILDINFO_FLAG_INL  0x2 /* Go >= 1.18: strings inline, varint-prefixed */
 
-#define SCAN_MAX_CANDIDATES 16 /* plausible pclntab headers validated at most */
+#define GO_FUNC_NAME_MAX    65536 /* longer names are taken as malformed */
+#define SCAN_MAX_CANDIDATES 16    /* plausible pclntab headers validated at most */
 
 #define R_RELATIVE_X86     8    /* R_X86_64_RELATIVE and R_386_RELATIVE */
 #define R_RELATIVE_AARCH64 1027 /* R_AARCH64_RELATIVE */
@@ -183,35 +184,30 @@ static uint64_t reloc_addend(const struct go_binary *gb, uint64_t vaddr)
 {
 	unsigned w = gb->is64 ? 8 : 4;
 	uint64_t rela = 0, relasz = 0, relaent = 0;
-	const struct load_seg *dyn = NULL;
-	const uint8_t *d, *r;
+	const uint8_t *d = NULL, *r;
+	GElf_Phdr ph;
 	size_t phnum;
 
 	if (elf_getphdrnum(gb->elf, &phnum) != 0)
 		return 0;
-	for (size_t i = 0; i < phnum && !dyn; i++) {
-		GElf_Phdr ph;
-
+	for (size_t i = 0; i < phnum && !d; i++) {
 		if (gelf_getphdr(gb->elf, (int)i, &ph) && ph.p_type == PT_DYNAMIC)
-			dyn = seg_of(gb, ph.p_vaddr);
-		if (dyn) {
 			d = span(gb->image, gb->size, ph.p_offset, ph.p_filesz);
-			if (!d)
-				return 0;
-			for (uint64_t o = 0; o + 2 * w <= ph.p_filesz; o += 2 * w) {
-				int64_t tag = (int64_t)rd_word(gb, d + o, w);
-				uint64_t val = rd_word(gb, d + o + w, w);
+	}
+	if (!d)
+		return 0;
+	for (uint64_t o = 0; o + 2 * w <= ph.p_filesz; o += 2 * w) {
+		int64_t tag = gb->is64 ? (int64_t)rd_u64(gb, d + o) : (int32_t)rd_u32(gb, d + o);
+		uint64_t val = rd_word(gb, d + o + w, w);
 
-				if (tag == DT_NULL)
-					break;
-				if (tag == DT_RELA)
-					rela = val;
-				else if (tag == DT_RELASZ)
-					relasz = val;
-				else if (tag == DT_RELAENT)
-					relaent = val;
-			}
-		}
+		if (tag == DT_NULL)
+			break;
+		if (tag == DT_RELA)
+			rela = val;
+		else if (tag == DT_RELASZ)
+			relasz = val;
+		else if (tag == DT_RELAENT)
+			relaent = val;
 	}
 	if (relaent != 3 * (uint64_t)w || !relasz)
 		return 0;
@@ -381,26 +377,26 @@ static uint64_t tab_entry(const struct go_binary *gb, const struct pclntab *t, u
 	return t->ver >= PCLN_118 ? t->text_start + v : v;
 }
 
-static int tab_func(const struct go_binary *gb, const struct pclntab *t, uint64_t i,
-                    struct go_func *out)
+/* Function i without its name's end checked: entry, size, and where the
+ * name starts with avail bytes of the table after it. */
+static int tab_func_raw(const struct go_binary *gb, const struct pclntab *t, uint64_t i,
+                        struct go_func *out, uint64_t *avail)
 {
-	const uint8_t *fp, *name, *nul;
-	uint64_t funcoff, entry, next, nameoff, fhdr;
+	const uint8_t *fp, *name;
+	uint64_t funcoff, entry, next, nameoff;
 	unsigned entry_size = t->ver >= PCLN_118 ? 4 : t->ptr_size;
+	const uint8_t *ft = t->base + t->functab_off;
 
 	entry = tab_entry(gb, t, i);
 	next = tab_entry(gb, t, i + 1);
-	funcoff =
-	    rd_word(gb, t->base + t->functab_off + (2 * i + 1) * t->field_size, t->field_size);
-	fhdr = entry_size + 4; /* entry, nameoff */
+	funcoff = rd_word(gb, ft + (2 * i + 1) * t->field_size, t->field_size);
 	if (funcoff > UINT64_MAX - t->funcdata_off)
 		return -EBADMSG;
-	fp = span(t->base, t->size, t->funcdata_off + funcoff, fhdr);
+	fp = span(t->base, t->size, t->funcdata_off + funcoff, entry_size + 4);
 	if (!fp)
 		return -EBADMSG;
 	/* The _func's own entry must agree with the table's. */
-	if (rd_word(gb, fp, entry_size) !=
-	    rd_word(gb, t->base + t->functab_off + 2 * i * t->field_size, t->field_size))
+	if (rd_word(gb, fp, entry_size) != rd_word(gb, ft + 2 * i * t->field_size, t->field_size))
 		return -EBADMSG;
 	nameoff = rd_u32(gb, fp + entry_size);
 	if (nameoff & 0x80000000u) /* int32 in the file: negative is malformed */
@@ -408,12 +404,25 @@ static int tab_func(const struct go_binary *gb, const struct pclntab *t, uint64_
 	name = span(t->base, t->size, t->names_off + nameoff, 1);
 	if (!name)
 		return -EBADMSG;
-	nul = memchr(name, '\0', t->size - (uint64_t)(name - t->base));
-	if (!nul || nul == name)
-		return -EBADMSG;
 	out->name = (const char *)name;
 	out->start = entry;
 	out->size = next - entry;
+	*avail = t->size - (uint64_t)(name - t->base);
+	return 0;
+}
+
+static int tab_func(const struct go_binary *gb, const struct pclntab *t, uint64_t i,
+                    struct go_func *out)
+{
+	uint64_t avail;
+	int r = tab_func_raw(gb, t, i, out, &avail);
+
+	if (r)
+		return r;
+	if (avail > GO_FUNC_NAME_MAX + 1)
+		avail = GO_FUNC_NAME_MAX + 1;
+	if (!out->name[0] || !memchr(out->name, '\0', avail))
+		return -EBADMSG;
 	return 0;
 }
 
@@ -982,20 +991,27 @@ int go_binary_func_at(const struct go_binary *gb, size_t i, struct go_func *out)
 int go_binary_find_func(const struct go_binary *gb, const char *name, uint64_t *start,
                         uint64_t *size)
 {
-	size_t n = go_binary_func_count(gb);
+	size_t n = go_binary_func_count(gb), len;
 	int err = -ENOENT;
 
 	if (!gb || !name)
 		return -EINVAL;
+	len = strlen(name);
 	for (size_t i = 0; i < n; i++) {
 		struct go_func f;
-		int r = go_binary_func_at(gb, i, &f);
+		uint64_t avail = UINT64_MAX;
+		int r;
 
+		/* pclntab: compare len + 1 bytes in place, no NUL search. */
+		if (gb->source == GO_FUNCS_SYMTAB)
+			r = go_binary_func_at(gb, i, &f);
+		else
+			r = tab_func_raw(gb, &gb->tab, i, &f, &avail);
 		if (r) {
 			err = r; /* keep looking: one bad entry does not hide the rest */
 			continue;
 		}
-		if (f.name[0] != name[0] || strcmp(f.name, name) != 0)
+		if (avail <= len || f.name[0] != name[0] || memcmp(f.name, name, len + 1) != 0)
 			continue;
 		if (start)
 			*start = f.start;
@@ -1003,5 +1019,5 @@ int go_binary_find_func(const struct go_binary *gb, const char *name, uint64_t *
 			*size = f.size;
 		return 0;
 	}
-	return n ? (err == -ENOENT ? -ENOENT : err) : -ENOENT;
+	return err;
 }

@@ -16,7 +16,8 @@
  * mapping and live as long as the object. Every offset read from the file is
  * bounds-checked: a hostile or truncated file gives a negative errno, never a
  * read outside the image. A function's size runs to the next function's
- * entry (so it includes the alignment padding after it). Binaries with
+ * entry (so it includes the alignment padding after it); a name longer than
+ * 64 KiB, or running off the table, makes its entry malformed. Binaries with
  * several text sections (very large ppc64/arm builds) are not supported: the
  * entries' validation rejects them rather than guessing.
  * ELF32/ELF64, either byte order; the x86-64 uprobe path only uses ELF64 LE. */
