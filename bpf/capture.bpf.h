@@ -214,6 +214,8 @@ static __always_inline int io_exit_capture(struct trace_event_raw_sys_exit *ctx,
 	e->source = a.source;
 	e->pad0 = 0;
 	e->goroutine = current_r14();
+	if (a.direction == PSCOPE_DIR_EGRESS)
+		e->goroutine = go_effective_goroutine(pid_tgid >> 32, e->goroutine);
 	if (captured > PSCOPE_CAPTURE_MAX)
 		captured = PSCOPE_CAPTURE_MAX;
 	e->captured = captured;

@@ -832,8 +832,8 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 		log_msg(lg, LOG_ERROR, err, "errno", LOG_INT(-rc), NULL);
 		goto cleanup;
 	}
-	if (!cfg->no_tls) {
-		a->tls = tls_probes__new(a->loader, lg, "/proc");
+	{
+		a->tls = tls_probes__new(a->loader, lg, "/proc", !cfg->no_tls);
 		if (!a->tls) {
 			rc = -ENOMEM;
 			goto cleanup;

@@ -352,10 +352,15 @@ static void client_request(struct trace_links *tl, struct conn *c, struct link_c
 	x->resolved = true;
 	if (from_traceparent(tl, x, traceparent))
 		return; /* the application propagates context itself */
-	parent = x->gkey ? thread_parent(tl, c->ref.pid, x->gkey, &sc, &ambiguous) : NULL;
-	if (!parent)
+	if (x->gkey) {
+		/* Go: the goroutine only. Goroutines move between threads, so a
+		 * thread's or the process's server request is a guess; net/http's
+		 * writer goroutine writes under its caller's goroutine (go.bpf.h). */
+		parent = thread_parent(tl, c->ref.pid, x->gkey, &sc, &ambiguous);
+	} else {
 		parent = thread_parent(tl, c->ref.pid, x->tid, &sc, &ambiguous);
-	if (!parent && !thread_busy(tl, c->ref.pid, x->tid)) {
+	}
+	if (!parent && !x->gkey && !thread_busy(tl, c->ref.pid, x->tid)) {
 		/* a thread (or goroutine) serving nothing itself: the process's
 		 * server request, if it has exactly one in flight (worker pools,
 		 * Go's connection writer goroutines) */
