@@ -24,7 +24,8 @@ void http_span_build(struct span *s, const struct http1_exchange *ex, const stru
 /* The method as exported: one of the nine standard methods, else "_OTHER". */
 const char *http_method_normalize(const char *method);
 
-/* Formats a connection address (IPv4-mapped IPv6 shown as IPv4). */
+/* Formats a connection address: IPv4 (and IPv4-mapped IPv6, a dual-stack socket's IPv4 peer)
+ * as a dotted quad, IPv6 in RFC 5952 text (::1, 2001:db8::1). Truncates to len - 1. */
 void conn_addr_format(uint8_t family, const uint8_t addr[16], char *out, size_t len);
 
 #endif
