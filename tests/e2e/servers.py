@@ -149,7 +149,7 @@ error_log {dir}/error.log warn;
 events {{ worker_connections 512; }}
 http {{
     log_format e2e '$request_method $uri $status "$request" "$http_traceparent"';
-    access_log {dir}/access.log e2e;{peer_log}
+    access_log {dir}/access.log e2e;
     client_body_temp_path {dir}/tmp/body;
     proxy_temp_path {dir}/tmp/proxy;
     fastcgi_temp_path {dir}/tmp/fastcgi;
@@ -159,7 +159,7 @@ http {{
     keepalive_requests 10000;
     sendfile off;
     server {{
-        listen {listen};
+        listen 127.0.0.1:{port};
         server_name localhost;
         root {dir}/html;
         default_type text/plain;
@@ -194,12 +194,14 @@ class Nginx(_Server):
         self.log_path = os.path.join(self.dir, "access.log")
         self.conf_path = os.path.join(self.dir, "nginx.conf")
         with open(self.conf_path, "w") as f:
-            peer_log = ("\n    log_format peer '$remote_addr $remote_port $request_uri';\n"
-                        "    access_log {dir}/peers.log peer;".format(dir=self.dir)
-                        if listen else "")
-            f.write(NGINX_CONF.format(dir=self.dir, peer_log=peer_log,
-                                      listen=(listen or "127.0.0.1:{port}").format(
-                                          port=self.port)))
+            conf = NGINX_CONF
+            if listen:  # another listen directive and a log of each request's peer
+                conf = conf.replace("listen 127.0.0.1:{port};", "listen %s;" % listen).replace(
+                    "access_log {dir}/access.log e2e;",
+                    "access_log {dir}/access.log e2e;\n"
+                    "    log_format peer '$remote_addr $remote_port $request_uri';\n"
+                    "    access_log {dir}/peers.log peer;")
+            f.write(conf.format(dir=self.dir, port=self.port))
         self._spawn([NGINX, "-p", self.dir, "-c", self.conf_path, "-e",
                      os.path.join(self.dir, "error.log")])
         deadline = time.monotonic() + 5
