@@ -286,24 +286,24 @@ RECEIVER_SCRIPT = os.environ.get("OTLP_RECEIVER") or os.path.join(HERE, "otlp_re
 
 
 class Receiver:
-    """tests/e2e/otlp_receiver.py in its own process on 127.0.0.1:<free port>; every POST body is
-    stored (gunzipped) in a directory, one file per request."""
+    """tests/e2e/otlp_receiver.py in its own process on 127.0.0.1:<free port> (or host); every
+    POST body is stored (gunzipped) in a directory, one file per request."""
 
-    def __init__(self):
+    def __init__(self, host="127.0.0.1"):
         import shutil
         import tempfile
         from servers import wait_listening
         self._rmtree = shutil.rmtree
         self.dir = tempfile.mkdtemp(prefix="periscope-e2e-otlp-")
         self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "http://%s:%d" % ("[%s]" % host if ":" in host else host, self.port)
         self._log = open(os.path.join(self.dir, "receiver.log"), "wb")
         self.proc = subprocess.Popen(
-            ["/usr/bin/python3", RECEIVER_SCRIPT, "--port", str(self.port), "--dir",
+            ["/usr/bin/python3", RECEIVER_SCRIPT, "--port", str(self.port), "--host", host, "--dir",
              os.path.join(self.dir, "posts")], stdin=subprocess.DEVNULL, stdout=self._log,
             stderr=self._log, start_new_session=True)
         try:
-            wait_listening(self.port, proc=self.proc)
+            wait_listening(self.port, proc=self.proc, host=host)
         except RuntimeError:
             self.close()
             raise

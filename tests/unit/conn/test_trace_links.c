@@ -1,6 +1,7 @@
 /* test_trace_links.c — span ids per request: thread causality, ambiguity on
  * event loops, same-node pairing by mirrored tuple, traceparent precedence,
- * and the fallback for exchanges without a request hook. */
+ * pairing across IPv4, IPv6 and dual-stack connections, and the fallback for exchanges
+ * without a request hook. */
 #include <string.h>
 
 #include "conn/conn_table.h"
@@ -101,6 +102,69 @@ static void test_chain_links(void)
 	struct link_ctx late;
 	trace_links_complete(f.tl, c_front_cl, 21, false, 0, NULL, &late);
 	CHECK(!memcmp(late.parent_span_id, zero8, 8));
+	teardown(&f);
+}
+
+/* A connection like conn_of's on a given family and loopback address (16 bytes). */
+static struct conn *conn_at(struct fixture *f, uint32_t pid, int fd, uint8_t role, uint8_t family,
+                            const uint8_t addr[16], uint16_t lport, uint16_t rport)
+{
+	struct pscope_conn_ref r = {0};
+
+	r.pid = pid;
+	r.fd = fd;
+	r.role = role;
+	r.family = family;
+	r.sock_id = (uint64_t)pid << 16 | (uint64_t)fd;
+	memcpy(r.local_addr, addr, 16);
+	memcpy(r.remote_addr, addr, 16);
+	r.local_port = lport;
+	r.remote_port = rport;
+	return conn_table_upsert(f->conns, &r, 1);
+}
+
+/* Mixed families: curl over IPv4 → a dual-stack front (its socket: AF_INET6, ::ffff:127.0.0.1)
+ * → over ::1 → the back; and a second curl over ::1 to the same front. Every server span pairs
+ * with its own client span, and the ::1 and 127.0.0.1 connections with equal ports stay apart. */
+static void test_pairing_mixed_families(void)
+{
+	static const uint8_t v4[16] = {127, 0, 0, 1};
+	static const uint8_t mapped[16] = {[10] = 0xff, [11] = 0xff, [12] = 127, [15] = 1};
+	static const uint8_t lo6[16] = {[15] = 1};
+	struct fixture f;
+	struct link_ctx curl_cl, front_sv, front_cl, back_sv, curl6, front6;
+
+	setup(&f);
+	struct conn *c_curl = conn_at(&f, 10, 3, PSCOPE_ROLE_CLIENT, 2, v4, 40000, 8001);
+	struct conn *c_front_sv = conn_at(&f, 20, 5, PSCOPE_ROLE_SERVER, 10, mapped, 8001, 40000);
+	struct conn *c_front_cl = conn_at(&f, 20, 6, PSCOPE_ROLE_CLIENT, 10, lo6, 40001, 8002);
+	struct conn *c_back_sv = conn_at(&f, 30, 7, PSCOPE_ROLE_SERVER, 10, lo6, 8002, 40001);
+	/* the same client port over ::1: another connection to the same front */
+	struct conn *c_curl6 = conn_at(&f, 11, 3, PSCOPE_ROLE_CLIENT, 10, lo6, 40000, 8001);
+	struct conn *c_front6 = conn_at(&f, 20, 9, PSCOPE_ROLE_SERVER, 10, lo6, 8001, 40000);
+
+	trace_links_request(f.tl, c_curl, 11, 100, 0, "");
+	trace_links_request(f.tl, c_curl6, 12, 100, 0, "");
+	/* the ::1 server's read comes first: it must take curl6's request, not curl's */
+	trace_links_request(f.tl, c_front6, 22, 101, 0, "");
+	trace_links_request(f.tl, c_front_sv, 21, 101, 0, "");
+	trace_links_request(f.tl, c_front_cl, 21, 102, 0, "");
+	trace_links_request(f.tl, c_back_sv, 31, 103, 0, "");
+	trace_links_complete(f.tl, c_back_sv, 31, true, 0, "", &back_sv);
+	trace_links_complete(f.tl, c_front_cl, 21, true, 0, "", &front_cl);
+	trace_links_complete(f.tl, c_front_sv, 21, true, 0, "", &front_sv);
+	trace_links_complete(f.tl, c_curl, 11, true, 0, "", &curl_cl);
+	trace_links_complete(f.tl, c_front6, 22, true, 0, "", &front6);
+	trace_links_complete(f.tl, c_curl6, 12, true, 0, "", &curl6);
+
+	CHECK(!memcmp(front_sv.parent_span_id, curl_cl.span_id, 8));
+	CHECK(!memcmp(front_sv.trace_id, curl_cl.trace_id, 16));
+	CHECK(!memcmp(front_cl.parent_span_id, front_sv.span_id, 8));
+	CHECK(!memcmp(back_sv.parent_span_id, front_cl.span_id, 8));
+	CHECK(!memcmp(back_sv.trace_id, curl_cl.trace_id, 16));
+	CHECK(!memcmp(front6.parent_span_id, curl6.span_id, 8));
+	CHECK(!memcmp(front6.trace_id, curl6.trace_id, 16));
+	CHECK(memcmp(curl6.trace_id, curl_cl.trace_id, 16) != 0);
 	teardown(&f);
 }
 
@@ -257,6 +321,7 @@ static void test_unanswered_request_frees_thread(void)
 int main(void)
 {
 	RUN(test_chain_links);
+	RUN(test_pairing_mixed_families);
 	RUN(test_ambiguous_thread);
 	RUN(test_traceparent_and_late_pairing);
 	RUN(test_unanswered_request_frees_thread);

@@ -5,8 +5,9 @@
 // database operation — DB=redis: `GET item:<id>` over one net.Socket with the small RESP client
 // below; DB=postgres: `SELECT name FROM items WHERE id = $1` through the pg package's pool — and
 // returns JSON with the value. Both answer GET /health with "ok" and print `METHOD PATH STATUS` per
-// request on stdout. Environment: ROLE, PORT, BACK_URL, DB, REDIS_PORT, PG_HOST, PG_PORT, PG_USER,
-// PG_DBNAME.
+// request on stdout. Environment: ROLE, PORT, BIND, BACK_URL, DB, REDIS_HOST, REDIS_PORT, PG_HOST,
+// PG_PORT, PG_USER, PG_DBNAME. BIND: unset → 127.0.0.1; `default` → `listen(port)` (Node's own
+// default: a dual-stack [::] socket); else that address (e.g. ::1).
 'use strict';
 
 const http = require('http');
@@ -20,7 +21,8 @@ const db = process.env.DB || 'redis';
 // RedisClient sends commands over one connection; replies come back in order, so each pending
 // command is a callback in a FIFO queue. Only bulk, simple, integer and error replies are parsed.
 class RedisClient {
-  constructor(port) {
+  constructor(host, port) {
+    this.host = host;
     this.port = port;
     this.socket = null;
     this.pending = [];
@@ -28,7 +30,7 @@ class RedisClient {
   }
 
   connect() {
-    this.socket = net.createConnection({ host: '127.0.0.1', port: this.port });
+    this.socket = net.createConnection({ host: this.host, port: this.port });
     this.socket.on('data', (chunk) => {
       this.buffer = Buffer.concat([this.buffer, chunk]);
       this.drain();
@@ -120,7 +122,8 @@ if (role === 'front') {
 } else {
   let lookup;
   if (db === 'redis') {
-    const redis = new RedisClient(parseInt(process.env.REDIS_PORT || '6379', 10));
+    const redis = new RedisClient(process.env.REDIS_HOST || '127.0.0.1',
+      parseInt(process.env.REDIS_PORT || '6379', 10));
     lookup = (id) => redis.get(`item:${id}`);
   } else {
     const { Pool } = require('pg');
@@ -148,7 +151,8 @@ if (role === 'front') {
   });
 }
 
-const server = app.listen(port, '127.0.0.1');
+const bind = process.env.BIND || '127.0.0.1';
+const server = bind === 'default' ? app.listen(port) : app.listen(port, bind);
 server.on('error', (err) => {
   process.stderr.write(`node chainapp: ${err}\n`);
   process.exit(1);

@@ -5,8 +5,11 @@ httpx.AsyncClient (keep-alive) and returns the back's body. ROLE=back: GET /item
 database operation — DB=redis: `GET item:<id>` through redis.asyncio on the event loop;
 DB=postgres: `SELECT name FROM items WHERE id = %s` through psycopg2 in a worker thread — and
 returns JSON with the value. Both answer GET /health with "ok" and print `METHOD PATH STATUS` per
-request on stdout. Environment: ROLE, PORT, BACK_URL, DB, REDIS_PORT, PG_HOST, PG_PORT, PG_USER,
-PG_DBNAME. Runs one uvicorn worker on 127.0.0.1:PORT; /usr/bin/python3 with Debian packages only.
+request on stdout. Environment: ROLE, PORT, BIND, BACK_URL, DB, REDIS_HOST, REDIS_PORT, PG_HOST,
+PG_PORT, PG_USER, PG_DBNAME. Runs one uvicorn worker on 127.0.0.1:PORT; /usr/bin/python3 with
+Debian packages only. BIND=default: uvicorn's `--host ::` as it binds with --workers or --reload
+(Config.bind_socket: an AF_INET6 socket without IPV6_V6ONLY, dual-stack; a single process would
+let asyncio set IPV6_V6ONLY); another BIND: that address (e.g. ::1).
 """
 
 import asyncio
@@ -32,7 +35,7 @@ async def open_clients():
         state["http"] = httpx.AsyncClient(base_url=os.environ["BACK_URL"], timeout=10.0)
     elif DB == "redis":
         import redis.asyncio
-        state["redis"] = redis.asyncio.Redis(host="127.0.0.1",
+        state["redis"] = redis.asyncio.Redis(host=os.environ.get("REDIS_HOST", "127.0.0.1"),
                                              port=int(os.environ.get("REDIS_PORT", "6379")))
     else:
         import psycopg2.pool
@@ -98,4 +101,10 @@ else:
 
 if __name__ == "__main__":
     sys.stdout.reconfigure(line_buffering=True)
-    uvicorn.run(app, host="127.0.0.1", port=PORT, workers=1, access_log=False, log_level="warning")
+    bind = os.environ.get("BIND") or "127.0.0.1"
+    if bind == "default":
+        config = uvicorn.Config(app, host="::", port=PORT, workers=1, access_log=False,
+                                log_level="warning")
+        uvicorn.Server(config).run(sockets=[config.bind_socket()])
+    else:
+        uvicorn.run(app, host=bind, port=PORT, workers=1, access_log=False, log_level="warning")

@@ -6,8 +6,10 @@ ROLE=back: GET /item/<id> does one database operation — DB=redis: `GET item:<i
 python3-redis; DB=postgres: `SELECT name FROM items WHERE id = %s` through psycopg2 — and returns
 JSON with the value. Both answer GET /health with "ok" and print `METHOD PATH STATUS` per request
 on stdout.
-Environment: ROLE, PORT, BACK_URL, DB, REDIS_PORT, PG_HOST, PG_PORT, PG_USER, PG_DBNAME.
+Environment: ROLE, PORT, BIND, BACK_URL, DB, REDIS_HOST, REDIS_PORT, PG_HOST, PG_PORT, PG_USER,
+PG_DBNAME.
 Werkzeug's threaded server on 127.0.0.1:PORT; /usr/bin/python3 with Debian packages only.
+BIND=default: host `::` (an AF_INET6 socket, dual-stack); another BIND: that address (e.g. ::1).
 """
 
 import json
@@ -32,7 +34,7 @@ def open_clients():
         clients["back_url"] = os.environ["BACK_URL"].rstrip("/")
     elif DB == "redis":
         import redis
-        clients["redis"] = redis.Redis(host="127.0.0.1",
+        clients["redis"] = redis.Redis(host=os.environ.get("REDIS_HOST", "127.0.0.1"),
                                        port=int(os.environ.get("REDIS_PORT", "6379")))
     else:
         import psycopg2.pool
@@ -97,4 +99,5 @@ if __name__ == "__main__":
     sys.stdout.reconfigure(line_buffering=True)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     open_clients()
-    app.run(host="127.0.0.1", port=PORT, threaded=True, debug=False, use_reloader=False)
+    bind = os.environ.get("BIND") or "127.0.0.1"
+    app.run(host="::" if bind == "default" else bind, port=PORT, threaded=True, debug=False, use_reloader=False)
