@@ -318,6 +318,69 @@ static void test_unanswered_request_frees_thread(void)
 	teardown(&f);
 }
 
+/* The actor of thread tid in event-loop turn tick. */
+static uint64_t loop_actor(uint32_t tid, uint32_t tick)
+{
+	return (uint64_t)((tick & LINK_TICK_MASK) | LINK_TICK_BIT) << 32 | tid;
+}
+
+/* An event loop (pid 50, thread 51) serving two requests A and B: a call
+ * written in the turn that read A is A's child even with B in flight; a call in
+ * a turn that read nothing (a timer) is a root; a call in a turn that read
+ * both is ambiguous; a database call written in the turn that read A's back
+ * response continues A; a call after A was answered is a root, never B's. */
+static void test_event_loop_turns(void)
+{
+	struct fixture f;
+	struct link_ctx a, b, call_a, timer_call, amb_call, db_a, after;
+	struct trace_links_stats st;
+
+	setup(&f);
+	struct conn *sa = conn_of(&f, 50, 5, PSCOPE_ROLE_SERVER, 8001, 41000);
+	struct conn *sb = conn_of(&f, 50, 6, PSCOPE_ROLE_SERVER, 8001, 41001);
+	struct conn *back = conn_of(&f, 50, 7, PSCOPE_ROLE_CLIENT, 41002, 9000);
+	struct conn *db = conn_of(&f, 50, 8, PSCOPE_ROLE_CLIENT, 41003, 6379);
+
+	/* turn 1 reads A, turn 2 reads B; A's call is written in turn 1 */
+	trace_links_request(f.tl, sa, loop_actor(51, 1), 100, 0, "");
+	trace_links_io(f.tl, sa, loop_actor(51, 1), true, false, true);
+	trace_links_request(f.tl, back, loop_actor(51, 1), 101, 0, "");
+	trace_links_request(f.tl, sb, loop_actor(51, 2), 102, 0, "");
+	/* turn 3 reads A's back response (A owns it); the DB write follows */
+	trace_links_io(f.tl, back, loop_actor(51, 3), true, true, true);
+	trace_links_complete(f.tl, back, loop_actor(51, 3), true, 0, "", &call_a);
+	trace_links_io(f.tl, db, loop_actor(51, 3), false, true, false);
+	/* turn 4 read nothing (a timer fired): its call is nobody's */
+	trace_links_request(f.tl, back, loop_actor(51, 4), 103, 1, "");
+	trace_links_complete(f.tl, back, loop_actor(51, 4), true, 1, "", &timer_call);
+	/* the DB reply arrives in turn 5; its span was decided by turn 3 */
+	trace_links_io(f.tl, db, loop_actor(51, 5), true, true, false);
+	trace_links_complete(f.tl, db, loop_actor(51, 5), false, 0, NULL, &db_a);
+	trace_links_complete(f.tl, sa, loop_actor(51, 5), true, 0, "", &a);
+	/* turn 6 reads B's body and a new request on A's connection: ambiguous */
+	trace_links_io(f.tl, sb, loop_actor(51, 6), true, false, true);
+	trace_links_request(f.tl, sa, loop_actor(51, 6), 104, 1, "");
+	trace_links_request(f.tl, back, loop_actor(51, 6), 105, 2, "");
+	trace_links_complete(f.tl, back, loop_actor(51, 6), true, 2, "", &amb_call);
+	trace_links_complete(f.tl, sb, loop_actor(51, 7), true, 0, "", &b);
+	/* turn 8 read nothing: a background job after the responses is a root */
+	trace_links_request(f.tl, back, loop_actor(51, 8), 106, 3, "");
+	trace_links_complete(f.tl, back, loop_actor(51, 8), true, 3, "", &after);
+
+	CHECK(!memcmp(call_a.parent_span_id, a.span_id, 8));
+	CHECK(!memcmp(call_a.trace_id, a.trace_id, 16));
+	CHECK(!memcmp(db_a.parent_span_id, a.span_id, 8));
+	CHECK(!memcmp(timer_call.parent_span_id, zero8, 8));
+	CHECK(!memcmp(amb_call.parent_span_id, zero8, 8));
+	CHECK(!memcmp(after.parent_span_id, zero8, 8));
+	CHECK(memcmp(after.trace_id, b.trace_id, 16) != 0);
+	trace_links_get_stats(f.tl, &st);
+	CHECK_EQ_INT(st.loop_links, 2);
+	CHECK_EQ_INT(st.ambiguous, 1);
+	CHECK_EQ_INT(st.no_parent, 2);
+	teardown(&f);
+}
+
 int main(void)
 {
 	RUN(test_chain_links);
@@ -327,5 +390,6 @@ int main(void)
 	RUN(test_unanswered_request_frees_thread);
 	RUN(test_pairing_from_the_client_side);
 	RUN(test_goroutine_and_process_fallback);
+	RUN(test_event_loop_turns);
 	return unit_summary("test_trace_links");
 }
