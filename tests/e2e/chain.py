@@ -6,7 +6,7 @@ code). The tests import:
 
     available(stack, db=None) -> (bool, reason)      toolchain / Python modules present?
     build(stack)                                     compile go/rust, npm install for node (cached)
-    start_chain(stack, db, front_port, back_port, db_target) -> Chain
+    start_chain(stack, db, front_port, back_port, db_target, env=None, front_argv=None) -> Chain
     Chain.stop(), .front_pids(), .back_pids(), .request_count(role), .requests(role),
     Chain.wait_requests(role, count)
     RedisServer(), PostgresServer()                  throwaway databases seeded with ITEMS
@@ -320,7 +320,8 @@ class Chain:
     """A running back service and the front service that calls it. Use as a context manager or
     call stop(). Logs stay in self.dir until stop(keep_logs=False)."""
 
-    def __init__(self, stack, db, front_port, back_port, db_target, timeout=30.0):
+    def __init__(self, stack, db, front_port, back_port, db_target, timeout=30.0, env=None,
+                 front_argv=None):
         self.stack = stack
         self.db = db
         self.front_port = front_port
@@ -331,13 +332,15 @@ class Chain:
         try:
             argv = _app_argv(stack)
             back_env = _no_proxy_env({"ROLE": "back", "PORT": str(back_port),
-                                      "PYTHONUNBUFFERED": "1", **_db_env(db, db_target)})
+                                      "PYTHONUNBUFFERED": "1", **_db_env(db, db_target),
+                                      **(env or {})})
             self.services["back"] = _Service("back", argv, back_env, self.dir)
             self.services["back"].wait_healthy(timeout)
             front_env = _no_proxy_env({"ROLE": "front", "PORT": str(front_port),
                                        "PYTHONUNBUFFERED": "1",
-                                       "BACK_URL": "http://127.0.0.1:%d" % back_port})
-            self.services["front"] = _Service("front", argv, front_env, self.dir)
+                                       "BACK_URL": "http://127.0.0.1:%d" % back_port,
+                                       **(env or {})})
+            self.services["front"] = _Service("front", front_argv or argv, front_env, self.dir)
             self.services["front"].wait_healthy(timeout)
         except BaseException:
             self.stop()
@@ -405,12 +408,14 @@ class Chain:
         self.stop(keep_logs=False)
 
 
-def start_chain(stack, db, front_port, back_port, db_target, timeout=30.0):
+def start_chain(stack, db, front_port, back_port, db_target, timeout=30.0, env=None,
+                front_argv=None):
     """Starts the back service (on back_port, talking to db at db_target: a port, a RedisServer or
     PostgresServer, a dict or a 'host=.. port=.. user=.. dbname=..' string), waits until its /health
     answers, then the front service on front_port with BACK_URL pointing at the back. The apps must
-    have been built (build(stack))."""
-    return Chain(stack, db, front_port, back_port, db_target, timeout)
+    have been built (build(stack)). env is added to both services' environments; front_argv, if
+    given, runs instead of the stack's app as the front (it must answer /health on front_port)."""
+    return Chain(stack, db, front_port, back_port, db_target, timeout, env, front_argv)
 
 
 def _resp_encode(args):
