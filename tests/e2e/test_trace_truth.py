@@ -132,6 +132,174 @@ def nginx_proxy_pass_c10_no_wrong_parent():
     concurrency_test("nginx", "flask", front_argv=nginx_argv)
 
 
+# ---- big request heads: a cookie bigger than the default 4 KiB capture, the traceparent after it
+
+BIG_HEADS = (5 * 1024, 16 * 1024)
+PER_SIZE = 3
+
+
+@test
+def big_cookie_keeps_traceparent_and_links():
+    need("flask")
+    rng = random.Random(19)
+    tps = {}  # request -> (trace id, parent span id)
+    size_of = {}
+    keys = range(1, len(BIG_HEADS) * PER_SIZE + 1)
+    extra_parents = {}
+
+    def load(run, ch):
+        for k in keys:
+            size = BIG_HEADS[(k - 1) // PER_SIZE]
+            size_of[k] = size
+            tps[k] = ("%032x" % rng.getrandbits(128), "%016x" % rng.getrandbits(64))
+            extra_parents[k] = {tps[k][1]: {"trace_id": tps[k][0]}}
+            cookie = "Cookie: session=" + "".join(rng.choice("abcdefghijklmnop0123456789")
+                                                  for _ in range(size))
+            codes, _ = lib.curl("%s/api/item/%d" % (ch.front_url, k), extra=["--noproxy", "*"],
+                                headers=[cookie, "traceparent: 00-%s-%s-01" % tps[k]])
+            check_eq(codes, [200], "answer to request %d (%d-byte cookie)" % (k, size))
+        check(ch.wait_requests("back", len(keys)) >= len(keys), "the back's log")
+
+    run = ChainRun("flask", load, extra_parents=extra_parents)
+    for size in BIG_HEADS:
+        ks = {k for k in keys if size_of[k] == size}
+        run.record(TABLE, "big head %d KB + traceparent" % (size // 1024), ks,
+                   "front SERVER in the header's trace: %d/%d" % (
+                       sum(1 for s in run.truth.spans_of("front_srv", ks)
+                           if (s["trace_id"], s.get("parent_span_id")) == tps[
+                               tracecheck.key_from_path(attrs(s).get("url.path"))]), len(ks)))
+    run.check_no_wrong("big heads")
+    run.check_counts(set(keys))
+    for k in keys:
+        (fs,) = run.truth.by[("front_srv", k)]
+        what = "request %d (%d-byte cookie) front SERVER" % (k, size_of[k])
+        check_eq(fs["trace_id"], tps[k][0], what + " trace_id (the traceparent's)")
+        check_eq(fs.get("parent_span_id"), tps[k][1], what + " parent (the traceparent's span)")
+    run.check_min_linked("big heads", set(keys), MIN_LINKED["big heads"])
+
+
+# ---- failed calls: an upstream killed mid-request, an upstream that never answers
+
+HANG_SERVER = r"""
+import socket, sys, threading
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", int(sys.argv[1])))
+srv.listen(16)
+def hold(c):  # read the request, never answer; close when the client does
+    with c:
+        while c.recv(65536):
+            pass
+while True:
+    threading.Thread(target=hold, args=(srv.accept()[0],), daemon=True).start()
+"""
+
+
+def statuses(spans):
+    """`STATUS/error.type, …` of spans, or none."""
+    return ", ".join("%s/%s" % (s.get("status"), attrs(s).get("error.type"))
+                     for s in spans) or "none"
+
+
+class FailedCallsRun(ChainRun):
+    """The Flask chain plus a hanging upstream on hang_port (its spans count as the back's) and
+    the agent's Prometheus endpoint, scraped before the agent stops."""
+
+    def __init__(self, hang, hang_port, prom_port, load):
+        self.hang, self.hang_port, self.prom_port = hang, hang_port, prom_port
+        self.samples = []
+        super().__init__("flask", load, extra_ports=[hang_port],
+                         agent_args=["--prometheus", "127.0.0.1:%d" % prom_port],
+                         env={"TRUTH": "1", "SLOW_SECONDS": "5", "HANG_TIMEOUT": "1",
+                              "HANG_URL": "http://127.0.0.1:%d" % hang_port})
+
+    def role(self, span):
+        port, pid = attrs(span).get("server.port"), lib.res(span).get("process.pid")
+        if port == self.hang_port:
+            if span.get("kind") == "CLIENT" and pid in self.front_pids:
+                return "front_cli"
+            if span.get("kind") == "SERVER" and pid == self.hang.pid:
+                return "back_srv"
+            return None
+        return super().role(span)
+
+    def client_errors(self, samples):
+        """error_type -> count of the front's failed client calls on the Prometheus endpoint."""
+        got = {}
+        for name, labels, value in samples:
+            if (name == "http_client_request_duration_seconds_count" and "error_type" in labels
+                    and labels.get("server_port") in (str(self.back_port), str(self.hang_port))):
+                got[labels["error_type"]] = got.get(labels["error_type"], 0) + int(value)
+        return got
+
+    def before_stop(self, agent):
+        deadline = time.monotonic() + 10
+        while True:
+            self.samples = lib.parse_prom(lib.scrape(self.prom_port))
+            if sum(self.client_errors(self.samples).values()) >= 2 or \
+                    time.monotonic() > deadline:
+                return
+            time.sleep(0.3)
+
+
+@test
+def failed_calls_are_error_spans_and_metrics():
+    need("flask")
+    hang_port, prom_port = lib.free_port(), lib.free_port()
+    hang = subprocess.Popen(["/usr/bin/python3", "-c", HANG_SERVER, str(hang_port)],
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        chain.wait_listening(hang_port, proc=hang)
+        answers = {}
+
+        def load(run, ch):
+            slow = threading.Thread(target=lambda: answers.update(
+                slow=lib.curl(ch.front_url + "/api/slow/1", extra=["--noproxy", "*"])[0]))
+            slow.start()
+            deadline = time.monotonic() + 10
+            while "SLOW /slow/1" not in ch.log_lines("back") and time.monotonic() < deadline:
+                time.sleep(0.05)
+            check("SLOW /slow/1" in ch.log_lines("back"), "the back never started /slow/1")
+            time.sleep(0.3)
+            os.killpg(ch.services["back"].proc.pid, signal.SIGKILL)
+            slow.join(30)
+            answers["hang"] = lib.curl(ch.front_url + "/api/hang/2", extra=["--noproxy", "*"])[0]
+            run.agent.wait_for_spans(lambda s: attrs(s).get("url.path") in ("/slow/1", "/hang/2")
+                                     and s.get("kind") == "CLIENT", 2, timeout=10, settle=0)
+
+        run = FailedCallsRun(hang, hang_port, prom_port, load)
+    finally:
+        os.killpg(hang.pid, signal.SIGKILL)
+        hang.wait()
+    check_eq((answers.get("slow"), answers.get("hang")), ([502], [504]),
+             "the front's answers (back killed, upstream hanging)")
+    clients = {k: run.truth.by.get(("front_cli", k), []) for k in (1, 2)}
+    servers = {k: run.truth.by.get(("back_srv", k), []) for k in (1, 2)}
+    errors = run.client_errors(run.samples)
+    run.record(TABLE, "failed calls (killed, hung)", {1, 2},
+               "client %s | %s; server %s | %s; prom %s" % (
+                   statuses(clients[1]), statuses(clients[2]), statuses(servers[1]),
+                   statuses(servers[2]),
+                   errors or "none"))
+    run.check_no_wrong("failed calls")
+    for k, what, types in ((1, "killed back", ERROR_TYPES_KILLED), (2, "hung upstream",
+                                                                    ("timeout",))):
+        check_eq(len(clients[k]), 1, "front CLIENT spans for the %s" % what)
+        c = clients[k][0]
+        check_eq(c.get("status"), "ERROR", "the %s's CLIENT span status" % what)
+        check(attrs(c).get("error.type") in types, "the %s's CLIENT span error.type %r, want "
+              "one of %s" % (what, attrs(c).get("error.type"), types))
+        for s in servers[k]:  # the upstream's side, when the agent saw it
+            check_eq(s.get("status"), "ERROR", "the %s's SERVER span status" % what)
+            check(attrs(s).get("error.type"), "the %s's SERVER span has no error.type" % what)
+    check_eq(len(servers[1]), 1, "SERVER spans of the killed back's /slow/1")
+    want = {}
+    for c in clients[1] + clients[2]:
+        want[attrs(c)["error.type"]] = want.get(attrs(c)["error.type"], 0) + 1
+    check_eq(errors, want, "http_client_request_duration_seconds_count by error_type")
+    run.check_min_linked("failed calls", {1, 2}, MIN_LINKED["failed calls"])
+
+
 if __name__ == "__main__":
     status = lib.run_tests()
     TABLE.print("trace truth (wrong must be 0; linked = downstream CLIENT spans whose parent is "

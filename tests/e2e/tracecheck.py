@@ -208,10 +208,11 @@ class ChainRun:
     """One scenario: `stack`'s back (on Redis) and front (or front_argv(front_port, back_port)),
     the agent watching both ports (and extra_ports), load(run, chain) driving the front; then the
     agent is stopped and its spans classified (self.truth). The services' request logs are kept
-    (self.front_log, self.back_log: (method, path, status) lists)."""
+    (self.front_log, self.back_log: (method, path, status) lists). extra_parents: as for Truth
+    (read when the run ends, so load may fill it)."""
 
     def __init__(self, stack, load, env=None, front_argv=None, agent_args=(), extra_ports=(),
-                 settle=1.0):
+                 settle=1.0, extra_parents=None):
         self.stack = stack
         self.front_port, self.back_port = lib.free_port(), lib.free_port()
         lib.require_agent()
@@ -233,7 +234,8 @@ class ChainRun:
                 self.spans = agent.snapshot()
             self.front_log, self.back_log = ch.requests("front"), ch.requests("back")
         self.seconds = time.monotonic() - started
-        self.truth = Truth(self.spans, self.role, lambda s: key_from_path(attrs(s).get("url.path")))
+        self.truth = Truth(self.spans, self.role, lambda s: key_from_path(attrs(s).get("url.path")),
+                           extra_parents)
 
     def before_stop(self, agent):
         """Hook: runs while the agent is still up (e.g. to scrape its metrics)."""
