@@ -284,12 +284,13 @@ class ChainRun:
               "%.0f%%" % (name, linked, n, 100 * share))
 
 
-def drive(run, ch, paths, parallel, back_calls=None, timeout=20.0):
+def drive(run, ch, paths, parallel, back_calls=None, timeout=20.0, rate=None):
     """Sends GET front_url + path for each path (curl, `parallel` at a time; 0: one by one on
-    one connection), checks every answer is 200 and waits until the back logged back_calls
-    requests of these paths' keys (default: one per path)."""
+    one connection, at most `rate` a second when given), checks every answer is 200 and waits
+    until the back logged back_calls requests of these paths' keys (default: one per path)."""
     urls = ["%s%s" % (ch.front_url, p) for p in paths]
-    codes, _ = lib.curl_config(urls, parallel=parallel, extra=["--noproxy", "*"])
+    extra = ["--noproxy", "*"] + (["--rate", "%d/s" % rate] if rate else [])
+    codes, _ = lib.curl_config(urls, parallel=parallel, extra=extra)
     check_eq(sorted(codes), [200] * len(urls), "the front's answers")
     keys = {key_from_path(p) for p in paths}
     want = len(paths) if back_calls is None else back_calls
