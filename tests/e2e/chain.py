@@ -6,7 +6,8 @@ tests/e2e/apps/, with no tracing code). The tests import:
 
     available(stack, db=None) -> (bool, reason)      toolchain / Python modules present?
     build(stack)                                     compile go/rust, npm install for node (cached)
-    start_chain(stack, db, front_port, back_port, db_target, bind=None, host="127.0.0.1") -> Chain
+    start_chain(stack, db, front_port, back_port, db_target, bind=None, host="127.0.0.1",
+                env=None, front_argv=None) -> Chain
     Chain.stop(), .front_pids(), .back_pids(), .request_count(role), .requests(role),
     Chain.wait_requests(role, count), .front_url
     listeners(port)                                  the addresses sockets listen on at port
@@ -352,7 +353,7 @@ class Chain:
     front_url's."""
 
     def __init__(self, stack, db, front_port, back_port, db_target, timeout=30.0, bind=None,
-                 host="127.0.0.1"):
+                 host="127.0.0.1", env=None, front_argv=None):
         self.stack = stack
         self.db = db
         self.front_port = front_port
@@ -365,13 +366,15 @@ class Chain:
         try:
             argv = _app_argv(stack)
             back_env = _no_proxy_env({"ROLE": "back", "PORT": str(back_port), **bind_env,
-                                      "PYTHONUNBUFFERED": "1", **_db_env(db, db_target, host)})
+                                      "PYTHONUNBUFFERED": "1", **_db_env(db, db_target, host),
+                                      **(env or {})})
             self.services["back"] = _Service("back", argv, back_env, self.dir)
             self.services["back"].wait_healthy(timeout)
             front_env = _no_proxy_env({"ROLE": "front", "PORT": str(front_port), **bind_env,
                                        "PYTHONUNBUFFERED": "1",
-                                       "BACK_URL": "http://%s:%d" % (url_host(host), back_port)})
-            self.services["front"] = _Service("front", argv, front_env, self.dir)
+                                       "BACK_URL": "http://%s:%d" % (url_host(host), back_port),
+                                       **(env or {})})
+            self.services["front"] = _Service("front", front_argv or argv, front_env, self.dir)
             self.services["front"].wait_healthy(timeout)
         except BaseException:
             self.stop()
@@ -440,12 +443,14 @@ class Chain:
 
 
 def start_chain(stack, db, front_port, back_port, db_target, timeout=30.0, bind=None,
-                host="127.0.0.1"):
+                host="127.0.0.1", env=None, front_argv=None):
     """Starts the back service (on back_port, talking to db at db_target: a port, a RedisServer or
     PostgresServer, a dict or a 'host=.. port=.. user=.. dbname=..' string), waits until its /health
     answers, then the front service on front_port with BACK_URL pointing at the back. The apps must
-    have been built (build(stack)). bind and host: see Chain."""
-    return Chain(stack, db, front_port, back_port, db_target, timeout, bind, host)
+    have been built (build(stack)). bind and host: see Chain. env is added to both services'
+    environments; front_argv, if given, runs instead of the stack's app as the front (it must
+    answer /health on front_port)."""
+    return Chain(stack, db, front_port, back_port, db_target, timeout, bind, host, env, front_argv)
 
 
 def _resp_encode(args):

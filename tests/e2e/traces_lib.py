@@ -9,6 +9,7 @@ import time
 
 import chain
 import lib
+import tracecheck
 from lib import attrs, check, check_eq, res
 
 ROLES = ("curl", "front_srv", "front_cli", "back_srv", "db")
@@ -41,14 +42,7 @@ def db_lookups(db, server):
     return server.command_calls("get") if db == "redis" else server.statement_calls()
 
 
-def need(stack, db):
-    ok, reason = chain.available(stack, db)
-    if not ok:
-        lib.skip(reason)
-    try:
-        chain.build(stack)
-    except chain.ToolchainMissing as e:
-        lib.skip(str(e))
+need = tracecheck.need  # noqa: E305 (one definition, in tracecheck)
 
 
 def item_of(k):
@@ -172,30 +166,30 @@ class Run:
                 self.complete += 1
 
     def link(self, k, role, s, spans):
-        """'ok', 'missing' or 'wrong' for span s of request k; records wrong ones."""
+        """'ok', 'missing' or 'wrong' for span s of request k (tracecheck.link_verdict); records
+        wrong ones."""
         parents = {p["span_id"]: p for p in spans[PARENT_ROLE[role]]}
-        pid = s.get("parent_span_id") or ""
-        foreign = self.curl_trace.get(s.get("trace_id"))
-        if pid in parents:
-            if parents[pid]["trace_id"] == s["trace_id"]:
-                return "ok"
+        verdict, evidence = tracecheck.link_verdict(s, parents, self.curl_trace, k)
+        if verdict == tracecheck.LINKED:
+            return "ok"
+        if verdict == tracecheck.ROOT:
+            return "missing"
+        what, value = evidence
+        pid = s.get("parent_span_id")
+        if what == "trace":
             self.wrong.append("request %d %s span %s has parent %s but trace %s, not its "
-                              "parent's %s" % (k, role, s["span_id"], pid, s["trace_id"],
-                                               parents[pid]["trace_id"]))
-            return "wrong"
-        if pid:
+                              "parent's %s" % (k, role, s["span_id"], pid, s["trace_id"], value))
+        elif what == "parent":
             where = self.owner.get(pid)
             self.wrong.append("request %d (item %d) %s span %s is a child of %s"
                               % (k, item_of(k), role, s["span_id"],
                                  "the %s span of request %d (item %d)" % (where[1], where[0],
                                                                           item_of(where[0]))
                                  if where else "span %s, which the agent never exported" % pid))
-            return "wrong"
-        if foreign is not None and foreign != k:
+        else:
             self.wrong.append("request %d %s span %s is a root in request %d's trace %s"
-                              % (k, role, s["span_id"], foreign, s["trace_id"]))
-            return "wrong"
-        return "missing"
+                              % (k, role, s["span_id"], value, s["trace_id"]))
+        return "wrong"
 
     def request_complete(self, k, spans):
         ok = True

@@ -8,6 +8,10 @@
 // request on stdout. Environment: ROLE, PORT, BIND, BACK_URL, DB, REDIS_HOST, REDIS_PORT, PG_HOST,
 // PG_PORT, PG_USER, PG_DBNAME. BIND: unset → 127.0.0.1; `default` → `listen(port)` (Node's own
 // default: a dual-stack [::] socket); else that address (e.g. ::1).
+//
+// With TRUTH=1 the front also has GET /api/later/<id>: it answers, then LATER_MS (default 20) ms
+// later calls GET <BACK_URL>/item/<id> with fetch from a timer; and with POLL_MS set, a
+// setInterval poller calls GET <BACK_URL>/item/<1000000 + n> every POLL_MS ms, for no request.
 'use strict';
 
 const http = require('http');
@@ -17,6 +21,7 @@ const express = require('express');
 const role = process.env.ROLE || 'front';
 const port = parseInt(process.env.PORT || '9001', 10);
 const db = process.env.DB || 'redis';
+const truth = process.env.TRUTH === '1';
 
 // RedisClient sends commands over one connection; replies come back in order, so each pending
 // command is a callback in a FIFO queue. Only bulk, simple, integer and error replies are parsed.
@@ -119,6 +124,20 @@ if (role === 'front') {
       res.status(502).type('text/plain').send(String(err));
     }
   });
+  if (truth) {
+    const fetchBack = (path) => fetch(`${backUrl}${path}`).then((r) => r.text())
+      .catch((err) => process.stderr.write(`fetch ${path}: ${err}\n`));
+    const laterMs = parseInt(process.env.LATER_MS || '20', 10);
+    app.get('/api/later/:id(\\d+)', (req, res) => {
+      res.type('text/plain').send('scheduled');
+      setTimeout(() => fetchBack(`/item/${req.params.id}`), laterMs);
+    });
+    const pollMs = parseInt(process.env.POLL_MS || '0', 10);
+    if (pollMs > 0) {
+      let polls = 0;
+      setInterval(() => fetchBack(`/item/${1000000 + ++polls}`), pollMs);
+    }
+  }
 } else {
   let lookup;
   if (db === 'redis') {

@@ -10,6 +10,9 @@ PG_PORT, PG_USER, PG_DBNAME. Runs one uvicorn worker on 127.0.0.1:PORT; /usr/bin
 Debian packages only. BIND=default: uvicorn's `--host ::` as it binds with --workers or --reload
 (Config.bind_socket: an AF_INET6 socket without IPV6_V6ONLY, dual-stack; a single process would
 let asyncio set IPV6_V6ONLY); another BIND: that address (e.g. ::1).
+
+With TRUTH=1 the front also has GET /api/bg/<id>: it answers at once and leaves a FastAPI
+BackgroundTasks job that makes the GET <BACK_URL>/item/<id> after the response is sent.
 """
 
 import asyncio
@@ -23,6 +26,7 @@ from fastapi import FastAPI, Request, Response
 ROLE = os.environ.get("ROLE", "front")
 PORT = int(os.environ.get("PORT", "9001"))
 DB = os.environ.get("DB", "redis")
+TRUTH = os.environ.get("TRUTH") == "1"
 
 app = FastAPI()
 state = {}
@@ -86,6 +90,19 @@ if ROLE == "front":
         back = await state["http"].get("/item/%d" % item_id)
         return Response(back.content, status_code=back.status_code,
                         media_type=back.headers.get("content-type", "application/json"))
+    if TRUTH:
+        from fastapi import BackgroundTasks
+
+        async def call_back_later(item_id: int):
+            try:
+                await state["http"].get("/item/%d" % item_id)
+            except Exception as e:  # noqa: BLE001 — a background job reports and ends
+                print("background call /item/%d failed: %s" % (item_id, e), file=sys.stderr)
+
+        @app.get("/api/bg/{item_id}")
+        async def front_bg(item_id: int, background_tasks: BackgroundTasks):
+            background_tasks.add_task(call_back_later, item_id)
+            return Response("scheduled", media_type="text/plain")
 else:
     @app.get("/item/{item_id}")
     async def back_item(item_id: int):
