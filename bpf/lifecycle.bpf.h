@@ -130,6 +130,7 @@ int process_exit(void *ctx)
 	ev.proc_start_ns = BPF_CORE_READ(task, start_time);
 	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags(sizeof(ev))))
 		count_drop(PSCOPE_DROP_RINGBUF_FULL);
+	bpf_map_delete_elem(&go_procs, &tgid);
 	return 0;
 }
 

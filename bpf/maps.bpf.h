@@ -180,6 +180,49 @@ struct {
 	__type(value, struct scratch_event);
 } scratch SEC(".maps");
 
+/* Go net/http client probes (go.bpf.h). */
+struct go_pc_key {
+	__u64 pc; /* *persistConn */
+	__u32 tgid;
+	__u32 pad;
+};
+
+struct go_g_key {
+	__u32 tgid;
+	__u32 g; /* low 32 bits of a goroutine's g pointer */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_pc_key);
+	__type(value, __u32);
+} go_pc_caller SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_g_key);
+	__type(value, __u32);
+} go_g_override SEC(".maps");
+
+/* Go processes whose net/http client probes fired: only their writes look
+ * for a caller goroutine. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} go_procs SEC(".maps");
+
+/* Per thread (pid_tgid): turns of its event loop so far (pscope_conn_ref.tick). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u32);
+} loop_ticks SEC(".maps");
+
 static __always_inline void count_drop(__u32 reason)
 {
 	__u64 *v = bpf_map_lookup_elem(&drops, &reason);

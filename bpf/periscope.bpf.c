@@ -8,6 +8,7 @@
  * events. All protocol logic lives in userspace. One object, one skeleton; the parts:
  *   maps.bpf.h       settings, shared maps, drop counting, ring-buffer wakeups
  *   sock.bpf.h       socket identification, per-socket state, pid/port/self filters
+ *   go.bpf.h         Go net/http client uprobes: writes named after the caller
  *   capture.bpf.h    data syscalls → io_exit (tail call) → data events
  *   tls.bpf.h        SSL_read/SSL_write(_ex)/SSL_set_fd uprobes → plaintext data events
  *   lifecycle.bpf.h  accept/connect/close, sched_process_exec/exit
@@ -25,6 +26,7 @@ char LICENSE[] SEC("license") = "GPL";
 /* clang-format off: the order matters, each part uses the ones before it */
 #include "maps.bpf.h"
 #include "sock.bpf.h"
+#include "go.bpf.h"
 #include "capture.bpf.h"
 #include "tls.bpf.h"
 #include "lifecycle.bpf.h"

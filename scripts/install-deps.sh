@@ -12,10 +12,10 @@
 set -euo pipefail
 
 BUILD_PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler
-	libcurl4-openssl-dev libjson-c-dev bpftool make pkg-config)
+	libcurl4-openssl-dev libcapstone-dev libjson-c-dev bpftool make pkg-config)
 TEST_PKGS=(protobuf-compiler nginx curl wrk prometheus python3 redis-server redis-tools
 	postgresql postgresql-contrib mariadb-server mariadb-client memcached python3-fastapi
-	python3-uvicorn python3-flask python3-httpx python3-redis python3-psycopg2 golang-go
+	python3-uvicorn python3-flask python3-httpx python3-redis python3-psycopg2 gunicorn golang-go
 	nodejs npm openssl procps iproute2 hyperfine linux-perf libclang-rt-14-dev
 	containerd runc busybox-static libcap2-bin util-linux)
 

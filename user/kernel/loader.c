@@ -150,6 +150,8 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 	bpf_program__set_autoattach(l->skel->progs.ssl_write_ex_enter, false);
 	bpf_program__set_autoattach(l->skel->progs.ssl_return, false);
 	bpf_program__set_autoattach(l->skel->progs.ssl_set_fd_enter, false);
+	bpf_program__set_autoattach(l->skel->progs.go_round_trip, false);
+	bpf_program__set_autoattach(l->skel->progs.go_conn_write, false);
 	rc = periscope_bpf__load(l->skel);
 	if (rc) {
 		rc = fail(err, err_len, rc < 0 ? rc : -EINVAL,
@@ -404,6 +406,37 @@ int loader_attach_tls(struct loader *l, const char *path, struct loader_tls **ou
 		}
 		t->links[t->n_links++] = ret;
 	}
+	*out = t;
+	return 0;
+cleanup:
+	loader_detach_tls(t);
+	return rc;
+}
+
+int loader_attach_go_http(struct loader *l, const char *path, uint64_t round_trip_off,
+                          uint64_t conn_write_off, struct loader_tls **out)
+{
+	struct loader_tls *t;
+	int rc = 0;
+
+	*out = NULL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->links[0] = bpf_program__attach_uprobe(l->skel->progs.go_round_trip, false, -1, path,
+	                                         round_trip_off);
+	if (!t->links[0]) {
+		rc = errno ? -errno : -ENOENT;
+		goto cleanup;
+	}
+	t->n_links = 1;
+	t->links[1] = bpf_program__attach_uprobe(l->skel->progs.go_conn_write, false, -1, path,
+	                                         conn_write_off);
+	if (!t->links[1]) {
+		rc = errno ? -errno : -ENOENT;
+		goto cleanup;
+	}
+	t->n_links = 2;
 	*out = t;
 	return 0;
 cleanup:

@@ -14,6 +14,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "kernel/go_binary.h"
 #include "kernel/loader.h"
 #include "util/log.h"
 #include "kernel/tls_probes.h"
@@ -34,6 +35,7 @@ struct tls_lib {
 	char path[256]; /* as the first process mapped it, for logs */
 	struct loader_tls *probes;
 	bool permanent; /* the system's libssl: never detached */
+	bool go;        /* a Go executable: net/http client probes, not OpenSSL */
 	uint32_t *pids; /* processes mapping it */
 	size_t n_pids, cap_pids;
 };
@@ -54,6 +56,7 @@ struct tls_probes {
 	size_t n_negative;
 	struct pending_scan pending[MAX_PENDING];
 	size_t n_pending;
+	bool openssl; /* OpenSSL probes (off with --no-tls); Go probes always */
 	struct tls_probes_stats stats;
 };
 
@@ -103,12 +106,14 @@ cleanup:
 	return rc;
 }
 
-struct tls_probes *tls_probes__new(struct loader *l, struct logger *lg, const char *proc_root)
+struct tls_probes *tls_probes__new(struct loader *l, struct logger *lg, const char *proc_root,
+                                   bool openssl)
 {
 	struct tls_probes *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return NULL;
+	t->openssl = openssl;
 	t->loader = l;
 	t->log = lg;
 	snprintf(t->proc_root, sizeof(t->proc_root), "%s", proc_root ? proc_root : "/proc");
@@ -181,19 +186,79 @@ static int lib_add_pid(struct tls_lib *lib, uint32_t pid)
 
 /* Attaches the probes to the file at path (identified by id) unless done before.
  * must_export: check the ELF first (executables), rather than trusting the name. */
+/* Attaches the net/http client probes to a Go executable, found through its
+ * pclntab (stripped binaries too). 0, -ENOENT when path is not a Go program
+ * with net/http's client, or another negative errno. */
+static int attach_go(struct tls_probes *t, const char *path, const char *shown_path,
+                     struct loader_tls **out)
+{
+	struct go_binary *gb = NULL;
+	uint64_t rt, wr, rt_off, wr_off;
+	int rc;
+
+	rc = go_binary__open(path, &gb);
+	if (rc)
+		goto cleanup;
+	if (!go_binary_is_go(gb) || go_binary_machine(gb) != 62 /* EM_X86_64 */) {
+		rc = -ENOENT;
+		goto cleanup;
+	}
+	if (go_binary_find_func(gb, "net/http.(*persistConn).roundTrip", &rt, NULL) ||
+	    go_binary_find_func(gb, "net/http.persistConnWriter.Write", &wr, NULL)) {
+		rc = -ENOENT; /* a Go program without net/http's client */
+		goto cleanup;
+	}
+	rc = go_binary_vaddr_to_offset(gb, rt, &rt_off);
+	if (!rc)
+		rc = go_binary_vaddr_to_offset(gb, wr, &wr_off);
+	if (rc) {
+		log_msg(t->log, LOG_WARN, "Go executable not probed: function outside the file",
+		        "path", LOG_STR(shown_path), NULL);
+		goto cleanup;
+	}
+	rc = loader_attach_go_http(t->loader, path, rt_off, wr_off, out);
+	if (!rc)
+		log_msg(t->log, LOG_INFO, "Go net/http probes attached", "path",
+		        LOG_STR(shown_path), "go", LOG_STR(go_binary_version(gb)), NULL);
+cleanup:
+	go_binary__free(gb);
+	return rc;
+}
+
 static struct tls_lib *lib_get(struct tls_probes *t, struct file_id id, const char *path,
                                const char *shown_path, bool must_export)
 {
 	struct tls_lib *lib = lib_find(t, id);
+	struct loader_tls *go = NULL;
 	int rc;
 
 	if (lib)
 		return lib;
 	if (known_negative(t, id) || t->n_libs == MAX_LIBS)
 		return NULL;
-	if (must_export && elf_exports_symbol(path, "SSL_write") != 1) {
-		add_negative(t, id);
-		return NULL;
+	if (!t->openssl && !must_export)
+		return NULL; /* a libssl, with OpenSSL probes off */
+	if (must_export && (!t->openssl || elf_exports_symbol(path, "SSL_write") != 1)) {
+		/* an executable without OpenSSL: maybe a Go program */
+		rc = attach_go(t, path, shown_path, &go);
+		if (rc) {
+			if (rc != -ENOENT)
+				t->stats.attach_failures++;
+			add_negative(t, id);
+			return NULL;
+		}
+		lib = calloc(1, sizeof(*lib));
+		if (!lib) {
+			loader_detach_tls(go);
+			return NULL;
+		}
+		lib->id = id;
+		lib->go = true;
+		lib->probes = go;
+		snprintf(lib->path, sizeof(lib->path), "%s", shown_path);
+		t->libs[t->n_libs++] = lib;
+		t->stats.libraries = t->n_libs;
+		return lib;
 	}
 	lib = calloc(1, sizeof(*lib));
 	if (!lib)
@@ -221,7 +286,8 @@ static void use_lib(struct tls_probes *t, struct tls_lib *lib, uint32_t pid)
 		return;
 	lib_add_pid(lib, pid);
 	/* its TLS calls may not make the socket syscalls themselves (memory BIOs) */
-	loader_mark_tls_process(t->loader, pid);
+	if (!lib->go)
+		loader_mark_tls_process(t->loader, pid);
 }
 
 static bool is_libssl_name(const char *path)
@@ -309,7 +375,8 @@ void tls_probes_scan_all(struct tls_probes *t)
 	DIR *d;
 	struct dirent *de;
 
-	attach_system_libs(t);
+	if (t->openssl)
+		attach_system_libs(t);
 	d = opendir(t->proc_root);
 	if (!d)
 		return;
@@ -369,8 +436,9 @@ void tls_probes_on_exit(struct tls_probes *t, uint32_t pid)
 			}
 		}
 		if (!lib->n_pids && !lib->permanent) {
-			log_msg(t->log, LOG_INFO, "TLS probes detached", "path", LOG_STR(lib->path),
-			        NULL);
+			log_msg(t->log, LOG_INFO,
+			        lib->go ? "Go probes detached" : "TLS probes detached", "path",
+			        LOG_STR(lib->path), NULL);
 			lib_free(lib);
 			t->libs[i] = t->libs[--t->n_libs];
 			continue;

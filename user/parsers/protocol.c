@@ -64,6 +64,7 @@ static const struct l7_ops http1_ops = {
     .name = "http1",
     .detect = http1_ops_detect,
     .parse_server_side = true,
+    .request_hook = true,
     .create = http1_ops_create,
     .destroy = http1_ops_destroy,
     .feed = http1_ops_feed,
@@ -123,6 +124,7 @@ static int db_detect(db_detect_fn fn, const uint8_t *data, size_t len, int dir)
 	    .name = #NAME,                                                                         \
 	    .detect = NAME##_ops_detect,                                                           \
 	    .parse_server_side = false,                                                            \
+	    .request_hook = false,                                                                 \
 	    .create = NAME##_ops_create,                                                           \
 	    .destroy = NAME##_ops_destroy,                                                         \
 	    .feed = NAME##_ops_feed,                                                               \
