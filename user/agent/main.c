@@ -5,9 +5,11 @@
 #include <string.h>
 
 #include <bpf/libbpf.h>
+#include <linux/capability.h>
 
 #include "agent/agent.h"
 #include "agent/config.h"
+#include "util/caps.h"
 #include "util/log.h"
 #include "telemetry/proc_info.h"
 
@@ -21,6 +23,11 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	if (level == LIBBPF_DEBUG || !libbpf_logger)
 		return 0;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
+	/* uprobes refused for lack of CAP_SYS_ADMIN: tls_probes says it once */
+	if (strstr(buf, "uprobe") && strstr(buf, "Permission denied") && !caps_have(CAP_SYS_ADMIN))
+		level = LIBBPF_DEBUG;
+	if (level == LIBBPF_DEBUG)
+		return 0;
 	n = strlen(buf);
 	while (n && buf[n - 1] == '\n')
 		buf[--n] = '\0';

@@ -17,9 +17,18 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/capability.h>
 
 #include "kernel/loader.h"
 #include "periscope.skel.h"
+#include "util/caps.h"
+
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
 
 #define TRACEFS_MAGIC_NUMBER 0x74726163
 #define TRACEFS_PATH         "/sys/kernel/tracing"
@@ -44,6 +53,23 @@ static int fail(char *err, size_t len, int rc, const char *fmt, ...)
 	vsnprintf(err, len, fmt, ap);
 	va_end(ap);
 	return rc;
+}
+
+/* For EPERM / EACCES: " (missing CAP_BPF, CAP_PERFMON; CAP_SYS_ADMIN would do
+ * too)", naming what this process lacks; "" otherwise. */
+static const char *missing_caps_hint(int rc, char *buf, size_t len)
+{
+	static const int needed[] = {CAP_BPF, CAP_PERFMON};
+	char list[96];
+
+	if (rc != -EPERM && rc != -EACCES)
+		return "";
+	if (caps_missing(needed, 2, list, sizeof(list)) && !caps_have(CAP_SYS_ADMIN))
+		snprintf(buf, len, " (missing %s; CAP_SYS_ADMIN would do too)", list);
+	else
+		snprintf(buf, len, " (the capabilities are there: a seccomp profile, an LSM or "
+		                   "kernel lockdown refuses bpf()/perf_event_open())");
+	return buf;
 }
 
 /* libbpf finds tracepoint ids under tracefs: mount it when nobody has. */
@@ -105,6 +131,7 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 {
 	struct loader *l = NULL;
 	struct bpf_program *prog;
+	char hint[160];
 	int rc;
 
 	*out = NULL;
@@ -154,8 +181,9 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 	bpf_program__set_autoattach(l->skel->progs.go_conn_write, false);
 	rc = periscope_bpf__load(l->skel);
 	if (rc) {
-		rc = fail(err, err_len, rc < 0 ? rc : -EINVAL,
-		          "cannot load the BPF programs into the kernel: %s", strerror(-rc));
+		rc = rc < 0 ? rc : -EINVAL;
+		fail(err, err_len, rc, "cannot load the BPF programs into the kernel: %s%s",
+		     strerror(-rc), missing_caps_hint(rc, hint, sizeof(hint)));
 		goto cleanup;
 	}
 	{
@@ -189,8 +217,8 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 		link = bpf_program__attach(prog);
 		if (!link) {
 			rc = -errno;
-			fail(err, err_len, rc, "cannot attach %s: %s", bpf_program__name(prog),
-			     strerror(-rc));
+			fail(err, err_len, rc, "cannot attach %s: %s%s", bpf_program__name(prog),
+			     strerror(-rc), missing_caps_hint(rc, hint, sizeof(hint)));
 			goto cleanup;
 		}
 		l->links[l->n_links++] = link;

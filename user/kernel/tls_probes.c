@@ -13,9 +13,11 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#include <linux/capability.h>
 
 #include "kernel/go_binary.h"
 #include "kernel/loader.h"
+#include "util/caps.h"
 #include "util/log.h"
 #include "kernel/tls_probes.h"
 
@@ -57,6 +59,7 @@ struct tls_probes {
 	struct pending_scan pending[MAX_PENDING];
 	size_t n_pending;
 	bool openssl; /* OpenSSL probes (off with --no-tls); Go probes always */
+	bool said_denied; /* the one line about uprobes refused was logged */
 	struct tls_probes_stats stats;
 };
 
@@ -189,6 +192,24 @@ static int lib_add_pid(struct tls_lib *lib, uint32_t pid)
 /* Attaches the net/http client probes to a Go executable, found through its
  * pclntab (stripped binaries too). 0, -ENOENT when path is not a Go program
  * with net/http's client, or another negative errno. */
+/* Uprobes refused (EACCES / EPERM): one line for the agent's life, naming
+ * CAP_SYS_ADMIN when it is missing (this kernel wants it for uprobe perf
+ * events); true when the failure was that. */
+static bool uprobes_denied(struct tls_probes *t, int rc)
+{
+	if (rc != -EACCES && rc != -EPERM)
+		return false;
+	if (!t->said_denied)
+		log_msg(t->log, LOG_WARN,
+		        caps_have(CAP_SYS_ADMIN)
+		            ? "uprobes refused by the kernel: TLS and Go client tracing off"
+		            : "uprobes need CAP_SYS_ADMIN on this kernel: TLS and Go client tracing "
+		              "off, plaintext tracing goes on",
+		        "error", LOG_STR(strerror(-rc)), NULL);
+	t->said_denied = true;
+	return true;
+}
+
 static int attach_go(struct tls_probes *t, const char *path, const char *shown_path,
                      struct loader_tls **out)
 {
@@ -217,7 +238,9 @@ static int attach_go(struct tls_probes *t, const char *path, const char *shown_p
 		goto cleanup;
 	}
 	rc = loader_attach_go_http(t->loader, path, rt_off, wr_off, out);
-	if (!rc)
+	if (rc)
+		uprobes_denied(t, rc);
+	else
 		log_msg(t->log, LOG_INFO, "Go net/http probes attached", "path",
 		        LOG_STR(shown_path), "go", LOG_STR(go_binary_version(gb)), NULL);
 cleanup:
@@ -269,8 +292,9 @@ static struct tls_lib *lib_get(struct tls_probes *t, struct file_id id, const ch
 	if (rc) {
 		t->stats.attach_failures++;
 		add_negative(t, id);
-		log_msg(t->log, LOG_WARN, "cannot attach TLS probes", "path", LOG_STR(shown_path),
-		        "error", LOG_STR(strerror(-rc)), NULL);
+		if (!uprobes_denied(t, rc))
+			log_msg(t->log, LOG_WARN, "cannot attach TLS probes", "path",
+			        LOG_STR(shown_path), "error", LOG_STR(strerror(-rc)), NULL);
 		free(lib);
 		return NULL;
 	}
