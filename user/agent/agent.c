@@ -719,6 +719,7 @@ static int setup_containers(struct agent *a)
 	}
 	mc.paths = a->bundle_paths;
 	mc.k8s = a->k8s;
+	mc.log = a->log;
 	mc.node_name = cfg->node_name || a->k8s ? a->node_name : NULL;
 	a->containers = container_meta__new(&mc);
 	if (!a->containers)

@@ -15,6 +15,7 @@
 #include "telemetry/k8s_names.h"
 #include "telemetry/oci_bundle.h"
 #include "telemetry/resource.h"
+#include "util/log.h"
 
 #define NEGATIVE_TTL_MS 1000 /* a bundle not found is looked for again after this */
 #define POD_SUFFIX_LEN  5    /* the random suffix of a ReplicaSet's pod names */
@@ -31,6 +32,7 @@ struct container_meta {
 	char proc_root[PATH_MAX];
 	const struct oci_bundle_paths *paths;
 	struct k8s_client *k8s;
+	struct logger *log;
 	char node_name[K8S_NAME_MAX + 1];
 	struct bundle_entry *cache; /* CONTAINER_META_MAX_CACHED slots; id "" is free */
 	struct container_meta_stats stats;
@@ -60,6 +62,7 @@ struct container_meta *container_meta__new(const struct container_meta_config *c
 	if (cfg) {
 		m->paths = cfg->paths;
 		m->k8s = cfg->k8s;
+		m->log = cfg->log;
 		if (cfg->node_name)
 			snprintf(m->node_name, sizeof(m->node_name), "%s", cfg->node_name);
 	}
@@ -120,7 +123,7 @@ static const struct oci_bundle_info *bundle_of(struct container_meta *m,
 		else if (victim->id[0] && c->used_ms < victim->used_ms)
 			victim = c;
 	}
-	if (e && e->rc < 0 && now - e->read_ms >= NEGATIVE_TTL_MS)
+	if (e && e->rc == -ENOENT && now - e->read_ms >= NEGATIVE_TTL_MS)
 		e->id[0] = '\0', victim = e, e = NULL; /* not found before: look again */
 	if (!e) {
 		e = victim;
@@ -133,6 +136,15 @@ static const struct oci_bundle_info *bundle_of(struct container_meta *m,
 		m->stats.bundle_reads++;
 		if (e->rc < 0)
 			m->stats.bundle_failures++;
+		/* not found: not a pod's, or not yet; anything else is broken and stays so */
+		if (e->rc < 0 && e->rc != -ENOENT)
+			log_msg(m->log, LOG_WARN,
+			        "cannot read a container's OCI bundle: no pod metadata from it",
+			        "container_id", LOG_STR(ident->id), "error",
+			        LOG_STR(e->rc == -EBADMSG ? "not a valid config.json"
+			                : e->rc == -EFBIG ? "config.json too big"
+			                                  : strerror(-e->rc)),
+			        NULL);
 	}
 	e->used_ms = now;
 	return e->rc == 0 ? &e->info : NULL;

@@ -26,6 +26,7 @@
 #define CONTAINER_META_MAX_CACHED 1024 /* containers whose bundle info is kept */
 
 struct resource;
+struct logger;
 struct oci_bundle_paths;
 struct k8s_client;
 
@@ -34,6 +35,7 @@ struct container_meta_config {
 	const struct oci_bundle_paths *paths; /* borrowed; NULL: bundles not read */
 	struct k8s_client *k8s;               /* borrowed; may be NULL */
 	const char *node_name;                /* k8s.node.name; NULL or "": not set */
+	struct logger *log; /* may be NULL: an unreadable bundle is logged once per container */
 };
 
 struct container_meta_stats {

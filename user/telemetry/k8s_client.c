@@ -41,6 +41,7 @@ struct k8s_client {
 	/* the open request (transport thread only) */
 	CURL *curl;
 	bool begun;
+	bool watching; /* the open request is a WATCH */
 	bool closed_as_told;
 	int feed_error;
 	bool healthy;         /* the last request went well (for logging changes only) */
@@ -88,8 +89,19 @@ static void log_problem(struct k8s_client *c, const char *what, const char *deta
 	if (!strcmp(what, c->logged))
 		return;
 	snprintf(c->logged, sizeof(c->logged), "%s", what);
-	log_msg(c->log, LOG_WARN, what, "detail", LOG_STR(detail), "api", LOG_STR(c->base),
-	        "note", LOG_STR("container metadata from the runtime's files goes on"), NULL);
+	log_msg(c->log, LOG_WARN, what, "detail", LOG_STR(detail), "api", LOG_STR(c->base), "note",
+	        LOG_STR("container metadata from the runtime's files goes on"), NULL);
+}
+
+/* Things go well (again): one line, and the next problem is logged. */
+static void say_healthy(struct k8s_client *c)
+{
+	if (c->healthy)
+		return;
+	c->healthy = true;
+	c->logged[0] = '\0';
+	log_msg(c->log, LOG_INFO, "watching this node's pods", "api", LOG_STR(c->base),
+	        "pods_cached", LOG_UINT(k8s_watch_pod_count(c->w)), NULL);
 }
 
 /* The response's status, once its headers are in: the state machine begins. */
@@ -105,12 +117,8 @@ static bool begin_response(struct k8s_client *c)
 		c->closed_as_told = true;
 		return false;
 	}
-	if (!c->healthy && status == 200) {
-		c->healthy = true;
-		c->logged[0] = '\0';
-		log_msg(c->log, LOG_INFO, "watching this node's pods", "api", LOG_STR(c->base),
-		        "pods_cached", LOG_UINT(k8s_watch_pod_count(c->w)), NULL);
-	}
+	if (c->watching && status == 200)
+		say_healthy(c); /* a watch is made only after a list went well */
 	return true;
 }
 
@@ -227,6 +235,7 @@ static void do_request(struct k8s_client *c, const struct k8s_watch_request *req
 	curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, c);
 	c->begun = false;
+	c->watching = watch;
 	c->closed_as_told = false;
 	c->feed_error = 0;
 	__atomic_add_fetch(&c->requests, 1, __ATOMIC_RELAXED);
@@ -281,6 +290,10 @@ static void do_request(struct k8s_client *c, const struct k8s_watch_request *req
 	} else if (watch && new_error && c->seen_error[0]) {
 		/* a watch that ended badly without a transport error (closed at once) */
 		log_problem(c, "kubernetes API watch failed", k8s_watch_last_error(c->w));
+	} else if (!watch && res == CURLE_OK && status == 200) {
+		pthread_mutex_lock(&c->lock);
+		say_healthy(c);
+		pthread_mutex_unlock(&c->lock);
 	}
 }
 
