@@ -178,6 +178,34 @@ static struct resource *make_resource(const char *service, const char *instance,
 	return r;
 }
 
+/* A pod's process: service_namespace on every series, the k8s attributes on
+ * target_info only, service.namespace not repeated there. */
+static void test_render_pod_resource(void)
+{
+	struct metrics *m = metrics__new(NULL);
+	struct resource *r = make_resource("orders", "shop.orders-7d9f8b6c5d-x2x9k.app", 7);
+	int counter = m ? metrics_add_counter(m, "jobs.done", "{job}", "Jobs.", true) : -1;
+	struct prom_buf b;
+
+	CHECK(m && r && counter >= 0);
+	if (!m || !r || counter < 0)
+		goto cleanup;
+	resource_add_str(r, "service.namespace", "shop");
+	resource_add_str(r, "k8s.pod.name", "orders-7d9f8b6c5d-x2x9k");
+	CHECK_EQ_INT(metrics_record(m, counter, r, NULL, 0, 1), 0);
+	prom_buf_init(&b, 0);
+	CHECK_EQ_INT(prom_text_render(m, &b), 0);
+	CHECK(contains(&b, "jobs_done_total{service_name=\"orders\",service_namespace=\"shop\","
+	                   "service_instance_id=\"shop.orders-7d9f8b6c5d-x2x9k.app\"} 1\n"));
+	CHECK(contains(&b, "target_info{service_name=\"orders\",service_namespace=\"shop\","
+	                   "service_instance_id=\"shop.orders-7d9f8b6c5d-x2x9k.app\",process_pid=\"7\","
+	                   "host_name=\"box \\\"1\\\"\",k8s_pod_name=\"orders-7d9f8b6c5d-x2x9k\"} 1\n"));
+	prom_buf_release(&b);
+cleanup:
+	resource_unref(r);
+	metrics__free(m);
+}
+
 static void test_render_http(void)
 {
 	struct metrics *m = metrics__new(NULL);
@@ -716,5 +744,6 @@ int main(void)
 	RUN(test_help_sanitized);
 	RUN(test_server_addresses);
 	RUN(test_server);
+	RUN(test_render_pod_resource);
 	return unit_summary("test_prom_text");
 }
