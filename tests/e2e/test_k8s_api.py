@@ -158,6 +158,32 @@ def test_410_garbage_and_dropped_watches_relist():
 
 
 @test
+def test_slow_api_does_not_hold_spans():
+    require_agent()
+    a = agent()
+    lists0 = API.count("list")
+    API.slow_s = 6  # every answer waits 6 s
+    API.gone_next = True
+    API.drop_watches = True
+    try:
+        time.sleep(0.4)
+        API.drop_watches = False
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and API.count("list") <= lists0:
+            time.sleep(0.1)  # the relist is now waiting on the slow server
+        p = new_pod("orders-7d9f8b6c5d-sl5wq", container="o")
+        t0 = time.monotonic()
+        r = served(a, p)
+        took = time.monotonic() - t0
+        check(took < 4, "a span took %.1f s while the API was slow" % took)
+        check_eq(r.get("k8s.pod.name"), p.pod, "k8s.pod.name from the runtime files meanwhile")
+        check_eq(r.get("service.name"), "orders", "service.name meanwhile")
+    finally:
+        API.slow_s = 0
+    wait_log(a, "watching this node's pods", 1, 30)
+
+
+@test
 def test_api_down_mid_run():
     require_agent()
     a = agent()
