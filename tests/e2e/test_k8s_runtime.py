@@ -202,6 +202,36 @@ def test_prometheus_labels():
 
 
 @test
+def test_otlp_metrics_and_spans_carry_the_pod():
+    require_agent()
+    import lib
+    otlp = lib.otlp_support()
+    p = pod("early", "orders-7d9f8b6c5d-x2x9k")
+    with otlp.Receiver() as rcv:
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.url, "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+               "OTEL_BSP_SCHEDULE_DELAY": "200"}
+        with lib.Agent(["--no-tls", "--kube-api", "off", "--node-name", NODE,
+                        "--port", str(p.port), "--no-print"], env=env, print_json=False) as a:
+            a.wait_ready()
+            curl([p.url()] * 2)
+            import otlp_receiver
+            deadline = time.time() + 15
+            found = spans = None
+            while time.time() < deadline and not (found and spans):
+                time.sleep(1)
+                ms = otlp_receiver.decode_dir(rcv.posts_dir, "metrics") or []
+                found = [m for m in ms if m["name"] == "http.server.request.duration" and
+                         m["resource"].get("k8s.pod.name") == p.pod]
+                spans = [s for s in otlp.all_spans(rcv)
+                         if k8s.resource_of(s).get("k8s.pod.name") == p.pod]
+            check(found, "no OTLP http.server.request.duration with the pod's resource")
+            check(spans, "no OTLP span with the pod's resource")
+            for r in (found[0]["resource"], k8s.resource_of(spans[0])):
+                check_pod_resource(r, p, "orders")
+            a.stop_and_check()
+
+
+@test
 def test_cleanup():
     for p in list(_pods.values()):
         p.remove()
