@@ -76,21 +76,21 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
 	return 0;
 }
 
-/* A thread of a traced process returned from epoll: a new turn of its event
- * loop begins (the work until its next wait belongs to what it reads), unless
- * the wait was a mere check (timeout 0) that found nothing: asyncio, for one,
- * polls that way before running the callbacks the last turn scheduled, which
- * are still that turn's work. A wait that slept and found nothing is a timer
- * firing: a turn of its own. */
-static __always_inline int poll_return(long ret, bool zero_timeout)
+/* A thread returned from epoll: a new turn of its event loop begins (the work
+ * until its next wait belongs to what it reads then). Every return counts, also
+ * a check that found nothing: asyncio runs a task woken in one iteration (a
+ * background job, a task a lock or another task released) in the next, after
+ * a zero-timeout poll, so only one iteration per turn keeps such work apart
+ * from the request read in the iteration before it. */
+static __always_inline int poll_return(long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 one = 1;
 	__u32 *t;
 
-	/* every process counts (one map update per wait that found work): a
-	 * process's first traced request must already be in a counted turn */
-	if (ret < 0 || (ret == 0 && zero_timeout))
+	/* every process counts (one map update per wait): a process's first
+	 * traced request must already be in a counted turn */
+	if (ret < 0)
 		return 0;
 	t = bpf_map_lookup_elem(&loop_ticks, &pid_tgid);
 	if (t)
@@ -103,34 +103,23 @@ static __always_inline int poll_return(long ret, bool zero_timeout)
 /* epoll only: event loops (libuv, asyncio, nginx, Java NIO) wait there, while
  * poll and select also serve blocking sockets with timeouts (Python's socket
  * timeouts poll before each recv), which would cut a thread-per-request
- * server's request into turns that read nothing. The timeout is the 4th
- * argument: milliseconds, or (epoll_pwait2) a timespec pointer. */
+ * server's request into turns that read nothing. */
 SEC("tracepoint/syscalls/sys_exit_epoll_wait")
 int poll_exit_epoll_wait(struct trace_event_raw_sys_exit *ctx)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-
-	return poll_return(ctx->ret, (int)SYSCALL_ARG(regs, 3) == 0);
+	return poll_return(ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_epoll_pwait")
 int poll_exit_epoll_pwait(struct trace_event_raw_sys_exit *ctx)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-
-	return poll_return(ctx->ret, (int)SYSCALL_ARG(regs, 3) == 0);
+	return poll_return(ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_epoll_pwait2")
 int poll_exit_epoll_pwait2(struct trace_event_raw_sys_exit *ctx)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	__u64 tsp = SYSCALL_ARG(regs, 3);
-	struct __kernel_timespec ts = {1, 0};
-
-	if (tsp)
-		bpf_probe_read_user(&ts, sizeof(ts), (const void *)tsp);
-	return poll_return(ctx->ret, tsp && !ts.tv_sec && !ts.tv_nsec);
+	return poll_return(ctx->ret);
 }
 
 /* The user's r14 at this syscall (see pscope_data_event.goroutine). */

@@ -114,10 +114,10 @@ struct pscope_conn_ref {
 	pscope_u16 local_port; /* host order */
 	pscope_u16 remote_port;
 	/* The thread's event-loop tick when the event was made: how many times
-	 * it has returned from epoll_wait (or epoll_pwait/_pwait2) with events,
-	 * or after sleeping, since the agent started watching it. Events of one
-	 * thread with the same tick belong to one turn of its event loop. 0 for
-	 * threads that never wait in epoll (thread-per-request servers). */
+	 * it has returned from epoll_wait (or epoll_pwait/_pwait2). Events of one
+	 * thread with the same tick belong to one turn (iteration) of its event
+	 * loop. 0 for threads that never wait in epoll (thread-per-request
+	 * servers). */
 	pscope_u32 tick;
 };
 
