@@ -714,7 +714,9 @@ void trace_links_connect(struct trace_links *tl, struct conn *c, uint64_t actor)
 	 * opened for one request to another waiting one otherwise) */
 	c->write_parent_connect = false;
 	c->write_parent = 0;
-	p = loop_decide(tl, c, tid, tick, false, &sc, &ambiguous);
+	/* the opener claims its turn: its own call goes out on this new
+	 * connection, so another write in the same turn (a timer's) is not its */
+	p = loop_decide(tl, c, tid, tick, true, &sc, &ambiguous);
 	write_parent_store(c, sc, p, ambiguous);
 	c->write_parent_connect = true;
 }
