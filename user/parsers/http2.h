@@ -62,11 +62,12 @@ struct http2_exchange {
 	uint32_t error_code;         /* RST_STREAM / GOAWAY error code */
 	uint64_t request_body_size;  /* DATA payload bytes, padding excluded */
 	uint64_t response_body_size; /* (uncaptured bytes included) */
-	uint64_t req_start_ns;  /* the request HEADERS frame's first byte (ts_first of its chunk) */
-	uint64_t req_end_ns;    /* the request's END_STREAM (ts_last of its chunk) */
-	uint64_t resp_start_ns; /* the final response HEADERS frame's first byte */
-	uint64_t resp_end_ns;   /* END_STREAM, RST_STREAM, GOAWAY or close */
-	uint64_t seq;           /* the request's number on this connection, from 0 */
+	uint64_t req_start_ns; /* the request HEADERS frame's first byte (ts_first of its chunk) */
+	uint64_t req_end_ns;   /* the request's END_STREAM (ts_last of its chunk) */
+	uint64_t
+	    resp_start_ns;    /* the final response HEADERS frame's first byte (else resp_end_ns) */
+	uint64_t resp_end_ns; /* END_STREAM, RST_STREAM, GOAWAY or close */
+	uint64_t seq;         /* the request's number on this connection, from 0 */
 };
 
 struct http2_stats {
@@ -103,7 +104,8 @@ void http2_conn_set_request_fn(struct http2_conn *c, http2_request_fn fn);
  * the request's HTTP2-Settings header value (base64url SETTINGS payload, may
  * be NULL). Call it on a new connection before feeding: the response bytes
  * after the 101 response's head are HTTP/2 frames, the client sends the
- * preface next. Returns 0, -EINVAL (not a new connection), -ENOMEM. */
+ * preface next. The request hook is not called for stream 1 (the HTTP/1
+ * layer parsed its head). Returns 0, -EINVAL (not a new connection), -ENOMEM. */
 int http2_conn__start_upgraded(struct http2_conn *c, const struct http2_exchange *req,
                                const char *settings, size_t settings_len);
 
