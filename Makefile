@@ -12,7 +12,7 @@ VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 WARN      := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 CFLAGS    ?= -O2 -g
 CFLAGS    += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD) -I$(BUILD)/gen
-LDLIBS    := -lbpf -lelf -lz -lprotobuf-c -lcurl -lpthread -lm
+LDLIBS    := -lbpf -lelf -lz -lprotobuf-c -lcurl -lcapstone -lpthread -lm
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
@@ -20,10 +20,11 @@ BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 PROTOS    := $(wildcard proto/*.proto)
 PB_SRCS   := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
-USER_SRCS := $(wildcard user/*.c)
-LIB_SRCS  := $(filter-out user/main.c,$(USER_SRCS))
-UNIT_SRCS := $(wildcard tests/unit/test_*.c)
-FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+USER_SRCS := $(sort $(shell find user -name '*.c'))
+MAIN_SRC  := $(filter %/main.c,$(USER_SRCS))
+LIB_SRCS  := $(filter-out $(MAIN_SRC),$(USER_SRCS))
+UNIT_SRCS := $(sort $(shell find tests/unit -name 'test_*.c'))
+FUZZ_SRCS := $(sort $(shell find tests/fuzz -name 'fuzz_*.c'))
 
 LIB_OBJS      := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(PB_SRCS))
 ASAN_LIB_OBJS := $(patsubst $(BUILD)/obj/%,$(BUILD)/asan/%,$(LIB_OBJS))
@@ -63,7 +64,8 @@ DEPFLAGS = -MMD -MP
 
 # Generated headers come first (order-only); -MMD tracks real header use.
 # Only the loader includes the BPF skeletons.
-$(BUILD)/obj/user/loader.o $(BUILD)/asan/user/loader.o $(BUILD)/fuzzobj/user/loader.o: $(SKELS)
+LOADER_SRC := $(filter %/loader.c,$(USER_SRCS))
+$(foreach d,obj asan fuzzobj,$(patsubst %.c,$(BUILD)/$(d)/%.o,$(LOADER_SRC))): $(SKELS)
 
 $(BUILD)/obj/%.o: %.c | $(PB_HDRS)
 	@mkdir -p $(dir $@)
@@ -101,7 +103,7 @@ $(BUILD)/libperiscope-fuzz.a: $(FUZZ_LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/periscope: $(BUILD)/obj/user/main.o $(BUILD)/libperiscope.a
+$(BUILD)/periscope: $(patsubst %.c,$(BUILD)/obj/%.o,$(MAIN_SRC)) $(BUILD)/libperiscope.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libperiscope.a
@@ -141,7 +143,7 @@ bench: deps all
 	@scripts/bench.sh
 
 format:
-	clang-format -i $(wildcard user/*.c user/*.h include/*.h bpf/*.bpf.c bpf/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c)
+	clang-format -i $(shell find user include bpf tests/unit tests/fuzz -name '*.[ch]')
 
 clean:
 	rm -rf $(BUILD)

@@ -20,10 +20,13 @@ typedef int32_t pscope_s32;
 typedef uint64_t pscope_u64;
 #endif
 
-/* Largest payload one data event can carry; the configured capture size is
+/* Largest payload one data event can carry; the configured capture sizes are
  * at most this. A power of two: the BPF side masks offsets with it. */
-#define PSCOPE_CAPTURE_MAX     16384
+#define PSCOPE_CAPTURE_MAX     32768
 #define PSCOPE_CAPTURE_DEFAULT 4096
+/* Reads of a server connection (request heads: big cookies and JWTs must not
+ * cost a request its traceparent) are captured up to this by default. */
+#define PSCOPE_REQUEST_CAPTURE_DEFAULT 32768
 
 enum pscope_event_type {
 	PSCOPE_EV_DATA = 1,       /* bytes read or written on a TCP socket */
@@ -31,6 +34,13 @@ enum pscope_event_type {
 	PSCOPE_EV_CONN_CLOSE = 3, /* close() of a TCP socket fd */
 	PSCOPE_EV_PROC_EXIT = 4,  /* a process (thread group) exited */
 	PSCOPE_EV_PROC_EXEC = 5,  /* a process called execve (a new program to look at) */
+	PSCOPE_EV_PEER_END = 6,   /* the peer of a traced socket closed (FIN) or reset (RST) it */
+};
+
+/* pscope_peer_end_event.how */
+enum pscope_peer_end {
+	PSCOPE_PEER_FIN = 1, /* the peer closed its end: ESTABLISHED → CLOSE_WAIT */
+	PSCOPE_PEER_RST = 2, /* reset: an open connection went straight to CLOSE */
 };
 
 /* pscope_event_header.flags */
@@ -139,6 +149,20 @@ struct pscope_proc_event {
 	char exe_name[32];
 };
 
+/* A traced socket's peer ended the connection (from sock:inet_sock_set_state,
+ * which runs in whatever context the packet arrived in: no process here). */
+struct pscope_peer_end_event {
+	struct pscope_event_header hdr; /* PSCOPE_EV_PEER_END */
+	pscope_u64 sock_id;
+	pscope_u8 local_addr[16]; /* as in pscope_conn_ref */
+	pscope_u8 remote_addr[16];
+	pscope_u16 local_port; /* host order */
+	pscope_u16 remote_port;
+	pscope_u8 family;
+	pscope_u8 how; /* enum pscope_peer_end */
+	pscope_u16 pad0;
+};
+
 /* Map keys/values shared with userspace. */
 
 /* Endpoints whose peers are the agent itself (its outgoing connections and
@@ -179,6 +203,7 @@ _Static_assert(sizeof(struct pscope_conn_ref) == 72, "conn_ref ABI");
 _Static_assert(sizeof(struct pscope_data_event) == 112, "data event ABI");
 _Static_assert(sizeof(struct pscope_conn_event) == 104, "conn event ABI");
 _Static_assert(sizeof(struct pscope_proc_event) == 64, "proc event ABI");
+_Static_assert(sizeof(struct pscope_peer_end_event) == 64, "peer end event ABI");
 _Static_assert(sizeof(struct pscope_endpoint) == 24, "endpoint ABI");
 _Static_assert(sizeof(struct pscope_sock_info) == 48, "sock_info ABI");
 

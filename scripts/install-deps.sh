@@ -12,7 +12,7 @@
 set -euo pipefail
 
 BUILD_PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler
-	libcurl4-openssl-dev bpftool make pkg-config)
+	libcurl4-openssl-dev libcapstone-dev bpftool make pkg-config)
 TEST_PKGS=(protobuf-compiler nginx curl wrk prometheus python3 redis-server redis-tools
 	postgresql postgresql-contrib mariadb-server mariadb-client memcached python3-fastapi
 	python3-uvicorn python3-flask python3-httpx python3-redis python3-psycopg2 golang-go

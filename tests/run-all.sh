@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test section in order — unit tests, the same under ASan+UBSan, the promtool checks
+# Runs every test section in order — the include-layer check, unit tests, the same under ASan+UBSan, the promtool checks
 # (when tests/prom/run.sh exists), a short fuzz run, the end-to-end tests — and adds up their
 # "N passed, N failed" summaries into one last line "N passed, N failed". Exits non-zero if anything
 # failed. Expects the binaries to be built already (`make test` does that); BUILD selects the build
@@ -35,6 +35,7 @@ section() {
 	fi
 }
 
+section "layers" scripts/check-layers.sh
 section "unit" tests/run-unit.sh "$build/tests"
 section "unit (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=1 tests/run-unit.sh "$build/tests-asan"
 if [ -x tests/prom/run.sh ]; then

@@ -13,7 +13,7 @@ artifacts=${FUZZ_ARTIFACTS:-$work/artifacts}
 mkdir -p "$artifacts"
 cleanup() { if [ "$failed" -eq 0 ]; then rm -rf "$work"; else rm -rf "$work/corpus"; fi; }
 trap cleanup EXIT
-for bin in "$dir"/fuzz_*; do
+for bin in "$dir"/fuzz_* "$dir"/*/fuzz_*; do
 	if [ ! -f "$bin" ] || [ ! -x "$bin" ]; then continue; fi
 	name=$(basename "$bin")
 	corpus=$work/corpus/$name

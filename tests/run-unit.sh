@@ -3,7 +3,7 @@
 set -u
 dir=$1
 passed=0 failed=0 rc=0
-for t in "$dir"/test_*; do
+for t in "$dir"/test_* "$dir"/*/test_*; do
 	[ -x "$t" ] || continue
 	out=$("$t" 2>&1); st=$?
 	line=$(printf '%s\n' "$out" | grep -E '^[a-z_0-9]+: [0-9]+ passed, [0-9]+ failed$' | tail -1)

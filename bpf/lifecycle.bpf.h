@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: GPL-2.0
+/* lifecycle.bpf.h — lifecycle events: accept/connect open a connection with its role,
+ * close ends it (and forgets the socket), a peer's FIN or reset is
+ * reported (sock:inet_sock_set_state), process exec/exit let userspace read and forget
+ * process metadata; the agent's own connections register its endpoints instead. */
+#ifndef PERISCOPE_LIFECYCLE_BPF_H
+#define PERISCOPE_LIFECYCLE_BPF_H
+
+/* ---- connection lifecycle ---- */
+
+static __always_inline int accept_exit(long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (ret < 0 || !pid_traced(pid_tgid >> 32))
+		return 0;
+	struct sock *sk = sock_from_fd(ret);
+	if (!sk)
+		return 0;
+	struct pscope_sock_info *si = sock_info_open(sk, PSCOPE_ROLE_SERVER);
+	if (si && !si->ignored)
+		emit_conn_event(PSCOPE_EV_CONN_OPEN, pid_tgid, ret, (__u64)sk, si);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int exit_accept(struct trace_event_raw_sys_exit *ctx)
+{
+	return accept_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int exit_accept4(struct trace_event_raw_sys_exit *ctx)
+{
+	return accept_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct active_connect c = {.fd = ARG(0)};
+
+	if (tgid != self_tgid && !pid_traced(tgid))
+		return 0;
+	bpf_map_update_elem(&active_connect, &pid_tgid, &c, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct active_connect *cp = bpf_map_lookup_elem(&active_connect, &pid_tgid);
+	long ret = ctx->ret;
+	int fd;
+
+	if (!cp)
+		return 0;
+	fd = cp->fd;
+	bpf_map_delete_elem(&active_connect, &pid_tgid);
+	if (ret != 0 && ret != -EINPROGRESS)
+		return 0;
+	struct sock *sk = sock_from_fd(fd);
+	if (!sk)
+		return 0;
+	if ((pid_tgid >> 32) == self_tgid) {
+		/* The agent's own connection: its peer must not trace it. */
+		struct pscope_sock_info si = {};
+		struct pscope_endpoint k;
+		__u8 one = 1;
+
+		read_tuple(sk, &si);
+		endpoint_key(&k, si.family, si.local_addr, si.local_port);
+		bpf_map_update_elem(&self_endpoints, &k, &one, BPF_ANY);
+		return 0;
+	}
+	struct pscope_sock_info *si = sock_info_open(sk, PSCOPE_ROLE_CLIENT);
+	if (si && !si->ignored)
+		emit_conn_event(PSCOPE_EV_CONN_OPEN, pid_tgid, fd, (__u64)sk, si);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	int fd = ARG(0);
+
+	if (tgid != self_tgid && !pid_traced(tgid))
+		return 0;
+	struct sock *sk = sock_from_fd(fd);
+	if (!sk)
+		return 0;
+	__u64 key = (__u64)sk;
+	if (tgid == self_tgid) {
+		struct pscope_sock_info si = {};
+		struct pscope_endpoint k;
+
+		read_tuple(sk, &si);
+		endpoint_key(&k, si.family, si.local_addr, si.local_port);
+		bpf_map_delete_elem(&self_endpoints, &k);
+		return 0;
+	}
+	struct pscope_sock_info *si = bpf_map_lookup_elem(&socks, &key);
+	if (!si)
+		return 0;
+	if (!si->ignored)
+		emit_conn_event(PSCOPE_EV_CONN_CLOSE, pid_tgid, fd, key, si);
+	bpf_map_delete_elem(&socks, &key);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int process_exit(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+
+	if ((__u32)pid_tgid != tgid || !pid_traced(tgid))
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct pscope_proc_event ev = {};
+	ev.hdr.type = PSCOPE_EV_PROC_EXIT;
+	ev.hdr.size = sizeof(ev);
+	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
+	ev.pid = tgid;
+	ev.proc_start_ns = BPF_CORE_READ(task, start_time);
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags(sizeof(ev))))
+		count_drop(PSCOPE_DROP_RINGBUF_FULL);
+	bpf_map_delete_elem(&go_procs, &tgid);
+	return 0;
+}
+
+/* A new program: userspace looks at its executable and libraries for TLS. */
+SEC("tracepoint/sched/sched_process_exec")
+int process_exec(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+
+	if (!pid_traced(tgid))
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct pscope_proc_event ev = {};
+	ev.hdr.type = PSCOPE_EV_PROC_EXEC;
+	ev.hdr.size = sizeof(ev);
+	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
+	ev.pid = tgid;
+	ev.proc_start_ns = BPF_CORE_READ(task, group_leader, start_time);
+	const unsigned char *name = BPF_CORE_READ(task, mm, exe_file, f_path.dentry, d_name.name);
+	if (name)
+		bpf_probe_read_kernel_str(ev.exe_name, sizeof(ev.exe_name), name);
+	/* wake the agent now: it reads the new program's metadata from /proc
+	 * while the process surely exists (a curl lives a few milliseconds) */
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), BPF_RB_FORCE_WAKEUP))
+		count_drop(PSCOPE_DROP_RINGBUF_FULL);
+	/* a new program gets a fresh guess about its TLS library */
+	bpf_map_delete_elem(&ssl_procs, &tgid);
+	return 0;
+}
+
+#define TCP_ESTABLISHED 1
+#define TCP_CLOSE       7
+#define TCP_CLOSE_WAIT  8
+#define IPPROTO_TCP     6
+
+/* The peer of a traced socket ended the connection: a FIN (ESTABLISHED →
+ * CLOSE_WAIT) or a reset (ESTABLISHED or CLOSE_WAIT → CLOSE, before the
+ * process closed its fd). Userspace ends the requests still waiting for an
+ * answer with it. Runs wherever the packet was processed: no process filter,
+ * only sockets already in `socks`. */
+SEC("tracepoint/sock/inet_sock_set_state")
+int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	int old = ctx->oldstate, new = ctx->newstate;
+	__u8 how;
+
+	if (ctx->protocol != IPPROTO_TCP)
+		return 0;
+	if (old == TCP_ESTABLISHED && new == TCP_CLOSE_WAIT)
+		how = PSCOPE_PEER_FIN;
+	else if ((old == TCP_ESTABLISHED || old == TCP_CLOSE_WAIT) && new == TCP_CLOSE)
+		how = PSCOPE_PEER_RST;
+	else
+		return 0;
+	__u64 key = (__u64)ctx->skaddr;
+	struct pscope_sock_info *si = bpf_map_lookup_elem(&socks, &key);
+	if (!si || si->ignored)
+		return 0;
+	struct pscope_peer_end_event ev = {};
+	ev.hdr.type = PSCOPE_EV_PEER_END;
+	ev.hdr.size = sizeof(ev);
+	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
+	ev.sock_id = key;
+	__builtin_memcpy(ev.local_addr, si->local_addr, 16);
+	__builtin_memcpy(ev.remote_addr, si->remote_addr, 16);
+	ev.local_port = si->local_port;
+	ev.remote_port = si->remote_port;
+	ev.family = si->family;
+	ev.how = how;
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags(sizeof(ev))))
+		count_drop(PSCOPE_DROP_RINGBUF_FULL);
+	return 0;
+}
+
+#endif

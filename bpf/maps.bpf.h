@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: GPL-2.0
+/* maps.bpf.h — the settings the loader writes before load, the maps every part
+ * shares (ring buffer, socket table, filters, drop counters, TLS state, per-CPU scratch), and the
+ * two helpers every event path uses: counting a drop and choosing the ring buffer's wakeup flag. */
+#ifndef PERISCOPE_MAPS_BPF_H
+#define PERISCOPE_MAPS_BPF_H
+
+#define S_IFMT      00170000
+#define S_IFSOCK    0140000
+#define AF_INET     2
+#define AF_INET6    10
+#define SOCK_STREAM 1
+#define MSG_PEEK    2
+#define EINPROGRESS 115
+#define MAX_IOV     16
+
+/* Set by the loader before load. */
+const volatile __u32 self_tgid = 0;
+const volatile __u32 filter_flags = 0;
+const volatile __u32 capture_size = PSCOPE_CAPTURE_DEFAULT;
+const volatile __u32 request_capture_size = PSCOPE_REQUEST_CAPTURE_DEFAULT; /* server reads */
+const volatile __u64 wakeup_bytes = 0; /* per CPU (ringbuf_flags); 0: on every event */
+
+enum io_kind {
+	IO_BUF = 0, /* read/write/recvfrom/sendto: one user buffer */
+	IO_IOV = 1, /* readv/writev: an iovec array */
+	IO_MSG = 2, /* recvmsg/sendmsg: a user_msghdr */
+	IO_NONE = 3 /* sendfile: bytes but no user buffer */
+};
+
+/* A data syscall at its exit, handed from its exit program to io_exit (the
+ * tail call runs on the same CPU, so one per-CPU slot carries it). */
+struct active_io {
+	__u64 enter_ns;
+	__u64 sk;
+	__u64 buf;   /* buffer, iovec array or msghdr */
+	__u64 count; /* buffer length or iovec count */
+	__s32 fd;
+	__u8 kind;
+	__u8 source;
+	__u8 direction;
+	__u8 pad;
+	struct pscope_sock_info si;
+};
+
+struct active_connect {
+	__s32 fd;
+	__u32 pad;
+};
+
+/* A TLS library call (SSL_read/SSL_write) between its entry and return, keyed
+ * by pid_tgid. A syscall the call makes underneath tells us its socket. */
+struct active_ssl {
+	__u64 ssl;
+	__u64 buf;
+	__u64 out_len; /* _ex variants: where the byte count is stored */
+	__u64 enter_ns;
+	__s32 fd; /* -1 until a socket syscall is seen inside the call */
+	__u8 direction;
+	__u8 is_ex;
+	__u8 pad[2];
+};
+
+/* An SSL object of one process, for the fd it was last seen on. */
+struct ssl_key {
+	__u64 ssl;
+	__u32 tgid;
+	__u32 pad;
+};
+
+/* A data event under construction: the header part, then the payload area.
+ * The verifier only knows offset < MAX and length < 2*MAX (masks), so the area
+ * is three times the largest capture. */
+struct scratch_event {
+	__u8 raw[sizeof(struct pscope_data_event) + 3 * PSCOPE_CAPTURE_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct active_io);
+} active_io SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct active_connect);
+} active_connect SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 131072);
+	__type(key, __u64);
+	__type(value, struct pscope_sock_info);
+} socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct pscope_endpoint);
+	__type(value, __u8);
+} self_endpoints SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} pid_filter SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u16);
+	__type(value, __u8);
+} port_filter SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PSCOPE_DROP__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct active_ssl);
+} active_ssl SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ssl_key);
+	__type(value, __s32);
+} ssl_fd SEC(".maps");
+
+/* Processes that use TLS libraries whose I/O may happen outside the TLS call
+ * (memory BIOs: Node.js, Python asyncio): for them, remember the last socket
+ * each thread read or wrote, the best guess for a TLS call without a syscall. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} ssl_procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __s32);
+} thread_sock SEC(".maps");
+
+/* Holds the shared exit handlers, filled by the loader: io_exit in slot 0,
+ * io_exit_request (server reads, the request capture size) in slot 1. */
+#define IO_EXIT_DEFAULT 0
+#define IO_EXIT_REQUEST 1
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u32);
+} io_exit_prog SEC(".maps");
+
+/* One slot per CPU, indexed by CPU id (a per-CPU array value is limited to 32 KiB).
+ * The loader sets max_entries to the number of possible CPUs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch_event);
+} scratch SEC(".maps");
+
+/* Go net/http client probes (go.bpf.h). */
+struct go_pc_key {
+	__u64 pc; /* *persistConn */
+	__u32 tgid;
+	__u32 pad;
+};
+
+struct go_g_key {
+	__u32 tgid;
+	__u32 g; /* low 32 bits of a goroutine's g pointer */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_pc_key);
+	__type(value, __u32);
+} go_pc_caller SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_g_key);
+	__type(value, __u32);
+} go_g_override SEC(".maps");
+
+/* Go processes whose net/http client probes fired: only their writes look
+ * for a caller goroutine. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} go_procs SEC(".maps");
+
+static __always_inline void count_drop(__u32 reason)
+{
+	__u64 *v = bpf_map_lookup_elem(&drops, &reason);
+	if (v)
+		*v += 1;
+}
+
+/* Bytes this CPU sent since it last woke the consumer. A per-CPU count, not
+ * bpf_ringbuf_query(): reading the ring's positions, which the other CPUs
+ * and the consumer keep writing, cost more than the rest of the event. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} unwoken_bytes SEC(".maps");
+
+/* Wake the consumer once this CPU has sent wakeup_bytes (the consumer also
+ * drains on a timer, so a quiet CPU's events never wait long). */
+static __always_inline __u64 ringbuf_flags(__u32 size)
+{
+	__u32 zero = 0;
+	__u64 *acc;
+
+	if (!wakeup_bytes)
+		return 0;
+	acc = bpf_map_lookup_elem(&unwoken_bytes, &zero);
+	if (!acc)
+		return 0;
+	*acc += size;
+	if (*acc < wakeup_bytes)
+		return BPF_RB_NO_WAKEUP;
+	*acc = 0;
+	return BPF_RB_FORCE_WAKEUP;
+}
+
+#endif

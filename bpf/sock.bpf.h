@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: GPL-2.0
+/* sock.bpf.h — socket identification and filters: is this process traced (--pid),
+ * which TCP socket is behind an fd (CO-RE walk of the task's fd table, no kprobes), its 4-tuple,
+ * the agent's own endpoints and --port filters, the per-socket state in `socks`, and the
+ * connection reference every event carries. */
+#ifndef PERISCOPE_SOCK_BPF_H
+#define PERISCOPE_SOCK_BPF_H
+
+static __always_inline int pid_traced(__u32 tgid)
+{
+	if (tgid == self_tgid)
+		return 0;
+	if (!(filter_flags & PSCOPE_FILTER_PIDS))
+		return 1;
+	if (bpf_map_lookup_elem(&pid_filter, &tgid))
+		return 1;
+	/* children of a listed process (nginx workers of a listed master) */
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u32 ppid = BPF_CORE_READ(task, real_parent, tgid);
+	return bpf_map_lookup_elem(&pid_filter, &ppid) != NULL;
+}
+
+/* The TCP socket behind fd in the current task, or NULL. */
+static __always_inline struct sock *sock_from_fd(int fd)
+{
+	/* BTF pointers: the verifier turns these loads into plain (fault-safe)
+	 * memory reads, far cheaper than a helper call each */
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct files_struct *files = task->files;
+	struct fdtable *fdt;
+	struct file *file = NULL;
+
+	if (fd < 0 || !files)
+		return NULL;
+	fdt = files->fdt;
+	if (!fdt || (unsigned int)fd >= fdt->max_fds)
+		return NULL;
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]) || !file)
+		return NULL;
+	umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return NULL;
+	struct socket *sock = BPF_CORE_READ(file, private_data);
+	if (!sock || BPF_CORE_READ(sock, type) != SOCK_STREAM)
+		return NULL;
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return NULL;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return NULL;
+	return sk;
+}
+
+static __always_inline void read_tuple(struct sock *sk, struct pscope_sock_info *si)
+{
+	si->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	si->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	si->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (si->family == AF_INET) {
+		BPF_CORE_READ_INTO((__u32 *)si->local_addr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__u32 *)si->remote_addr, sk, __sk_common.skc_daddr);
+	} else {
+		/* the whole in6_addr: BPF_CORE_READ_INTO reads sizeof(*dst), which for
+		 * the __u8 array itself would be its first byte only (every IPv6 and
+		 * dual-stack peer then read as "::") */
+		BPF_CORE_READ_INTO((struct in6_addr *)si->local_addr, sk,
+		                   __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO((struct in6_addr *)si->remote_addr, sk,
+		                   __sk_common.skc_v6_daddr);
+	}
+}
+
+/* Endpoint keys hold IPv4 as IPv4-mapped IPv6 so a dual-stack peer matches. */
+static __always_inline void endpoint_key(struct pscope_endpoint *k, __u8 family, const __u8 *addr,
+                                         __u16 port)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->port = port;
+	if (family == AF_INET) {
+		k->addr[10] = 0xff;
+		k->addr[11] = 0xff;
+		__builtin_memcpy(&k->addr[12], addr, 4);
+	} else {
+		__builtin_memcpy(k->addr, addr, 16);
+	}
+}
+
+/* Is the remote end of this socket one of the agent's own endpoints? */
+static __always_inline int peer_is_self(const struct pscope_sock_info *si)
+{
+	struct pscope_endpoint k;
+
+	endpoint_key(&k, si->family, si->remote_addr, si->remote_port);
+	if (bpf_map_lookup_elem(&self_endpoints, &k))
+		return 1;
+	__builtin_memset(k.addr, 0, sizeof(k.addr)); /* a wildcard listener of the agent */
+	return bpf_map_lookup_elem(&self_endpoints, &k) != NULL;
+}
+
+static __always_inline int ports_traced(const struct pscope_sock_info *si)
+{
+	if (!(filter_flags & PSCOPE_FILTER_PORTS))
+		return 1;
+	return bpf_map_lookup_elem(&port_filter, &si->local_port) ||
+	       bpf_map_lookup_elem(&port_filter, &si->remote_port);
+}
+
+/* Records a socket seen opening with a known role (overwrites a stale entry of a reused address).
+ */
+static __always_inline struct pscope_sock_info *sock_info_open(struct sock *sk, __u8 role)
+{
+	struct pscope_sock_info si = {};
+	__u64 key = (__u64)sk;
+
+	si.role = role;
+	read_tuple(sk, &si);
+	si.ignored = !ports_traced(&si);
+	if (bpf_map_update_elem(&socks, &key, &si, BPF_ANY)) {
+		count_drop(PSCOPE_DROP_SOCK_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&socks, &key);
+}
+
+/* The socket's entry, created for a socket that was open before we saw it. */
+static __always_inline struct pscope_sock_info *sock_info_get(struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	struct pscope_sock_info *si = bpf_map_lookup_elem(&socks, &key);
+
+	if (si)
+		return si;
+	return sock_info_open(sk, PSCOPE_ROLE_UNKNOWN);
+}
+
+static __always_inline void fill_conn_ref(struct pscope_conn_ref *c, __u64 pid_tgid, int fd,
+                                          __u64 sk, const struct pscope_sock_info *si)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	c->pid = pid_tgid >> 32;
+	c->tid = (__u32)pid_tgid;
+	c->fd = fd;
+	c->role = si->role;
+	c->family = si->family;
+	c->pad0 = 0;
+	c->sock_id = sk;
+	c->proc_start_ns = task->group_leader->start_time; /* BTF loads, no helper calls */
+	__builtin_memcpy(c->local_addr, si->local_addr, 16);
+	__builtin_memcpy(c->remote_addr, si->remote_addr, 16);
+	c->local_port = si->local_port;
+	c->remote_port = si->remote_port;
+	c->pad1 = 0;
+}
+
+static __always_inline void emit_conn_event(__u16 type, __u64 pid_tgid, int fd, __u64 sk,
+                                            const struct pscope_sock_info *si)
+{
+	struct pscope_conn_event ev = {};
+
+	ev.hdr.type = type;
+	ev.hdr.size = sizeof(ev);
+	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
+	fill_conn_ref(&ev.conn, pid_tgid, fd, sk, si);
+	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags(sizeof(ev))))
+		count_drop(PSCOPE_DROP_RINGBUF_FULL);
+}
+
+#endif

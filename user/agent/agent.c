@@ -1,0 +1,1009 @@
+/* agent.c — the running agent: wires the kernel probes, the ring buffer, the
+ * connection table, the protocol parsers and the outputs into one event loop.
+ *
+ *   kernel probes → ring buffer → agent_on_event → conn_table → session
+ *   (protocol parsers) → http_span → printer / OTLP exporter thread
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "agent/agent.h"
+#include "conn/conn_table.h"
+#include "telemetry/db_span.h"
+#include "kernel/event_file.h"
+#include "util/event_loop.h"
+#include "telemetry/http_span.h"
+#include "kernel/loader.h"
+#include "util/log.h"
+#include "telemetry/metrics.h"
+#include "export/otlp_exporter.h"
+#include "export/otlp_metrics.h"
+#include "export/printer.h"
+#include "telemetry/proc_info.h"
+#include "export/prom_server.h"
+#include "export/prom_text.h"
+#include "telemetry/resource.h"
+#include "telemetry/route.h"
+#include "conn/session.h"
+#include "telemetry/span.h"
+#include "kernel/tls_probes.h"
+#include "conn/trace_id.h"
+#include "conn/trace_links.h"
+#include "conn/sampler.h"
+
+#define POLL_INTERVAL_MS         50   /* ring buffer drained at least this often */
+#define HOUSEKEEPING_INTERVAL_MS 1000 /* drop counters, idle connections, clock */
+#define IDLE_CONN_NS             (30ULL * 60 * 1000000000ULL)
+#define TRIM_AFTER_CONNS         4096 /* connections gone since the peak before malloc_trim */
+#define SHUTDOWN_FLUSH_MS        2500
+
+struct agent_stats {
+	uint64_t events;
+	uint64_t events_by_type[8];
+	uint64_t malformed_events;
+	uint64_t spans;
+	uint64_t spans_unsampled;
+	uint64_t metric_points;
+	uint64_t drops[PSCOPE_DROP__COUNT];
+};
+
+struct agent {
+	const struct config *cfg;
+	struct logger *log;
+	struct loader *loader;
+	struct ring_buffer *rb;
+	uint64_t ringbuf_peak; /* most bytes seen waiting at a drain since the last report */
+	struct event_loop *loop;
+	struct conn_table *conns;
+	size_t conns_peak; /* most connections tracked since memory was last trimmed */
+	struct proc_info_cache *procs;
+	struct printer *printer;
+	struct otlp_exporter *exporter;
+	struct metrics *metrics;
+	struct route_table *routes;
+	struct tls_probes *tls;
+	struct prom_server *prom;
+	struct trace_links *links;
+	struct sampler sampler;
+	enum metric_temporality temporality;
+	struct event_writer *recorder; /* `record` mode */
+	struct session_sink sink;
+	struct session_stats session_stats;
+	struct agent_stats stats;
+	struct id_gen ids;
+	int64_t unix_offset_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC */
+	uint64_t now_mono_ns;
+	int signal_fd;
+};
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void refresh_clock(struct agent *a)
+{
+	uint64_t mono = clock_ns(CLOCK_MONOTONIC);
+
+	a->unix_offset_ns = (int64_t)(clock_ns(CLOCK_REALTIME) - mono);
+	a->now_mono_ns = mono;
+}
+
+/* ---- spans ---- */
+
+static void emit_span(struct agent *a, struct span *s)
+{
+	a->stats.spans++;
+	if (!s->sampled) {
+		a->stats.spans_unsampled++;
+		return;
+	}
+	if (a->printer)
+		printer_print_span(a->printer, s);
+	if (a->exporter)
+		otlp_exporter_submit_span(a->exporter, s);
+}
+
+static struct resource *conn_resource(struct agent *a, const struct conn *c)
+{
+	return proc_info_get(a->procs, c->ref.pid, c->ref.proc_start_ns, c->comm);
+}
+
+static void record_http_metrics(struct agent *a, const struct conn *c,
+                                const struct http1_exchange *ex, const struct span *s,
+                                struct resource *r, const char *route)
+{
+	const struct span_attr *addr = span_find_attr(s, "server.address");
+	const struct span_attr *port = span_find_attr(s, "server.port");
+	struct http_metric_sample m = {0};
+
+	m.kind = c->ref.role == PSCOPE_ROLE_SERVER ? METRICS_HTTP_SERVER : METRICS_HTTP_CLIENT;
+	m.method = ex->method;
+	m.status_code = ex->status;
+	m.route = route;
+	m.scheme = (c->flags & CONN_FLAG_TLS) ? "https" : "http";
+	m.protocol_version = ex->version_minor == 0 ? "1.0" : "1.1";
+	m.server_address = addr ? span_attr_str(s, addr) : NULL;
+	m.server_port = port ? (int)port->i : 0;
+	m.duration_s = (double)(s->end_unix_ns - s->start_unix_ns) / 1e9;
+	m.request_body_size = (int64_t)ex->request_body_size;
+	if (ex->failed)
+		m.error_type = http_failure_type(ex, c->ref.role == PSCOPE_ROLE_SERVER);
+	m.response_body_size = (int64_t)ex->response_body_size;
+	metrics_record_http(a->metrics, r, &m);
+}
+
+static void on_http_request(struct agent *a, struct conn *c, const struct http1_exchange *req,
+                            uint64_t actor)
+{
+	trace_links_request(a->links, c, actor, req->req_start_ns, req->seq, req->traceparent);
+}
+
+static void on_http_exchange(struct agent *a, struct conn *c, const struct http1_exchange *ex,
+                             uint64_t actor)
+{
+	struct resource *r = conn_resource(a, c);
+	char route[ROUTE_MAX];
+	struct link_ctx ids;
+	struct span s;
+
+	if (route_table_match(a->routes, ex->target, route, sizeof(route)) < 0)
+		route[0] = '\0';
+	trace_links_complete(a->links, c, actor, true, ex->seq, ex->traceparent, &ids);
+	span_init(&s);
+	http_span_build(&s, ex, c, route, r, &ids, a->unix_offset_ns);
+	/* every request counts in the metrics, whatever happens to its span later */
+	record_http_metrics(a, c, ex, &s, r, route);
+	emit_span(a, &s);
+	span_release(&s);
+}
+
+static void on_stream_reset(void *ctx, struct conn *c)
+{
+	struct agent *a = ctx;
+
+	trace_links_forget_conn(a->links, c);
+}
+
+static void on_db_exchange(struct agent *a, struct conn *c, const struct db_exchange *ex,
+                           uint64_t actor)
+{
+	struct resource *r = conn_resource(a, c);
+	struct db_metric_sample m = {0};
+	char remote[64];
+	struct link_ctx ids;
+	struct span s;
+
+	/* no request hook: the ids are decided now, from the thread's server request */
+	trace_links_complete(a->links, c, actor, false, 0, NULL, &ids);
+	span_init(&s);
+	db_span_build(&s, ex, c, r, &ids, a->unix_offset_ns);
+	conn_addr_format(c->ref.family, c->ref.remote_addr, remote, sizeof(remote));
+	m.system_name = ex->system;
+	m.operation_name = ex->operation[0] ? ex->operation : NULL;
+	m.collection_name = ex->collection[0] ? ex->collection : NULL;
+	m.server_address = remote;
+	m.server_port = c->ref.remote_port;
+	m.error_type = ex->error ? (ex->status_code[0] ? ex->status_code : "_OTHER") : NULL;
+	m.duration_s = (double)(s.end_unix_ns - s.start_unix_ns) / 1e9;
+	metrics_record_db(a->metrics, r, &m);
+	emit_span(a, &s);
+	span_release(&s);
+}
+
+/* The session's sink: each exchange kind to its span and metrics builder. */
+static void on_exchange(void *ctx, struct conn *c, enum l7_protocol kind, const void *ex,
+                        uint64_t actor)
+{
+	struct agent *a = ctx;
+
+	switch (kind) {
+	case L7_HTTP1:
+		on_http_exchange(a, c, ex, actor);
+		break;
+	case L7_PGSQL:
+	case L7_MYSQL:
+	case L7_REDIS:
+		on_db_exchange(a, c, ex, actor);
+		break;
+	default:
+		break;
+	}
+}
+
+static void on_request(void *ctx, struct conn *c, enum l7_protocol kind, const void *req,
+                       uint64_t actor)
+{
+	if (kind == L7_HTTP1)
+		on_http_request(ctx, c, req, actor);
+}
+
+/* ---- kernel events ---- */
+
+static bool exe_allowed(struct agent *a, struct conn *c)
+{
+	const struct config *cfg = a->cfg;
+
+	if (!cfg->n_exes)
+		return true;
+	if (!(c->flags & CONN_FLAG_CHECKED)) {
+		struct resource *r = conn_resource(a, c);
+		const char *exe = r ? resource_get_str(r, "process.executable.name") : NULL;
+		bool match = false;
+
+		for (size_t i = 0; exe && i < cfg->n_exes; i++)
+			match |= !strcmp(exe, cfg->exes[i]);
+		c->flags |= CONN_FLAG_CHECKED | (match ? 0 : CONN_FLAG_IGNORED);
+	}
+	return !(c->flags & CONN_FLAG_IGNORED);
+}
+
+static void on_data(struct agent *a, const struct pscope_data_event *e, size_t size)
+{
+	struct conn *c;
+
+	if (size < sizeof(*e) || size < sizeof(*e) + e->captured) {
+		a->stats.malformed_events++;
+		return;
+	}
+	c = conn_table_upsert(a->conns, &e->conn, e->hdr.timestamp_ns);
+	if (!c) {
+		a->session_stats.alloc_failures++;
+		return;
+	}
+	if (!exe_allowed(a, c))
+		return;
+	if (!(c->flags & CONN_FLAG_RUNTIME)) {
+		struct resource *r = conn_resource(a, c);
+		const char *lang = r ? resource_get_str(r, "telemetry.sdk.language") : NULL;
+
+		c->flags |= CONN_FLAG_RUNTIME | (lang && !strcmp(lang, "go") ? CONN_FLAG_GO : 0);
+	}
+	session_on_data(c, e, &a->sink, &a->session_stats);
+	if (c->protocol == L7_NONE && !(c->flags & CONN_FLAG_KERNEL_SKIP)) {
+		/* nothing we parse: stop the kernel from copying its bytes */
+		c->flags |= CONN_FLAG_KERNEL_SKIP;
+		loader_ignore_socket(a->loader, &c->ref, c->flags & CONN_FLAG_TLS);
+	}
+}
+
+static void on_conn_event(struct agent *a, const struct pscope_conn_event *e, size_t size)
+{
+	struct conn *c;
+
+	if (size < sizeof(*e)) {
+		a->stats.malformed_events++;
+		return;
+	}
+	if (e->hdr.type == PSCOPE_EV_CONN_OPEN) {
+		c = conn_table_upsert(a->conns, &e->conn, e->hdr.timestamp_ns);
+		if (!c)
+			return;
+		memcpy(c->comm, e->comm, sizeof(c->comm));
+		/* read the process's metadata while it surely exists (curl may be
+		 * gone by the time its span ends) */
+		conn_resource(a, c);
+		if (a->cfg->n_exes)
+			exe_allowed(a, c);
+		return;
+	}
+	c = conn_table_lookup(a->conns, e->conn.pid, e->conn.fd);
+	if (c && c->ref.sock_id == e->conn.sock_id) {
+		/* a request still waiting ends with how the connection ended: at
+		 * the peer's FIN or reset when one came first, else at this close */
+		if (c->peer_end)
+			session_on_close(c, c->peer_end_ns, e->conn.tid, c->peer_end);
+		else
+			session_on_close(c, e->hdr.timestamp_ns, e->conn.tid, L7_END_CLOSE);
+		conn_table_remove(a->conns, c);
+	}
+}
+
+/* The peer closed or reset a traced socket: remembered until the process
+ * closes its end (the response may still be in the socket's receive queue). */
+static void on_peer_end(struct agent *a, const struct pscope_peer_end_event *e, size_t size)
+{
+	struct conn *c;
+
+	if (size < sizeof(*e)) {
+		a->stats.malformed_events++;
+		return;
+	}
+	c = conn_table_lookup_tuple(a->conns, e->family, e->local_addr, e->local_port,
+	                            e->remote_addr, e->remote_port);
+	if (!c || c->ref.sock_id != e->sock_id)
+		return;
+	if (e->how == PSCOPE_PEER_RST) {
+		c->peer_end = L7_END_RESET;
+		c->peer_end_ns = e->hdr.timestamp_ns;
+	} else if (!c->peer_end) {
+		c->peer_end = L7_END_PEER_CLOSED;
+		c->peer_end_ns = e->hdr.timestamp_ns;
+	}
+}
+
+/* A process exited with connections open: requests still waiting on them end. */
+static void end_conn_at_exit(void *ctx, struct conn *c)
+{
+	const struct pscope_proc_event *e = ctx;
+
+	if (c->peer_end)
+		session_on_close(c, c->peer_end_ns, c->ref.tid, c->peer_end);
+	else
+		session_on_close(c, e->hdr.timestamp_ns, c->ref.tid, L7_END_EXIT);
+}
+
+static void on_proc_exit(struct agent *a, const struct pscope_proc_event *e, size_t size)
+{
+	if (size < sizeof(*e)) {
+		a->stats.malformed_events++;
+		return;
+	}
+	if (e->hdr.type == PSCOPE_EV_PROC_EXEC) {
+		char name[sizeof(e->exe_name) + 1];
+
+		/* a new program in this pid: new name, maybe a TLS library */
+		proc_info_forget(a->procs, e->pid);
+		memcpy(name, e->exe_name, sizeof(e->exe_name));
+		name[sizeof(e->exe_name)] = '\0';
+		proc_info_get(a->procs, e->pid, e->proc_start_ns, name);
+		if (a->tls)
+			tls_probes_on_exec(a->tls, e->pid, e->hdr.timestamp_ns);
+		return;
+	}
+	conn_table_for_pid(a->conns, e->pid, end_conn_at_exit, (void *)e);
+	conn_table_remove_pid(a->conns, e->pid);
+	proc_info_forget(a->procs, e->pid);
+	if (a->tls)
+		tls_probes_on_exit(a->tls, e->pid);
+}
+
+static int on_ringbuf_event(void *ctx, void *data, size_t size)
+{
+	struct agent *a = ctx;
+	const struct pscope_event_header *h = data;
+
+	a->stats.events++;
+	if (a->recorder && event_writer_append(a->recorder, data, size) < 0) {
+		log_msg(a->log, LOG_ERROR, "cannot write the event file; recording stopped", NULL);
+		event_writer__free(a->recorder);
+		a->recorder = NULL;
+	}
+	if (size < sizeof(*h) || h->size > size) {
+		a->stats.malformed_events++;
+		return 0;
+	}
+	if (h->type < sizeof(a->stats.events_by_type) / sizeof(a->stats.events_by_type[0]))
+		a->stats.events_by_type[h->type]++;
+	switch (h->type) {
+	case PSCOPE_EV_DATA:
+		on_data(a, data, size);
+		break;
+	case PSCOPE_EV_CONN_OPEN:
+	case PSCOPE_EV_CONN_CLOSE:
+		on_conn_event(a, data, size);
+		break;
+	case PSCOPE_EV_PROC_EXIT:
+	case PSCOPE_EV_PROC_EXEC:
+		on_proc_exit(a, data, size);
+		break;
+	case PSCOPE_EV_PEER_END:
+		on_peer_end(a, data, size);
+		break;
+	default:
+		a->stats.malformed_events++;
+	}
+	return 0;
+}
+
+static void release_conn(void *ctx, struct conn *c)
+{
+	struct agent *a = ctx;
+
+	session_free(c);
+	trace_links_forget_conn(a->links, c);
+}
+
+/* ---- loop callbacks ---- */
+
+static void drain_ringbuf(struct agent *a)
+{
+	uint64_t waiting = loader_ringbuf_waiting(a->loader);
+
+	if (waiting > a->ringbuf_peak)
+		a->ringbuf_peak = waiting;
+	ring_buffer__consume(a->rb);
+	trace_links_flush(a->links);
+	if (a->printer)
+		printer_flush(a->printer);
+}
+
+static void on_ringbuf_ready(void *ctx, int fd, uint32_t events)
+{
+	(void)fd;
+	(void)events;
+	drain_ringbuf(ctx);
+}
+
+static void on_poll_timer(void *ctx)
+{
+	struct agent *a = ctx;
+
+	drain_ringbuf(a);
+	if (a->tls)
+		tls_probes_tick(a->tls, clock_ns(CLOCK_MONOTONIC));
+}
+
+static void on_housekeeping(void *ctx)
+{
+	struct agent *a = ctx;
+	uint64_t drops[PSCOPE_DROP__COUNT];
+	size_t n_conns;
+
+	refresh_clock(a);
+	conn_table_expire(a->conns,
+	                  a->now_mono_ns > IDLE_CONN_NS ? a->now_mono_ns - IDLE_CONN_NS : 0);
+	n_conns = conn_table_count(a->conns);
+	if (n_conns > a->conns_peak)
+		a->conns_peak = n_conns;
+	if (a->conns_peak - n_conns >= TRIM_AFTER_CONNS) {
+		/* a storm of connections is over: give its memory back to the system */
+		malloc_trim(0);
+		a->conns_peak = n_conns;
+	}
+	if (loader_read_drops(a->loader, drops) == 0) {
+		for (int r = 0; r < PSCOPE_DROP__COUNT; r++) {
+			if (r != PSCOPE_DROP_TRUNCATED && drops[r] > a->stats.drops[r])
+				log_msg(a->log, LOG_WARN, "events dropped in the kernel", "reason",
+				        LOG_STR(loader_drop_reason_name(r)), "count",
+				        LOG_INT((int64_t)(drops[r] - a->stats.drops[r])), NULL);
+			a->stats.drops[r] = drops[r];
+		}
+	}
+}
+
+static void on_signal(void *ctx, int fd, uint32_t events)
+{
+	struct agent *a = ctx;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	if (read(fd, &si, sizeof(si)) == sizeof(si))
+		log_msg(a->log, LOG_INFO, "stopping", "signal",
+		        LOG_STR(strsignal((int)si.ssi_signo)), NULL);
+	event_loop_stop(a->loop);
+}
+
+static void exporter_log(void *ctx, int level, const char *msg)
+{
+	log_msg(ctx, (enum log_level)level, msg, NULL);
+}
+
+/* ---- metrics outputs ---- */
+
+/* Publishes the agent's own counters into the registry (before each export). */
+static void update_self_metrics(struct agent *a)
+{
+	struct metrics *m = a->metrics;
+	uint64_t drops[PSCOPE_DROP__COUNT];
+	static const char *const type_names[] = {
+	    [PSCOPE_EV_DATA] = "data",
+	    [PSCOPE_EV_CONN_OPEN] = "conn_open",
+	    [PSCOPE_EV_CONN_CLOSE] = "conn_close",
+	    [PSCOPE_EV_PROC_EXIT] = "proc_exit",
+	    [PSCOPE_EV_PEER_END] = "peer_end",
+	    [PSCOPE_EV_PROC_EXEC] = "proc_exec",
+	};
+
+	for (size_t t = 1; t < sizeof(type_names) / sizeof(type_names[0]); t++)
+		metrics_set_self_counter(m, "periscope.events.received", "type", type_names[t],
+		                         a->stats.events_by_type[t]);
+	metrics_set_self_counter(m, "periscope.events.malformed", NULL, NULL,
+	                         a->stats.malformed_events);
+	if (a->loader && loader_read_drops(a->loader, drops) == 0)
+		for (int r = 0; r < PSCOPE_DROP__COUNT; r++)
+			metrics_set_self_counter(m, "periscope.events.dropped", "reason",
+			                         loader_drop_reason_name(r), drops[r]);
+	metrics_set_self_counter(m, "periscope.spans.created", NULL, NULL, a->stats.spans);
+	metrics_set_self_counter(m, "periscope.spans.unsampled", NULL, NULL,
+	                         a->stats.spans_unsampled);
+	metrics_set_self_counter(m, "periscope.parse.errors", NULL, NULL,
+	                         a->session_stats.parse_errors);
+	metrics_set_self_counter(m, "periscope.connections.unrecognised", NULL, NULL,
+	                         a->session_stats.unrecognised_conns);
+	metrics_set_self_counter(m, "periscope.streams.resynced", NULL, NULL,
+	                         a->session_stats.resyncs);
+	{
+		struct trace_links_stats ls;
+
+		/* client spans: given a local parent, left a root because the
+		 * evidence was ambiguous, or a root with no server request around */
+		trace_links_get_stats(a->links, &ls);
+		metrics_set_self_counter(m, "periscope.links", "result", "linked",
+		                         ls.in_process_links);
+		metrics_set_self_counter(m, "periscope.links", "result", "ambiguous", ls.ambiguous);
+		metrics_set_self_counter(m, "periscope.links", "result", "none", ls.no_parent);
+		metrics_set_self_counter(m, "periscope.links.paired", NULL, NULL, ls.paired);
+	}
+	if (a->loader) {
+		metrics_set_self_gauge(m, "periscope.ringbuf.size", NULL, NULL,
+		                       (double)a->cfg->ringbuf_bytes);
+		metrics_set_self_gauge(m, "periscope.ringbuf.usage", NULL, NULL,
+		                       (double)a->ringbuf_peak);
+		a->ringbuf_peak = 0;
+	}
+	metrics_set_self_gauge(m, "periscope.connections.tracked", NULL, NULL,
+	                       (double)conn_table_count(a->conns));
+	metrics_set_self_gauge(m, "periscope.metrics.series", NULL, NULL,
+	                       (double)metrics_series_count(m));
+	if (a->exporter) {
+		struct otlp_exporter_stats es;
+
+		otlp_exporter_stats(a->exporter, &es);
+		metrics_set_self_counter(m, "periscope.spans.exported", NULL, NULL,
+		                         es.spans_exported);
+		metrics_set_self_counter(m, "periscope.spans.dropped", "reason", "queue_full",
+		                         es.spans_dropped_queue_full);
+		metrics_set_self_counter(m, "periscope.spans.dropped", "reason", "export_failed",
+		                         es.spans_dropped_export);
+		metrics_set_self_counter(m, "periscope.export.failures", NULL, NULL,
+		                         es.export_failures);
+		metrics_set_self_counter(m, "periscope.export.retries", NULL, NULL, es.retries);
+		metrics_set_self_counter(m, "periscope.metrics.posts", "result", "ok",
+		                         es.metric_posts_ok);
+		metrics_set_self_counter(m, "periscope.metrics.posts", "result", "failed",
+		                         es.metric_posts_failed);
+		metrics_set_self_gauge(m, "periscope.export.queue", NULL, NULL,
+		                       (double)es.spans_queued);
+	}
+}
+
+static int render_prometheus(void *ctx, struct prom_buf *out)
+{
+	struct agent *a = ctx;
+
+	update_self_metrics(a);
+	return prom_text_render(a->metrics, out);
+}
+
+static void export_metrics(struct agent *a)
+{
+	struct otlp_metrics_options o = {0};
+	uint8_t *body = NULL;
+	size_t len = 0, points = 0;
+	int rc;
+
+	if (!a->exporter)
+		return;
+	update_self_metrics(a);
+	o.temporality = a->temporality;
+	o.now_unix_ns = metrics_now_unix_ns();
+	o.scope_version = PERISCOPE_VERSION;
+	rc = otlp_metrics_encode(a->metrics, &o, &body, &len, &points);
+	if (rc < 0) {
+		log_msg(a->log, LOG_WARN, "cannot encode metrics", "error", LOG_STR(strerror(-rc)),
+		        NULL);
+		return;
+	}
+	a->stats.metric_points += points;
+	/* the exporter owns body from here, also when its queue is full */
+	otlp_exporter_submit_metrics(a->exporter, body, len);
+	if (a->temporality == METRIC_TEMPORALITY_DELTA)
+		metrics_delta_commit(a->metrics, o.now_unix_ns);
+	/* series of processes gone for 10 minutes go away */
+	metrics_expire(a->metrics, o.now_unix_ns, 600ull * 1000000000ull);
+}
+
+static void on_metrics_timer(void *ctx)
+{
+	export_metrics(ctx);
+}
+
+/* ---- setup ---- */
+
+static int setup_signals(struct agent *a)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	a->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (a->signal_fd < 0)
+		return -errno;
+	return event_loop_add_fd(a->loop, a->signal_fd, EPOLLIN, on_signal, a);
+}
+
+static int setup_metrics(struct agent *a)
+{
+	const char *temporality = getenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE");
+	struct metrics_options mo = {0};
+
+	a->temporality = otlp_metrics_temporality_parse(temporality);
+	mo.delta = a->temporality == METRIC_TEMPORALITY_DELTA;
+	mo.self_resource = proc_info_get(a->procs, (uint32_t)getpid(), 0, "periscope");
+	a->metrics = metrics__new(&mo);
+	if (!a->metrics) {
+		log_msg(a->log, LOG_ERROR, "out of memory", NULL);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int setup_outputs(struct agent *a)
+{
+	const struct config *cfg = a->cfg;
+
+	if (cfg->print != CONFIG_PRINT_OFF) {
+		a->printer = printer__new(stdout, cfg->print == CONFIG_PRINT_JSON ? PRINTER_JSON
+		                                                                  : PRINTER_TEXT);
+		if (!a->printer)
+			return -ENOMEM;
+	}
+	if (cfg->otlp_endpoint) {
+		struct otlp_exporter_config ec;
+
+		otlp_exporter_config_from_env(&ec);
+		if (cfg->otlp_endpoint_flag &&
+		    (otlp_signal_url(cfg->otlp_endpoint, "traces", ec.traces_url,
+		                     sizeof(ec.traces_url)) < 0 ||
+		     otlp_signal_url(cfg->otlp_endpoint, "metrics", ec.metrics_url,
+		                     sizeof(ec.metrics_url)) < 0)) {
+			log_msg(a->log, LOG_ERROR, "invalid --otlp-endpoint", "endpoint",
+			        LOG_STR(cfg->otlp_endpoint), NULL);
+			return -EINVAL;
+		}
+		ec.log = exporter_log;
+		ec.log_ctx = a->log;
+		a->exporter = otlp_exporter__new(&ec);
+		if (!a->exporter) {
+			log_msg(a->log, LOG_ERROR, "cannot start the OTLP exporter", "endpoint",
+			        LOG_STR(cfg->otlp_endpoint), NULL);
+			return -EINVAL;
+		}
+		log_msg(a->log, LOG_INFO, "exporting OTLP", "endpoint", LOG_STR(cfg->otlp_endpoint),
+		        NULL);
+	}
+	return 0;
+}
+
+/* The agent's own listener: scrapes of it must not be traced. */
+static void register_listener(struct agent *a, const char *addr_port, int port)
+{
+	char host[64] = "";
+	const char *colon = strrchr(addr_port, ':');
+	size_t n = colon ? (size_t)(colon - addr_port) : 0;
+	uint8_t addr[16] = {0};
+
+	if (n >= sizeof(host))
+		n = sizeof(host) - 1;
+	memcpy(host, addr_port, n);
+	host[n] = '\0';
+	if (host[0] == '[') {
+		memmove(host, host + 1, strlen(host));
+		host[strcspn(host, "]")] = '\0';
+	}
+	if (host[0] && inet_pton(AF_INET, host, addr) == 1)
+		loader_add_self_endpoint(a->loader, AF_INET, addr, (uint16_t)port);
+	else if (host[0] && inet_pton(AF_INET6, host, addr) == 1)
+		loader_add_self_endpoint(a->loader, AF_INET6, addr, (uint16_t)port);
+	else
+		loader_add_self_endpoint(a->loader, AF_INET6, addr, (uint16_t)port); /* any */
+}
+
+static int setup_metric_outputs(struct agent *a)
+{
+	const struct config *cfg = a->cfg;
+	const char *env = getenv("OTEL_METRIC_EXPORT_INTERVAL");
+	long interval_ms = 60000;
+	int rc;
+
+	if (cfg->prometheus_addr) {
+		a->prom = prom_server__new(a->loop, cfg->prometheus_addr, render_prometheus, a);
+		if (!a->prom) {
+			rc = -errno;
+			log_msg(a->log, LOG_ERROR, "cannot serve Prometheus metrics", "address",
+			        LOG_STR(cfg->prometheus_addr), "error", LOG_STR(strerror(errno)),
+			        NULL);
+			return rc;
+		}
+		register_listener(a, cfg->prometheus_addr, prom_server_local_port(a->prom));
+		log_msg(a->log, LOG_INFO, "serving Prometheus metrics", "address",
+		        LOG_STR(cfg->prometheus_addr), "path", LOG_STR("/metrics"), NULL);
+	}
+	if (!a->exporter)
+		return 0;
+	if (env && env[0]) {
+		char *end;
+		long v = strtol(env, &end, 10);
+
+		if (*end || v <= 0)
+			log_msg(a->log, LOG_WARN,
+			        "OTEL_METRIC_EXPORT_INTERVAL is not a positive "
+			        "number of milliseconds; using 60000",
+			        NULL);
+		else
+			interval_ms = v < 100 ? 100 : v;
+	}
+	rc = event_loop_add_timer(a->loop, (uint64_t)interval_ms, on_metrics_timer, a);
+	return rc < 0 ? rc : 0;
+}
+
+int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
+{
+	struct loader_config lc = {0};
+	struct agent *a;
+	char err[512] = "";
+	int rc, ncpus;
+
+	*out = NULL;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->cfg = cfg;
+	a->log = lg;
+	a->signal_fd = -1;
+	a->sink.exchange = on_exchange;
+	a->sink.request = on_request;
+	a->sink.reset = on_stream_reset;
+	a->sink.ctx = a;
+	id_gen_seed(&a->ids);
+	refresh_clock(a);
+
+	a->loop = event_loop__new();
+	a->conns = conn_table__new(cfg->max_connections, release_conn, a);
+	a->procs = proc_info_cache__new(getenv("OTEL_RESOURCE_ATTRIBUTES"));
+	a->routes = route_table__new();
+	if (sampler_init(&a->sampler, getenv("OTEL_TRACES_SAMPLER"),
+	                 getenv("OTEL_TRACES_SAMPLER_ARG")) < 0)
+		log_msg(lg, LOG_WARN,
+		        "OTEL_TRACES_SAMPLER or its argument is not understood; using "
+		        "parentbased_always_on",
+		        NULL);
+	a->links = trace_links__new(a->conns, &a->ids, &a->sampler);
+	if (!a->loop || !a->conns || !a->procs || !a->routes || !a->links) {
+		rc = -ENOMEM;
+		log_msg(lg, LOG_ERROR, "out of memory", NULL);
+		goto cleanup;
+	}
+	for (size_t i = 0; i < cfg->n_routes; i++)
+		route_table_add(a->routes, cfg->routes[i]);
+	if (cfg->routes_env && route_table_add_list(a->routes, cfg->routes_env) < 0)
+		log_msg(lg, LOG_WARN, "PERISCOPE_ROUTES has an invalid pattern", NULL);
+	/* signals first: threads started later (the exporter) inherit the mask */
+	rc = setup_signals(a);
+	if (rc < 0) {
+		log_msg(lg, LOG_ERROR, "cannot set up signal handling", NULL);
+		goto cleanup;
+	}
+	rc = setup_metrics(a);
+	if (rc)
+		goto cleanup;
+	rc = setup_outputs(a);
+	if (rc)
+		goto cleanup;
+
+	if (cfg->mode == CONFIG_MODE_REPLAY) {
+		*out = a; /* no kernel: events come from a file */
+		return 0;
+	}
+	if (cfg->mode == CONFIG_MODE_RECORD) {
+		a->recorder = event_writer__new(cfg->event_file);
+		if (!a->recorder) {
+			rc = -errno;
+			log_msg(lg, LOG_ERROR, "cannot create the event file", "path",
+			        LOG_STR(cfg->event_file), "error", LOG_STR(strerror(errno)), NULL);
+			goto cleanup;
+		}
+	}
+	lc.self_tgid = (uint32_t)getpid();
+	lc.capture_size = cfg->capture_size;
+	lc.request_capture_size = cfg->request_capture_size;
+	lc.ringbuf_bytes = cfg->ringbuf_bytes;
+	lc.max_sockets = cfg->max_connections;
+	/* woken before an eighth of the buffer is used, whichever CPUs filled it */
+	ncpus = libbpf_num_possible_cpus();
+	lc.wakeup_bytes = cfg->ringbuf_bytes / 8 / (uint64_t)(ncpus > 0 ? ncpus : 1);
+	lc.pids = cfg->pids;
+	lc.n_pids = cfg->n_pids;
+	lc.ports = cfg->ports;
+	lc.n_ports = cfg->n_ports;
+	rc = loader__new(&lc, &a->loader, err, sizeof(err));
+	if (rc) {
+		log_msg(lg, LOG_ERROR, err, "errno", LOG_INT(-rc), NULL);
+		goto cleanup;
+	}
+	{
+		a->tls = tls_probes__new(a->loader, lg, "/proc", !cfg->no_tls);
+		if (!a->tls) {
+			rc = -ENOMEM;
+			goto cleanup;
+		}
+		tls_probes_scan_all(a->tls);
+	}
+	a->rb = ring_buffer__new(loader_events_fd(a->loader), on_ringbuf_event, a, NULL);
+	if (!a->rb) {
+		rc = -errno;
+		log_msg(lg, LOG_ERROR, "cannot open the ring buffer", NULL);
+		goto cleanup;
+	}
+	rc = event_loop_add_fd(a->loop, ring_buffer__epoll_fd(a->rb), EPOLLIN, on_ringbuf_ready, a);
+	if (rc < 0)
+		goto cleanup;
+	rc = event_loop_add_timer(a->loop, POLL_INTERVAL_MS, on_poll_timer, a);
+	if (rc < 0)
+		goto cleanup;
+	rc = event_loop_add_timer(a->loop, HOUSEKEEPING_INTERVAL_MS, on_housekeeping, a);
+	if (rc < 0)
+		goto cleanup;
+	rc = setup_metric_outputs(a);
+	if (rc < 0)
+		goto cleanup;
+	*out = a;
+	return 0;
+cleanup:
+	agent__free(a);
+	return rc < 0 ? rc : -EINVAL;
+}
+
+void agent__free(struct agent *a)
+{
+	if (!a)
+		return;
+	prom_server__free(a->prom);
+	ring_buffer__free(a->rb);
+	if (event_writer__free(a->recorder) < 0)
+		log_msg(a->log, LOG_ERROR, "the event file is incomplete", NULL);
+	tls_probes__free(a->tls);
+	loader__free(a->loader);
+	conn_table__free(a->conns);
+	trace_links__free(a->links);
+	otlp_exporter__free(a->exporter);
+	printer__free(a->printer);
+	metrics__free(a->metrics);
+	route_table__free(a->routes);
+	proc_info_cache__free(a->procs);
+	event_loop__free(a->loop);
+	if (a->signal_fd >= 0)
+		close(a->signal_fd);
+	free(a);
+}
+
+static void *detach_probes(void *ctx)
+{
+	struct agent *a = ctx;
+
+	tls_probes__free(a->tls);
+	a->tls = NULL;
+	loader_detach_all(a->loader);
+	return NULL;
+}
+
+int agent_run(struct agent *a)
+{
+	pthread_t detacher;
+	bool detaching;
+	int rc;
+
+	log_msg(a->log, LOG_INFO, "ready", "probes", LOG_INT(loader_probe_count(a->loader)), "pid",
+	        LOG_INT(getpid()), "capture_size", LOG_INT(a->cfg->capture_size), NULL);
+	rc = event_loop_run(a->loop);
+	drain_ringbuf(a);
+	/* probes detach slowly (RCU grace periods): do it while the exports flush */
+	detaching = pthread_create(&detacher, NULL, detach_probes, a) == 0;
+	if (!detaching)
+		detach_probes(a);
+	export_metrics(a);
+	if (a->exporter && otlp_exporter_flush(a->exporter, SHUTDOWN_FLUSH_MS) < 0)
+		log_msg(a->log, LOG_WARN, "not every span could be exported before exit", NULL);
+	if (detaching)
+		pthread_join(detacher, NULL);
+	log_msg(a->log, LOG_INFO, "stopped", "events", LOG_INT((int64_t)a->stats.events), "spans",
+	        LOG_INT((int64_t)a->stats.spans), NULL);
+	return rc;
+}
+
+/* Event files store events back to back without alignment: copy each into an
+ * aligned buffer, shifting timestamps so repeated rounds move forward in time. */
+struct replay_buf {
+	_Alignas(8) uint8_t data[EVENT_FILE_MAX_EVENT];
+};
+
+static void replay_shift(uint8_t *ev, size_t len, uint64_t shift)
+{
+	struct pscope_event_header *h = (struct pscope_event_header *)ev;
+
+	if (len < sizeof(*h))
+		return;
+	h->timestamp_ns += shift;
+	if (h->type == PSCOPE_EV_DATA && len >= sizeof(struct pscope_data_event))
+		((struct pscope_data_event *)ev)->enter_ns += shift;
+}
+
+int agent_replay(struct agent *a)
+{
+	struct replay_buf *buf = NULL;
+	struct event_reader *r;
+	uint64_t first_ts = 0, last_ts = 0, shift = 0, t0, t1;
+	const void *ev;
+	size_t len;
+	int rc = 0;
+
+	r = event_reader__new(a->cfg->event_file, &rc);
+	if (!r) {
+		log_msg(a->log, LOG_ERROR, "cannot read the event file", "path",
+		        LOG_STR(a->cfg->event_file), "error", LOG_STR(strerror(-rc)), NULL);
+		return rc;
+	}
+	buf = malloc(sizeof(*buf));
+	if (!buf) {
+		rc = -ENOMEM;
+		goto cleanup;
+	}
+	t0 = clock_ns(CLOCK_MONOTONIC);
+	for (uint32_t round = 0; round < a->cfg->replay_repeat; round++) {
+		event_reader_rewind(r);
+		while ((rc = event_reader_next(r, &ev, &len)) == 1) {
+			const struct pscope_event_header *h = ev;
+
+			if (len >= sizeof(*h)) {
+				if (!first_ts)
+					first_ts = h->timestamp_ns;
+				if (!round && h->timestamp_ns > last_ts)
+					last_ts = h->timestamp_ns;
+			}
+			memcpy(buf->data, ev, len);
+			replay_shift(buf->data, len, shift);
+			on_ringbuf_event(a, buf->data, len);
+			if ((event_reader_count(r) & 255) == 0)
+				trace_links_flush(a->links); /* as after a ring buffer batch */
+		}
+		if (rc < 0) {
+			log_msg(a->log, LOG_ERROR, "the event file is damaged", "path",
+			        LOG_STR(a->cfg->event_file), NULL);
+			goto cleanup;
+		}
+		shift += last_ts - first_ts + 1000000;
+	}
+	conn_table__free(a->conns); /* closes every connection: parsers finish */
+	a->conns = NULL;
+	t1 = clock_ns(CLOCK_MONOTONIC);
+	if (a->printer)
+		printer_flush(a->printer);
+	if (a->exporter)
+		otlp_exporter_flush(a->exporter, SHUTDOWN_FLUSH_MS);
+	{
+		double secs = (double)(t1 - t0) / 1e9;
+
+		log_msg(a->log, LOG_INFO, "replayed", "events", LOG_INT((int64_t)a->stats.events),
+		        "spans", LOG_INT((int64_t)a->stats.spans), "seconds", LOG_DOUBLE(secs),
+		        "events_per_second",
+		        LOG_DOUBLE(secs > 0 ? (double)a->stats.events / secs : 0),
+		        "spans_per_second",
+		        LOG_DOUBLE(secs > 0 ? (double)a->stats.spans / secs : 0), NULL);
+	}
+	rc = 0;
+cleanup:
+	free(buf);
+	event_reader__free(r);
+	return rc;
+}

@@ -1,0 +1,289 @@
+/* config.c — the agent's settings from its command line and environment. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/config.h"
+#include "periscope_abi.h"
+
+#define DEFAULT_PROMETHEUS "127.0.0.1:9400"
+
+enum {
+	OPT_PRINT = 1000,
+	OPT_NO_PRINT,
+	OPT_PID,
+	OPT_PORT,
+	OPT_EXE,
+	OPT_CAPTURE,
+	OPT_REQUEST_CAPTURE,
+	OPT_RINGBUF,
+	OPT_MAX_CONNS,
+	OPT_PROMETHEUS,
+	OPT_NO_PROMETHEUS,
+	OPT_OTLP,
+	OPT_LOG_LEVEL,
+	OPT_VERSION,
+	OPT_ROUTE,
+	OPT_NO_TLS,
+	OPT_REPEAT,
+};
+
+static const struct option long_options[] = {
+    {"print", optional_argument, NULL, OPT_PRINT},
+    {"no-print", no_argument, NULL, OPT_NO_PRINT},
+    {"pid", required_argument, NULL, OPT_PID},
+    {"port", required_argument, NULL, OPT_PORT},
+    {"exe", required_argument, NULL, OPT_EXE},
+    {"capture-size", required_argument, NULL, OPT_CAPTURE},
+    {"request-capture-size", required_argument, NULL, OPT_REQUEST_CAPTURE},
+    {"ringbuf-size", required_argument, NULL, OPT_RINGBUF},
+    {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
+    {"prometheus", required_argument, NULL, OPT_PROMETHEUS},
+    {"no-prometheus", no_argument, NULL, OPT_NO_PROMETHEUS},
+    {"otlp-endpoint", required_argument, NULL, OPT_OTLP},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"route", required_argument, NULL, OPT_ROUTE},
+    {"no-tls", no_argument, NULL, OPT_NO_TLS},
+    {"repeat", required_argument, NULL, OPT_REPEAT},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+void config_usage(FILE *out)
+{
+	fprintf(
+	    out,
+	    "Usage: periscope [OPTIONS]\n"
+	    "       periscope record FILE [OPTIONS]   trace, and save the raw events to FILE\n"
+	    "       periscope replay FILE [--repeat N] [OPTIONS]\n"
+	    "                                         push saved events through the pipeline\n"
+	    "                                         as fast as possible and report the rate\n"
+	    "Traces the HTTP traffic of every process on this host with eBPF and exports\n"
+	    "OpenTelemetry spans (OTLP/HTTP) and RED metrics (Prometheus). Runs as root.\n"
+	    "\n"
+	    "Output:\n"
+	    "  --print[=text|json]      print spans to stdout (default when no OTLP endpoint)\n"
+	    "  --no-print               do not print spans\n"
+	    "  --otlp-endpoint URL      OTLP/HTTP base URL (default: "
+	    "$OTEL_EXPORTER_OTLP_ENDPOINT)\n"
+	    "  --prometheus ADDR:PORT   serve /metrics (default " DEFAULT_PROMETHEUS
+	    " when no OTLP endpoint)\n"
+	    "  --no-prometheus          do not serve /metrics\n"
+	    "What to trace (each repeatable; default: every process):\n"
+	    "  --pid PID                this process and its children\n"
+	    "  --port PORT              connections with this local or remote port\n"
+	    "  --exe NAME               processes whose executable is named NAME\n"
+	    "Metrics:\n"
+	    "  --route PATTERN          a route template, e.g. /users/{id}/orders or /static/*;\n"
+	    "                           wins over the built-in id heuristic (repeatable; also\n"
+	    "                           $PERISCOPE_ROUTES, comma-separated)\n"
+	    "Tuning:\n"
+	    "  --capture-size BYTES     payload captured per syscall (default %d, max %d)\n"
+	    "  --request-capture-size BYTES\n"
+	    "                           payload captured per read of a server connection, so\n"
+	    "                           big request heads keep their traceparent (default %d)\n"
+	    "  --ringbuf-size BYTES     kernel→agent ring buffer (default 8388608)\n"
+	    "  --max-connections N      connections tracked at once (default 262144)\n"
+	    "  --no-tls                 do not attach uprobes to TLS libraries (libssl, node)\n"
+	    "  --log-level LEVEL        debug, info, warn or error (default info)\n"
+	    "  -h, --help, --version\n"
+	    "\n"
+	    "Environment: OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,\n"
+	    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,\n"
+	    "OTEL_EXPORTER_OTLP_COMPRESSION, OTEL_BSP_SCHEDULE_DELAY, OTEL_RESOURCE_ATTRIBUTES,\n"
+	    "OTEL_METRIC_EXPORT_INTERVAL, OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE.\n",
+	    PSCOPE_CAPTURE_DEFAULT, PSCOPE_CAPTURE_MAX, PSCOPE_REQUEST_CAPTURE_DEFAULT);
+}
+
+static int bad(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static bool is_pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+int config_parse(struct config *c, int argc, char **argv, char *err, size_t err_len)
+{
+	const char *env;
+	uint64_t v;
+	int opt;
+
+	memset(c, 0, sizeof(*c));
+	c->capture_size = PSCOPE_CAPTURE_DEFAULT;
+	c->request_capture_size = PSCOPE_REQUEST_CAPTURE_DEFAULT;
+	c->ringbuf_bytes = 8 << 20;
+	c->max_connections = 262144;
+	c->log_level = "info";
+	c->replay_repeat = 1;
+	optind = 1;
+	if (argc >= 2 && (!strcmp(argv[1], "record") || !strcmp(argv[1], "replay"))) {
+		c->mode = argv[1][2] == 'c' ? CONFIG_MODE_RECORD : CONFIG_MODE_REPLAY;
+		if (argc < 3 || argv[2][0] == '-')
+			return bad(err, err_len, "'%s' needs a FILE", argv[1]);
+		c->event_file = argv[2];
+		optind = 3;
+	}
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_PRINT:
+			c->print_set = true;
+			if (!optarg || !strcmp(optarg, "text"))
+				c->print = CONFIG_PRINT_TEXT;
+			else if (!strcmp(optarg, "json"))
+				c->print = CONFIG_PRINT_JSON;
+			else
+				return bad(err, err_len, "--print takes text or json, not '%s'",
+				           optarg);
+			break;
+		case OPT_NO_PRINT:
+			c->print_set = true;
+			c->print = CONFIG_PRINT_OFF;
+			break;
+		case OPT_PID:
+			if (c->n_pids >= CONFIG_MAX_FILTERS || parse_u64(optarg, 1, 4194304, &v))
+				return bad(err, err_len, "--pid takes a process id, not '%s'",
+				           optarg);
+			c->pids[c->n_pids++] = (uint32_t)v;
+			break;
+		case OPT_PORT:
+			if (c->n_ports >= CONFIG_MAX_FILTERS || parse_u64(optarg, 1, 65535, &v))
+				return bad(err, err_len, "--port takes a port 1-65535, not '%s'",
+				           optarg);
+			c->ports[c->n_ports++] = (uint16_t)v;
+			break;
+		case OPT_EXE:
+			if (c->n_exes >= CONFIG_MAX_FILTERS || !optarg[0])
+				return bad(err, err_len, "--exe takes an executable name");
+			c->exes[c->n_exes++] = optarg;
+			break;
+		case OPT_CAPTURE:
+			if (parse_u64(optarg, 64, PSCOPE_CAPTURE_MAX, &v))
+				return bad(err, err_len,
+				           "--capture-size takes 64 to %d bytes, not '%s'",
+				           PSCOPE_CAPTURE_MAX, optarg);
+			c->capture_size = (uint32_t)v;
+			break;
+		case OPT_REQUEST_CAPTURE:
+			if (parse_u64(optarg, 64, PSCOPE_CAPTURE_MAX, &v))
+				return bad(err, err_len,
+				           "--request-capture-size takes 64 to %d bytes, not '%s'",
+				           PSCOPE_CAPTURE_MAX, optarg);
+			c->request_capture_size = (uint32_t)v;
+			break;
+		case OPT_RINGBUF:
+			if (parse_u64(optarg, 1 << 16, 1u << 30, &v) || !is_pow2(v))
+				return bad(
+				    err, err_len,
+				    "--ringbuf-size takes a power of two from 65536 to 1073741824, "
+				    "not '%s'",
+				    optarg);
+			c->ringbuf_bytes = (uint32_t)v;
+			break;
+		case OPT_MAX_CONNS:
+			if (parse_u64(optarg, 16, 1u << 24, &v))
+				return bad(err, err_len, "--max-connections takes 16 to 16777216");
+			c->max_connections = (uint32_t)v;
+			break;
+		case OPT_PROMETHEUS:
+			if (!strchr(optarg, ':'))
+				return bad(err, err_len, "--prometheus takes ADDR:PORT, not '%s'",
+				           optarg);
+			c->prometheus_set = true;
+			c->prometheus_addr = optarg;
+			break;
+		case OPT_NO_PROMETHEUS:
+			c->prometheus_set = true;
+			c->prometheus_addr = NULL;
+			break;
+		case OPT_OTLP:
+			c->otlp_endpoint = optarg;
+			c->otlp_endpoint_flag = true;
+			break;
+		case OPT_LOG_LEVEL:
+			if (strcmp(optarg, "debug") && strcmp(optarg, "info") &&
+			    strcmp(optarg, "warn") && strcmp(optarg, "error"))
+				return bad(err, err_len,
+				           "--log-level takes debug, info, warn or error, not '%s'",
+				           optarg);
+			c->log_level = optarg;
+			break;
+		case OPT_ROUTE:
+			if (c->n_routes >= CONFIG_MAX_FILTERS || optarg[0] != '/')
+				return bad(err, err_len,
+				           "--route takes a pattern starting with '/'");
+			c->routes[c->n_routes++] = optarg;
+			break;
+		case OPT_NO_TLS:
+			c->no_tls = true;
+			break;
+		case OPT_REPEAT:
+			if (c->mode != CONFIG_MODE_REPLAY || parse_u64(optarg, 1, 1000000, &v))
+				return bad(err, err_len,
+				           "--repeat takes a count and needs 'replay'");
+			c->replay_repeat = (uint32_t)v;
+			break;
+		case OPT_VERSION:
+			c->mode = CONFIG_MODE_VERSION;
+			return 0;
+		case 'h':
+			c->mode = CONFIG_MODE_HELP;
+			return 0;
+		case ':':
+			return bad(err, err_len, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return bad(err, err_len, "unknown option '%s' (see --help)",
+			           argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return bad(err, err_len, "unexpected argument '%s' (see --help)", argv[optind]);
+
+	c->routes_env = getenv("PERISCOPE_ROUTES");
+	if (!c->otlp_endpoint) {
+		env = getenv("OTEL_EXPORTER_OTLP_ENDPOINT");
+		if (!env || !env[0])
+			env = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+		if (env && env[0])
+			c->otlp_endpoint = env;
+	}
+	if (c->mode == CONFIG_MODE_REPLAY) {
+		/* replay measures the pipeline: nothing printed or served unless asked */
+		if (!c->print_set)
+			c->print = CONFIG_PRINT_OFF;
+		if (!c->prometheus_set)
+			c->prometheus_addr = NULL;
+		return 0;
+	}
+	/* The embedded default: no OTLP endpoint → print spans and serve /metrics. */
+	if (!c->print_set && !c->otlp_endpoint)
+		c->print = CONFIG_PRINT_TEXT;
+	if (!c->prometheus_set && !c->otlp_endpoint)
+		c->prometheus_addr = DEFAULT_PROMETHEUS;
+	return 0;
+}

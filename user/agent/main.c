@@ -1,0 +1,66 @@
+/* main.c — periscope's entry point: parse the configuration, start the agent,
+ * run it until SIGINT/SIGTERM. Exit codes: 0 done, 1 runtime error, 2 usage. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/libbpf.h>
+
+#include "agent/agent.h"
+#include "agent/config.h"
+#include "util/log.h"
+#include "telemetry/proc_info.h"
+
+static struct logger *libbpf_logger; /* libbpf's print hook has no context argument */
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char buf[1024];
+	size_t n;
+
+	if (level == LIBBPF_DEBUG || !libbpf_logger)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	log_msg(libbpf_logger, level == LIBBPF_WARN ? LOG_WARN : LOG_INFO, "libbpf", "detail",
+	        LOG_STR(buf), NULL);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	struct logger *lg = NULL;
+	struct agent *agent = NULL;
+	char err[256];
+	int rc;
+
+	if (config_parse(&cfg, argc, argv, err, sizeof(err)) < 0) {
+		fprintf(stderr, "periscope: %s\n", err);
+		return 2;
+	}
+	if (cfg.mode == CONFIG_MODE_HELP) {
+		config_usage(stdout);
+		return 0;
+	}
+	if (cfg.mode == CONFIG_MODE_VERSION) {
+		printf("periscope %s\n", PERISCOPE_VERSION);
+		return 0;
+	}
+	lg = logger__new(stderr, log_level_parse(cfg.log_level));
+	if (!lg) {
+		fprintf(stderr, "periscope: out of memory\n");
+		return 1;
+	}
+	libbpf_logger = lg;
+	libbpf_set_print(libbpf_print);
+	rc = agent__new(&cfg, lg, &agent);
+	if (rc == 0)
+		rc = cfg.mode == CONFIG_MODE_REPLAY ? agent_replay(agent) : agent_run(agent);
+	agent__free(agent);
+	libbpf_set_print(NULL);
+	logger__free(lg);
+	return rc == 0 ? 0 : 1;
+}

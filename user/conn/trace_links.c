@@ -1,0 +1,481 @@
+/* trace_links.c — in-process causality by thread, same-node pairing by
+ * mirrored 4-tuple, incoming traceparent first. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn/trace_links.h"
+
+#define THREAD_SLOTS   65536 /* power of two */
+#define MAX_UNRESOLVED 1024
+
+/* A thread handling server requests: the last one it started. */
+struct thread_entry {
+	uint32_t tid; /* 0: free slot */
+	uint32_t pid;
+	uint32_t inflight; /* server requests started on it and not yet answered */
+	int32_t fd;        /* the connection of the last one */
+	uint64_t sock_id;
+	uint32_t seq;
+};
+
+struct unresolved {
+	uint32_t pid;
+	int32_t fd;
+	uint64_t sock_id;
+	uint64_t seq;
+	uint32_t tries;
+};
+
+struct trace_links {
+	struct conn_table *conns;
+	struct id_gen *ids;
+	const struct sampler *sampler;
+	struct thread_entry *threads;
+	size_t n_threads;
+	struct unresolved unresolved[MAX_UNRESOLVED];
+	size_t n_unresolved;
+	struct trace_links_stats stats;
+};
+
+struct trace_links *trace_links__new(struct conn_table *conns, struct id_gen *ids,
+                                     const struct sampler *sampler)
+{
+	struct trace_links *tl = calloc(1, sizeof(*tl));
+
+	if (!tl)
+		return NULL;
+	tl->threads = calloc(THREAD_SLOTS, sizeof(*tl->threads));
+	if (!tl->threads) {
+		free(tl);
+		return NULL;
+	}
+	tl->conns = conns;
+	tl->ids = ids;
+	tl->sampler = sampler;
+	return tl;
+}
+
+void trace_links__free(struct trace_links *tl)
+{
+	if (!tl)
+		return;
+	free(tl->threads);
+	free(tl);
+}
+
+/* ---- threads (open addressing, backward-shift deletion) ---- */
+
+static size_t thread_slot(uint32_t tid)
+{
+	uint32_t h = tid * 2654435761u;
+
+	return h & (THREAD_SLOTS - 1);
+}
+
+static struct thread_entry *thread_find(struct trace_links *tl, uint32_t tid)
+{
+	for (size_t i = thread_slot(tid), n = 0; n < THREAD_SLOTS;
+	     i = (i + 1) & (THREAD_SLOTS - 1), n++) {
+		if (!tl->threads[i].tid)
+			return NULL;
+		if (tl->threads[i].tid == tid)
+			return &tl->threads[i];
+	}
+	return NULL;
+}
+
+static struct thread_entry *thread_insert(struct trace_links *tl, uint32_t tid)
+{
+	if (tl->n_threads >= THREAD_SLOTS / 2)
+		return NULL; /* keep probes short; such a host links less */
+	for (size_t i = thread_slot(tid);; i = (i + 1) & (THREAD_SLOTS - 1)) {
+		if (!tl->threads[i].tid) {
+			memset(&tl->threads[i], 0, sizeof(tl->threads[i]));
+			tl->threads[i].tid = tid;
+			tl->n_threads++;
+			return &tl->threads[i];
+		}
+	}
+}
+
+static void thread_delete(struct trace_links *tl, struct thread_entry *e)
+{
+	size_t i = (size_t)(e - tl->threads), j = i;
+
+	for (;;) {
+		j = (j + 1) & (THREAD_SLOTS - 1);
+		if (!tl->threads[j].tid)
+			break;
+		size_t home = thread_slot(tl->threads[j].tid);
+		/* move j back to i unless its home lies cyclically in (i, j] */
+		if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
+			tl->threads[i] = tl->threads[j];
+			i = j;
+		}
+	}
+	tl->threads[i].tid = 0;
+	tl->n_threads--;
+}
+
+static void key_release(struct trace_links *tl, const struct conn *c, const struct link_ctx *ctx,
+                        uint32_t key)
+{
+	struct thread_entry *e = key ? thread_find(tl, key) : NULL;
+
+	if (!e || e->pid != c->ref.pid)
+		return;
+	if (e->inflight > 1) {
+		e->inflight--;
+		/* the entry named the request that just ended: which one is left
+		 * is unknown, so nothing links to this key until the next starts */
+		if (e->sock_id == c->ref.sock_id && e->seq == ctx->seq)
+			e->sock_id = 0;
+		return;
+	}
+	thread_delete(tl, e);
+}
+
+/* A server request on c (its ring entry ctx) stopped occupying its thread,
+ * goroutine and process. */
+static void thread_release(struct trace_links *tl, const struct conn *c, const struct link_ctx *ctx)
+{
+	key_release(tl, c, ctx, ctx->tid);
+	key_release(tl, c, ctx, ctx->gkey);
+	key_release(tl, c, ctx, c->ref.pid | LINK_PROCESS_BIT);
+}
+
+/* ---- rings ---- */
+
+static struct link_ring *ring_of(struct conn *c)
+{
+	if (!c->links)
+		c->links = calloc(1, sizeof(*c->links));
+	return c->links;
+}
+
+static struct link_ctx *ring_find(struct link_ring *r, uint64_t seq)
+{
+	for (uint8_t i = 0; r && i < r->n; i++) {
+		struct link_ctx *x = &r->ctx[(r->head + i) % LINK_RING_MAX];
+
+		if (x->seq == seq)
+			return x;
+	}
+	return NULL;
+}
+
+void trace_links_forget_conn(struct trace_links *tl, struct conn *c)
+{
+	struct link_ring *r = c->links;
+
+	if (!r)
+		return;
+	if (c->ref.role == PSCOPE_ROLE_SERVER)
+		for (uint8_t i = 0; i < r->n; i++)
+			thread_release(tl, c, &r->ctx[(r->head + i) % LINK_RING_MAX]);
+	free(r);
+	c->links = NULL;
+}
+
+/* ---- pairing ---- */
+
+/* Gives server request s on c the local client span that sent it, if any. */
+static bool try_pair(struct trace_links *tl, struct conn *c, struct link_ctx *s)
+{
+	struct conn *peer;
+	struct link_ring *r;
+
+	peer = conn_table_lookup_tuple(tl->conns, c->ref.family, c->ref.remote_addr,
+	                               c->ref.remote_port, c->ref.local_addr, c->ref.local_port);
+	if (!peer || peer == c || peer->ref.role == PSCOPE_ROLE_SERVER || !(r = peer->links))
+		return false;
+	for (uint8_t i = 0; i < r->n; i++) {
+		struct link_ctx *cl = &r->ctx[(r->head + i) % LINK_RING_MAX];
+
+		if (cl->consumed)
+			continue;
+		cl->consumed = true;
+		memcpy(s->trace_id, cl->trace_id, 16);
+		memcpy(s->parent_span_id, cl->span_id, 8);
+		s->has_parent = true;
+		s->sampled = cl->sampled;
+		s->resolved = true;
+		tl->stats.paired++;
+		return true;
+	}
+	return false;
+}
+
+/* The other way round: root client request x on c finds its local server's
+ * request already settled as a root (the server's read was seen before the
+ * client's write, and a call the server made settled it). The server request
+ * becomes the child of x, and x takes the server's trace, which the server's
+ * own calls already carry. Only when that request is the server connection's
+ * newest and its only one without a parent: then it can be no other
+ * request's. */
+static void pair_from_client(struct trace_links *tl, struct conn *c, struct link_ctx *x)
+{
+	struct link_ctx *s = NULL;
+	struct conn *peer;
+	struct link_ring *r;
+
+	peer = conn_table_lookup_tuple(tl->conns, c->ref.family, c->ref.remote_addr,
+	                               c->ref.remote_port, c->ref.local_addr, c->ref.local_port);
+	if (!peer || peer == c || peer->ref.role != PSCOPE_ROLE_SERVER || !(r = peer->links))
+		return;
+	for (uint8_t i = 0; i < r->n; i++) {
+		struct link_ctx *e = &r->ctx[(r->head + i) % LINK_RING_MAX];
+
+		if (e->has_parent)
+			continue;
+		if (s || i != r->n - 1)
+			return; /* several candidates, or not the newest */
+		s = e;
+	}
+	if (!s || !s->resolved)
+		return; /* none, or still open to the usual pairing (trace_links_flush) */
+	memcpy(x->trace_id, s->trace_id, 16);
+	x->sampled = s->sampled;
+	x->consumed = true;
+	memcpy(s->parent_span_id, x->span_id, 8);
+	s->has_parent = true;
+	tl->stats.paired++;
+}
+
+/* Settles a server request's parent for good: pairing now or never. */
+static void resolve(struct trace_links *tl, struct conn *c, struct link_ctx *s)
+{
+	if (s->resolved)
+		return;
+	try_pair(tl, c, s);
+	s->resolved = true;
+}
+
+static void fresh_root(struct trace_links *tl, struct link_ctx *x)
+{
+	id_gen_trace_id(tl->ids, x->trace_id);
+	memset(x->parent_span_id, 0, 8);
+	x->has_parent = false;
+	x->sampled = sampler_decide(tl->sampler, x->trace_id, false, false);
+}
+
+static bool from_traceparent(struct trace_links *tl, struct link_ctx *x, const char *tp)
+{
+	struct traceparent p;
+
+	if (!tp || !tp[0] || !traceparent_parse(tp, strlen(tp), &p))
+		return false;
+	memcpy(x->trace_id, p.trace_id, 16);
+	memcpy(x->parent_span_id, p.parent_id, 8);
+	x->has_parent = true;
+	x->sampled = sampler_decide(tl->sampler, x->trace_id, true, p.flags & 1);
+	x->resolved = true;
+	return true;
+}
+
+/* Whether thread tid of pid has server requests of its own in flight (then
+ * it is ambiguous or linked already, never a candidate for the fallback). */
+static bool thread_busy(struct trace_links *tl, uint32_t pid, uint32_t tid)
+{
+	struct thread_entry *e = thread_find(tl, tid);
+
+	return e && e->pid == pid && e->inflight;
+}
+
+/* The server request handled by thread tid now, if exactly one. */
+static struct link_ctx *thread_parent(struct trace_links *tl, uint32_t pid, uint32_t tid,
+                                      struct conn **conn_out, bool *ambiguous)
+{
+	struct thread_entry *e = thread_find(tl, tid);
+	struct conn *sc;
+
+	if (!e || e->pid != pid)
+		return NULL;
+	if (e->inflight > 1) {
+		*ambiguous = true;
+		return NULL;
+	}
+	sc = conn_table_lookup(tl->conns, e->pid, e->fd);
+	if (!sc || sc->ref.sock_id != e->sock_id)
+		return NULL;
+	*conn_out = sc;
+	return ring_find(sc->links, e->seq);
+}
+
+/* Server request x on c now occupies thread (or goroutine) key. */
+static void key_occupy(struct trace_links *tl, const struct conn *c, const struct link_ctx *x,
+                       uint32_t key)
+{
+	struct thread_entry *e = thread_find(tl, key);
+
+	if (e && e->pid != c->ref.pid) {
+		thread_delete(tl, e); /* a key of an exited process */
+		e = NULL;
+	}
+	if (!e) {
+		e = thread_insert(tl, key);
+		if (!e)
+			return;
+		e->pid = c->ref.pid;
+	}
+	e->inflight++;
+	e->fd = c->ref.fd;
+	e->sock_id = c->ref.sock_id;
+	e->seq = x->seq;
+}
+
+static void server_request(struct trace_links *tl, struct conn *c, struct link_ctx *x,
+                           const char *traceparent)
+{
+
+	if (from_traceparent(tl, x, traceparent)) {
+		tl->stats.remote_parents++;
+	} else {
+		fresh_root(tl, x); /* until pairing says otherwise */
+		if (!try_pair(tl, c, x) && tl->n_unresolved < MAX_UNRESOLVED)
+			tl->unresolved[tl->n_unresolved++] =
+			    (struct unresolved){c->ref.pid, c->ref.fd, c->ref.sock_id, x->seq, 0};
+	}
+	key_occupy(tl, c, x, x->tid);
+	if (x->gkey)
+		key_occupy(tl, c, x, x->gkey);
+	key_occupy(tl, c, x, c->ref.pid | LINK_PROCESS_BIT);
+}
+
+static void client_request(struct trace_links *tl, struct conn *c, struct link_ctx *x,
+                           const char *traceparent)
+{
+	struct conn *sc = NULL;
+	struct link_ctx *parent;
+	bool ambiguous = false;
+
+	x->resolved = true;
+	if (from_traceparent(tl, x, traceparent))
+		return; /* the application propagates context itself */
+	if (x->gkey) {
+		/* Go: the goroutine only. Goroutines move between threads, so a
+		 * thread's or the process's server request is a guess; net/http's
+		 * writer goroutine writes under its caller's goroutine (go.bpf.h). */
+		parent = thread_parent(tl, c->ref.pid, x->gkey, &sc, &ambiguous);
+	} else {
+		parent = thread_parent(tl, c->ref.pid, x->tid, &sc, &ambiguous);
+	}
+	if (!parent && !x->gkey && !thread_busy(tl, c->ref.pid, x->tid)) {
+		/* a thread (or goroutine) serving nothing itself: the process's
+		 * server request, if it has exactly one in flight (worker pools,
+		 * Go's connection writer goroutines) */
+		parent =
+		    thread_parent(tl, c->ref.pid, c->ref.pid | LINK_PROCESS_BIT, &sc, &ambiguous);
+		if (parent)
+			tl->stats.process_links++;
+	}
+	if (!parent) {
+		if (ambiguous)
+			tl->stats.ambiguous++;
+		else
+			tl->stats.no_parent++;
+		fresh_root(tl, x);
+		pair_from_client(tl, c, x);
+		return;
+	}
+	resolve(tl, sc, parent);
+	memcpy(x->trace_id, parent->trace_id, 16);
+	memcpy(x->parent_span_id, parent->span_id, 8);
+	x->has_parent = true;
+	x->sampled = parent->sampled;
+	tl->stats.in_process_links++;
+}
+
+void trace_links_request(struct trace_links *tl, struct conn *c, uint64_t actor, uint64_t ts_ns,
+                         uint64_t seq, const char *traceparent)
+{
+	struct link_ring *r = ring_of(c);
+	struct link_ctx *x;
+
+	if (!r)
+		return;
+	if (r->n == LINK_RING_MAX) {
+		tl->stats.unlinked++; /* too deep a pipeline: this one is decided at its end */
+		return;
+	}
+	x = &r->ctx[(r->head + r->n) % LINK_RING_MAX];
+	memset(x, 0, sizeof(*x));
+	x->seq = seq;
+	x->tid = (uint32_t)actor;
+	x->gkey = (uint32_t)(actor >> 32);
+	x->start_ns = ts_ns;
+	id_gen_span_id(tl->ids, x->span_id);
+	r->n++;
+	if (c->ref.role == PSCOPE_ROLE_SERVER)
+		server_request(tl, c, x, traceparent);
+	else
+		client_request(tl, c, x, traceparent);
+}
+
+void trace_links_complete(struct trace_links *tl, struct conn *c, uint64_t actor, bool has_seq,
+                          uint64_t seq, const char *traceparent, struct link_ctx *out)
+{
+	struct link_ring *r = c->links;
+	bool server = c->ref.role == PSCOPE_ROLE_SERVER;
+
+	if (r && has_seq) {
+		/* entries of requests that ended without an exchange go first */
+		while (r->n && r->ctx[r->head].seq < seq) {
+			if (server)
+				thread_release(tl, c, &r->ctx[r->head]);
+			r->head = (r->head + 1) % LINK_RING_MAX;
+			r->n--;
+		}
+		if (r->n && r->ctx[r->head].seq == seq) {
+			struct link_ctx *x = &r->ctx[r->head];
+
+			if (server) {
+				resolve(tl, c, x);
+				thread_release(tl, c, x);
+			}
+			*out = *x;
+			r->head = (r->head + 1) % LINK_RING_MAX;
+			r->n--;
+			return;
+		}
+	}
+	/* decided now */
+	memset(out, 0, sizeof(*out));
+	out->seq = seq;
+	out->tid = (uint32_t)actor;
+	out->gkey = (uint32_t)(actor >> 32);
+	out->resolved = true;
+	id_gen_span_id(tl->ids, out->span_id);
+	if (server) {
+		if (from_traceparent(tl, out, traceparent))
+			tl->stats.remote_parents++;
+		else
+			fresh_root(tl, out);
+		return;
+	}
+	client_request(tl, c, out, traceparent);
+}
+
+void trace_links_flush(struct trace_links *tl)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < tl->n_unresolved; i++) {
+		struct unresolved u = tl->unresolved[i];
+		struct conn *c = conn_table_lookup(tl->conns, u.pid, u.fd);
+		struct link_ctx *x;
+
+		if (!c || c->ref.sock_id != u.sock_id)
+			continue;
+		x = ring_find(c->links, u.seq);
+		if (!x || x->resolved || try_pair(tl, c, x) || ++u.tries >= 2)
+			continue;
+		tl->unresolved[kept++] = u; /* maybe next batch; used or completed settles it */
+	}
+	tl->n_unresolved = kept;
+}
+
+void trace_links_get_stats(const struct trace_links *tl, struct trace_links_stats *out)
+{
+	*out = tl->stats;
+}

@@ -1,0 +1,103 @@
+/* trace_links.h — which span caused which, from what the kernel shows, without
+ * touching the application's traffic:
+ *  - in-process causality: while a thread handles a server request (request
+ *    read, response not yet written), the client requests that thread makes
+ *    are children of that server span; a thread with more than one server
+ *    request in flight (event loops) is ambiguous and links nothing;
+ *  - same-node pairing: when both ends of a connection are local processes, the
+ *    server span of a request is the child of the client span that sent it,
+ *    found by the mirrored 4-tuple and the order of requests on the connection
+ *    (from the server's side, or — when the server's read was seen first and
+ *    already settled as a root — from a root client's side, which then takes
+ *    the server's trace);
+ *  - an incoming W3C traceparent wins over both.
+ * Ids are decided when a request starts, so children and paired spans know
+ * their parent before either span ends; nothing is held back.
+ *
+ * An actor is who moved a request's bytes: the thread id in the low 32 bits
+ * and, for Go programs, a goroutine key in the high 32 bits (0 otherwise).
+ * Go moves goroutines between threads, so a server request is remembered
+ * under both its thread and its goroutine, and a client request looks for
+ * its goroutine's server request first, then its thread's. A client request
+ * from a thread with no server request of its own (a worker pool thread, a
+ * Go connection-writer goroutine) falls back to its process's server request
+ * when the process has exactly one in flight. */
+#ifndef PERISCOPE_TRACE_LINKS_H
+#define PERISCOPE_TRACE_LINKS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conn/conn_table.h"
+#include "conn/sampler.h"
+#include "conn/trace_id.h"
+
+/* Set in every goroutine key, so goroutine keys never equal a thread id. */
+#define LINK_GOROUTINE_BIT 0x80000000u
+/* Set in process keys (pid | bit): thread ids stay below 2^22 (pid_max). */
+#define LINK_PROCESS_BIT 0x40000000u
+
+/* The ids of one request's span. */
+struct link_ctx {
+	uint8_t trace_id[16];
+	uint8_t span_id[8];
+	uint8_t parent_span_id[8];
+	uint64_t seq;  /* the request's number on its connection (the parser's) */
+	uint32_t tid;  /* the thread that read (server) or wrote (client) it */
+	uint32_t gkey; /* its goroutine key (Go programs), else 0 */
+	uint64_t start_ns;
+	bool has_parent;
+	bool sampled;
+	bool resolved; /* server: parent settled (traceparent, pairing, or used) */
+	bool consumed; /* client: a paired server span took it as its parent */
+};
+
+#define LINK_RING_MAX 4 /* pipelined requests tracked per connection */
+
+/* Per connection (conn->links), allocated on its first request. */
+struct link_ring {
+	struct link_ctx ctx[LINK_RING_MAX];
+	uint8_t head, n;
+	uint32_t next_req_seq;  /* numbers requests as they start */
+	uint32_t next_done_seq; /* numbers exchanges as they complete */
+};
+
+struct trace_links_stats {
+	uint64_t in_process_links; /* client spans given a local server parent */
+	uint64_t ambiguous;        /* client spans left as roots: several requests on the thread */
+	uint64_t no_parent;        /* client spans left as roots: no server request in flight */
+	uint64_t process_links;    /* of in_process_links: through the process fallback */
+	uint64_t paired;           /* server spans given a local client parent */
+	uint64_t remote_parents;   /* server spans continuing an incoming traceparent */
+	uint64_t unlinked; /* exchanges without a ring entry (pipelining deeper than the ring) */
+};
+
+struct trace_links;
+
+struct trace_links *trace_links__new(struct conn_table *conns, struct id_gen *ids,
+                                     const struct sampler *sampler);
+void trace_links__free(struct trace_links *tl); /* accepts NULL */
+
+/* Frees a connection's ring (call when the connection is released). */
+void trace_links_forget_conn(struct trace_links *tl, struct conn *c);
+
+/* Request seq started on c (its role decides how): actor moved its bytes.
+ * traceparent: the request's header ("" or NULL when absent). */
+void trace_links_request(struct trace_links *tl, struct conn *c, uint64_t actor, uint64_t ts_ns,
+                         uint64_t seq, const char *traceparent);
+
+/* An exchange of c completed: fills out with its ids. Without a recorded
+ * request (has_seq false: a protocol without a request hook, or a request
+ * whose head was never seen whole) they are decided now: traceparent first,
+ * then, for a client, the server request of actor. A server exchange also
+ * ends its thread's (and goroutine's) link. */
+void trace_links_complete(struct trace_links *tl, struct conn *c, uint64_t actor, bool has_seq,
+                          uint64_t seq, const char *traceparent, struct link_ctx *out);
+
+/* Retries same-node pairing for server requests still unresolved (call after
+ * each batch of events: the client's event may come just after the server's). */
+void trace_links_flush(struct trace_links *tl);
+
+void trace_links_get_stats(const struct trace_links *tl, struct trace_links_stats *out);
+
+#endif

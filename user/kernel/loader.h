@@ -1,0 +1,78 @@
+/* loader.h — prepares the kernel side: tracefs, memlock, BTF check, loads the
+ * BPF object with its settings, attaches every probe, and reads its counters. */
+#ifndef PERISCOPE_LOADER_H
+#define PERISCOPE_LOADER_H
+
+#include <stddef.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "periscope_abi.h"
+
+struct loader_config {
+	uint32_t self_tgid;
+	uint32_t capture_size;         /* bytes of payload per syscall, <= PSCOPE_CAPTURE_MAX */
+	uint32_t request_capture_size; /* per read of a server connection, <= PSCOPE_CAPTURE_MAX */
+	uint32_t ringbuf_bytes;        /* power of two */
+	uint32_t max_sockets;          /* socket table entries */
+	uint64_t
+	    wakeup_bytes; /* wake the consumer each time a CPU has sent this much; 0: every event */
+	const uint32_t *pids; /* --pid filter (with their children) */
+	size_t n_pids;
+	const uint16_t *ports; /* --port filter (local or remote port) */
+	size_t n_ports;
+};
+
+struct loader;
+
+/* Returns 0 and the loader, or a negative errno with a human message in err. */
+int loader__new(const struct loader_config *c, struct loader **out, char *err, size_t err_len);
+void loader__free(struct loader *l); /* accepts NULL; detaches everything */
+
+/* Detaches every probe now (slow: about 0.1 s each, so the agent does it while
+ * it flushes its exports); the maps stay readable. */
+void loader_detach_all(struct loader *l);
+
+int loader_events_fd(const struct loader *l);   /* the ring buffer map */
+int loader_probe_count(const struct loader *l); /* probes attached */
+
+/* Traffic whose peer is addr:port (16-byte IPv6 or IPv4 in the first 4 bytes,
+ * family AF_INET/AF_INET6; all-zero addr = any) is the agent's own. */
+int loader_add_self_endpoint(struct loader *l, int family, const uint8_t *addr, uint16_t port);
+
+/* Stops capturing a socket that speaks no protocol we parse. tls_plaintext:
+ * the unparseable bytes were TLS plaintext, so stop that too; otherwise only
+ * the socket's own bytes stop (they may be a TLS handshake, and the plaintext
+ * read at the TLS library can still be parsed). The kernel's entry is changed
+ * only if it still describes ref's connection: the agent reads events late,
+ * and by then the socket may be closed and its memory (its id) reused by a
+ * new connection that must not be silenced. */
+int loader_ignore_socket(struct loader *l, const struct pscope_conn_ref *ref, bool tls_plaintext);
+
+/* Sums the per-CPU drop counters. */
+int loader_read_drops(const struct loader *l, uint64_t out[PSCOPE_DROP__COUNT]);
+
+/* Bytes in the ring buffer not yet consumed. */
+uint64_t loader_ringbuf_waiting(const struct loader *l);
+
+const char *loader_drop_reason_name(int reason);
+
+/* The TLS probes attached to one ELF file (a libssl, or an executable with
+ * OpenSSL linked in): uprobes on SSL_read/SSL_write(_ex) and SSL_set_fd, for
+ * every process that maps the file. */
+struct loader_tls;
+
+/* path may point into another mount namespace (/proc/PID/root/...).
+ * Returns 0 and the attachment, -ENOENT when the file has no SSL_read/SSL_write. */
+int loader_attach_tls(struct loader *l, const char *path, struct loader_tls **out);
+void loader_detach_tls(struct loader_tls *t); /* accepts NULL */
+/* Uprobes on a Go executable's net/http client at these file offsets:
+ * (*persistConn).roundTrip and persistConnWriter.Write (go.bpf.h). Detached
+ * with loader_detach_tls. */
+int loader_attach_go_http(struct loader *l, const char *path, uint64_t round_trip_off,
+                          uint64_t conn_write_off, struct loader_tls **out);
+/* pid's TLS calls may happen away from their socket's syscalls (memory BIOs):
+ * let the kernel remember each thread's last socket for it. */
+int loader_mark_tls_process(struct loader *l, uint32_t pid);
+
+#endif

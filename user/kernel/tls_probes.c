@@ -1,0 +1,453 @@
+/* tls_probes.c — finds the TLS libraries processes use and keeps uprobes
+ * attached once per library file (by device and inode) while it is used. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <glob.h>
+#include <libelf.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "kernel/go_binary.h"
+#include "kernel/loader.h"
+#include "util/log.h"
+#include "kernel/tls_probes.h"
+
+#define MAX_LIBS     256
+#define MAX_NEGATIVE 4096 /* files known to hold no OpenSSL */
+#define MAX_PENDING  1024
+#define RESCAN_1_NS  100000000ull  /* 100 ms after exec */
+#define RESCAN_2_NS  1000000000ull /* and 1 s after */
+
+struct file_id {
+	uint64_t dev;
+	uint64_t ino;
+};
+
+struct tls_lib {
+	struct file_id id;
+	char path[256]; /* as the first process mapped it, for logs */
+	struct loader_tls *probes;
+	bool permanent; /* the system's libssl: never detached */
+	bool go;        /* a Go executable: net/http client probes, not OpenSSL */
+	uint32_t *pids; /* processes mapping it */
+	size_t n_pids, cap_pids;
+};
+
+struct pending_scan {
+	uint32_t pid;
+	uint8_t round;
+	uint64_t due_ns;
+};
+
+struct tls_probes {
+	struct loader *loader;
+	struct logger *log;
+	char proc_root[64];
+	struct tls_lib *libs[MAX_LIBS];
+	size_t n_libs;
+	struct file_id negative[MAX_NEGATIVE];
+	size_t n_negative;
+	struct pending_scan pending[MAX_PENDING];
+	size_t n_pending;
+	bool openssl; /* OpenSSL probes (off with --no-tls); Go probes always */
+	struct tls_probes_stats stats;
+};
+
+int elf_exports_symbol(const char *path, const char *symbol)
+{
+	Elf *elf = NULL;
+	Elf_Scn *scn = NULL;
+	int fd, rc = 0;
+
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf) {
+		rc = -EINVAL;
+		goto cleanup;
+	}
+	while ((scn = elf_nextscn(elf, scn)) != NULL) {
+		GElf_Shdr sh;
+		Elf_Data *data;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNSYM || !sh.sh_entsize)
+			continue;
+		data = elf_getdata(scn, NULL);
+		if (!data)
+			continue;
+		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Sym sym;
+			const char *name;
+
+			if (!gelf_getsym(data, (int)i, &sym) || sym.st_shndx == SHN_UNDEF ||
+			    GELF_ST_TYPE(sym.st_info) != STT_FUNC)
+				continue;
+			name = elf_strptr(elf, sh.sh_link, sym.st_name);
+			if (name && !strcmp(name, symbol)) {
+				rc = 1;
+				goto cleanup;
+			}
+		}
+	}
+cleanup:
+	if (elf)
+		elf_end(elf);
+	close(fd);
+	return rc;
+}
+
+struct tls_probes *tls_probes__new(struct loader *l, struct logger *lg, const char *proc_root,
+                                   bool openssl)
+{
+	struct tls_probes *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->openssl = openssl;
+	t->loader = l;
+	t->log = lg;
+	snprintf(t->proc_root, sizeof(t->proc_root), "%s", proc_root ? proc_root : "/proc");
+	return t;
+}
+
+static void lib_free(struct tls_lib *lib)
+{
+	if (!lib)
+		return;
+	loader_detach_tls(lib->probes);
+	free(lib->pids);
+	free(lib);
+}
+
+void tls_probes__free(struct tls_probes *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n_libs; i++)
+		lib_free(t->libs[i]);
+	free(t);
+}
+
+static bool same_file(struct file_id a, struct file_id b)
+{
+	return a.dev == b.dev && a.ino == b.ino;
+}
+
+static struct tls_lib *lib_find(struct tls_probes *t, struct file_id id)
+{
+	for (size_t i = 0; i < t->n_libs; i++)
+		if (same_file(t->libs[i]->id, id))
+			return t->libs[i];
+	return NULL;
+}
+
+static bool known_negative(const struct tls_probes *t, struct file_id id)
+{
+	for (size_t i = 0; i < t->n_negative; i++)
+		if (same_file(t->negative[i], id))
+			return true;
+	return false;
+}
+
+static void add_negative(struct tls_probes *t, struct file_id id)
+{
+	if (t->n_negative == MAX_NEGATIVE)
+		t->n_negative = 0; /* forget them all: rechecking is only slower */
+	t->negative[t->n_negative++] = id;
+}
+
+static int lib_add_pid(struct tls_lib *lib, uint32_t pid)
+{
+	for (size_t i = 0; i < lib->n_pids; i++)
+		if (lib->pids[i] == pid)
+			return 0;
+	if (lib->n_pids == lib->cap_pids) {
+		size_t cap = lib->cap_pids ? lib->cap_pids * 2 : 8;
+		uint32_t *p = realloc(lib->pids, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		lib->pids = p;
+		lib->cap_pids = cap;
+	}
+	lib->pids[lib->n_pids++] = pid;
+	return 0;
+}
+
+/* Attaches the probes to the file at path (identified by id) unless done before.
+ * must_export: check the ELF first (executables), rather than trusting the name. */
+/* Attaches the net/http client probes to a Go executable, found through its
+ * pclntab (stripped binaries too). 0, -ENOENT when path is not a Go program
+ * with net/http's client, or another negative errno. */
+static int attach_go(struct tls_probes *t, const char *path, const char *shown_path,
+                     struct loader_tls **out)
+{
+	struct go_binary *gb = NULL;
+	uint64_t rt, wr, rt_off, wr_off;
+	int rc;
+
+	rc = go_binary__open(path, &gb);
+	if (rc)
+		goto cleanup;
+	if (!go_binary_is_go(gb) || go_binary_machine(gb) != 62 /* EM_X86_64 */) {
+		rc = -ENOENT;
+		goto cleanup;
+	}
+	if (go_binary_find_func(gb, "net/http.(*persistConn).roundTrip", &rt, NULL) ||
+	    go_binary_find_func(gb, "net/http.persistConnWriter.Write", &wr, NULL)) {
+		rc = -ENOENT; /* a Go program without net/http's client */
+		goto cleanup;
+	}
+	rc = go_binary_vaddr_to_offset(gb, rt, &rt_off);
+	if (!rc)
+		rc = go_binary_vaddr_to_offset(gb, wr, &wr_off);
+	if (rc) {
+		log_msg(t->log, LOG_WARN, "Go executable not probed: function outside the file",
+		        "path", LOG_STR(shown_path), NULL);
+		goto cleanup;
+	}
+	rc = loader_attach_go_http(t->loader, path, rt_off, wr_off, out);
+	if (!rc)
+		log_msg(t->log, LOG_INFO, "Go net/http probes attached", "path", LOG_STR(shown_path),
+		        "go", LOG_STR(go_binary_version(gb)), NULL);
+cleanup:
+	go_binary__free(gb);
+	return rc;
+}
+
+static struct tls_lib *lib_get(struct tls_probes *t, struct file_id id, const char *path,
+                               const char *shown_path, bool must_export)
+{
+	struct tls_lib *lib = lib_find(t, id);
+	struct loader_tls *go = NULL;
+	int rc;
+
+	if (lib)
+		return lib;
+	if (known_negative(t, id) || t->n_libs == MAX_LIBS)
+		return NULL;
+	if (!t->openssl && !must_export)
+		return NULL; /* a libssl, with OpenSSL probes off */
+	if (must_export && (!t->openssl || elf_exports_symbol(path, "SSL_write") != 1)) {
+		/* an executable without OpenSSL: maybe a Go program */
+		rc = attach_go(t, path, shown_path, &go);
+		if (rc) {
+			if (rc != -ENOENT)
+				t->stats.attach_failures++;
+			add_negative(t, id);
+			return NULL;
+		}
+		lib = calloc(1, sizeof(*lib));
+		if (!lib) {
+			loader_detach_tls(go);
+			return NULL;
+		}
+		lib->id = id;
+		lib->go = true;
+		lib->probes = go;
+		snprintf(lib->path, sizeof(lib->path), "%s", shown_path);
+		t->libs[t->n_libs++] = lib;
+		t->stats.libraries = t->n_libs;
+		return lib;
+	}
+	lib = calloc(1, sizeof(*lib));
+	if (!lib)
+		return NULL;
+	lib->id = id;
+	snprintf(lib->path, sizeof(lib->path), "%s", shown_path);
+	rc = loader_attach_tls(t->loader, path, &lib->probes);
+	if (rc) {
+		t->stats.attach_failures++;
+		add_negative(t, id);
+		log_msg(t->log, LOG_WARN, "cannot attach TLS probes", "path", LOG_STR(shown_path),
+		        "error", LOG_STR(strerror(-rc)), NULL);
+		free(lib);
+		return NULL;
+	}
+	t->libs[t->n_libs++] = lib;
+	t->stats.libraries = t->n_libs;
+	log_msg(t->log, LOG_INFO, "TLS probes attached", "path", LOG_STR(shown_path), NULL);
+	return lib;
+}
+
+static void use_lib(struct tls_probes *t, struct tls_lib *lib, uint32_t pid)
+{
+	if (!lib)
+		return;
+	lib_add_pid(lib, pid);
+	/* its TLS calls may not make the socket syscalls themselves (memory BIOs) */
+	if (!lib->go)
+		loader_mark_tls_process(t->loader, pid);
+}
+
+static bool is_libssl_name(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	return !strncmp(base, "libssl.so", 9);
+}
+
+void tls_probes_scan_pid(struct tls_probes *t, uint32_t pid)
+{
+	char path[512], line[1024];
+	struct stat st;
+	FILE *maps;
+
+	t->stats.scans++;
+	/* the executable itself may carry OpenSSL (node) */
+	snprintf(path, sizeof(path), "%s/%u/exe", t->proc_root, pid);
+	if (stat(path, &st) == 0) {
+		struct file_id id = {st.st_dev, st.st_ino};
+		char shown[256];
+		ssize_t n = readlink(path, shown, sizeof(shown) - 1);
+
+		shown[n > 0 ? n : 0] = '\0';
+		use_lib(t, lib_get(t, id, path, shown[0] ? shown : path, true), pid);
+	}
+	snprintf(path, sizeof(path), "%s/%u/maps", t->proc_root, pid);
+	maps = fopen(path, "re");
+	if (!maps)
+		return;
+	while (fgets(line, sizeof(line), maps)) {
+		unsigned int major, minor;
+		unsigned long long ino;
+		int off = 0;
+		char *file;
+
+		if (sscanf(line, "%*s %*s %*s %x:%x %llu %n", &major, &minor, &ino, &off) < 3 ||
+		    !off || !ino)
+			continue;
+		file = line + off;
+		file[strcspn(file, "\n")] = '\0';
+		if (file[0] != '/' || !is_libssl_name(file))
+			continue;
+		/* the file as that process sees it, whatever its mount namespace */
+		snprintf(path, sizeof(path), "%s/%u/root%s", t->proc_root, pid, file);
+		if (stat(path, &st) != 0)
+			continue;
+		struct file_id id = {st.st_dev, st.st_ino};
+		use_lib(t, lib_get(t, id, path, file, false), pid);
+	}
+	fclose(maps);
+}
+
+static void attach_system_libs(struct tls_probes *t)
+{
+	static const char *const patterns[] = {
+	    "/lib/*/libssl.so.3",       "/usr/lib/*/libssl.so.3", "/lib64/libssl.so.3",
+	    "/usr/lib64/libssl.so.3",   "/lib/*/libssl.so.1.1",   "/usr/lib/*/libssl.so.1.1",
+	    "/usr/lib64/libssl.so.1.1",
+	};
+
+	for (size_t i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++) {
+		glob_t g;
+
+		if (glob(patterns[i], 0, NULL, &g) != 0)
+			continue;
+		for (size_t j = 0; j < g.gl_pathc; j++) {
+			struct stat st;
+			struct tls_lib *lib;
+
+			if (stat(g.gl_pathv[j], &st) != 0)
+				continue;
+			struct file_id id = {st.st_dev, st.st_ino};
+			lib = lib_get(t, id, g.gl_pathv[j], g.gl_pathv[j], false);
+			if (lib)
+				lib->permanent = true;
+		}
+		globfree(&g);
+	}
+}
+
+void tls_probes_scan_all(struct tls_probes *t)
+{
+	DIR *d;
+	struct dirent *de;
+
+	if (t->openssl)
+		attach_system_libs(t);
+	d = opendir(t->proc_root);
+	if (!d)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char *end;
+		unsigned long pid = strtoul(de->d_name, &end, 10);
+
+		if (*end || !pid || pid == (unsigned long)getpid())
+			continue;
+		tls_probes_scan_pid(t, (uint32_t)pid);
+	}
+	closedir(d);
+}
+
+void tls_probes_on_exec(struct tls_probes *t, uint32_t pid, uint64_t now_ns)
+{
+	tls_probes_on_exit(t, pid); /* the old program's libraries are gone */
+	tls_probes_scan_pid(t, pid);
+	if (t->n_pending < MAX_PENDING)
+		t->pending[t->n_pending++] =
+		    (struct pending_scan){.pid = pid, .round = 1, .due_ns = now_ns + RESCAN_1_NS};
+}
+
+void tls_probes_tick(struct tls_probes *t, uint64_t now_ns)
+{
+	size_t i = 0;
+
+	while (i < t->n_pending) {
+		struct pending_scan *p = &t->pending[i];
+
+		if (p->due_ns > now_ns) {
+			i++;
+			continue;
+		}
+		tls_probes_scan_pid(t, p->pid);
+		if (p->round == 1) {
+			p->round = 2;
+			p->due_ns = now_ns + RESCAN_2_NS;
+			i++;
+			continue;
+		}
+		t->pending[i] = t->pending[--t->n_pending];
+	}
+}
+
+void tls_probes_on_exit(struct tls_probes *t, uint32_t pid)
+{
+	size_t i = 0;
+
+	while (i < t->n_libs) {
+		struct tls_lib *lib = t->libs[i];
+
+		for (size_t j = 0; j < lib->n_pids; j++) {
+			if (lib->pids[j] == pid) {
+				lib->pids[j] = lib->pids[--lib->n_pids];
+				break;
+			}
+		}
+		if (!lib->n_pids && !lib->permanent) {
+			log_msg(t->log, LOG_INFO, lib->go ? "Go probes detached" : "TLS probes detached",
+			        "path", LOG_STR(lib->path), NULL);
+			lib_free(lib);
+			t->libs[i] = t->libs[--t->n_libs];
+			continue;
+		}
+		i++;
+	}
+	t->stats.libraries = t->n_libs;
+}
+
+void tls_probes_get_stats(const struct tls_probes *t, struct tls_probes_stats *out)
+{
+	*out = t->stats;
+}

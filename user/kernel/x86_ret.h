@@ -1,0 +1,37 @@
+/* x86_ret.h — the RET instructions of an x86-64 function, found by decoding
+ * its bytes from the start with capstone (never by looking for 0xC3 bytes,
+ * which also occur inside other instructions' operands). Uprobes placed at
+ * these offsets stand in for uretprobes, which break Go programs (Go moves
+ * goroutine stacks, and a uretprobe rewrites the return address on the
+ * stack). Go functions also leave through tail paths without a RET (the
+ * jump to runtime.morestack_noctxt, tail calls): only RETs are reported.
+ * Decoding is linear from the function's first byte to its end; on x86-64
+ * Go's compiler puts no data in .text (jump tables live in .rodata) and pads
+ * between functions with INT3, so a linear decode is exact for Go code. An
+ * instruction that does not decode, or that runs past the end, stops the
+ * decode and is reported: the caller must then place no return probes. */
+#ifndef PERISCOPE_KERNEL_X86_RET_H
+#define PERISCOPE_KERNEL_X86_RET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct x86_rets;
+
+/* A 64-bit x86 decoder; NULL when capstone cannot be opened or on ENOMEM. */
+struct x86_rets *x86_rets__new(void);
+void x86_rets__free(struct x86_rets *r); /* accepts NULL */
+
+/* Decodes code[0 .. size) (the function's bytes, at virtual address addr)
+ * and stores the offset from code[0] of every near RET (C3, C2 iw, with any
+ * prefix such as "repz ret" or "bnd ret") into offs, up to max of them.
+ * Returns the number of RETs found (possibly more than max: only the first
+ * max are stored), or:
+ *   -EILSEQ  an instruction at *bad_off (when bad_off is not NULL) could not
+ *            be decoded, or did not end by size;
+ *   -EINVAL  r or code NULL, or size 0;
+ *   -ENOMEM. */
+int x86_rets_find(struct x86_rets *r, const uint8_t *code, size_t size, uint64_t addr,
+                  uint32_t *offs, size_t max, size_t *bad_off);
+
+#endif

@@ -1,0 +1,68 @@
+/* protocol.h — what the session layer needs of a protocol parser, as one table
+ * of operations per protocol. Adding a protocol is one parser module that
+ * defines a `struct l7_ops` plus one entry in l7_protocols (protocol.c); the
+ * session recognises, creates, feeds and closes parsers only through these. */
+#ifndef PERISCOPE_PROTOCOL_H
+#define PERISCOPE_PROTOCOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "parsers/stream.h"
+
+enum l7_protocol {
+	L7_UNKNOWN = 0, /* not recognised yet */
+	L7_HTTP1 = 1,
+	L7_PGSQL = 2,
+	L7_MYSQL = 3,
+	L7_REDIS = 4,
+	L7_HTTP2 = 5,
+	L7_NONE = 255, /* gave up: not a protocol we parse */
+};
+
+/* How a connection ended, as far as the parser's open requests are concerned:
+ * a request still waiting for its answer then ends with this. */
+enum l7_end {
+	L7_END_CLOSE = 0,       /* this process closed it (a client that gave up waiting) */
+	L7_END_PEER_CLOSED = 1, /* the peer closed its end (FIN) first */
+	L7_END_RESET = 2,       /* the connection was reset (RST) */
+	L7_END_EXIT = 3,        /* this process exited with the connection open */
+};
+
+/* Where a parser reports to. `kind` tells the receiver which struct ex points
+ * to: each protocol documents its exchange type (http1_exchange, db_exchange…). */
+struct l7_callbacks {
+	/* a request and its answer (or its failure) are complete */
+	void (*exchange)(void *ctx, enum l7_protocol kind, const void *ex);
+	/* a request has started (its head was parsed): trace ids are decided here */
+	void (*request)(void *ctx, enum l7_protocol kind, const void *req);
+	void *ctx;
+};
+
+struct l7_ops {
+	enum l7_protocol id;
+	const char *name;
+	/* Do these first bytes start this protocol's stream dir? dir < 0: either
+	 * direction (the connection's role is unknown). Returns the stream the
+	 * bytes start (STREAM_DIR_REQUEST or _RESPONSE), or -1. */
+	int (*detect)(const uint8_t *data, size_t len, int dir);
+	/* false: the server's own side of the connection is not parsed (databases:
+	 * their clients' spans describe the same operations) */
+	bool parse_server_side;
+	void *(*create)(const struct l7_callbacks *cb); /* NULL on ENOMEM */
+	void (*destroy)(void *parser);                  /* accepts NULL */
+	/* as http1_parser_feed: 0, or a negative errno for bytes it had to skip */
+	int (*feed)(void *parser, enum stream_dir dir, const struct stream_chunk *c);
+	/* the connection ended at ts_ns, how as above */
+	void (*close)(void *parser, uint64_t ts_ns, enum l7_end how);
+};
+
+/* Every protocol, in the order detection tries them. */
+extern const struct l7_ops *const l7_protocols[];
+extern const size_t l7_protocol_count;
+
+/* The ops of a protocol id, or NULL. */
+const struct l7_ops *l7_ops_of(uint8_t id);
+
+#endif

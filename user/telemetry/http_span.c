@@ -1,0 +1,193 @@
+/* http_span.c — turns one HTTP/1.x exchange on a connection into an OTel span
+ * (HTTP semantic conventions). */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "telemetry/http_span.h"
+#include "telemetry/resource.h"
+#include "conn/trace_links.h"
+#include "util/text.h"
+
+/* Dotted quad, without inet_ntop's sprintf: every span formats two. */
+static void ipv4_format(const uint8_t a[4], char *out, size_t len)
+{
+	char buf[16];
+	size_t n = 0;
+
+	for (int i = 0; i < 4; i++) {
+		unsigned v = a[i];
+
+		if (i)
+			buf[n++] = '.';
+		if (v >= 100)
+			buf[n++] = (char)('0' + v / 100);
+		if (v >= 10)
+			buf[n++] = (char)('0' + v / 10 % 10);
+		buf[n++] = (char)('0' + v % 10);
+	}
+	if (!len)
+		return;
+	if (n >= len)
+		n = len - 1;
+	memcpy(out, buf, n);
+	out[n] = '\0';
+}
+
+void conn_addr_format(uint8_t family, const uint8_t addr[16], char *out, size_t len)
+{
+	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (family == AF_INET)
+		ipv4_format(addr, out, len);
+	else if (!memcmp(addr, v4mapped, 12))
+		ipv4_format(addr + 12, out, len);
+	else
+		inet_ntop(AF_INET6, addr, out, len);
+}
+
+static const char *const known_methods[] = {"GET",   "POST",    "PUT",     "DELETE", "HEAD",
+                                            "PATCH", "OPTIONS", "CONNECT", "TRACE"};
+
+const char *http_method_normalize(const char *m)
+{
+	for (size_t i = 0; i < sizeof(known_methods) / sizeof(known_methods[0]); i++)
+		if (!strcmp(m, known_methods[i]))
+			return known_methods[i];
+	return "_OTHER";
+}
+
+/* The port after a Host header's colon: 0 unless 1..65535 in digits only. */
+static int parse_port(const char *s)
+{
+	int port = 0;
+
+	if (!*s)
+		return 0;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return 0;
+		port = port * 10 + (*s - '0');
+		if (port > 65535)
+			return 0;
+	}
+	return port;
+}
+
+/* Splits a Host header into host and port (0 when absent or not a port). */
+static void host_split(const char *host, char *name, size_t name_len, int *port)
+{
+	const char *colon;
+	size_t n;
+
+	*port = 0;
+	if (host[0] == '[') {
+		const char *end = strchr(host, ']');
+		if (!end) {
+			text_copy(name, name_len, host, strlen(host));
+			return;
+		}
+		text_copy(name, name_len, host + 1, (size_t)(end - host - 1));
+		if (end[1] == ':')
+			*port = parse_port(end + 2);
+		return;
+	}
+	colon = strrchr(host, ':');
+	n = colon ? (size_t)(colon - host) : strlen(host);
+	text_copy(name, name_len, host, n);
+	if (colon)
+		*port = parse_port(colon + 1);
+}
+
+const char *http_failure_type(const struct http1_exchange *ex, bool server)
+{
+	switch (ex->end_how) {
+	case L7_END_RESET:
+		return "connection_reset";
+	case L7_END_PEER_CLOSED:
+		return "connection_closed";
+	case L7_END_EXIT:
+		return "process_exit";
+	default: /* this side closed: a client gave up, a server dropped it */
+		return server ? "no_response" : "timeout";
+	}
+}
+
+/* "METHOD" or "METHOD route" into the span name. */
+static void span_name_set(struct span *s, const char *method, const char *route)
+{
+	size_t n = text_copy(s->name, sizeof(s->name), method, strlen(method));
+
+	if (route && route[0] && n + 1 < sizeof(s->name)) {
+		s->name[n++] = ' ';
+		text_copy(s->name + n, sizeof(s->name) - n, route, strlen(route));
+	}
+}
+
+void http_span_build(struct span *s, const struct http1_exchange *ex, const struct conn *c,
+                     const char *route, struct resource *r, const struct link_ctx *ids,
+                     int64_t unix_offset_ns)
+{
+	bool server = c->ref.role == PSCOPE_ROLE_SERVER;
+	const char *method = http_method_normalize(ex->method);
+	char local[INET6_ADDRSTRLEN], remote[INET6_ADDRSTRLEN], host[HTTP1_HOST_MAX];
+	size_t path_len = strcspn(ex->target, "?#");
+	int host_port = 0;
+
+	s->kind = server ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
+	s->resource = resource_ref(r);
+	memcpy(s->trace_id, ids->trace_id, 16);
+	memcpy(s->span_id, ids->span_id, 8);
+	memcpy(s->parent_span_id, ids->parent_span_id, 8);
+	s->sampled = ids->sampled;
+	if (ex->traceparent[0] && ex->tracestate[0])
+		text_copy(s->trace_state, sizeof(s->trace_state), ex->tracestate,
+		          strlen(ex->tracestate));
+
+	/* server: first request byte read → last response byte written;
+	 * client: first request byte written → last response byte read */
+	s->start_unix_ns = ex->req_start_ns + unix_offset_ns;
+	s->end_unix_ns = (ex->resp_end_ns > ex->req_start_ns ? ex->resp_end_ns : ex->req_start_ns) +
+	                 unix_offset_ns;
+	span_name_set(s, method, server ? route : NULL);
+
+	conn_addr_format(c->ref.family, c->ref.local_addr, local, sizeof(local));
+	conn_addr_format(c->ref.family, c->ref.remote_addr, remote, sizeof(remote));
+	host_split(ex->host, host, sizeof(host), &host_port);
+
+	span_add_str(s, "http.request.method", method);
+	if (strcmp(method, ex->method))
+		span_add_str(s, "http.request.method_original", ex->method);
+	span_add_strn(s, "url.path", ex->target, path_len);
+	span_add_str(s, "url.scheme", (c->flags & CONN_FLAG_TLS) ? "https" : "http");
+	if (ex->status)
+		span_add_int(s, "http.response.status_code", ex->status);
+	if (server && route && route[0])
+		span_add_str(s, "http.route", route);
+	if (server) {
+		span_add_str(s, "server.address", host[0] ? host : local);
+		span_add_int(s, "server.port", host_port ? host_port : c->ref.local_port);
+		span_add_str(s, "client.address", remote);
+	} else {
+		span_add_str(s, "server.address", host[0] ? host : remote);
+		span_add_int(s, "server.port", host_port ? host_port : c->ref.remote_port);
+	}
+	span_add_str(s, "network.peer.address", remote);
+	span_add_int(s, "network.peer.port", c->ref.remote_port);
+	span_add_str(s, "network.protocol.version", ex->version_minor == 0 ? "1.0" : "1.1");
+	if (ex->user_agent[0])
+		span_add_str(s, "user_agent.original", ex->user_agent);
+
+	if (ex->failed) {
+		/* no response: the connection ended while the request waited */
+		s->status = SPAN_STATUS_ERROR;
+		span_add_str(s, "error.type", http_failure_type(ex, server));
+	} else if (ex->status >= 500 || (!server && ex->status >= 400)) {
+		char code[8];
+		snprintf(code, sizeof(code), "%d", ex->status);
+		s->status = SPAN_STATUS_ERROR;
+		span_add_str(s, "error.type", code);
+	}
+}

@@ -1,0 +1,38 @@
+/* http_span.h — turns one HTTP/1.x exchange on a connection into an OTel span
+ * (HTTP semantic conventions). */
+#ifndef PERISCOPE_HTTP_SPAN_H
+#define PERISCOPE_HTTP_SPAN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conn/conn_table.h"
+#include "parsers/http1.h"
+#include "telemetry/span.h"
+#include "conn/trace_id.h"
+
+struct resource;
+struct link_ctx;
+
+/* Fills s (which the caller has span_init'ed). route is the low-cardinality
+ * route template of the path (NULL: none); server spans get http.route and the
+ * name "METHOD route". unix_offset_ns converts the exchange's monotonic
+ * timestamps to Unix time. The span takes a reference on r. */
+void http_span_build(struct span *s, const struct http1_exchange *ex, const struct conn *c,
+                     const char *route, struct resource *r, const struct link_ctx *ids,
+                     int64_t unix_offset_ns);
+
+/* The method as exported: one of the nine standard methods, else "_OTHER". */
+const char *http_method_normalize(const char *method);
+
+/* Formats a connection address (IPv4-mapped IPv6 shown as IPv4). */
+/* error.type of a request that got no response (ex->failed), by how its
+ * connection ended: connection_reset (RST), connection_closed (the peer
+ * closed first), timeout (a client closed it while waiting: a timeout or a
+ * cancellation), no_response (a server closed it without answering),
+ * process_exit (the process ended with it open). */
+const char *http_failure_type(const struct http1_exchange *ex, bool server);
+
+void conn_addr_format(uint8_t family, const uint8_t addr[16], char *out, size_t len);
+
+#endif
