@@ -247,6 +247,9 @@ static void stream_report(struct http2_conn *c, struct h2_stream *s, enum http2_
 {
 	s->ex.end = (uint8_t)end;
 	s->ex.error_code = code;
+	s->ex.hpack_late_join = hpack_decoder_late_join(c->dir[0].hpack) ||
+	                        hpack_decoder_late_join(c->dir[1].hpack);
+	s->ex.conn_first = c->stats.exchanges == 0;
 	s->ex.resp_end_ns = ts;
 	if (!s->ex.resp_start_ns)
 		s->ex.resp_start_ns = ts;
@@ -289,6 +292,30 @@ static int parse_grpc_status(const char *v, size_t n)
 	return x;
 }
 
+/* grpc-timeout: up to 8 digits and a unit (H M S m u n), in ns; 0 if bad. */
+static uint64_t parse_grpc_timeout(const char *v, size_t n)
+{
+	uint64_t x = 0, mult;
+
+	if (n < 2 || n > 9)
+		return 0;
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return 0;
+		x = x * 10 + (uint64_t)(v[i] - '0');
+	}
+	switch (v[n - 1]) {
+	case 'H': mult = 3600000000000ull; break;
+	case 'M': mult = 60000000000ull; break;
+	case 'S': mult = 1000000000ull; break;
+	case 'm': mult = 1000000ull; break;
+	case 'u': mult = 1000ull; break;
+	case 'n': mult = 1; break;
+	default: return 0;
+	}
+	return x > UINT64_MAX / mult ? UINT64_MAX : x * mult;
+}
+
 static void request_field(struct http2_exchange *ex, const struct hpack_header *h)
 {
 	if (name_is(h, ":method")) {
@@ -313,6 +340,8 @@ static void request_field(struct http2_exchange *ex, const struct hpack_header *
 		copy_text(ex->tracestate, sizeof(ex->tracestate), h->value, h->value_len);
 	} else if (name_is(h, "te")) {
 		copy_text(ex->te, sizeof(ex->te), h->value, h->value_len);
+	} else if (name_is(h, "grpc-timeout")) {
+		ex->grpc_timeout_ns = parse_grpc_timeout(h->value, h->value_len);
 	}
 }
 
@@ -928,11 +957,19 @@ static int by_seq(const void *a, const void *b)
 
 void http2_conn_close(struct http2_conn *c, uint64_t ts_ns)
 {
+	http2_conn_close_how(c, ts_ns, L7_END_CLOSE);
+}
+
+void http2_conn_close_how(struct http2_conn *c, uint64_t ts_ns, enum l7_end how)
+{
 	struct h2_stream **list;
 	uint32_t n = 0;
 
 	if (!c || !c->nstreams)
 		return;
+	for (uint32_t i = 0; i < c->slot_cap; i++)
+		if (c->slots[i])
+			c->slots[i]->ex.end_how = (uint8_t)how;
 	list = malloc(c->nstreams * sizeof(*list));
 	if (!list) {
 		/* still report them, in table order */

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "parsers/protocol.h"
 #include "parsers/stream.h"
 
 #define HTTP2_METHOD_MAX       24
@@ -68,6 +69,10 @@ struct http2_exchange {
 	    resp_start_ns;    /* the final response HEADERS frame's first byte (else resp_end_ns) */
 	uint64_t resp_end_ns; /* END_STREAM, RST_STREAM, GOAWAY or close */
 	uint64_t seq;         /* the request's number on this connection, from 0 */
+	uint8_t end_how;      /* HTTP2_END_CLOSE: how the connection ended (enum l7_end) */
+	uint64_t grpc_timeout_ns; /* the request's grpc-timeout, 0 when absent */
+	bool hpack_late_join;     /* a header decoder of the connection was late-join then */
+	bool conn_first;          /* the first stream the connection reported */
 };
 
 struct http2_stats {
@@ -117,6 +122,8 @@ int http2_conn_feed(struct http2_conn *c, enum stream_dir dir, const struct stre
 /* The connection closed at ts_ns: every stream still open is reported
  * (HTTP2_END_CLOSE). */
 void http2_conn_close(struct http2_conn *c, uint64_t ts_ns);
+/* The same, saying how the connection ended (end_how of the streams reported). */
+void http2_conn_close_how(struct http2_conn *c, uint64_t ts_ns, enum l7_end how);
 
 void http2_conn_stats(const struct http2_conn *c, struct http2_stats *out);
 
