@@ -59,6 +59,7 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
 	struct active_io *a = bpf_map_lookup_elem(&active_io, &zero);
 	if (!a)
 		return 0;
+
 	a->enter_ns = bpf_ktime_get_ns(); /* the exit: entry is not observed */
 	a->sk = (__u64)sk;
 	a->buf = buf;
@@ -73,6 +74,63 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
 	                  ? IO_EXIT_REQUEST
 	                  : IO_EXIT_DEFAULT);
 	return 0;
+}
+
+/* A thread of a traced process returned from epoll: a new turn of its event
+ * loop begins (the work until its next wait belongs to what it reads), unless
+ * the wait was a mere check (timeout 0) that found nothing: asyncio, for one,
+ * polls that way before running the callbacks the last turn scheduled, which
+ * are still that turn's work. A wait that slept and found nothing is a timer
+ * firing: a turn of its own. */
+static __always_inline int poll_return(long ret, bool zero_timeout)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 one = 1;
+	__u32 *t;
+
+	/* every process counts (one map update per wait that found work): a
+	 * process's first traced request must already be in a counted turn */
+	if (ret < 0 || (ret == 0 && zero_timeout))
+		return 0;
+	t = bpf_map_lookup_elem(&loop_ticks, &pid_tgid);
+	if (t)
+		*t += 1;
+	else
+		bpf_map_update_elem(&loop_ticks, &pid_tgid, &one, BPF_ANY);
+	return 0;
+}
+
+/* epoll only: event loops (libuv, asyncio, nginx, Java NIO) wait there, while
+ * poll and select also serve blocking sockets with timeouts (Python's socket
+ * timeouts poll before each recv), which would cut a thread-per-request
+ * server's request into turns that read nothing. The timeout is the 4th
+ * argument: milliseconds, or (epoll_pwait2) a timespec pointer. */
+SEC("tracepoint/syscalls/sys_exit_epoll_wait")
+int poll_exit_epoll_wait(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	return poll_return(ctx->ret, (int)SYSCALL_ARG(regs, 3) == 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_epoll_pwait")
+int poll_exit_epoll_pwait(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	return poll_return(ctx->ret, (int)SYSCALL_ARG(regs, 3) == 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_epoll_pwait2")
+int poll_exit_epoll_pwait2(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	__u64 tsp = SYSCALL_ARG(regs, 3);
+	struct __kernel_timespec ts = {1, 0};
+
+	if (tsp)
+		bpf_probe_read_user(&ts, sizeof(ts), (const void *)tsp);
+	return poll_return(ctx->ret, tsp && !ts.tv_sec && !ts.tv_nsec);
 }
 
 /* The user's r14 at this syscall (see pscope_data_event.goroutine). */

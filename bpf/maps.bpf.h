@@ -215,6 +215,14 @@ struct {
 	__type(value, __u8);
 } go_procs SEC(".maps");
 
+/* Per thread (pid_tgid): turns of its event loop so far (pscope_conn_ref.tick). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u32);
+} loop_ticks SEC(".maps");
+
 static __always_inline void count_drop(__u32 reason)
 {
 	__u64 *v = bpf_map_lookup_elem(&drops, &reason);

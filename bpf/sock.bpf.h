@@ -134,6 +134,14 @@ static __always_inline struct pscope_sock_info *sock_info_get(struct sock *sk)
 	return sock_info_open(sk, PSCOPE_ROLE_UNKNOWN);
 }
 
+/* The thread's event-loop tick (pscope_conn_ref.tick). */
+static __always_inline __u32 current_tick(__u64 pid_tgid)
+{
+	__u32 *t = bpf_map_lookup_elem(&loop_ticks, &pid_tgid);
+
+	return t ? *t : 0;
+}
+
 static __always_inline void fill_conn_ref(struct pscope_conn_ref *c, __u64 pid_tgid, int fd,
                                           __u64 sk, const struct pscope_sock_info *si)
 {
@@ -151,7 +159,7 @@ static __always_inline void fill_conn_ref(struct pscope_conn_ref *c, __u64 pid_t
 	__builtin_memcpy(c->remote_addr, si->remote_addr, 16);
 	c->local_port = si->local_port;
 	c->remote_port = si->remote_port;
-	c->pad1 = 0;
+	c->tick = current_tick(pid_tgid);
 }
 
 static __always_inline void emit_conn_event(__u16 type, __u64 pid_tgid, int fd, __u64 sk,

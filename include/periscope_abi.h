@@ -113,7 +113,12 @@ struct pscope_conn_ref {
 	pscope_u8 remote_addr[16];
 	pscope_u16 local_port; /* host order */
 	pscope_u16 remote_port;
-	pscope_u32 pad1;
+	/* The thread's event-loop tick when the event was made: how many times
+	 * it has returned from epoll_wait (or epoll_pwait/_pwait2) with events,
+	 * or after sleeping, since the agent started watching it. Events of one
+	 * thread with the same tick belong to one turn of its event loop. 0 for
+	 * threads that never wait in epoll (thread-per-request servers). */
+	pscope_u32 tick;
 };
 
 struct pscope_data_event {

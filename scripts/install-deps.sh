@@ -15,7 +15,7 @@ BUILD_PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev libprotobuf-c-dev protob
 	libcurl4-openssl-dev libcapstone-dev bpftool make pkg-config)
 TEST_PKGS=(protobuf-compiler nginx curl wrk prometheus python3 redis-server redis-tools
 	postgresql postgresql-contrib mariadb-server mariadb-client memcached python3-fastapi
-	python3-uvicorn python3-flask python3-httpx python3-redis python3-psycopg2 golang-go
+	python3-uvicorn python3-flask python3-httpx python3-redis python3-psycopg2 gunicorn golang-go
 	nodejs npm openssl procps iproute2 hyperfine linux-perf libclang-rt-14-dev
 	libnghttp2-dev nghttp2-client nghttp2-server python3-grpcio golang-google-grpc-dev)
 

@@ -1,15 +1,18 @@
 """chain.py — build and run the traced-service chains of the connected-traces tests (issue 6).
 
-A chain is `client → front service → back service → Redis or PostgreSQL`, all on 127.0.0.1, for one
-stack: "fastapi", "flask", "go", "node" or "rust" (the apps are in tests/e2e/apps/, with no tracing
-code). The tests import:
+A chain is `client → front service → back service → Redis or PostgreSQL`, all on 127.0.0.1 by
+default, for one stack: "fastapi", "flask", "go", "node" or "rust" (the apps are in
+tests/e2e/apps/, with no tracing code). The tests import:
 
     available(stack, db=None) -> (bool, reason)      toolchain / Python modules present?
     build(stack)                                     compile go/rust, npm install for node (cached)
-    start_chain(stack, db, front_port, back_port, db_target) -> Chain
+    start_chain(stack, db, front_port, back_port, db_target, bind=None, host="127.0.0.1",
+                env=None, front_argv=None) -> Chain
     Chain.stop(), .front_pids(), .back_pids(), .request_count(role), .requests(role),
-    Chain.wait_requests(role, count)
+    Chain.wait_requests(role, count), .front_url
+    listeners(port)                                  the addresses sockets listen on at port
     RedisServer(), PostgresServer()                  throwaway databases seeded with ITEMS
+                                                     (hosts=("127.0.0.1", "::1") to listen on both)
     stack_dbs(stack)                                 the databases a stack's back service supports
 
 `python3 tests/e2e/chain.py selftest [stack ...]` runs every available chain without the agent and
@@ -215,14 +218,20 @@ def _parse_dsn(text):
     return settings
 
 
-def _db_env(db, db_target):
-    """The back service's DB settings from a port, a RedisServer/PostgresServer, a dict or a DSN."""
+def url_host(host):
+    """host as it goes into a URL: an IPv6 literal in brackets."""
+    return "[%s]" % host if ":" in host else host
+
+
+def _db_env(db, db_target, host="127.0.0.1"):
+    """The back service's DB settings from a port, a RedisServer/PostgresServer, a dict or a DSN;
+    host is the database's address for a port or a server."""
     if db == "redis":
         port = db_target.port if hasattr(db_target, "port") else int(db_target)
-        return {"DB": "redis", "REDIS_PORT": str(port)}
+        return {"DB": "redis", "REDIS_HOST": host, "REDIS_PORT": str(port)}
     if db == "postgres":
         if isinstance(db_target, PostgresServer):
-            settings = {"host": "127.0.0.1", "port": db_target.port, "user": db_target.user,
+            settings = {"host": host, "port": db_target.port, "user": db_target.user,
                         "dbname": db_target.dbname}
         elif isinstance(db_target, dict):
             settings = db_target
@@ -253,6 +262,24 @@ def _descendants(pid):
     return set(found)
 
 
+def listeners(port):
+    """The addresses TCP sockets listen on at port, from /proc/net/tcp{,6}: e.g. ["::"] for a
+    dual-stack (or IPv6-only) wildcard socket, ["127.0.0.1"]."""
+    found = []
+    for name, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+        for line in _read_lines("/proc/net/%s" % name)[1:]:
+            fields = line.split()
+            if len(fields) < 4 or fields[3] != "0A":
+                continue
+            addr_hex, _, port_hex = fields[1].partition(":")
+            if int(port_hex, 16) != port:
+                continue
+            raw = bytes.fromhex(addr_hex)  # 32-bit words in host (little-endian) order
+            raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+            found.append(socket.inet_ntop(family, raw))
+    return found
+
+
 def _read_lines(path):
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -261,10 +288,10 @@ def _read_lines(path):
         return []
 
 
-def _http_ok(port, path="/health", timeout=1.0):
+def _http_ok(port, path="/health", timeout=1.0, host="127.0.0.1"):
     try:
         with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
-                "http://127.0.0.1:%d%s" % (port, path), timeout=timeout) as resp:
+                "http://%s:%d%s" % (url_host(host), port, path), timeout=timeout) as resp:
             resp.read()
             return resp.status == 200
     except OSError:
@@ -282,13 +309,15 @@ class _Service:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                          env=env, cwd=directory, start_new_session=True)
         self.port = int(env["PORT"])
+        bind = env.get("BIND") or "127.0.0.1"
+        self.health_host = "127.0.0.1" if bind == "default" else bind
 
     def wait_healthy(self, timeout):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 break
-            if _http_ok(self.port):
+            if _http_ok(self.port, host=self.health_host):
                 return
             time.sleep(0.1)
         state = ("exited with status %d" % self.proc.returncode if self.proc.poll() is not None
@@ -318,26 +347,34 @@ class _Service:
 
 class Chain:
     """A running back service and the front service that calls it. Use as a context manager or
-    call stop(). Logs stay in self.dir until stop(keep_logs=False)."""
+    call stop(). Logs stay in self.dir until stop(keep_logs=False). bind (env BIND of both
+    services): None → 127.0.0.1, "default" → the stack's default listen (dual-stack [::]), or an
+    address; host: the address the front calls the back and the back its database on, and
+    front_url's."""
 
-    def __init__(self, stack, db, front_port, back_port, db_target, timeout=30.0):
+    def __init__(self, stack, db, front_port, back_port, db_target, timeout=30.0, bind=None,
+                 host="127.0.0.1", env=None, front_argv=None):
         self.stack = stack
         self.db = db
         self.front_port = front_port
         self.back_port = back_port
+        self.host = host
+        bind_env = {"BIND": bind} if bind else {}
         self.dir = tempfile.mkdtemp(prefix="periscope-chain-%s-" % stack)
         self.services = {}
         _running.append(self)
         try:
             argv = _app_argv(stack)
-            back_env = _no_proxy_env({"ROLE": "back", "PORT": str(back_port),
-                                      "PYTHONUNBUFFERED": "1", **_db_env(db, db_target)})
+            back_env = _no_proxy_env({"ROLE": "back", "PORT": str(back_port), **bind_env,
+                                      "PYTHONUNBUFFERED": "1", **_db_env(db, db_target, host),
+                                      **(env or {})})
             self.services["back"] = _Service("back", argv, back_env, self.dir)
             self.services["back"].wait_healthy(timeout)
-            front_env = _no_proxy_env({"ROLE": "front", "PORT": str(front_port),
+            front_env = _no_proxy_env({"ROLE": "front", "PORT": str(front_port), **bind_env,
                                        "PYTHONUNBUFFERED": "1",
-                                       "BACK_URL": "http://127.0.0.1:%d" % back_port})
-            self.services["front"] = _Service("front", argv, front_env, self.dir)
+                                       "BACK_URL": "http://%s:%d" % (url_host(host), back_port),
+                                       **(env or {})})
+            self.services["front"] = _Service("front", front_argv or argv, front_env, self.dir)
             self.services["front"].wait_healthy(timeout)
         except BaseException:
             self.stop()
@@ -345,7 +382,7 @@ class Chain:
 
     @property
     def front_url(self):
-        return "http://127.0.0.1:%d" % self.front_port
+        return "http://%s:%d" % (url_host(self.host), self.front_port)
 
     def _pids(self, role):
         service = self.services.get(role)
@@ -405,12 +442,15 @@ class Chain:
         self.stop(keep_logs=False)
 
 
-def start_chain(stack, db, front_port, back_port, db_target, timeout=30.0):
+def start_chain(stack, db, front_port, back_port, db_target, timeout=30.0, bind=None,
+                host="127.0.0.1", env=None, front_argv=None):
     """Starts the back service (on back_port, talking to db at db_target: a port, a RedisServer or
     PostgresServer, a dict or a 'host=.. port=.. user=.. dbname=..' string), waits until its /health
     answers, then the front service on front_port with BACK_URL pointing at the back. The apps must
-    have been built (build(stack))."""
-    return Chain(stack, db, front_port, back_port, db_target, timeout)
+    have been built (build(stack)). bind and host: see Chain. env is added to both services'
+    environments; front_argv, if given, runs instead of the stack's app as the front (it must
+    answer /health on front_port)."""
+    return Chain(stack, db, front_port, back_port, db_target, timeout, bind, host, env, front_argv)
 
 
 def _resp_encode(args):
@@ -439,9 +479,10 @@ def _resp_read(f):
 
 
 class RedisServer:
-    """A throwaway redis-server on 127.0.0.1:port, no persistence, seeded with item:<id> keys."""
+    """A throwaway redis-server on 127.0.0.1:port (and the other hosts given), no persistence,
+    seeded with item:<id> keys."""
 
-    def __init__(self, port=None, items=None):
+    def __init__(self, port=None, items=None, hosts=("127.0.0.1",)):
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="periscope-redis-")
         binary = _find_tool("redis-server", ["/usr/bin", "/usr/sbin"])
@@ -450,7 +491,7 @@ class RedisServer:
         self.err_path = os.path.join(self.dir, "redis.log")
         with open(self.err_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                [binary, "--port", str(self.port), "--bind", *hosts, "--save", "",
                  "--appendonly", "no", "--daemonize", "no", "--dir", self.dir],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         _running.append(self)
@@ -509,11 +550,13 @@ def _pg_bindir():
 
 
 class PostgresServer:
-    """A throwaway PostgreSQL cluster on 127.0.0.1:port: initdb (as user postgres when we are root)
-    into a temp dir, trust auth, the unix socket in that dir, pg_stat_statements loaded, and a table
-    `items(id int primary key, name text)` holding ITEMS. self.dsn is a libpq key=value string."""
+    """A throwaway PostgreSQL cluster on 127.0.0.1:port (and the other hosts given): initdb (as
+    user postgres when we are root) into a temp dir, trust auth, the unix socket in that dir,
+    pg_stat_statements loaded, and a table `items(id int primary key, name text)` holding ITEMS.
+    self.dsn is a libpq key=value string."""
 
-    def __init__(self, port=None, items=None, user="postgres", dbname="postgres"):
+    def __init__(self, port=None, items=None, user="postgres", dbname="postgres",
+                 hosts=("127.0.0.1",)):
         self.port = port or free_port()
         self.user = user
         self.dbname = dbname
@@ -533,9 +576,10 @@ class PostgresServer:
                 self._run_as = pw
             self._tool("initdb", "-D", self.data, "-U", user, "-A", "trust", "-E", "UTF8",
                        "--no-locale", "--no-sync")
-            options = ("-c listen_addresses=127.0.0.1 -p %d -c unix_socket_directories=%s "
+            options = ("-c listen_addresses=%s -p %d -c unix_socket_directories=%s "
                        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                       "-c shared_preload_libraries=pg_stat_statements" % (self.port, self.dir))
+                       "-c shared_preload_libraries=pg_stat_statements"
+                       % (",".join(hosts), self.port, self.dir))
             self._tool("pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "postgres.log"),
                        "-o", options, "-w", "-t", "60", "start")
             self.started = True

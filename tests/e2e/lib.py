@@ -10,9 +10,11 @@ Python 3 standard library only; run with /usr/bin/python3.
 import collections
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -31,7 +33,8 @@ SHARED_PROTO = os.path.join(os.path.dirname(REPO), "shared", "otlp-proto")
 CURL = "/usr/bin/curl"
 
 __all__ = ["Agent", "Receiver", "Skip", "CheckFailed", "test", "skip", "run_tests", "free_port",
-           "check", "check_eq", "check_span_name", "curl", "http_get", "attrs", "res",
+           "check", "check_eq", "check_span_name", "curl", "curl_config", "http_get",
+           "parse_prom", "scrape", "attrs", "res",
            "require_agent", "shared_agent", "otlp_support", "AGENT", "REPO",
            "HERE", "SHARED_PROTO"]
 
@@ -272,6 +275,62 @@ def http_get(url, timeout=5.0):
         return e.code, e.read()
 
 
+def curl_config(urls, parallel=0, extra=()):
+    """One curl process fetching every url (keep-alive; --parallel N connections when parallel),
+    from a -K config file. Returns (list of status codes, in completion order, and the curl pid)."""
+    fd, path = tempfile.mkstemp(prefix="periscope-e2e-curl-", suffix=".cfg")
+    try:
+        with os.fdopen(fd, "w") as f:
+            for u in urls:
+                f.write('url = "%s"\noutput = "/dev/null"\n' % u)
+        argv = [CURL, "-s", "-S", "--max-time", "60", "-w", "%{http_code}\\n", "-K", path]
+        if parallel:
+            argv += ["--parallel", "--parallel-max", str(parallel)]
+        argv += list(extra)
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = p.communicate(timeout=120)
+    finally:
+        os.unlink(path)
+    codes = [int(x) for x in out.decode().split()]
+    check(p.returncode == 0, "curl exited %d: %s"
+          % (p.returncode, err.decode(errors="replace")[:300]))
+    check_eq(len(codes), len(urls), "curl answers")
+    return codes, p.pid
+
+
+# ---- the Prometheus endpoint
+
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$')
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*,?\s*')
+
+
+def parse_prom(text):
+    """Prometheus text → list of (name, labels dict, float value); fails on a malformed line."""
+    out = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _SAMPLE.match(line)
+        check(m is not None, "malformed Prometheus line: %r" % line)
+        labels = {}
+        body = m.group(2) or ""
+        pos = 0
+        while pos < len(body):
+            lm = _LABEL.match(body, pos)
+            check(lm is not None, "malformed labels in %r" % line)
+            labels[lm.group(1)] = lm.group(2).replace('\\"', '"').replace("\\\\", "\\")
+            pos = lm.end()
+        out.append((m.group(1), labels, float(m.group(3))))
+    return out
+
+
+def scrape(port):
+    """The agent's /metrics text from 127.0.0.1:port."""
+    status, body = http_get("http://127.0.0.1:%d/metrics" % port)
+    check_eq(status, 200, "GET /metrics status")
+    return body.decode("utf-8")
+
+
 # ---- OTLP: the official protos (../shared), when present
 
 OFFICIAL_TRACES = ("opentelemetry/proto/collector/trace/v1/trace_service.proto",
@@ -286,24 +345,24 @@ RECEIVER_SCRIPT = os.environ.get("OTLP_RECEIVER") or os.path.join(HERE, "otlp_re
 
 
 class Receiver:
-    """tests/e2e/otlp_receiver.py in its own process on 127.0.0.1:<free port>; every POST body is
-    stored (gunzipped) in a directory, one file per request."""
+    """tests/e2e/otlp_receiver.py in its own process on 127.0.0.1:<free port> (or host); every
+    POST body is stored (gunzipped) in a directory, one file per request."""
 
-    def __init__(self):
+    def __init__(self, host="127.0.0.1"):
         import shutil
         import tempfile
         from servers import wait_listening
         self._rmtree = shutil.rmtree
         self.dir = tempfile.mkdtemp(prefix="periscope-e2e-otlp-")
         self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "http://%s:%d" % ("[%s]" % host if ":" in host else host, self.port)
         self._log = open(os.path.join(self.dir, "receiver.log"), "wb")
         self.proc = subprocess.Popen(
-            ["/usr/bin/python3", RECEIVER_SCRIPT, "--port", str(self.port), "--dir",
+            ["/usr/bin/python3", RECEIVER_SCRIPT, "--port", str(self.port), "--host", host, "--dir",
              os.path.join(self.dir, "posts")], stdin=subprocess.DEVNULL, stdout=self._log,
             stderr=self._log, start_new_session=True)
         try:
-            wait_listening(self.port, proc=self.proc)
+            wait_listening(self.port, proc=self.proc, host=host)
         except RuntimeError:
             self.close()
             raise

@@ -23,6 +23,7 @@ import gzip
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -360,7 +361,11 @@ def main(argv=None):
     ap.add_argument("--fail-mode", default="ok", choices=MODES)
     args = ap.parse_args(argv)
     os.makedirs(args.dir, exist_ok=True)
-    server = ThreadingHTTPServer((args.host, args.port), Handler)
+    server_class = ThreadingHTTPServer
+    if ":" in args.host:  # an IPv6 address
+        server_class = type("ThreadingHTTPServer6", (ThreadingHTTPServer,),
+                            {"address_family": socket.AF_INET6})
+    server = server_class((args.host, args.port), Handler)
     server.daemon_threads = True
     server.state = ReceiverState(args.dir, args.fail_mode)
     print("otlp_receiver listening on %s:%d" % (args.host, server.server_address[1]), flush=True)

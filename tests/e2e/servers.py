@@ -1,9 +1,9 @@
 """servers.py — start and stop the real servers the end-to-end tests drive.
 
 nginx runs from a temporary prefix with a generated nginx.conf; the Python server is this file run
-as a script (`servers.py pyserver PORT LOGFILE`). Both listen on 127.0.0.1 only, write one line per
-request to a log the tests compare the agent's spans with, run in their own process group, and are
-stopped at exit.
+as a script (`servers.py pyserver PORT LOGFILE [BIND]`). Both listen on 127.0.0.1 only unless told
+otherwise (Nginx(listen=...), PyServer(bind=...)), write one line per request to a log the tests
+compare the agent's spans with, run in their own process group, and are stopped at exit.
 Python 3 standard library only.
 """
 
@@ -33,18 +33,18 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_listening(port, timeout=15.0, proc=None):
-    """Waits until 127.0.0.1:port accepts connections; raises if it does not or proc exits."""
+def wait_listening(port, timeout=15.0, proc=None, host="127.0.0.1"):
+    """Waits until host:port accepts connections; raises if it does not or proc exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError("server exited with status %d before listening" % proc.returncode)
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
+            with socket.create_connection((host, port), timeout=1):
                 return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError("nothing listens on 127.0.0.1:%d after %.0f s" % (port, timeout))
+    raise RuntimeError("nothing listens on %s port %d after %.0f s" % (host, port, timeout))
 
 
 def _children(pid):
@@ -76,14 +76,14 @@ class _Server:
         self.proc = None
         self.log_path = None
 
-    def _spawn(self, argv, env=None):
+    def _spawn(self, argv, env=None, host="127.0.0.1"):
         self.stderr_path = os.path.join(self.dir, "stderr.txt")
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
                                          env=env, start_new_session=True, cwd=self.dir)
         _running.append(self)
         try:
-            wait_listening(self.port, proc=self.proc)
+            wait_listening(self.port, proc=self.proc, host=host)
         except RuntimeError as e:
             tail = "".join(read_lines(self.stderr_path)[-10:])
             self.stop()
@@ -175,13 +175,15 @@ http {{
 
 class Nginx(_Server):
     """nginx as root on 127.0.0.1:<free port>, two workers, keep-alive, a per-request access log.
+    listen: another `listen` directive's parameters, "{port}" standing for the port (e.g.
+    "[::]:{port} ipv6only=off"); then a second log, peers(), has each request's peer address.
 
     Locations: /static/a.txt (200, small), /static/big.bin (200, 200 KiB), /echo (200),
     /missing (404), /fail (500), /redirect (302).
     Access log line: `METHOD URI STATUS "REQUEST" "TRACEPARENT"`.
     """
 
-    def __init__(self):
+    def __init__(self, listen=None):
         super().__init__("nginx")
         os.makedirs(os.path.join(self.dir, "html", "static"))
         os.makedirs(os.path.join(self.dir, "tmp"))
@@ -192,7 +194,14 @@ class Nginx(_Server):
         self.log_path = os.path.join(self.dir, "access.log")
         self.conf_path = os.path.join(self.dir, "nginx.conf")
         with open(self.conf_path, "w") as f:
-            f.write(NGINX_CONF.format(dir=self.dir, port=self.port))
+            conf = NGINX_CONF
+            if listen:  # another listen directive and a log of each request's peer
+                conf = conf.replace("listen 127.0.0.1:{port};", "listen %s;" % listen).replace(
+                    "access_log {dir}/access.log e2e;",
+                    "access_log {dir}/access.log e2e;\n"
+                    "    log_format peer '$remote_addr $remote_port $request_uri';\n"
+                    "    access_log {dir}/peers.log peer;")
+            f.write(conf.format(dir=self.dir, port=self.port))
         self._spawn([NGINX, "-p", self.dir, "-c", self.conf_path, "-e",
                      os.path.join(self.dir, "error.log")])
         deadline = time.monotonic() + 5
@@ -201,6 +210,14 @@ class Nginx(_Server):
 
     def stop(self, sig=signal.SIGQUIT):
         super().stop(sig)
+
+    def peers(self):
+        """With listen: (remote address, remote port, request uri) per request, as logged."""
+        out = []
+        for line in read_lines(os.path.join(self.dir, "peers.log")):
+            addr, port, uri = line.split(" ", 2)
+            out.append((addr, int(port), uri))
+        return out
 
     def requests(self):
         """The access log as (method, uri, status, traceparent) tuples."""
@@ -215,21 +232,23 @@ class Nginx(_Server):
 
 
 class PyServer(_Server):
-    """A Python http.server (HTTP/1.1, keep-alive) started as `servers.py pyserver PORT LOG`.
+    """A Python http.server (HTTP/1.1, keep-alive) started as `servers.py pyserver PORT LOG`, on
+    127.0.0.1 or on bind (e.g. "::1": an IPv6-only socket).
 
     /ok and any other /ok... path → 200, /fail → 500, anything else → 404. Each request is logged as
     `METHOD PATH STATUS` (path without query) after its response is sent.
     """
 
-    def __init__(self, service_name=None):
+    def __init__(self, service_name=None, bind="127.0.0.1"):
         super().__init__("pyserver")
+        self.bind = bind
         self.log_path = os.path.join(self.dir, "requests.log")
         env = dict(os.environ)
         env.pop("OTEL_SERVICE_NAME", None)
         if service_name:
             env["OTEL_SERVICE_NAME"] = service_name
-        self._spawn([PYTHON, os.path.abspath(__file__), "pyserver", str(self.port), self.log_path],
-                    env=env)
+        self._spawn([PYTHON, os.path.abspath(__file__), "pyserver", str(self.port), self.log_path,
+                     bind], env=env, host=bind)
 
     def requests(self):
         out = []
@@ -279,8 +298,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def _pyserver_main(port, log_path):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+class _Server6(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        super().server_bind()
+
+
+def _pyserver_main(port, log_path, bind="127.0.0.1"):
+    cls = _Server6 if ":" in bind else http.server.ThreadingHTTPServer
+    server = cls((bind, port), _Handler)
     server.daemon_threads = True
     server.request_log = open(log_path, "a", buffering=1)
     server.request_log_lock = threading.Lock()
@@ -292,8 +320,8 @@ def _pyserver_main(port, log_path):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "pyserver":
-        _pyserver_main(int(sys.argv[2]), sys.argv[3])
+    if len(sys.argv) in (4, 5) and sys.argv[1] == "pyserver":
+        _pyserver_main(int(sys.argv[2]), sys.argv[3], *sys.argv[4:])
     else:
-        sys.stderr.write("usage: servers.py pyserver PORT LOGFILE\n")
+        sys.stderr.write("usage: servers.py pyserver PORT LOGFILE [BIND]\n")
         sys.exit(2)

@@ -587,6 +587,121 @@ def redis_error_replies_are_errors():
               "redis span %r exports a key or value: %s" % (s.get("name"), text))
 
 
+# A client speaking RESP by hand (redis-cli cannot hold a WATCH open against a second connection):
+# per protocol (HELLO 2, HELLO 3) a transaction with a failing command (INCR on a string), one
+# DISCARDed, one aborted by a WATCHed key changed from a second connection (EXEC answers nil), and
+# one aborted at EXEC (EXECABORT: an unknown command was rejected when queued). Each transaction is
+# sent in one write, as client libraries pipeline them.
+REDIS_TX_CLIENT = r"""
+import socket, sys
+
+def enc(*args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a.encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+class Conn:
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.f = self.s.makefile("rb")
+
+    def value(self):
+        line = self.f.readline()
+        t, rest = line[:1], line[1:-2]
+        if t in b"$!=":
+            n = int(rest)
+            return None if n < 0 else self.f.read(n + 2)[:-2]
+        if t in b"*~>%|":
+            n = int(rest) * (2 if t in b"%|" else 1)
+            items = [self.value() for _ in range(max(n, 0))]
+            return self.value() if t == b"|" else (None if n < 0 else items)
+        return line[:-2]
+
+    def send(self, *cmds):
+        self.s.sendall(b"".join(enc(*c) for c in cmds))
+        return [self.value() for _ in cmds]
+
+port, out = int(sys.argv[1]), []
+for proto in ("2", "3"):
+    a, b = Conn(port), Conn(port)
+    a.send(("HELLO", proto))
+    b.send(("HELLO", proto))
+    out.append(a.send(("SET", "tx:s", "str"), ("MULTI",), ("INCR", "tx:s"), ("SET", "tx:k", "v"),
+                      ("EXEC",)))
+    out.append(a.send(("MULTI",), ("INCR", "tx:n"), ("DISCARD",)))
+    out.append(a.send(("WATCH", "tx:w")))
+    out.append(b.send(("SET", "tx:w", "1")))
+    out.append(a.send(("MULTI",), ("GET", "tx:w"), ("EXEC",)))
+    out.append(a.send(("MULTI",), ("GET", "tx:s"), ("FOOBAR", "tx:s"), ("EXEC",)))
+print(repr(out))
+"""
+
+
+@test
+def redis_transactions():
+    rd = redis_server()
+    redis_reset(rd)
+    per_proto = 16  # spans per protocol round; queued commands that never ran have none
+
+    def workload():
+        p = subprocess.Popen([sys.executable, "-c", REDIS_TX_CLIENT, str(rd.port)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = p.communicate(timeout=60)
+        check(p.returncode == 0, "transaction client failed: %s" % err[-800:])
+        return {"pid": p.pid, "out": out}
+
+    run = traced_run(rd.port, workload, rd.pids, lambda d: 2 * per_proto)
+    out = run.data["out"]
+    check("value is not an integer" in out and "EXECABORT" in out and "None" in out,
+          "the client did not get the error element, the EXECABORT and the nil EXEC: %r" % out)
+    cmd, errs = redis_stats(rd)
+    cmd.pop("config|resetstat", None)
+    check_client_only(run, {run.data["pid"]}, "transaction client")
+    spans = run.spans
+    err_spans = [s for s in spans if s.get("status") == "ERROR"]
+    server_errors = sum(errs.values())
+    print("  MULTI/EXEC: spans %d; ERROR spans %d, server errorstats %d (%s); commandstats %s"
+          % (len(spans), len(err_spans), server_errors, errs, cmd))
+    check_eq(errs, {"ERR": 4, "EXECABORT": 2}, "server's errorstats")
+    check_eq(len(err_spans), server_errors, "ERROR spans vs INFO errorstats" + run.diag())
+    check_eq(collections.Counter(attrs(s).get("db.response.status_code") for s in err_spans),
+             collections.Counter(dict(errs)), "ERROR spans' prefixes vs INFO errorstats")
+    # spans per command vs the server's calls (FOOBAR, rejected when queued, is not in
+    # commandstats; the GETs and the INCR queued in transactions that did not run are in neither)
+    want = collections.Counter()
+    for name, calls in cmd.items():
+        want[name.split("|")[0].upper()] += calls
+    want["FOOBAR"] += 2
+    got = collections.Counter(attrs(s).get("db.operation.name") for s in spans)
+    check_eq(dict(got), dict(want), "spans per command vs INFO commandstats" + run.diag())
+    outcome = collections.Counter(
+        (attrs(s).get("db.operation.name"), s.get("status") == "ERROR",
+         attrs(s).get("db.response.status_code"),
+         attrs(s).get("periscope.db.transaction.outcome"),
+         attrs(s).get("periscope.db.transaction.commands"),
+         attrs(s).get("periscope.db.transaction.failed_commands"))
+        for s in spans if attrs(s).get("db.operation.name") in ("INCR", "EXEC", "DISCARD",
+                                                                 "FOOBAR"))
+    check_eq(dict(outcome), {
+        ("INCR", True, "ERR", None, None, None): 2,
+        ("EXEC", False, None, "committed", 2, 1): 2,
+        ("DISCARD", False, None, "discarded", 1, None): 2,
+        ("EXEC", False, None, "watch_aborted", 1, None): 2,
+        ("FOOBAR", True, "ERR", None, None, None): 2,
+        ("EXEC", True, "EXECABORT", "aborted", 1, None): 2,
+    }, "transaction spans (operation, error, status code, outcome, commands, failed)")
+    # a queued command's span ends with EXEC's reply, not with +QUEUED
+    execs = [s for s in spans if attrs(s).get("periscope.db.transaction.outcome") == "committed"]
+    for s in spans:
+        if attrs(s).get("db.operation.name") == "INCR":
+            check(any(abs(int(s["end_time_unix_nano"]) - int(e["end_time_unix_nano"])) < 1000000
+                      for e in execs),
+                  "the failed INCR's span does not end with EXEC's reply")
+    check_metrics_match_spans(run, "MULTI/EXEC")
+
+
 # ---- MariaDB
 
 MARIADB_USER, MARIADB_PASSWORD, MARIADB_DB = "periscope", "e2e-Pa55", "e2e"

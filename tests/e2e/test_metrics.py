@@ -32,7 +32,7 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import lib  # noqa: E402
-from lib import check, check_eq, test  # noqa: E402
+from lib import check, check_eq, curl_config, parse_prom, scrape, test  # noqa: E402
 import servers  # noqa: E402
 from servers import free_port, wait_listening  # noqa: E402
 
@@ -94,29 +94,7 @@ def test_route(uri):
     return "/" + "/".join("*" if seg.isdigit() else seg for seg in uri.strip("/").split("/"))
 
 
-# ---- driving curl
-
-def curl_config(urls, parallel=0):
-    """One curl process fetching every url (keep-alive; --parallel N connections when parallel),
-    from a -K config file. Returns (list of status codes, curl pid)."""
-    fd, path = tempfile.mkstemp(prefix="periscope-e2e-curl-", suffix=".cfg")
-    try:
-        with os.fdopen(fd, "w") as f:
-            for u in urls:
-                f.write('url = "%s"\noutput = "/dev/null"\n' % u)
-        argv = [lib.CURL, "-s", "-S", "--max-time", "60", "-w", "%{http_code}\\n", "-K", path]
-        if parallel:
-            argv += ["--parallel", "--parallel-max", str(parallel)]
-        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        out, err = p.communicate(timeout=120)
-    finally:
-        os.unlink(path)
-    codes = [int(x) for x in out.decode().split()]
-    check(p.returncode == 0, "curl exited %d: %s"
-          % (p.returncode, err.decode(errors="replace")[:300]))
-    check_eq(len(codes), len(urls), "curl answers")
-    return codes, p.pid
-
+# ---- driving curl: lib.curl_config
 
 def mix_urls(base, seed=1):
     urls = [base + path for path, n, _, _ in MIX for _ in range(n)]
@@ -134,36 +112,6 @@ def want_from_mix():
 
 
 # ---- Prometheus text
-
-_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$')
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*,?\s*')
-
-
-def parse_prom(text):
-    """Prometheus text → list of (name, labels dict, float value); fails on a malformed line."""
-    out = []
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = _SAMPLE.match(line)
-        check(m is not None, "malformed Prometheus line: %r" % line)
-        labels = {}
-        body = m.group(2) or ""
-        pos = 0
-        while pos < len(body):
-            lm = _LABEL.match(body, pos)
-            check(lm is not None, "malformed labels in %r" % line)
-            labels[lm.group(1)] = lm.group(2).replace('\\"', '"').replace("\\\\", "\\")
-            pos = lm.end()
-        out.append((m.group(1), labels, float(m.group(3))))
-    return out
-
-
-def scrape(port):
-    status, body = lib.http_get("http://127.0.0.1:%d/metrics" % port)
-    check_eq(status, 200, "GET /metrics status")
-    return body.decode("utf-8")
-
 
 def prom_counts(samples, hist, key_labels, where=None):
     """Counter of key_labels tuple → sum of hist_count over matching series."""

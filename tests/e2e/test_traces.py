@@ -32,287 +32,23 @@ import collections
 import os
 import random
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import chain  # noqa: E402
 import lib  # noqa: E402
-from lib import attrs, check, check_eq, res, test  # noqa: E402
+from lib import attrs, check, check_eq, test  # noqa: E402
+from traces_lib import ROLES, Run, need  # noqa: E402
+import traces_lib  # noqa: E402
 
 N = 20
-ROLES = ("curl", "front_srv", "front_cli", "back_srv", "db")
-PARENT_ROLE = {"front_srv": "curl", "front_cli": "front_srv", "back_srv": "front_cli",
-               "db": "back_srv"}
-LINK_NAME = {"front_srv": "curl→front SERVER", "front_cli": "front SERVER→front CLIENT",
-             "back_srv": "front CLIENT→back SERVER", "db": "back SERVER→DB CLIENT"}
-PAIRING = ("front_srv", "back_srv")  # links made by same-node pairing, not by threads
-LOOKUP_OP = {"redis": "GET", "postgres": "SELECT"}
-
-_databases = {}  # one Redis and one PostgreSQL for the whole file
-_table = []  # rows printed at the end: (name, complete, n, missing, wrong)
-
-
-def database(db):
-    if db not in _databases:
-        _databases[db] = chain.RedisServer() if db == "redis" else chain.PostgresServer()
-    return _databases[db]
-
-
-def db_lookups(db, server):
-    return server.command_calls("get") if db == "redis" else server.statement_calls()
-
-
-def need(stack, db):
-    ok, reason = chain.available(stack, db)
-    if not ok:
-        lib.skip(reason)
-    try:
-        chain.build(stack)
-    except chain.ToolchainMissing as e:
-        lib.skip(str(e))
-
-
-def item_of(k):
-    return k % len(chain.ITEMS) + 1
-
-
-def curl_one(url, headers=()):
-    """One curl process, one request: (status, pid, t_start_ns, t_end_ns)."""
-    t0 = time.time_ns()
-    codes, pid = lib.curl(url, headers=headers, extra=["--noproxy", "*"])
-    t1 = time.time_ns()
-    check_eq(len(codes), 1, "curl answers for %s" % url)
-    return codes[0], pid, t0, t1
-
-
-class Run:
-    """One chain with the agent watching its ports, driven by sequential curl requests."""
-
-    def __init__(self, stack, db, n, agent_env=None, headers_for=None):
-        self.stack, self.db, self.n = stack, db, n
-        self.dbserver = database(db)
-        self.front_port, self.back_port = lib.free_port(), lib.free_port()
-        before = db_lookups(db, self.dbserver)
-        lib.require_agent()
-        with chain.start_chain(stack, db, self.front_port, self.back_port,
-                               self.dbserver) as ch:
-            self.front_pids, self.back_pids = ch.front_pids(), ch.back_pids()
-            check(self.front_pids and self.back_pids, "the chain's services have no pids")
-            with lib.Agent(["--port", str(self.front_port), "--port", str(self.back_port),
-                            "--port", str(self.dbserver.port)], env=agent_env) as agent:
-                agent.wait_ready()
-                self.requests = []  # (item id, status, curl pid, t0, t1)
-                for k in range(n):
-                    headers = headers_for(k) if headers_for else ()
-                    status, pid, t0, t1 = curl_one(
-                        "%s/api/item/%d" % (ch.front_url, item_of(k)), headers)
-                    self.requests.append((item_of(k), status, pid, t0, t1))
-                check_eq([r[1] for r in self.requests], [200] * n, "curl statuses")
-                check_eq(ch.wait_requests("front", n), n, "requests in the front's log")
-                check_eq(ch.wait_requests("back", n), n, "requests in the back's log")
-                check_eq(ch.requests("back"),
-                         [("GET", "/item/%d" % item_of(k), 200) for k in range(n)],
-                         "the back's log")
-                time.sleep(1.0)  # let the last spans out
-                agent.stop_and_check()
-                self.spans = agent.snapshot()
-        self.db_lookups = db_lookups(db, self.dbserver) - before
-        check_eq(self.db_lookups, n, "%s lookups the database ran" % db)
-        self.classify()
-
-    def role(self, s):
-        a, r = attrs(s), res(s)
-        port, pid, kind = a.get("server.port"), r.get("process.pid"), s.get("kind")
-        if kind == "CLIENT" and port == self.front_port and r.get("service.name") == "curl":
-            return "curl"
-        if kind == "SERVER" and port == self.front_port and pid in self.front_pids:
-            return "front_srv"
-        if kind == "CLIENT" and port == self.back_port and pid in self.front_pids:
-            return "front_cli"
-        if kind == "SERVER" and port == self.back_port and pid in self.back_pids:
-            return "back_srv"
-        if kind == "CLIENT" and port == self.dbserver.port and pid in self.back_pids:
-            return "db"
-        return None
-
-    def classify(self):
-        n = self.n
-        curl_pid = {r[2]: k for k, r in enumerate(self.requests)}
-        self.by_req = [{r: [] for r in ROLES} for _ in range(n)]
-        self.strays = []  # spans of the chain's ports that belong to no request
-        self.other = []  # spans with no role (e.g. the agent saw a pid we do not know)
-        windows = [(r[3], r[4]) for r in self.requests]
-        role_spans = []
-        for s in self.spans:
-            role = self.role(s)
-            if role is None:
-                self.other.append(s)
-                continue
-            if role == "curl":
-                k = curl_pid.get(res(s).get("process.pid"))
-                if k is None:
-                    self.strays.append(s)
-                    continue
-                self.by_req[k]["curl"].append(s)
-                windows[k] = (s["start_time_unix_nano"], s["end_time_unix_nano"])
-            else:
-                role_spans.append((role, s))
-        for role, s in role_spans:
-            mid = (s["start_time_unix_nano"] + s["end_time_unix_nano"]) // 2
-            dist = [0 if a <= mid <= b else min(abs(mid - a), abs(mid - b)) for a, b in windows]
-            k = min(range(n), key=dist.__getitem__)
-            if dist[k] > 50_000_000:
-                self.strays.append(s)
-                continue
-            self.by_req[k][role].append(s)
-        # where every span id and every request's trace belong
-        self.owner = {}  # span_id -> (request, role)
-        for k, spans in enumerate(self.by_req):
-            for role, lst in spans.items():
-                for s in lst:
-                    self.owner[s["span_id"]] = (k, role)
-        self.curl_trace = {}  # trace_id -> request (from curl's spans)
-        for k, spans in enumerate(self.by_req):
-            for s in spans["curl"]:
-                self.curl_trace[s["trace_id"]] = k
-
-        self.counts = {role: sum(len(spans[role]) for spans in self.by_req) for role in ROLES}
-        self.links = collections.Counter()  # (link, verdict)
-        self.wrong = []  # descriptions
-        self.missing = collections.Counter()  # link -> count
-        self.problems = collections.Counter()  # span-level problems other than links
-        self.complete = 0
-        for k, spans in enumerate(self.by_req):
-            if self.request_complete(k, spans):
-                self.complete += 1
-
-    def link(self, k, role, s, spans):
-        """'ok', 'missing' or 'wrong' for span s of request k; records wrong ones."""
-        parents = {p["span_id"]: p for p in spans[PARENT_ROLE[role]]}
-        pid = s.get("parent_span_id") or ""
-        foreign = self.curl_trace.get(s.get("trace_id"))
-        if pid in parents:
-            if parents[pid]["trace_id"] == s["trace_id"]:
-                return "ok"
-            self.wrong.append("request %d %s span %s has parent %s but trace %s, not its "
-                              "parent's %s" % (k, role, s["span_id"], pid, s["trace_id"],
-                                               parents[pid]["trace_id"]))
-            return "wrong"
-        if pid:
-            where = self.owner.get(pid)
-            self.wrong.append("request %d (item %d) %s span %s is a child of %s"
-                              % (k, item_of(k), role, s["span_id"],
-                                 "the %s span of request %d (item %d)" % (where[1], where[0],
-                                                                          item_of(where[0]))
-                                 if where else "span %s, which the agent never exported" % pid))
-            return "wrong"
-        if foreign is not None and foreign != k:
-            self.wrong.append("request %d %s span %s is a root in request %d's trace %s"
-                              % (k, role, s["span_id"], foreign, s["trace_id"]))
-            return "wrong"
-        return "missing"
-
-    def request_complete(self, k, spans):
-        ok = True
-        for role in ROLES:
-            lst = spans[role]
-            if role == "db":
-                lookups = [s for s in lst if attrs(s).get("db.operation.name") == LOOKUP_OP[self.db]]
-                if len(lookups) != 1:
-                    self.problems["%d DB %s spans" % (len(lookups), LOOKUP_OP[self.db])] += 1
-                    ok = False
-            elif len(lst) != 1:
-                self.problems["%d %s spans" % (len(lst), role)] += 1
-                ok = False
-            for s in lst:
-                path = attrs(s).get("url.path")
-                want_path = {"curl": "/api/item/%d", "front_srv": "/api/item/%d",
-                             "front_cli": "/item/%d", "back_srv": "/item/%d"}.get(role)
-                if want_path and path != want_path % item_of(k):
-                    self.wrong.append("request %d (item %d) got %s span with url.path %r"
-                                      % (k, item_of(k), role, path))
-                    self.links[(role, "wrong")] += 1
-                    ok = False
-                if role == "curl":
-                    if s.get("parent_span_id"):
-                        self.wrong.append("curl span %s has parent %s" % (s["span_id"],
-                                                                         s["parent_span_id"]))
-                        ok = False
-                    continue
-                verdict = self.link(k, role, s, spans)
-                self.links[(role, verdict)] += 1
-                if verdict == "missing":
-                    self.missing[LINK_NAME[role]] += 1
-                ok = ok and verdict == "ok"
-        if ok:  # the trace holds exactly this request's spans
-            trace = spans["curl"][0]["trace_id"]
-            mine = {s["span_id"] for lst in spans.values() for s in lst}
-            in_trace = {s["span_id"] for s in self.spans if s.get("trace_id") == trace}
-            if in_trace != mine:
-                self.wrong.append("request %d's trace %s has %d spans, want its own %d"
-                                  % (k, trace, len(in_trace), len(mine)))
-                ok = False
-        return ok
-
-    def n_wrong(self):
-        return len(self.wrong)
-
-    def summary(self):
-        miss = ", ".join("%s %d" % kv for kv in sorted(self.missing.items())) or "-"
-        probs = ", ".join("%s ×%d" % kv for kv in sorted(self.problems.items()))
-        return ("%s+%s: complete %d/%d; spans curl %d front SERVER %d front CLIENT %d back SERVER "
-                "%d DB %d (server logs %d/%d, %s lookups %d); missing links: %s; wrong links: %d%s%s"
-                % (self.stack, self.db, self.complete, self.n, self.counts["curl"],
-                   self.counts["front_srv"], self.counts["front_cli"], self.counts["back_srv"],
-                   self.counts["db"], self.n, self.n, self.db, self.db_lookups, miss,
-                   self.n_wrong(), "; " + probs if probs else "",
-                   "; strays %d" % len(self.strays) if self.strays else ""))
-
-    def record(self):
-        _table.append(("%s+%s" % (self.stack, self.db), self.complete, self.n,
-                       ", ".join("%s %d" % kv for kv in sorted(self.missing.items())) or "-",
-                       self.n_wrong()))
-        print("  " + self.summary(), flush=True)
-
-    def check_spans_match_servers(self):
-        """One span per request and role, the DB lookups as many as the database ran."""
-        for role in ("curl", "front_srv", "front_cli", "back_srv"):
-            check_eq(self.counts[role], self.n, "%s spans (%s)" % (role, self.summary()))
-        lookups = sum(1 for spans in self.by_req for s in spans["db"]
-                      if attrs(s).get("db.operation.name") == LOOKUP_OP[self.db])
-        check_eq(lookups, self.db_lookups, "DB %s spans vs the database's count (%s)"
-                 % (LOOKUP_OP[self.db], self.summary()))
-        check(not self.strays, "%d spans on the chain's ports outside every request: %s"
-              % (len(self.strays), [(s["kind"], s["name"], attrs(s).get("url.path"))
-                                    for s in self.strays[:5]]))
-
-    def check_no_wrong_links(self):
-        check(not self.wrong, "%d wrong links (%s): %s" % (len(self.wrong), self.summary(),
-                                                          "; ".join(self.wrong[:6])))
-
-    def check_pairing_exact(self):
-        for role in PAIRING:
-            check_eq(self.links[(role, "ok")], self.n,
-                     "%s links (pairing) (%s)" % (LINK_NAME[role], self.summary()))
-
-    def check_link_exact(self, role):
-        check_eq(self.links[(role, "ok")], self.counts[role],
-                 "%s links (%s)" % (LINK_NAME[role], self.summary()))
 
 
 def chain_test(stack, db, exact=True, exact_db_link=True):
     need(stack, db)
     run = Run(stack, db, N)
     run.record()
-    run.check_spans_match_servers()
-    run.check_no_wrong_links()
-    run.check_pairing_exact()
-    if exact:
-        run.check_link_exact("front_cli")
-        if exact_db_link:
-            run.check_link_exact("db")
-            check_eq(run.complete, N, "complete traces (%s)" % run.summary())
+    run.check_chain(exact, exact_db_link)
 
 
 @test
@@ -461,6 +197,7 @@ def sampling_keeps_or_drops_whole_traces():
 
 
 def print_table():
+    _table = traces_lib._table
     if not _table:
         return
     print("connected traces (N=%d sequential requests per chain):" % N)
@@ -473,7 +210,6 @@ if __name__ == "__main__":
     try:
         status = lib.run_tests()
     finally:
-        for d in _databases.values():
-            d.stop()
+        traces_lib.stop_databases()
     print_table()
     sys.exit(status)

@@ -307,6 +307,14 @@ static void on_exchange(void *ctx, struct conn *c, enum l7_protocol kind, const 
 	}
 }
 
+static void on_io(void *ctx, struct conn *c, uint64_t actor, bool ingress, bool before_feed,
+                  bool request_hook)
+{
+	struct agent *a = ctx;
+
+	trace_links_io(a->links, c, actor, ingress, before_feed, request_hook);
+}
+
 static void on_request(void *ctx, struct conn *c, enum l7_protocol kind, const void *req,
                        uint64_t actor)
 {
@@ -379,6 +387,11 @@ static void on_conn_event(struct agent *a, const struct pscope_conn_event *e, si
 		if (!c)
 			return;
 		memcpy(c->comm, e->comm, sizeof(c->comm));
+		if (e->conn.role == PSCOPE_ROLE_CLIENT && e->conn.tick)
+			trace_links_connect(
+			    a->links, c,
+			    (uint64_t)((e->conn.tick & LINK_TICK_MASK) | LINK_TICK_BIT) << 32 |
+			        e->conn.tid);
 		/* read the process's metadata while it surely exists (curl may be
 		 * gone by the time its span ends) */
 		conn_resource(a, c);
@@ -633,6 +646,8 @@ static void update_self_metrics(struct agent *a)
 		metrics_set_self_counter(m, "periscope.links", "result", "ambiguous", ls.ambiguous);
 		metrics_set_self_counter(m, "periscope.links", "result", "none", ls.no_parent);
 		metrics_set_self_counter(m, "periscope.links.paired", NULL, NULL, ls.paired);
+		metrics_set_self_counter(m, "periscope.links.event_loop", NULL, NULL,
+		                         ls.loop_links);
 	}
 	if (a->loader) {
 		metrics_set_self_gauge(m, "periscope.ringbuf.size", NULL, NULL,
@@ -856,6 +871,7 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 	a->signal_fd = -1;
 	a->sink.exchange = on_exchange;
 	a->sink.request = on_request;
+	a->sink.io = on_io;
 	a->sink.reset = on_stream_reset;
 	a->sink.ctx = a;
 	id_gen_seed(&a->ids);

@@ -4,6 +4,7 @@
 #define PERISCOPE_CONN_TABLE_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "periscope_abi.h"
@@ -17,6 +18,12 @@ struct conn {
 	uint8_t flags;    /* CONN_FLAG_* */
 	uint8_t peer_end; /* 0, or how the peer ended it first (enum l7_end: FIN or reset) */
 	uint64_t peer_end_ns;
+	/* event loops, protocols without a request hook: the parent the turn
+	 * that wrote the pending request chose (trace_links_io) */
+	uint8_t write_parent;      /* 0 none taken, 1 a root, 2 ambiguous, 3 parent */
+	bool write_parent_connect; /* taken when the connection was opened */
+	int32_t write_parent_fd;
+	uint64_t write_parent_sock, write_parent_seq;
 	uint64_t last_seen_ns;
 	void *session;           /* protocol state, owned through the table's release hook */
 	struct link_ring *links; /* span ids of its requests in flight (trace_links.h) */

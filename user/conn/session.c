@@ -142,6 +142,7 @@ void session_on_data(struct conn *c, const struct pscope_data_event *e,
 	struct session *s = c->session;
 	struct stream_chunk chunk;
 	bool tls_event = e->hdr.flags & PSCOPE_EVF_TLS;
+	bool ingress;
 	int rc;
 
 	if (s && s->tls && !tls_event)
@@ -216,11 +217,18 @@ void session_on_data(struct conn *c, const struct pscope_data_event *e,
 	s->cur_actor = e->conn.tid;
 	if ((c->flags & CONN_FLAG_GO) && e->goroutine)
 		s->cur_actor |= (uint64_t)(e->goroutine | LINK_GOROUTINE_BIT) << 32;
+	else if (e->conn.tick)
+		s->cur_actor |= (uint64_t)((e->conn.tick & LINK_TICK_MASK) | LINK_TICK_BIT) << 32;
+	ingress = e->direction == PSCOPE_DIR_INGRESS;
+	if (sink->io)
+		sink->io(sink->ctx, c, s->cur_actor, ingress, true, s->ops->request_hook);
 	rc = s->ops->feed(s->parser, stream_dir_of(c->ref.role, e->direction), &chunk);
 	if (rc < 0)
 		st->parse_errors++;
 	else if (rc == L7_FEED_SWITCH)
 		switch_protocol(s, e, &chunk, sink, st);
+	if (sink->io && c->session == s && s->ops)
+		sink->io(sink->ctx, c, s->cur_actor, ingress, false, s->ops->request_hook);
 }
 
 void session_on_close(struct conn *c, uint64_t ts_ns, uint32_t tid, enum l7_end how)

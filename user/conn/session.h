@@ -21,6 +21,10 @@ struct session_sink {
 	/* a request's head was parsed (ids are decided here, see trace_links.h) */
 	void (*request)(void *ctx, struct conn *c, enum l7_protocol kind, const void *req,
 	                uint64_t actor);
+	/* bytes of c moved by actor, just before (before_feed) and after the
+	 * parser saw them; request_hook: the protocol reports request starts */
+	void (*io)(void *ctx, struct conn *c, uint64_t actor, bool ingress, bool before_feed,
+	           bool request_hook);
 	/* c's parser started over (events were lost): forget its requests in flight */
 	void (*reset)(void *ctx, struct conn *c);
 	void *ctx;

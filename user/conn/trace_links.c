@@ -8,6 +8,17 @@
 
 #define THREAD_SLOTS   65536 /* power of two */
 #define MAX_UNRESOLVED 1024
+#define LOOP_SLOTS     4096 /* power of two; direct-mapped by thread id */
+
+/* One event-loop thread's current turn: who owns it (see trace_links.h). A
+ * slot taken over by another thread only loses that thread's turn (its calls
+ * become roots), never links them wrongly. */
+struct loop_turn {
+	uint32_t tid, pid;
+	uint32_t tick;
+	uint8_t owners; /* 0, 1, or 2 for several */
+	struct link_ref owner;
+};
 
 /* A thread handling server requests: the last one it started. */
 struct thread_entry {
@@ -35,6 +46,7 @@ struct trace_links {
 	size_t n_threads;
 	struct unresolved unresolved[MAX_UNRESOLVED];
 	size_t n_unresolved;
+	struct loop_turn *loops; /* LOOP_SLOTS */
 	struct trace_links_stats stats;
 };
 
@@ -46,7 +58,10 @@ struct trace_links *trace_links__new(struct conn_table *conns, struct id_gen *id
 	if (!tl)
 		return NULL;
 	tl->threads = calloc(THREAD_SLOTS, sizeof(*tl->threads));
-	if (!tl->threads) {
+	tl->loops = calloc(LOOP_SLOTS, sizeof(*tl->loops));
+	if (!tl->threads || !tl->loops) {
+		free(tl->threads);
+		free(tl->loops);
 		free(tl);
 		return NULL;
 	}
@@ -61,6 +76,7 @@ void trace_links__free(struct trace_links *tl)
 	if (!tl)
 		return;
 	free(tl->threads);
+	free(tl->loops);
 	free(tl);
 }
 
@@ -176,6 +192,99 @@ void trace_links_forget_conn(struct trace_links *tl, struct conn *c)
 			thread_release(tl, c, &r->ctx[(r->head + i) % LINK_RING_MAX]);
 	free(r);
 	c->links = NULL;
+}
+
+/* ---- event-loop turns ---- */
+
+static struct loop_turn *loop_slot(struct trace_links *tl, uint32_t tid)
+{
+	return &tl->loops[(tid * 2654435761u) & (LOOP_SLOTS - 1)];
+}
+
+/* The turn (pid, tid, tick) now: NULL when the thread's slot holds another
+ * turn (nothing was read in this one yet). */
+static struct loop_turn *loop_current(struct trace_links *tl, uint32_t pid, uint32_t tid,
+                                      uint32_t tick)
+{
+	struct loop_turn *t = loop_slot(tl, tid);
+
+	return t->tid == tid && t->pid == pid && t->tick == tick ? t : NULL;
+}
+
+/* Server request o owns thread tid's turn tick (with any other owner: several). */
+static void loop_own(struct trace_links *tl, uint32_t pid, uint32_t tid, uint32_t tick,
+                     const struct link_ref *o)
+{
+	struct loop_turn *t = loop_slot(tl, tid);
+
+	if (t->tid != tid || t->pid != pid || t->tick != tick) {
+		t->tid = tid;
+		t->pid = pid;
+		t->tick = tick;
+		t->owners = 0;
+	}
+	if (!t->owners) {
+		t->owner = *o;
+		t->owners = 1;
+	} else if (t->owner.sock_id != o->sock_id || t->owner.fd != o->fd ||
+	           t->owner.seq != o->seq) {
+		t->owners = 2;
+	}
+}
+
+/* The server request a ref names, if it is still in flight. */
+static struct link_ctx *ref_find(struct trace_links *tl, uint32_t pid, const struct link_ref *o,
+                                 struct conn **conn_out)
+{
+	struct conn *sc = conn_table_lookup(tl->conns, pid, o->fd);
+
+	if (!sc || sc->ref.sock_id != o->sock_id || sc->ref.role != PSCOPE_ROLE_SERVER)
+		return NULL;
+	*conn_out = sc;
+	return ring_find(sc->links, o->seq);
+}
+
+/* The owner of the turn a client request is written in, if exactly one. */
+static struct link_ctx *loop_parent(struct trace_links *tl, uint32_t pid, uint32_t tid,
+                                    uint32_t tick, struct conn **conn_out, bool *ambiguous)
+{
+	struct loop_turn *t = loop_current(tl, pid, tid, tick);
+
+	if (!t || !t->owners)
+		return NULL; /* a turn that read nothing (a timer): nobody's */
+	if (t->owners > 1) {
+		*ambiguous = true;
+		return NULL;
+	}
+	return ref_find(tl, pid, &t->owner, conn_out);
+}
+
+/* What thread tid's turn tick says a request started now belongs to, kept in c
+ * (write_parent) until the request's exchange completes. */
+static void loop_decide_into(struct trace_links *tl, struct conn *c, uint32_t tid, uint32_t tick)
+{
+	struct loop_turn *t = loop_current(tl, c->ref.pid, tid, tick);
+
+	if (!t || !t->owners) {
+		c->write_parent = 1;
+	} else if (t->owners > 1) {
+		c->write_parent = 2;
+	} else {
+		c->write_parent = 3;
+		c->write_parent_fd = t->owner.fd;
+		c->write_parent_sock = t->owner.sock_id;
+		c->write_parent_seq = t->owner.seq;
+	}
+}
+
+/* The parent c->write_parent names, if still in flight. */
+static struct link_ctx *write_parent_find(struct trace_links *tl, struct conn *c,
+                                          struct conn **conn_out)
+{
+	struct link_ref o = {
+	    .fd = c->write_parent_fd, .sock_id = c->write_parent_sock, .seq = c->write_parent_seq};
+
+	return c->write_parent == 3 ? ref_find(tl, c->ref.pid, &o, conn_out) : NULL;
 }
 
 /* ---- pairing ---- */
@@ -341,6 +450,27 @@ static void server_request(struct trace_links *tl, struct conn *c, struct link_c
 	if (x->gkey)
 		key_occupy(tl, c, x, x->gkey);
 	key_occupy(tl, c, x, c->ref.pid | LINK_PROCESS_BIT);
+	if (x->tick) {
+		struct link_ref o = {.fd = c->ref.fd, .sock_id = c->ref.sock_id, .seq = x->seq};
+
+		loop_own(tl, c->ref.pid, x->tid, x->tick, &o);
+	}
+}
+
+/* Client request x becomes the child of server request parent on sc. */
+static void link_to(struct trace_links *tl, struct conn *sc, struct link_ctx *parent,
+                    struct link_ctx *x)
+{
+	resolve(tl, sc, parent);
+	memcpy(x->trace_id, parent->trace_id, 16);
+	memcpy(x->parent_span_id, parent->span_id, 8);
+	x->has_parent = true;
+	x->sampled = parent->sampled;
+	x->local_parent = true;
+	x->parent.fd = sc->ref.fd;
+	x->parent.sock_id = sc->ref.sock_id;
+	x->parent.seq = parent->seq;
+	tl->stats.in_process_links++;
 }
 
 static void client_request(struct trace_links *tl, struct conn *c, struct link_ctx *x,
@@ -358,10 +488,21 @@ static void client_request(struct trace_links *tl, struct conn *c, struct link_c
 		 * thread's or the process's server request is a guess; net/http's
 		 * writer goroutine writes under its caller's goroutine (go.bpf.h). */
 		parent = thread_parent(tl, c->ref.pid, x->gkey, &sc, &ambiguous);
+	} else if (x->tick) {
+		/* an event loop: the owner of this turn, or nobody; the first
+		 * request on a connection opened in another turn (its write waited
+		 * for the connect to complete) belongs to whoever opened it */
+		parent = loop_parent(tl, c->ref.pid, x->tid, x->tick, &sc, &ambiguous);
+		if (!parent && !ambiguous && c->write_parent_connect)
+			parent = write_parent_find(tl, c, &sc);
+		c->write_parent = 0;
+		c->write_parent_connect = false;
+		if (parent)
+			tl->stats.loop_links++;
 	} else {
 		parent = thread_parent(tl, c->ref.pid, x->tid, &sc, &ambiguous);
 	}
-	if (!parent && !x->gkey && !thread_busy(tl, c->ref.pid, x->tid)) {
+	if (!parent && !x->gkey && !x->tick && !thread_busy(tl, c->ref.pid, x->tid)) {
 		/* a thread (or goroutine) serving nothing itself: the process's
 		 * server request, if it has exactly one in flight (worker pools,
 		 * Go's connection writer goroutines) */
@@ -379,12 +520,17 @@ static void client_request(struct trace_links *tl, struct conn *c, struct link_c
 		pair_from_client(tl, c, x);
 		return;
 	}
-	resolve(tl, sc, parent);
-	memcpy(x->trace_id, parent->trace_id, 16);
-	memcpy(x->parent_span_id, parent->span_id, 8);
-	x->has_parent = true;
-	x->sampled = parent->sampled;
-	tl->stats.in_process_links++;
+	link_to(tl, sc, parent, x);
+}
+
+/* An actor's thread, goroutine key and tick key (see LINK_*_BIT). */
+static void actor_split(uint64_t actor, uint32_t *tid, uint32_t *gkey, uint32_t *tick)
+{
+	uint32_t hi = (uint32_t)(actor >> 32);
+
+	*tid = (uint32_t)actor;
+	*gkey = (hi & LINK_GOROUTINE_BIT) ? hi : 0;
+	*tick = !(hi & LINK_GOROUTINE_BIT) && (hi & LINK_TICK_BIT) ? hi : 0;
 }
 
 void trace_links_request(struct trace_links *tl, struct conn *c, uint64_t actor, uint64_t ts_ns,
@@ -402,8 +548,7 @@ void trace_links_request(struct trace_links *tl, struct conn *c, uint64_t actor,
 	x = &r->ctx[(r->head + r->n) % LINK_RING_MAX];
 	memset(x, 0, sizeof(*x));
 	x->seq = seq;
-	x->tid = (uint32_t)actor;
-	x->gkey = (uint32_t)(actor >> 32);
+	actor_split(actor, &x->tid, &x->gkey, &x->tick);
 	x->start_ns = ts_ns;
 	id_gen_span_id(tl->ids, x->span_id);
 	r->n++;
@@ -477,8 +622,7 @@ void trace_links_complete(struct trace_links *tl, struct conn *c, uint64_t actor
 	/* decided now */
 	memset(out, 0, sizeof(*out));
 	out->seq = seq;
-	out->tid = (uint32_t)actor;
-	out->gkey = (uint32_t)(actor >> 32);
+	actor_split(actor, &out->tid, &out->gkey, &out->tick);
 	out->resolved = true;
 	id_gen_span_id(tl->ids, out->span_id);
 	if (server) {
@@ -488,7 +632,106 @@ void trace_links_complete(struct trace_links *tl, struct conn *c, uint64_t actor
 			fresh_root(tl, out);
 		return;
 	}
+	if (c->write_parent && !out->gkey) {
+		/* decided by the event-loop turn that wrote the request */
+		uint8_t wp = c->write_parent;
+		struct conn *sc = NULL;
+		struct link_ctx *parent = write_parent_find(tl, c, &sc);
+
+		c->write_parent = 0;
+		c->write_parent_connect = false;
+		if (from_traceparent(tl, out, traceparent))
+			return;
+		if (parent) {
+			tl->stats.loop_links++;
+			link_to(tl, sc, parent, out);
+			return;
+		}
+		if (wp == 2)
+			tl->stats.ambiguous++;
+		else
+			tl->stats.no_parent++;
+		fresh_root(tl, out);
+		return;
+	}
+	if (out->tick) {
+		/* an event loop's request whose write was not seen: nobody's */
+		tl->stats.no_parent++;
+		fresh_root(tl, out);
+		return;
+	}
 	client_request(tl, c, out, traceparent);
+}
+
+void trace_links_io(struct trace_links *tl, struct conn *c, uint64_t actor, bool ingress,
+                    bool before_feed, bool request_hook)
+{
+	uint32_t tid, gkey, tick;
+	struct link_ring *r = c->links;
+	bool server = c->ref.role == PSCOPE_ROLE_SERVER;
+
+	actor_split(actor, &tid, &gkey, &tick);
+	if (!tick)
+		return;
+	if (server) {
+		/* the request being read (head, or body) owns the turn */
+		if (!before_feed && ingress && r && r->n) {
+			const struct link_ctx *x = &r->ctx[(r->head + r->n - 1) % LINK_RING_MAX];
+			struct link_ref o = {
+			    .fd = c->ref.fd, .sock_id = c->ref.sock_id, .seq = x->seq};
+
+			loop_own(tl, c->ref.pid, tid, tick, &o);
+		}
+		return;
+	}
+	if (!before_feed)
+		return;
+	if (ingress) {
+		/* a response being read: the turn continues its caller's work */
+		if (r && r->n && r->ctx[r->head].local_parent) {
+			loop_own(tl, c->ref.pid, tid, tick, &r->ctx[r->head].parent);
+		} else if (c->write_parent == 3) {
+			struct link_ref o = {.fd = c->write_parent_fd,
+			                     .sock_id = c->write_parent_sock,
+			                     .seq = c->write_parent_seq};
+
+			loop_own(tl, c->ref.pid, tid, tick, &o);
+		}
+		return;
+	}
+	if (request_hook)
+		return; /* a protocol with request starts decides at the start */
+	if (c->write_parent_connect) {
+		/* the first request on a connection: the turn's owner, else the
+		 * one who opened it */
+		uint8_t at_connect = c->write_parent;
+		int32_t fd = c->write_parent_fd;
+		uint64_t sock = c->write_parent_sock, seq = c->write_parent_seq;
+
+		loop_decide_into(tl, c, tid, tick);
+		c->write_parent_connect = false;
+		if (c->write_parent == 1 && at_connect == 3) {
+			c->write_parent = 3;
+			c->write_parent_fd = fd;
+			c->write_parent_sock = sock;
+			c->write_parent_seq = seq;
+		}
+	} else if (!c->write_parent) {
+		/* a request of a protocol without request starts: its parent is
+		 * the turn's owner now (kept until its exchange completes) */
+		loop_decide_into(tl, c, tid, tick);
+	}
+}
+
+void trace_links_connect(struct trace_links *tl, struct conn *c, uint64_t actor)
+{
+	uint32_t tid, gkey, tick;
+
+	actor_split(actor, &tid, &gkey, &tick);
+	if (!tick || c->ref.role != PSCOPE_ROLE_CLIENT)
+		return;
+	loop_decide_into(tl, c, tid, tick);
+	c->write_parent_connect = true;
 }
 
 void trace_links_flush(struct trace_links *tl)

@@ -21,7 +21,15 @@
  * its goroutine's server request first, then its thread's. A client request
  * from a thread with no server request of its own (a worker pool thread, a
  * Go connection-writer goroutine) falls back to its process's server request
- * when the process has exactly one in flight. */
+ * when the process has exactly one in flight.
+ *
+ * Event loops: a thread that waits in epoll (its events carry a tick: one per
+ * return from epoll_wait) is followed turn by turn instead. A turn is
+ * owned by the server request it read, or by the parent of the client request
+ * whose response it read; a client request written in a turn with exactly one
+ * owner is that owner's child, in a turn with several it is ambiguous, and in
+ * a turn that read nothing (a timer) it belongs to nobody. Such threads never
+ * fall back to the process. */
 #ifndef PERISCOPE_TRACE_LINKS_H
 #define PERISCOPE_TRACE_LINKS_H
 
@@ -36,6 +44,18 @@
 #define LINK_GOROUTINE_BIT 0x80000000u
 /* Set in process keys (pid | bit): thread ids stay below 2^22 (pid_max). */
 #define LINK_PROCESS_BIT 0x40000000u
+/* Set in an actor's high word that carries an event-loop tick (its low 29
+ * bits) instead of a goroutine key: the thread waits in epoll (an event loop). */
+#define LINK_TICK_BIT  0x20000000u
+#define LINK_TICK_MASK 0x1fffffffu
+
+/* A server request, by its connection and number (to find it again). */
+struct link_ref {
+	int32_t fd;
+	uint32_t pad;
+	uint64_t sock_id;
+	uint64_t seq;
+};
 
 /* The ids of one request's span. */
 struct link_ctx {
@@ -45,6 +65,10 @@ struct link_ctx {
 	uint64_t seq;  /* the request's number on its connection (the parser's) */
 	uint32_t tid;  /* the thread that read (server) or wrote (client) it */
 	uint32_t gkey; /* its goroutine key (Go programs), else 0 */
+	uint32_t tick; /* its event-loop tick key (LINK_TICK_BIT set), else 0 */
+	/* client: the local server request it was linked to (local_parent) */
+	struct link_ref parent;
+	bool local_parent;
 	uint64_t start_ns;
 	bool has_parent;
 	bool sampled;
@@ -67,6 +91,7 @@ struct trace_links_stats {
 	uint64_t ambiguous;        /* client spans left as roots: several requests on the thread */
 	uint64_t no_parent;        /* client spans left as roots: no server request in flight */
 	uint64_t process_links;    /* of in_process_links: through the process fallback */
+	uint64_t loop_links;       /* of in_process_links: through an event-loop turn's owner */
 	uint64_t paired;           /* server spans given a local client parent */
 	uint64_t remote_parents;   /* server spans continuing an incoming traceparent */
 	uint64_t unlinked; /* exchanges without a ring entry (pipelining deeper than the ring) */
@@ -93,6 +118,20 @@ void trace_links_request(struct trace_links *tl, struct conn *c, uint64_t actor,
  * ends its thread's (and goroutine's) link. */
 void trace_links_complete(struct trace_links *tl, struct conn *c, uint64_t actor, bool has_seq,
                           uint64_t seq, const char *traceparent, struct link_ctx *out);
+
+/* Bytes of c moved by actor (before the parsers see them: before_feed; after:
+ * !before_feed). On event-loop threads this is what tells which request a
+ * turn of the loop works for: a server request being read owns the turn, and
+ * so does the parent of a client request whose response is being read; a
+ * write on a connection whose protocol reports no request start (databases)
+ * takes the turn's owner as its parent now. */
+void trace_links_io(struct trace_links *tl, struct conn *c, uint64_t actor, bool ingress,
+                    bool before_feed, bool request_hook);
+
+/* Client connection c was opened by actor (connect): on an event loop, its
+ * first request belongs to the owner of that turn when the turn that writes
+ * it read nothing (the write waited for the connect to complete). */
+void trace_links_connect(struct trace_links *tl, struct conn *c, uint64_t actor);
 
 /* Retries same-node pairing for server requests still unresolved (call after
  * each batch of events: the client's event may come just after the server's). */

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define EVENT_FILE_MAGIC     "PSCOPE1\n"
+#define EVENT_FILE_MAGIC     "PSCOPE2\n" /* 2: conn refs carry the event-loop tick */
 #define EVENT_FILE_MAX_EVENT (1u << 20)
 
 struct event_writer;

@@ -218,8 +218,8 @@ static int attach_go(struct tls_probes *t, const char *path, const char *shown_p
 	}
 	rc = loader_attach_go_http(t->loader, path, rt_off, wr_off, out);
 	if (!rc)
-		log_msg(t->log, LOG_INFO, "Go net/http probes attached", "path", LOG_STR(shown_path),
-		        "go", LOG_STR(go_binary_version(gb)), NULL);
+		log_msg(t->log, LOG_INFO, "Go net/http probes attached", "path",
+		        LOG_STR(shown_path), "go", LOG_STR(go_binary_version(gb)), NULL);
 cleanup:
 	go_binary__free(gb);
 	return rc;
@@ -436,8 +436,9 @@ void tls_probes_on_exit(struct tls_probes *t, uint32_t pid)
 			}
 		}
 		if (!lib->n_pids && !lib->permanent) {
-			log_msg(t->log, LOG_INFO, lib->go ? "Go probes detached" : "TLS probes detached",
-			        "path", LOG_STR(lib->path), NULL);
+			log_msg(t->log, LOG_INFO,
+			        lib->go ? "Go probes detached" : "TLS probes detached", "path",
+			        LOG_STR(lib->path), NULL);
 			lib_free(lib);
 			t->libs[i] = t->libs[--t->n_libs];
 			continue;

@@ -16,6 +16,16 @@
 #define DB_STATUS_MAX     16
 #define DB_ERROR_MSG_MAX  128
 
+/* How a transaction ended, on the span of the command that ended it (Redis
+ * EXEC or DISCARD). */
+enum db_tx_outcome {
+	DB_TX_NONE = 0,      /* not the end of a transaction */
+	DB_TX_COMMITTED,     /* EXEC ran the queued commands (some may have failed) */
+	DB_TX_WATCH_ABORTED, /* EXEC answered nil: a WATCHed key changed, nothing ran */
+	DB_TX_ABORTED,       /* EXEC answered an error (EXECABORT): nothing ran */
+	DB_TX_DISCARDED,     /* DISCARD: nothing ran */
+};
+
 /* One operation and its response. Strings are NUL-terminated, truncated to
  * fit; unknown ones are "". */
 struct db_exchange {
@@ -34,6 +44,9 @@ struct db_exchange {
 	uint64_t rows;                     /* rows returned or affected when known, else 0 */
 	uint64_t req_start_ns, req_end_ns; /* first and last byte of the request */
 	uint64_t resp_start_ns, resp_end_ns;
+	uint8_t tx_outcome;   /* enum db_tx_outcome */
+	uint32_t tx_commands; /* with tx_outcome: the commands queued in the transaction */
+	uint32_t tx_failed;   /* with DB_TX_COMMITTED: those whose reply was an error */
 };
 
 struct db_parser_stats {

@@ -65,6 +65,8 @@ struct l7_ops {
 	/* false: the server's own side of the connection is not parsed (databases:
 	 * their clients' spans describe the same operations) */
 	bool parse_server_side;
+	/* the parser reports request starts (l7_callbacks.request) */
+	bool request_hook;
 	void *(*create)(const struct l7_callbacks *cb); /* NULL on ENOMEM */
 	void (*destroy)(void *parser);                  /* accepts NULL */
 	/* as http1_parser_feed: 0, or a negative errno for bytes it had to skip,

@@ -14,6 +14,17 @@
  * command; replies once a command sent after the loss waits and a chunk
  * starts with a RESP type byte (the cut reply is reported truncated, other
  * commands before the loss are dropped).
+ *
+ * Transactions: a command answered +QUEUED has not run yet. It leaves the
+ * queue of pending commands for the transaction's list and is reported when
+ * EXEC's array reply gives its element (its response is that element: the
+ * reader reports each element of a top-level array as it completes, keeping
+ * the text of error elements). The EXEC exchange follows its commands, with
+ * tx_outcome, tx_commands and tx_failed. When nothing runs — DISCARD, EXEC
+ * answered nil (*-1 in RESP2, _ in RESP3: a WATCHed key changed) or an error
+ * (EXECABORT: a command was rejected when queued, and that command already
+ * has its own error exchange) — the queued commands are not reported: only
+ * the EXEC or DISCARD exchange says so, with their number.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -57,6 +68,9 @@ struct reader {
 	bool line_over; /* the line is longer than LINE_KEEP */
 	bool cr;        /* the last byte of the line so far is CR */
 	bool lost;
+	bool elem_capturing; /* the item is an error element of a top-level aggregate */
+	uint8_t elem_type;   /* type byte of the current element of a top-level aggregate */
+	uint16_t elem_len;
 	uint8_t top_type;
 	uint8_t depth;
 	uint16_t line_len;
@@ -66,7 +80,16 @@ struct reader {
 	uint64_t start_ns;
 	char line[LINE_KEEP];
 	char text[TEXT_KEEP];
+	char elem[TEXT_KEEP]; /* text of an error element */
 	struct frame stack[REDIS_DEPTH_MAX];
+};
+
+enum tx_cmd {
+	TX_CMD_NONE = 0,
+	TX_CMD_MULTI,
+	TX_CMD_EXEC,
+	TX_CMD_DISCARD,
+	TX_CMD_RESET,
 };
 
 struct item {
@@ -74,16 +97,23 @@ struct item {
 	uint64_t seq;
 	uint32_t replies_left; /* subscribe-type: confirmations still due */
 	bool subscribe;
+	uint8_t tx; /* enum tx_cmd */
 	struct db_exchange ex;
+};
+
+/* A list of items (commands waiting for a reply; commands queued by MULTI). */
+struct item_list {
+	struct item *head, *tail;
+	uint32_t n;
 };
 
 struct redis_parser {
 	db_exchange_fn fn;
 	void *ctx;
 	struct reader dir[2];
-	struct item *head, *tail;
-	uint32_t n_items;
-	bool subscribed; /* RESP2 arrays may be push messages */
+	struct item_list pending; /* sent, waiting for their reply */
+	struct item_list queued;  /* answered +QUEUED, waiting for EXEC */
+	bool subscribed;          /* RESP2 arrays may be push messages */
 	uint64_t req_seq;
 	uint64_t lost_seq;
 	struct db_parser_stats stats;
@@ -111,36 +141,91 @@ static bool text_is(const char *t, size_t n, const char *word)
 
 /* --- items ------------------------------------------------------------------ */
 
-static struct item *item_pop(struct redis_parser *p)
+static struct item *list_pop(struct item_list *l)
 {
-	struct item *it = p->head;
+	struct item *it = l->head;
 
 	if (!it)
 		return NULL;
-	p->head = it->next;
-	if (!p->head)
-		p->tail = NULL;
-	p->n_items--;
+	l->head = it->next;
+	if (!l->head)
+		l->tail = NULL;
+	l->n--;
+	it->next = NULL;
 	return it;
+}
+
+static void list_push(struct item_list *l, struct item *it)
+{
+	it->next = NULL;
+	if (l->tail)
+		l->tail->next = it;
+	else
+		l->head = it;
+	l->tail = it;
+	l->n++;
+}
+
+/* Frees every item of l; returns how many there were. */
+static uint32_t list_clear(struct item_list *l)
+{
+	uint32_t n = 0;
+	struct item *it;
+
+	while ((it = list_pop(l))) {
+		free(it);
+		n++;
+	}
+	return n;
+}
+
+static struct item *item_pop(struct redis_parser *p)
+{
+	return list_pop(&p->pending);
 }
 
 static void drop_all(struct redis_parser *p)
 {
-	struct item *it;
+	p->stats.unanswered += list_clear(&p->pending) + list_clear(&p->queued);
+}
 
-	while ((it = item_pop(p))) {
-		p->stats.unanswered++;
-		free(it);
-	}
+static void emit_item(struct redis_parser *p, struct item *it)
+{
+	p->stats.exchanges++;
+	p->fn(p->ctx, &it->ex);
+	free(it);
 }
 
 static void emit_head(struct redis_parser *p)
 {
-	struct item *it = item_pop(p);
+	emit_item(p, item_pop(p));
+}
 
-	p->stats.exchanges++;
-	p->fn(p->ctx, &it->ex);
-	free(it);
+/* An error reply's text t[0..n) into ex: status_code is its first word. */
+static void set_error(struct db_exchange *ex, const char *t, size_t n)
+{
+	size_t w = 0, m = 0;
+
+	while (n && (t[n - 1] == '\r' || t[n - 1] == '\n'))
+		n--;
+	while (w < n && t[w] != ' ')
+		w++;
+	ex->error = true;
+	if (w >= sizeof(ex->status_code))
+		w = sizeof(ex->status_code) - 1;
+	memcpy(ex->status_code, t, w);
+	ex->status_code[w] = '\0';
+	/* Servers quote the client's arguments in some errors ("unknown
+	 * command 'X', with args beginning with: 'secret'"); arguments are
+	 * never exported, so the message stops at the first quote. */
+	while (m < n && t[m] != '\'' && t[m] != '"' && t[m] != '`')
+		m++;
+	while (m && (t[m - 1] == ' ' || t[m - 1] == ',' || t[m - 1] == ':'))
+		m--;
+	if (m >= sizeof(ex->error_message))
+		m = sizeof(ex->error_message) - 1;
+	memcpy(ex->error_message, t, m);
+	ex->error_message[m] = '\0';
 }
 
 /* A command: its name is the first word of text (upper-cased), argc words. */
@@ -154,7 +239,7 @@ static void on_command(struct redis_parser *p, const struct resp_value *v, int64
 		n++;
 	if (!n)
 		return; /* an empty inline line: ignored by the server too */
-	if (p->n_items >= REDIS_PENDING_MAX) {
+	if (p->pending.n >= REDIS_PENDING_MAX) {
 		free(item_pop(p));
 		p->stats.unanswered++;
 	}
@@ -179,18 +264,81 @@ static void on_command(struct redis_parser *p, const struct resp_value *v, int64
 			p->subscribed = true;
 	} else if (!strcmp(op, "RESET")) {
 		p->subscribed = false;
+		it->tx = TX_CMD_RESET;
+	} else if (!strcmp(op, "MULTI")) {
+		it->tx = TX_CMD_MULTI;
+	} else if (!strcmp(op, "EXEC")) {
+		it->tx = TX_CMD_EXEC;
+	} else if (!strcmp(op, "DISCARD")) {
+		it->tx = TX_CMD_DISCARD;
 	}
-	if (p->tail)
-		p->tail->next = it;
-	else
-		p->head = it;
-	p->tail = it;
-	p->n_items++;
+	list_push(&p->pending, it);
+}
+
+/* An element of a top-level aggregate reply is complete: for an EXEC's array,
+ * the reply of the next queued command, which is reported now. */
+static void on_element(struct redis_parser *p, const struct reader *r, uint64_t end_ns)
+{
+	struct item *exec = p->pending.head, *it;
+
+	if (!exec || exec->tx != TX_CMD_EXEC || r->top_type != '*')
+		return;
+	it = list_pop(&p->queued);
+	if (!it)
+		return; /* queued before this parser saw the connection */
+	it->ex.resp_start_ns = r->start_ns;
+	it->ex.resp_end_ns = end_ns;
+	if (r->elem_type == '-' || r->elem_type == '!') {
+		set_error(&it->ex, r->elem, r->elem_len);
+		exec->ex.tx_failed++;
+	}
+	exec->ex.tx_commands++;
+	emit_item(p, it);
+}
+
+/* The reply v to a transaction command (MULTI, EXEC, DISCARD, RESET). */
+static void on_tx_reply(struct redis_parser *p, struct item *it, const struct resp_value *v)
+{
+	bool error = v->type == '-' || v->type == '!';
+	uint32_t left;
+
+	switch (it->tx) {
+	case TX_CMD_MULTI:
+		if (!error) /* a new transaction: what an unseen EXEC left is stale */
+			p->stats.unanswered += list_clear(&p->queued);
+		return;
+	case TX_CMD_EXEC:
+		if (v->type == '*' && v->count >= 0) {
+			it->ex.tx_outcome = DB_TX_COMMITTED;
+			/* more queued than elements: not this transaction's */
+			p->stats.unanswered += list_clear(&p->queued);
+			return;
+		}
+		left = list_clear(&p->queued);
+		if (v->type == '_' || v->type == '*') /* nil: a WATCHed key changed */
+			it->ex.tx_outcome = DB_TX_WATCH_ABORTED;
+		else if (error && (left || !strcmp(it->ex.status_code, "EXECABORT")))
+			it->ex.tx_outcome = DB_TX_ABORTED; /* EXECABORT, or EXEC refused */
+		else
+			return; /* EXEC without MULTI */
+		it->ex.tx_commands = left;
+		return;
+	case TX_CMD_DISCARD:
+		left = list_clear(&p->queued);
+		if (!error) {
+			it->ex.tx_outcome = DB_TX_DISCARDED;
+			it->ex.tx_commands = left;
+		}
+		return;
+	case TX_CMD_RESET:
+		list_clear(&p->queued);
+		return;
+	}
 }
 
 static void on_reply(struct redis_parser *p, const struct resp_value *v)
 {
-	struct item *it = p->head;
+	struct item *it = p->pending.head;
 	bool sub_word = false, msg_word = false;
 	const char *t = v->text;
 	size_t n = v->text_len;
@@ -218,31 +366,22 @@ static void on_reply(struct redis_parser *p, const struct resp_value *v)
 		p->stats.orphan_responses++;
 		return;
 	}
+	if (v->type == '+' && !it->tx && text_is(t, n, "QUEUED")) {
+		/* queued by MULTI: its reply comes with EXEC */
+		if (p->queued.n >= REDIS_PENDING_MAX) {
+			free(list_pop(&p->queued));
+			p->stats.unanswered++;
+		}
+		list_push(&p->queued, item_pop(p));
+		return;
+	}
 	if (!it->ex.resp_start_ns)
 		it->ex.resp_start_ns = v->start_ns;
 	it->ex.resp_end_ns = v->end_ns;
-	if (v->type == '-' || v->type == '!') {
-		size_t w = 0;
-		while (w < n && t[w] != ' ')
-			w++;
-		it->ex.error = true;
-		if (w >= sizeof(it->ex.status_code))
-			w = sizeof(it->ex.status_code) - 1;
-		memcpy(it->ex.status_code, t, w);
-		it->ex.status_code[w] = '\0';
-		/* Servers quote the client's arguments in some errors ("unknown
-		 * command 'X', with args beginning with: 'secret'"); arguments are
-		 * never exported, so the message stops at the first quote. */
-		size_t m = 0;
-		while (m < n && t[m] != '\'' && t[m] != '"' && t[m] != '`')
-			m++;
-		while (m && (t[m - 1] == ' ' || t[m - 1] == ',' || t[m - 1] == ':'))
-			m--;
-		if (m >= sizeof(it->ex.error_message))
-			m = sizeof(it->ex.error_message) - 1;
-		memcpy(it->ex.error_message, t, m);
-		it->ex.error_message[m] = '\0';
-	}
+	if (v->type == '-' || v->type == '!')
+		set_error(&it->ex, t, n);
+	if (it->tx)
+		on_tx_reply(p, it, v);
 	emit_head(p);
 }
 
@@ -285,8 +424,11 @@ static void item_done(struct redis_parser *p, enum stream_dir dir, uint64_t end_
 
 	r->state = R_TYPE;
 	r->capturing = false;
+	r->elem_capturing = false;
 	while (r->depth > 0) {
 		struct frame *f = &r->stack[r->depth - 1];
+		if (r->depth == 1 && !f->attribute && dir == STREAM_DIR_RESPONSE)
+			on_element(p, r, end_ns); /* an element of the top-level value */
 		if (--f->remaining > 0)
 			return;
 		r->depth--;
@@ -301,12 +443,16 @@ static void item_done(struct redis_parser *p, enum stream_dir dir, uint64_t end_
 
 static void capture(struct reader *r, const uint8_t *b, size_t n)
 {
-	if (!r->capturing)
-		return;
-	if (n > TEXT_KEEP - r->text_len)
-		n = TEXT_KEEP - r->text_len;
-	memcpy(r->text + r->text_len, b, n);
-	r->text_len += (uint16_t)n;
+	if (r->capturing) {
+		size_t k = n < (size_t)(TEXT_KEEP - r->text_len) ? n : TEXT_KEEP - r->text_len;
+		memcpy(r->text + r->text_len, b, k);
+		r->text_len += (uint16_t)k;
+	}
+	if (r->elem_capturing) {
+		size_t k = n < (size_t)(TEXT_KEEP - r->elem_len) ? n : TEXT_KEEP - r->elem_len;
+		memcpy(r->elem + r->elem_len, b, k);
+		r->elem_len += (uint16_t)k;
+	}
 }
 
 static bool parse_int(const char *s, size_t n, int64_t *out)
@@ -380,6 +526,7 @@ static void reader_reset(struct reader *r)
 	r->depth = 0;
 	r->in_value = false;
 	r->capturing = false;
+	r->elem_capturing = false;
 }
 
 /* Parses b[0..n). Returns false when the bytes are not RESP. */
@@ -420,8 +567,12 @@ static bool reader_feed(struct redis_parser *p, enum stream_dir dir, const struc
 				bool aggregate = !is_line_type(t) && !is_bulk_type(t);
 				r->capturing = (r->depth == 0 && !aggregate) ||
 				               (r->depth == 1 && r->capture_next);
-				if (r->depth == 1)
+				if (r->depth == 1) {
 					r->capture_next = false;
+					r->elem_type = t;
+					r->elem_len = 0;
+					r->elem_capturing = t == '-' || t == '!';
+				}
 			}
 			r->state = R_LINE;
 			r->line_len = 0;
@@ -500,21 +651,24 @@ static void lose_framing(struct redis_parser *p, enum stream_dir dir)
 	p->stats.parse_errors++;
 	if (dir == STREAM_DIR_RESPONSE) {
 		p->lost_seq = p->req_seq;
-		if (p->head)
-			p->head->ex.truncated = true;
+		if (p->pending.head)
+			p->pending.head->ex.truncated = true;
+		/* an EXEC reply cut short: the rest of its elements are lost */
+		if (p->pending.head && p->pending.head->tx == TX_CMD_EXEC)
+			p->stats.unanswered += list_clear(&p->queued);
 	}
 }
 
 static bool response_resync(struct redis_parser *p, const struct stream_chunk *c)
 {
 	if (p->req_seq <= p->lost_seq || !plausible_start(STREAM_DIR_RESPONSE, c->data, c->len)) {
-		if (p->head && p->head->seq < p->lost_seq)
-			p->head->ex.resp_end_ns = c->ts_last_ns;
+		if (p->pending.head && p->pending.head->seq < p->lost_seq)
+			p->pending.head->ex.resp_end_ns = c->ts_last_ns;
 		return false;
 	}
-	if (p->head && p->head->seq < p->lost_seq && p->head->ex.truncated)
+	if (p->pending.head && p->pending.head->seq < p->lost_seq && p->pending.head->ex.truncated)
 		emit_head(p);
-	while (p->head && p->head->seq < p->lost_seq) {
+	while (p->pending.head && p->pending.head->seq < p->lost_seq) {
 		free(item_pop(p));
 		p->stats.unanswered++;
 	}
@@ -547,10 +701,11 @@ int redis_parser_feed(struct redis_parser *p, enum stream_dir dir, const struct 
 		}
 	}
 	/* not RESP, or uncaptured bytes where the framing needs them */
-	if (dir == STREAM_DIR_RESPONSE && p->head) {
-		if (!p->head->ex.resp_start_ns)
-			p->head->ex.resp_start_ns = r->in_value ? r->start_ns : c->ts_first_ns;
-		p->head->ex.resp_end_ns = c->ts_last_ns;
+	if (dir == STREAM_DIR_RESPONSE && p->pending.head) {
+		if (!p->pending.head->ex.resp_start_ns)
+			p->pending.head->ex.resp_start_ns =
+			    r->in_value ? r->start_ns : c->ts_first_ns;
+		p->pending.head->ex.resp_end_ns = c->ts_last_ns;
 	}
 	lose_framing(p, dir);
 	return -EBADMSG;
@@ -582,12 +737,13 @@ void redis_parser_close(struct redis_parser *p, uint64_t ts_ns)
 {
 	if (!p)
 		return;
-	if (p->head && (p->head->ex.truncated || p->dir[STREAM_DIR_RESPONSE].in_value)) {
-		if (!p->head->ex.resp_start_ns)
-			p->head->ex.resp_start_ns = p->dir[STREAM_DIR_RESPONSE].start_ns;
-		p->head->ex.truncated = true;
-		if (!p->head->ex.resp_end_ns)
-			p->head->ex.resp_end_ns = ts_ns;
+	if (p->pending.head &&
+	    (p->pending.head->ex.truncated || p->dir[STREAM_DIR_RESPONSE].in_value)) {
+		if (!p->pending.head->ex.resp_start_ns)
+			p->pending.head->ex.resp_start_ns = p->dir[STREAM_DIR_RESPONSE].start_ns;
+		p->pending.head->ex.truncated = true;
+		if (!p->pending.head->ex.resp_end_ns)
+			p->pending.head->ex.resp_end_ns = ts_ns;
 		emit_head(p);
 	}
 	drop_all(p);

@@ -7,8 +7,15 @@
  * "CONFIG GET x" the operation is "CONFIG"); arguments are never stored, and
  * query_text, collection and namespace_ stay "". An error reply ('-' or '!')
  * sets error, status_code to its first word (ERR, WRONGTYPE, NOAUTH, ...) and
- * error_message to its text. Commands queued by MULTI are exchanges answered
- * by +QUEUED; EXEC is its own exchange (its array reply). Push messages
+ * error_message to its text. A command queued by MULTI (answered +QUEUED)
+ * is reported when EXEC runs it, with its element of EXEC's array reply as
+ * its response (error and status_code from an error element), then the EXEC
+ * exchange with tx_outcome DB_TX_COMMITTED, tx_commands and tx_failed; EXEC
+ * itself is an error only when Redis answers it with one (EXECABORT), as
+ * Redis counts it. Queued commands that never run (DISCARD, EXEC answered nil
+ * after a WATCHed key changed, EXECABORT) are not reported: the EXEC or
+ * DISCARD exchange carries tx_outcome (DISCARDED, WATCH_ABORTED, ABORTED) and
+ * their number in tx_commands. Push messages
  * (RESP3 '>' and, after a SUBSCRIBE, RESP2 "message"/"pmessage"/"smessage"
  * arrays) are not replies and do not disturb the pairing; a (P|S)SUBSCRIBE or
  * (P|S)UNSUBSCRIBE with n channels completes at its n-th confirmation. */

@@ -1,5 +1,7 @@
 /* db_span.c — CLIENT spans for database operations: name "OPERATION collection"
- * (or "OPERATION", or the system name), db.* attributes, ERROR on error replies. */
+ * (or "OPERATION", or the system name), db.* attributes, ERROR on error replies;
+ * the command ending a transaction (Redis EXEC, DISCARD) also gets
+ * periscope.db.transaction.{outcome,commands,failed_commands}. */
 #include <stdio.h>
 #include <string.h>
 
@@ -47,6 +49,21 @@ void db_span_build(struct span *s, const struct db_exchange *ex, const struct co
 		span_set_bool(s, "tls", true);
 	if (ex->rows)
 		span_set_int(s, "db.response.returned_rows", (int64_t)ex->rows);
+	if (ex->tx_outcome != DB_TX_NONE) {
+		/* no semantic convention for a transaction's end: our own names */
+		static const char *const outcome[] = {
+		    [DB_TX_COMMITTED] = "committed",
+		    [DB_TX_WATCH_ABORTED] = "watch_aborted",
+		    [DB_TX_ABORTED] = "aborted",
+		    [DB_TX_DISCARDED] = "discarded",
+		};
+		if (ex->tx_outcome < sizeof(outcome) / sizeof(outcome[0]))
+			span_set_str(s, "periscope.db.transaction.outcome",
+			             outcome[ex->tx_outcome]);
+		span_set_int(s, "periscope.db.transaction.commands", ex->tx_commands);
+		if (ex->tx_outcome == DB_TX_COMMITTED)
+			span_set_int(s, "periscope.db.transaction.failed_commands", ex->tx_failed);
+	}
 	if (ex->error) {
 		s->status = SPAN_STATUS_ERROR;
 		if (ex->status_code[0]) {

@@ -36,6 +36,52 @@ static void ipv4_format(const uint8_t a[4], char *out, size_t len)
 	out[n] = '\0';
 }
 
+/* RFC 5952 text: lowercase hex without leading zeros, the longest run of two or more zero
+ * fields (the first of equal runs) as "::", never a single zero field. glibc's inet_ntop
+ * instead writes ::1:2 as ::0.1.0.2 (the deprecated IPv4-compatible form). */
+static void ipv6_format(const uint8_t a[16], char *out, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	char buf[INET6_ADDRSTRLEN];
+	int best = -1, best_len = 1, run = 0;
+	size_t n = 0;
+
+	for (int i = 0; i < 8; i++) {
+		run = a[2 * i] | a[2 * i + 1] ? 0 : run + 1;
+		if (run > best_len) {
+			best_len = run;
+			best = i - run + 1;
+		}
+	}
+	for (int i = 0; i < 8; i++) {
+		unsigned v = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
+		bool lead = true;
+
+		if (i == best) {
+			buf[n++] = ':';
+			buf[n++] = ':';
+			i += best_len - 1;
+			continue;
+		}
+		if (i && i != best + best_len)
+			buf[n++] = ':';
+		for (int shift = 12; shift >= 0; shift -= 4) {
+			unsigned d = v >> shift & 0xf;
+
+			if (lead && d == 0 && shift)
+				continue;
+			lead = false;
+			buf[n++] = hex[d];
+		}
+	}
+	if (!len)
+		return;
+	if (n >= len)
+		n = len - 1;
+	memcpy(out, buf, n);
+	out[n] = '\0';
+}
+
 void conn_addr_format(uint8_t family, const uint8_t addr[16], char *out, size_t len)
 {
 	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -43,9 +89,9 @@ void conn_addr_format(uint8_t family, const uint8_t addr[16], char *out, size_t 
 	if (family == AF_INET)
 		ipv4_format(addr, out, len);
 	else if (!memcmp(addr, v4mapped, 12))
-		ipv4_format(addr + 12, out, len);
+		ipv4_format(addr + 12, out, len); /* a dual-stack socket's IPv4 peer */
 	else
-		inet_ntop(AF_INET6, addr, out, len);
+		ipv6_format(addr, out, len);
 }
 
 static const char *const known_methods[] = {"GET",   "POST",    "PUT",     "DELETE", "HEAD",

@@ -51,7 +51,6 @@ const char *http_end_failure_type(uint8_t end_how, bool server);
 /* The method as exported: one of the nine standard methods, else "_OTHER". */
 const char *http_method_normalize(const char *method);
 
-/* Formats a connection address (IPv4-mapped IPv6 shown as IPv4). */
 /* error.type of a request that got no response (ex->failed), by how its
  * connection ended: connection_reset (RST), connection_closed (the peer
  * closed first), timeout (a client closed it while waiting: a timeout or a
@@ -59,6 +58,8 @@ const char *http_method_normalize(const char *method);
  * process_exit (the process ended with it open). */
 const char *http_failure_type(const struct http1_exchange *ex, bool server);
 
+/* Formats a connection address: IPv4 (and IPv4-mapped IPv6, a dual-stack socket's IPv4 peer)
+ * as a dotted quad, IPv6 in RFC 5952 text (::1, 2001:db8::1). Truncates to len - 1. */
 void conn_addr_format(uint8_t family, const uint8_t addr[16], char *out, size_t len);
 
 #endif

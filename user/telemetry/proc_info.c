@@ -11,8 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "telemetry/container_id.h"
 #include "telemetry/proc_info.h"
 #include "telemetry/resource.h"
+#include "telemetry/service_name.h"
 
 #define ENVIRON_MAX     (1024 * 1024) /* bytes of /proc/PID/environ read at most */
 #define INITIAL_BUCKETS 256
@@ -532,6 +534,34 @@ static void read_environ(const struct proc_info_cache *c, uint32_t pid, struct p
 		                      f->service_name);
 }
 
+/* No OTEL_SERVICE_NAME: the name the process's owner gave it — its systemd
+ * service, else the script or module its interpreter runs (service_name.h). */
+static void read_owner_name(const struct proc_info_cache *c, uint32_t pid, struct proc_facts *f)
+{
+	struct container_identity id;
+	char path[PATH_MAX], cwd[PATH_MAX];
+	size_t len = 0;
+	char *cmdline;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/%u/cgroup", c->proc_root, pid);
+	if (container_id_read(path, &id) >= 0 && id.unit[0] &&
+	    service_name_from_unit(id.unit, f->service_name, sizeof(f->service_name)))
+		return;
+	if (!f->exe_name[0])
+		return;
+	snprintf(path, sizeof(path), "%s/%u/cmdline", c->proc_root, pid);
+	cmdline = read_file(path, SERVICE_NAME_CMDLINE_MAX, &len);
+	if (!cmdline)
+		return;
+	snprintf(path, sizeof(path), "%s/%u/cwd", c->proc_root, pid);
+	n = readlink(path, cwd, sizeof(cwd) - 1);
+	cwd[n > 0 ? n : 0] = '\0';
+	service_name_from_cmdline(f->exe_name, cmdline, len, cwd, f->service_name,
+	                          sizeof(f->service_name));
+	free(cmdline);
+}
+
 static struct resource *build_resource(const struct proc_info_cache *c, uint32_t pid,
                                        uint64_t start_ns, const char *comm_fallback)
 {
@@ -546,6 +576,8 @@ static struct resource *build_resource(const struct proc_info_cache *c, uint32_t
 	if (!f->exe_name[0])
 		read_comm(c, pid, comm_fallback, f);
 	read_environ(c, pid, f);
+	if (!f->service_name[0])
+		read_owner_name(c, pid, f);
 	if (!f->service_name[0])
 		snprintf(f->service_name, sizeof(f->service_name), "%s",
 		         f->exe_name[0] ? f->exe_name : "unknown_service");

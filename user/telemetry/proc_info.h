@@ -1,15 +1,21 @@
 /* proc_info.h — the OTel resource of each observed process, read once from
  * /proc and cached by (pid, process start time):
  *   service.name            the process's OTEL_SERVICE_NAME, else service.name
- *                           from its OTEL_RESOURCE_ATTRIBUTES, else the
- *                           executable's basename as is ("nginx", "python3.11")
+ *                           from its OTEL_RESOURCE_ATTRIBUTES, else its
+ *                           systemd service (/proc/PID/cgroup), else the
+ *                           script or module its interpreter runs
+ *                           (/proc/PID/cmdline and cwd; see service_name.h),
+ *                           else the executable's basename as is ("nginx",
+ *                           "python3.11")
  *   process.pid, process.executable.name, process.executable.path
  *   host.name, telemetry.sdk.name="periscope", telemetry.sdk.version,
  *   telemetry.sdk.language  (python/nodejs/java/ruby/php, when the executable
  *                           name makes it obvious)
  *   then the process's own OTEL_RESOURCE_ATTRIBUTES (percent-decoded), then
  *   the agent-wide attributes (not service.*, process.* or telemetry.sdk.*).
- * Command lines are never read: they hold secrets. When the process is gone,
+ * Command lines are read only to find an interpreter's script or module
+ * name; they hold secrets, so nothing else of them is kept (no
+ * process.command_args). When the process is gone,
  * the kernel task name (comm) stands in for the executable name. */
 #ifndef PERISCOPE_PROC_INFO_H
 #define PERISCOPE_PROC_INFO_H

@@ -1,6 +1,8 @@
-/* test_conn_table.c — connection tracking: lookup, fd reuse, pid reuse, eviction, expiry. */
+/* test_conn_table.c — connection tracking: lookup, fd reuse, pid reuse, eviction, expiry, the
+ * 4-tuple index across IPv4, IPv6 and dual-stack (IPv4-mapped) sockets. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "conn/conn_table.h"
 #include "unit.h"
@@ -140,6 +142,78 @@ static void test_tuple_lookup(void)
 	conn_table__free(t);
 }
 
+/* The tuple lookup across families: an AF_INET6 (dual-stack) server end found from the
+ * AF_INET client's tuple and back, pure IPv6 ends, and ::1 never matching 127.0.0.1. */
+static struct pscope_conn_ref tuple_ref(uint32_t pid, int fd, uint8_t family, const uint8_t *local,
+                                        uint16_t lport, const uint8_t *remote, uint16_t rport)
+{
+	struct pscope_conn_ref r = ref(pid, fd, (uint64_t)pid << 16 | (uint64_t)fd, 1);
+
+	r.family = family;
+	memcpy(r.local_addr, local, 16);
+	memcpy(r.remote_addr, remote, 16);
+	r.local_port = lport;
+	r.remote_port = rport;
+	return r;
+}
+
+static void test_tuple_lookup_families(void)
+{
+	static const uint8_t v4[16] = {127, 0, 0, 1}, v4b[16] = {10, 1, 2, 3};
+	static const uint8_t mapped[16] = {[10] = 0xff, [11] = 0xff, [12] = 127, [15] = 1};
+	static const uint8_t mappedb[16] = {[10] = 0xff, [11] = 0xff, 10, 1, 2, 3};
+	static const uint8_t lo6[16] = {[15] = 1};
+	static const uint8_t v6a[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 0xa};
+	static const uint8_t v6b[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 0xb};
+	static const uint8_t compat[16] = {[12] = 127, [15] = 1}; /* ::127.0.0.1, not mapped */
+	struct conn_table *t = conn_table__new(100, on_release, NULL);
+	struct pscope_conn_ref r;
+	struct conn *v4cl, *dssv, *dscl, *v4sv, *c6, *s6, *cb;
+
+	/* v4 client → dual-stack server (the server's socket sees ::ffff:127.0.0.1) */
+	r = tuple_ref(1, 3, AF_INET, v4, 41000, v4, 8080);
+	v4cl = conn_table_upsert(t, &r, 1);
+	r = tuple_ref(2, 4, AF_INET6, mapped, 8080, mapped, 41000);
+	dssv = conn_table_upsert(t, &r, 1);
+	/* dual-stack client (a v6 socket connecting to 127.0.0.1) → v4 server */
+	r = tuple_ref(3, 5, AF_INET6, mapped, 42000, mapped, 9090);
+	dscl = conn_table_upsert(t, &r, 1);
+	r = tuple_ref(4, 6, AF_INET, v4, 9090, v4, 42000);
+	v4sv = conn_table_upsert(t, &r, 1);
+	/* pure IPv6 on ::1 with the same ports as the v4 pair: another connection */
+	r = tuple_ref(5, 7, AF_INET6, lo6, 41000, lo6, 8080);
+	c6 = conn_table_upsert(t, &r, 1);
+	r = tuple_ref(6, 8, AF_INET6, lo6, 8080, lo6, 41000);
+	s6 = conn_table_upsert(t, &r, 1);
+	/* global IPv6 and IPv4 addresses, not loopback */
+	r = tuple_ref(7, 9, AF_INET6, v6a, 43000, v6b, 443);
+	struct conn *g6 = conn_table_upsert(t, &r, 1);
+	r = tuple_ref(8, 10, AF_INET6, mappedb, 44000, mapped, 80);
+	cb = conn_table_upsert(t, &r, 1);
+	CHECK_EQ_INT(conn_table_count(t), 8);
+
+	/* each end's mirrored tuple, in its own family, finds the other end */
+	CHECK(conn_table_lookup_tuple(t, AF_INET, v4, 8080, v4, 41000) == dssv);
+	CHECK(conn_table_lookup_tuple(t, AF_INET6, mapped, 41000, mapped, 8080) == v4cl);
+	CHECK(conn_table_lookup_tuple(t, AF_INET, v4, 9090, v4, 42000) == v4sv);
+	CHECK(conn_table_lookup_tuple(t, AF_INET6, mapped, 42000, mapped, 9090) == dscl);
+	CHECK(conn_table_lookup_tuple(t, AF_INET6, mapped, 9090, mapped, 42000) == v4sv);
+	CHECK(conn_table_lookup_tuple(t, AF_INET, v4, 42000, v4, 9090) == dscl);
+	CHECK(conn_table_lookup_tuple(t, AF_INET6, lo6, 8080, lo6, 41000) == s6);
+	CHECK(conn_table_lookup_tuple(t, AF_INET6, lo6, 41000, lo6, 8080) == c6);
+	CHECK(conn_table_lookup_tuple(t, AF_INET6, v6b, 443, v6a, 43000) == NULL);
+	CHECK(conn_table_lookup_tuple(t, AF_INET6, v6a, 43000, v6b, 443) == g6);
+	CHECK(conn_table_lookup_tuple(t, AF_INET, v4b, 44000, v4, 80) == cb);
+	/* ::1 is not 127.0.0.1, ::127.0.0.1 is not ::ffff:127.0.0.1, addresses are not swapped */
+	CHECK(conn_table_lookup_tuple(t, AF_INET6, lo6, 9090, lo6, 42000) == NULL);
+	CHECK(conn_table_lookup_tuple(t, AF_INET6, compat, 8080, compat, 41000) == NULL);
+	CHECK(conn_table_lookup_tuple(t, AF_INET, v4, 80, v4b, 44000) == NULL);
+	conn_table_remove(t, dssv);
+	CHECK(conn_table_lookup_tuple(t, AF_INET, v4, 8080, v4, 41000) == NULL);
+	CHECK(conn_table_lookup_tuple(t, AF_INET6, lo6, 8080, lo6, 41000) == s6);
+	conn_table__free(t);
+}
+
 static void test_dup_fd_shares_connection(void)
 {
 	struct conn_table *t = conn_table__new(100, on_release, NULL);
@@ -163,6 +237,7 @@ int main(void)
 	RUN(test_role_learned);
 	RUN(test_eviction_and_expiry);
 	RUN(test_tuple_lookup);
+	RUN(test_tuple_lookup_families);
 	RUN(test_dup_fd_shares_connection);
 	return unit_summary("test_conn_table");
 }

@@ -1,6 +1,7 @@
 /* test_trace_links.c — span ids per request: thread causality, ambiguity on
  * event loops, same-node pairing by mirrored tuple, traceparent precedence,
- * and the fallback for exchanges without a request hook. */
+ * pairing across IPv4, IPv6 and dual-stack connections, and the fallback for exchanges
+ * without a request hook. */
 #include <string.h>
 
 #include "conn/conn_table.h"
@@ -101,6 +102,69 @@ static void test_chain_links(void)
 	struct link_ctx late;
 	trace_links_complete(f.tl, c_front_cl, 21, false, 0, NULL, &late);
 	CHECK(!memcmp(late.parent_span_id, zero8, 8));
+	teardown(&f);
+}
+
+/* A connection like conn_of's on a given family and loopback address (16 bytes). */
+static struct conn *conn_at(struct fixture *f, uint32_t pid, int fd, uint8_t role, uint8_t family,
+                            const uint8_t addr[16], uint16_t lport, uint16_t rport)
+{
+	struct pscope_conn_ref r = {0};
+
+	r.pid = pid;
+	r.fd = fd;
+	r.role = role;
+	r.family = family;
+	r.sock_id = (uint64_t)pid << 16 | (uint64_t)fd;
+	memcpy(r.local_addr, addr, 16);
+	memcpy(r.remote_addr, addr, 16);
+	r.local_port = lport;
+	r.remote_port = rport;
+	return conn_table_upsert(f->conns, &r, 1);
+}
+
+/* Mixed families: curl over IPv4 → a dual-stack front (its socket: AF_INET6, ::ffff:127.0.0.1)
+ * → over ::1 → the back; and a second curl over ::1 to the same front. Every server span pairs
+ * with its own client span, and the ::1 and 127.0.0.1 connections with equal ports stay apart. */
+static void test_pairing_mixed_families(void)
+{
+	static const uint8_t v4[16] = {127, 0, 0, 1};
+	static const uint8_t mapped[16] = {[10] = 0xff, [11] = 0xff, [12] = 127, [15] = 1};
+	static const uint8_t lo6[16] = {[15] = 1};
+	struct fixture f;
+	struct link_ctx curl_cl, front_sv, front_cl, back_sv, curl6, front6;
+
+	setup(&f);
+	struct conn *c_curl = conn_at(&f, 10, 3, PSCOPE_ROLE_CLIENT, 2, v4, 40000, 8001);
+	struct conn *c_front_sv = conn_at(&f, 20, 5, PSCOPE_ROLE_SERVER, 10, mapped, 8001, 40000);
+	struct conn *c_front_cl = conn_at(&f, 20, 6, PSCOPE_ROLE_CLIENT, 10, lo6, 40001, 8002);
+	struct conn *c_back_sv = conn_at(&f, 30, 7, PSCOPE_ROLE_SERVER, 10, lo6, 8002, 40001);
+	/* the same client port over ::1: another connection to the same front */
+	struct conn *c_curl6 = conn_at(&f, 11, 3, PSCOPE_ROLE_CLIENT, 10, lo6, 40000, 8001);
+	struct conn *c_front6 = conn_at(&f, 20, 9, PSCOPE_ROLE_SERVER, 10, lo6, 8001, 40000);
+
+	trace_links_request(f.tl, c_curl, 11, 100, 0, "");
+	trace_links_request(f.tl, c_curl6, 12, 100, 0, "");
+	/* the ::1 server's read comes first: it must take curl6's request, not curl's */
+	trace_links_request(f.tl, c_front6, 22, 101, 0, "");
+	trace_links_request(f.tl, c_front_sv, 21, 101, 0, "");
+	trace_links_request(f.tl, c_front_cl, 21, 102, 0, "");
+	trace_links_request(f.tl, c_back_sv, 31, 103, 0, "");
+	trace_links_complete(f.tl, c_back_sv, 31, true, 0, "", &back_sv);
+	trace_links_complete(f.tl, c_front_cl, 21, true, 0, "", &front_cl);
+	trace_links_complete(f.tl, c_front_sv, 21, true, 0, "", &front_sv);
+	trace_links_complete(f.tl, c_curl, 11, true, 0, "", &curl_cl);
+	trace_links_complete(f.tl, c_front6, 22, true, 0, "", &front6);
+	trace_links_complete(f.tl, c_curl6, 12, true, 0, "", &curl6);
+
+	CHECK(!memcmp(front_sv.parent_span_id, curl_cl.span_id, 8));
+	CHECK(!memcmp(front_sv.trace_id, curl_cl.trace_id, 16));
+	CHECK(!memcmp(front_cl.parent_span_id, front_sv.span_id, 8));
+	CHECK(!memcmp(back_sv.parent_span_id, front_cl.span_id, 8));
+	CHECK(!memcmp(back_sv.trace_id, curl_cl.trace_id, 16));
+	CHECK(!memcmp(front6.parent_span_id, curl6.span_id, 8));
+	CHECK(!memcmp(front6.trace_id, curl6.trace_id, 16));
+	CHECK(memcmp(curl6.trace_id, curl_cl.trace_id, 16) != 0);
 	teardown(&f);
 }
 
@@ -254,13 +318,78 @@ static void test_unanswered_request_frees_thread(void)
 	teardown(&f);
 }
 
+/* The actor of thread tid in event-loop turn tick. */
+static uint64_t loop_actor(uint32_t tid, uint32_t tick)
+{
+	return (uint64_t)((tick & LINK_TICK_MASK) | LINK_TICK_BIT) << 32 | tid;
+}
+
+/* An event loop (pid 50, thread 51) serving two requests A and B: a call
+ * written in the turn that read A is A's child even with B in flight; a call in
+ * a turn that read nothing (a timer) is a root; a call in a turn that read
+ * both is ambiguous; a database call written in the turn that read A's back
+ * response continues A; a call after A was answered is a root, never B's. */
+static void test_event_loop_turns(void)
+{
+	struct fixture f;
+	struct link_ctx a, b, call_a, timer_call, amb_call, db_a, after;
+	struct trace_links_stats st;
+
+	setup(&f);
+	struct conn *sa = conn_of(&f, 50, 5, PSCOPE_ROLE_SERVER, 8001, 41000);
+	struct conn *sb = conn_of(&f, 50, 6, PSCOPE_ROLE_SERVER, 8001, 41001);
+	struct conn *back = conn_of(&f, 50, 7, PSCOPE_ROLE_CLIENT, 41002, 9000);
+	struct conn *db = conn_of(&f, 50, 8, PSCOPE_ROLE_CLIENT, 41003, 6379);
+
+	/* turn 1 reads A, turn 2 reads B; A's call is written in turn 1 */
+	trace_links_request(f.tl, sa, loop_actor(51, 1), 100, 0, "");
+	trace_links_io(f.tl, sa, loop_actor(51, 1), true, false, true);
+	trace_links_request(f.tl, back, loop_actor(51, 1), 101, 0, "");
+	trace_links_request(f.tl, sb, loop_actor(51, 2), 102, 0, "");
+	/* turn 3 reads A's back response (A owns it); the DB write follows */
+	trace_links_io(f.tl, back, loop_actor(51, 3), true, true, true);
+	trace_links_complete(f.tl, back, loop_actor(51, 3), true, 0, "", &call_a);
+	trace_links_io(f.tl, db, loop_actor(51, 3), false, true, false);
+	/* turn 4 read nothing (a timer fired): its call is nobody's */
+	trace_links_request(f.tl, back, loop_actor(51, 4), 103, 1, "");
+	trace_links_complete(f.tl, back, loop_actor(51, 4), true, 1, "", &timer_call);
+	/* the DB reply arrives in turn 5; its span was decided by turn 3 */
+	trace_links_io(f.tl, db, loop_actor(51, 5), true, true, false);
+	trace_links_complete(f.tl, db, loop_actor(51, 5), false, 0, NULL, &db_a);
+	trace_links_complete(f.tl, sa, loop_actor(51, 5), true, 0, "", &a);
+	/* turn 6 reads B's body and a new request on A's connection: ambiguous */
+	trace_links_io(f.tl, sb, loop_actor(51, 6), true, false, true);
+	trace_links_request(f.tl, sa, loop_actor(51, 6), 104, 1, "");
+	trace_links_request(f.tl, back, loop_actor(51, 6), 105, 2, "");
+	trace_links_complete(f.tl, back, loop_actor(51, 6), true, 2, "", &amb_call);
+	trace_links_complete(f.tl, sb, loop_actor(51, 7), true, 0, "", &b);
+	/* turn 8 read nothing: a background job after the responses is a root */
+	trace_links_request(f.tl, back, loop_actor(51, 8), 106, 3, "");
+	trace_links_complete(f.tl, back, loop_actor(51, 8), true, 3, "", &after);
+
+	CHECK(!memcmp(call_a.parent_span_id, a.span_id, 8));
+	CHECK(!memcmp(call_a.trace_id, a.trace_id, 16));
+	CHECK(!memcmp(db_a.parent_span_id, a.span_id, 8));
+	CHECK(!memcmp(timer_call.parent_span_id, zero8, 8));
+	CHECK(!memcmp(amb_call.parent_span_id, zero8, 8));
+	CHECK(!memcmp(after.parent_span_id, zero8, 8));
+	CHECK(memcmp(after.trace_id, b.trace_id, 16) != 0);
+	trace_links_get_stats(f.tl, &st);
+	CHECK_EQ_INT(st.loop_links, 2);
+	CHECK_EQ_INT(st.ambiguous, 1);
+	CHECK_EQ_INT(st.no_parent, 2);
+	teardown(&f);
+}
+
 int main(void)
 {
 	RUN(test_chain_links);
+	RUN(test_pairing_mixed_families);
 	RUN(test_ambiguous_thread);
 	RUN(test_traceparent_and_late_pairing);
 	RUN(test_unanswered_request_frees_thread);
 	RUN(test_pairing_from_the_client_side);
 	RUN(test_goroutine_and_process_fallback);
+	RUN(test_event_loop_turns);
 	return unit_summary("test_trace_links");
 }

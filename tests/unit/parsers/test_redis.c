@@ -91,7 +91,9 @@ static bool same_exchange(const struct db_exchange *a, const struct db_exchange 
 	       a->truncated == b->truncated && !strcmp(a->status_code, b->status_code) &&
 	       !strcmp(a->error_message, b->error_message) && a->rows == b->rows &&
 	       a->req_start_ns == b->req_start_ns && a->req_end_ns == b->req_end_ns &&
-	       a->resp_start_ns == b->resp_start_ns && a->resp_end_ns == b->resp_end_ns;
+	       a->resp_start_ns == b->resp_start_ns && a->resp_end_ns == b->resp_end_ns &&
+	       a->tx_outcome == b->tx_outcome && a->tx_commands == b->tx_commands &&
+	       a->tx_failed == b->tx_failed;
 }
 
 static void check_same_sinks(const struct sink *a, const struct sink *b)
@@ -194,7 +196,7 @@ static void test_session_capture(void)
 		CHECK_EQ_STR(s.ex[i].system, "redis");
 		CHECK_EQ_STR(s.ex[i].operation, ops[i]);
 		CHECK_EQ_STR(s.ex[i].query_text, "");
-		CHECK(s.ex[i].error == (i == 3 || i == 7 || i == 21));
+		CHECK(s.ex[i].error == (i == 3 || i == 7 || i == 15 || i == 21));
 		CHECK(s.ex[i].req_end_ns < s.ex[i].resp_start_ns);
 		CHECK(!s.ex[i].truncated);
 	}
@@ -202,6 +204,16 @@ static void test_session_capture(void)
 	CHECK_EQ_STR(s.ex[7].status_code, "ERR");
 	CHECK(strncmp(s.ex[7].error_message, "ERR unknown command", 19) == 0);
 	CHECK_EQ_STR(s.ex[7].error_message, "ERR unknown command"); /* quoted arguments cut */
+	/* MULTI SET INCR LPUSH EXEC in one write; EXEC's reply *3 +OK :2
+	 * -WRONGTYPE: the LPUSH failed inside the transaction, EXEC did not */
+	CHECK_EQ_STR(s.ex[15].status_code, "WRONGTYPE");
+	CHECK_EQ_INT(s.ex[16].tx_outcome, DB_TX_COMMITTED);
+	CHECK_EQ_INT(s.ex[16].tx_commands, 3);
+	CHECK_EQ_INT(s.ex[16].tx_failed, 1);
+	for (int i = 13; i <= 15; i++) /* the queued commands end with EXEC's reply */
+		CHECK_EQ_INT(s.ex[i].resp_start_ns, s.ex[16].resp_start_ns);
+	for (size_t i = 0; i < s.n && i < 32; i++)
+		CHECK(i == 16 || s.ex[i].tx_outcome == DB_TX_NONE);
 	/* RESP3 error */
 	CHECK_EQ_STR(s.ex[21].status_code, "WRONGTYPE");
 	/* the pipeline: four commands sent in one write, answered in one */
@@ -391,6 +403,246 @@ static void test_depth_and_pending_bounds(void)
 	redis_parser__free(p);
 }
 
+/* --- transactions -------------------------------------------------------------- */
+
+/* Feeds req then resp to a new parser, resp whole or (every_byte) one byte at
+ * a time; then closes it. */
+static void run_tx(const char *req, const char *resp, bool every_byte, struct sink *out,
+                   struct db_parser_stats *st)
+{
+	struct redis_parser *p = redis_parser__new(collect, out);
+
+	memset(out, 0, sizeof(*out));
+	CHECK_EQ_INT(feed_str(p, STREAM_DIR_REQUEST, req, 10, 0), 0);
+	if (every_byte) {
+		for (size_t i = 0; resp[i]; i++) {
+			struct stream_chunk c = {.data = (const uint8_t *)resp + i,
+			                         .len = 1,
+			                         .ts_first_ns = 100 + i,
+			                         .ts_last_ns = 100 + i};
+			CHECK_EQ_INT(redis_parser_feed(p, STREAM_DIR_RESPONSE, &c), 0);
+		}
+	} else {
+		CHECK_EQ_INT(feed_str(p, STREAM_DIR_RESPONSE, resp, 100, 0), 0);
+	}
+	redis_parser_close(p, 1000);
+	redis_parser_stats(p, st);
+	redis_parser__free(p);
+}
+
+/* Both feeds give the same exchanges; returns them in *s. */
+static void check_tx(const char *req, const char *resp, struct sink *s, struct db_parser_stats *st)
+{
+	static struct sink bytes;
+	struct db_parser_stats st2;
+
+	run_tx(req, resp, true, &bytes, &st2);
+	run_tx(req, resp, false, s, st);
+	CHECK_EQ_INT(bytes.n, s->n);
+	for (size_t i = 0; i < s->n && i < bytes.n && i < MAX_EX; i++) {
+		CHECK_EQ_STR(bytes.ex[i].operation, s->ex[i].operation);
+		CHECK(bytes.ex[i].error == s->ex[i].error);
+		CHECK_EQ_STR(bytes.ex[i].status_code, s->ex[i].status_code);
+		CHECK_EQ_STR(bytes.ex[i].error_message, s->ex[i].error_message);
+		CHECK_EQ_INT(bytes.ex[i].tx_outcome, s->ex[i].tx_outcome);
+		CHECK_EQ_INT(bytes.ex[i].tx_commands, s->ex[i].tx_commands);
+		CHECK_EQ_INT(bytes.ex[i].tx_failed, s->ex[i].tx_failed);
+	}
+	CHECK_EQ_INT(st->parse_errors, 0);
+	CHECK_EQ_INT(st->unanswered, 0);
+	CHECK_EQ_INT(st->orphan_responses, 0);
+}
+
+static void check_ops(const struct sink *s, const char *const *ops, size_t n)
+{
+	CHECK_EQ_INT(s->n, n);
+	for (size_t i = 0; i < n && i < s->n; i++)
+		CHECK_EQ_STR(s->ex[i].operation, ops[i]);
+}
+
+#define TX_REQ                                                                                     \
+	"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*2\r\n$4\r\nINCR\r\n$"      \
+	"1\r\nk\r\n"                                                                               \
+	"*4\r\n$6\r\nLRANGE\r\n$1\r\nl\r\n$1\r\n0\r\n$2\r\n-1\r\n*1\r\n$4\r\nEXEC\r\n"
+
+/* A command failing inside EXEC: its own exchange is the error, with the
+ * element's prefix and message; EXEC ran, so it is not one (Redis counts the
+ * error once, against the command: errorstat and failed_calls of INCR). */
+static void test_tx_exec_with_error(void)
+{
+	static const char *const ops[] = {"MULTI", "SET", "INCR", "LRANGE", "EXEC"};
+	static const char *const replies[] = {
+	    /* RESP2 */
+	    "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n"
+	    "*3\r\n+OK\r\n-ERR value is not an integer or out of "
+	    "range\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n",
+	    /* RESP3, with a blob error and an attribute before an element */
+	    "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n"
+	    "*3\r\n+OK\r\n|1\r\n+ttl\r\n:3\r\n!43\r\nERR value is not an integer or out of "
+	    "range\r\n"
+	    "*2\r\n$1\r\na\r\n$1\r\nb\r\n",
+	};
+	static struct sink s;
+	struct db_parser_stats st;
+
+	for (int v = 0; v < 2; v++) {
+		check_tx(TX_REQ, replies[v], &s, &st);
+		check_ops(&s, ops, 5);
+		if (s.n != 5)
+			continue;
+		for (int i = 0; i < 5; i++)
+			CHECK(s.ex[i].error == (i == 2));
+		CHECK_EQ_STR(s.ex[2].status_code, "ERR");
+		CHECK_EQ_STR(s.ex[2].error_message, "ERR value is not an integer or out of range");
+		CHECK_EQ_INT(s.ex[4].tx_outcome, DB_TX_COMMITTED);
+		CHECK_EQ_INT(s.ex[4].tx_commands, 3);
+		CHECK_EQ_INT(s.ex[4].tx_failed, 1);
+		CHECK_EQ_STR(s.ex[4].status_code, "");
+		/* queued commands: their response is EXEC's reply, not +QUEUED */
+		for (int i = 1; i <= 3; i++) {
+			CHECK_EQ_INT(s.ex[i].resp_start_ns, s.ex[4].resp_start_ns);
+			CHECK_EQ_INT(s.ex[i].tx_outcome, DB_TX_NONE);
+		}
+	}
+	/* RESP2 byte by byte: the element ends where its bytes end */
+	run_tx(TX_REQ, replies[0], true, &s, &st);
+	CHECK_EQ_INT(s.ex[1].resp_end_ns, 100 + strlen("+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n") +
+	                                      strlen("*3\r\n+OK\r\n") - 1);
+	CHECK_EQ_INT(s.ex[4].resp_end_ns, 100 + strlen(replies[0]) - 1);
+}
+
+/* DISCARD: nothing ran; the queued commands are not reported, DISCARD says
+ * how many there were. RESET discards too. */
+static void test_tx_discard(void)
+{
+	static const char *const ops[] = {"MULTI", "DISCARD", "GET", "MULTI", "RESET", "PING"};
+	static const char *const replies[] = {
+	    "+OK\r\n+QUEUED\r\n+QUEUED\r\n+OK\r\n$-1\r\n+OK\r\n+QUEUED\r\n+RESET\r\n+PONG\r\n",
+	    "+OK\r\n+QUEUED\r\n+QUEUED\r\n+OK\r\n_\r\n+OK\r\n+QUEUED\r\n+RESET\r\n+PONG\r\n",
+	};
+	static struct sink s;
+	struct db_parser_stats st;
+	const char *req = "MULTI\r\nSET k v\r\nINCR k\r\nDISCARD\r\nGET k\r\n"
+	                  "MULTI\r\nSET k w\r\nRESET\r\nPING\r\n";
+
+	for (int v = 0; v < 2; v++) {
+		check_tx(req, replies[v], &s, &st);
+		check_ops(&s, ops, 6);
+		if (s.n != 6)
+			continue;
+		for (int i = 0; i < 6; i++)
+			CHECK(!s.ex[i].error);
+		CHECK_EQ_INT(s.ex[1].tx_outcome, DB_TX_DISCARDED);
+		CHECK_EQ_INT(s.ex[1].tx_commands, 2);
+		CHECK_EQ_INT(s.ex[4].tx_outcome, DB_TX_NONE);
+		CHECK_EQ_INT(st.exchanges, 6);
+	}
+	/* DISCARD without MULTI: an error, no transaction */
+	check_tx("DISCARD\r\n", "-ERR DISCARD without MULTI\r\n", &s, &st);
+	CHECK_EQ_INT(s.n, 1);
+	CHECK(s.ex[0].error);
+	CHECK_EQ_INT(s.ex[0].tx_outcome, DB_TX_NONE);
+}
+
+/* WATCH abort: EXEC answers nil (RESP2 *-1, RESP3 _); nothing ran and Redis
+ * reports no error, so EXEC is not one: tx_outcome WATCH_ABORTED. */
+static void test_tx_watch_abort(void)
+{
+	static const char *const ops[] = {"WATCH", "MULTI", "EXEC", "GET"};
+	static const char *const replies[] = {
+	    "+OK\r\n+OK\r\n+QUEUED\r\n+QUEUED\r\n*-1\r\n$1\r\n1\r\n",
+	    "+OK\r\n+OK\r\n+QUEUED\r\n+QUEUED\r\n_\r\n$1\r\n1\r\n",
+	};
+	static struct sink s;
+	struct db_parser_stats st;
+	const char *req = "*2\r\n$5\r\nWATCH\r\n$1\r\nw\r\n*1\r\n$5\r\nMULTI\r\n"
+	                  "*3\r\n$3\r\nSET\r\n$1\r\nw\r\n$1\r\n2\r\n*2\r\n$4\r\nINCR\r\n$1\r\nw\r\n"
+	                  "*1\r\n$4\r\nEXEC\r\n*2\r\n$3\r\nGET\r\n$1\r\nw\r\n";
+
+	for (int v = 0; v < 2; v++) {
+		check_tx(req, replies[v], &s, &st);
+		check_ops(&s, ops, 4);
+		if (s.n != 4)
+			continue;
+		for (int i = 0; i < 4; i++)
+			CHECK(!s.ex[i].error);
+		CHECK_EQ_INT(s.ex[2].tx_outcome, DB_TX_WATCH_ABORTED);
+		CHECK_EQ_INT(s.ex[2].tx_commands, 2);
+		CHECK_EQ_INT(s.ex[2].tx_failed, 0);
+	}
+}
+
+/* A command rejected when queued (unknown command, wrong arity) is an error
+ * exchange at once; EXEC then answers -EXECABORT: an error, and nothing ran
+ * (the command queued before it is not reported). Two errors, as Redis's
+ * errorstats count them (ERR and EXECABORT). */
+static void test_tx_execabort(void)
+{
+	static const char *const ops[] = {"MULTI", "FOO", "EXEC", "PING"};
+	static const char *const replies[] = {
+	    "+OK\r\n+QUEUED\r\n-ERR unknown command 'FOO', with args beginning with: 'secret' \r\n"
+	    "-EXECABORT Transaction discarded because of previous errors.\r\n+PONG\r\n",
+	    "+OK\r\n+QUEUED\r\n!53\r\nERR unknown command 'FOO', with args beginning with: \r\n"
+	    "!59\r\nEXECABORT Transaction discarded because of previous errors.\r\n+PONG\r\n",
+	};
+	static struct sink s;
+	struct db_parser_stats st;
+	const char *req = "MULTI\r\nGET k\r\nFOO secret\r\nEXEC\r\nPING\r\n";
+
+	for (int v = 0; v < 2; v++) {
+		check_tx(req, replies[v], &s, &st);
+		check_ops(&s, ops, 4);
+		if (s.n != 4)
+			continue;
+		for (int i = 0; i < 4; i++)
+			CHECK(s.ex[i].error == (i == 1 || i == 2));
+		CHECK_EQ_STR(s.ex[1].status_code, "ERR");
+		CHECK_EQ_STR(s.ex[1].error_message, "ERR unknown command");
+		CHECK_EQ_STR(s.ex[2].status_code, "EXECABORT");
+		CHECK_EQ_INT(s.ex[2].tx_outcome, DB_TX_ABORTED);
+		CHECK_EQ_INT(s.ex[2].tx_commands, 1);
+	}
+	/* EXEC without MULTI: an error, no transaction */
+	check_tx("EXEC\r\n", "-ERR EXEC without MULTI\r\n", &s, &st);
+	CHECK_EQ_INT(s.n, 1);
+	CHECK(s.ex[0].error);
+	CHECK_EQ_INT(s.ex[0].tx_outcome, DB_TX_NONE);
+}
+
+/* Queued commands still waiting when the connection closes, or when the
+ * parser started after MULTI (EXEC's array has more elements than it saw
+ * queued), or when EXEC's reply is lost. */
+static void test_tx_edges(void)
+{
+	static struct sink s;
+	struct db_parser_stats st;
+
+	run_tx("MULTI\r\nGET k\r\n", "+OK\r\n+QUEUED\r\n", false, &s, &st);
+	CHECK_EQ_INT(s.n, 1);
+	CHECK_EQ_INT(st.unanswered, 1);
+	/* joined mid-transaction: the first element's command was never seen */
+	run_tx("INCR k\r\nEXEC\r\n", "+QUEUED\r\n*2\r\n:1\r\n:2\r\n", false, &s, &st);
+	CHECK_EQ_INT(s.n, 2);
+	CHECK_EQ_STR(s.ex[0].operation, "INCR");
+	CHECK_EQ_STR(s.ex[1].operation, "EXEC");
+	CHECK_EQ_INT(s.ex[1].tx_commands, 1);
+	CHECK_EQ_INT(st.orphan_responses, 0);
+	/* EXEC's reply cut by a capture limit: the rest of the queue is dropped */
+	struct redis_parser *p = redis_parser__new(collect, &s);
+	memset(&s, 0, sizeof(s));
+	feed_str(p, STREAM_DIR_REQUEST, "MULTI\r\nGET a\r\nGET b\r\nEXEC\r\nPING\r\n", 1, 0);
+	feed_str(p, STREAM_DIR_RESPONSE, "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n$5000\r\nxx", 2, 0);
+	CHECK_EQ_INT(feed_str(p, STREAM_DIR_RESPONSE, "x", 3, 6000), -EBADMSG);
+	redis_parser_stats(p, &st);
+	CHECK_EQ_INT(st.unanswered, 2);
+	CHECK_EQ_INT(s.n, 1); /* MULTI */
+	redis_parser_close(p, 5);
+	CHECK_EQ_INT(s.n, 2);
+	CHECK_EQ_STR(s.ex[1].operation, "EXEC");
+	CHECK(s.ex[1].truncated);
+	redis_parser__free(p);
+}
+
 static void test_detect(void)
 {
 	const uint8_t *b;
@@ -422,6 +674,11 @@ int main(void)
 	RUN(test_inline_and_errors);
 	RUN(test_capture_limit);
 	RUN(test_depth_and_pending_bounds);
+	RUN(test_tx_exec_with_error);
+	RUN(test_tx_discard);
+	RUN(test_tx_watch_abort);
+	RUN(test_tx_execabort);
+	RUN(test_tx_edges);
 	RUN(test_detect);
 	return unit_summary("test_redis");
 }

@@ -162,6 +162,68 @@ static void test_fake_tree(void)
 	proc_info_cache__free(NULL);
 }
 
+/* No OTEL_SERVICE_NAME: the systemd service, else the interpreter's script,
+ * else the executable; OTEL_SERVICE_NAME still wins over both. */
+static void test_owner_names(void)
+{
+	static const char py[] = "/usr/bin/python3\0-u\0app.py\0--token=s3cret\0";
+	static const char node[] = "node\0index.js\0";
+	static const char env[] = "OTEL_SERVICE_NAME=explicit\0";
+	static const struct {
+		unsigned pid;
+		const char *exe, *cmdline;
+		size_t cmdline_len;
+		const char *cgroup, *env, *want;
+	} cases[] = {
+	    {700, "/usr/bin/python3.11", py, sizeof(py) - 1, "0::/user.slice/session-3.scope\n",
+	     NULL, "app"},
+	    {701, "/usr/bin/python3.11", py, sizeof(py) - 1,
+	     "1:name=systemd:/system.slice/orders.service\n0::/system.slice/orders.service\n", NULL,
+	     "orders"},
+	    {702, "/usr/bin/python3.11", py, sizeof(py) - 1, "0::/system.slice/app@2.service\n",
+	     env, "explicit"},
+	    {703, "/usr/sbin/nginx", "nginx: worker process", 21, "0::/system.slice/cron.service\n",
+	     NULL, "nginx"},
+	    {704, "/usr/bin/node", node, sizeof(node) - 1, "0::/\n", NULL, "front"},
+	    {705, "/usr/bin/node", node, sizeof(node) - 1, "0::/system.slice/app@2.service\n", NULL,
+	     "app"},
+	};
+	char path[512];
+	struct proc_info_cache *c = proc_info_cache__new_at(root, NULL, 0);
+
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	snprintf(path, sizeof(path), "%s/srv-front", root);
+	mkdir(path, 0755);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		unsigned pid = cases[i].pid;
+		fake_proc(pid, cases[i].exe, cases[i].env,
+		          cases[i].env ? strlen(cases[i].env) + 1 : 0, NULL);
+		snprintf(path, sizeof(path), "%u/cmdline", pid);
+		write_file(path, cases[i].cmdline, cases[i].cmdline_len);
+		snprintf(path, sizeof(path), "%u/cgroup", pid);
+		write_file(path, cases[i].cgroup, strlen(cases[i].cgroup));
+		char link[512], target[512];
+		snprintf(link, sizeof(link), "%s/%u/cwd", root, pid);
+		snprintf(target, sizeof(target), "%s/srv-front", root);
+		unlink(link);
+		CHECK(symlink(target, link) == 0);
+		struct resource *r = proc_info_get(c, pid, 1, NULL);
+		CHECK(r != NULL);
+		if (!r)
+			continue;
+		if (!strcmp(cases[i].want, "front")) /* the cwd's basename */
+			CHECK_EQ_STR(get_str(r, "service.name"), "srv-front");
+		else
+			CHECK_EQ_STR(get_str(r, "service.name"), cases[i].want);
+		/* the command line's arguments are never kept */
+		for (size_t k = 0; k < r->n_attrs; k++)
+			CHECK(!r->attrs[k].str || !strstr(r->attrs[k].str, "s3cret"));
+	}
+	proc_info_cache__free(c);
+}
+
 static void test_pid_reuse(void)
 {
 	struct proc_info_cache *c = proc_info_cache__new_at(root, NULL, 0);
@@ -320,6 +382,7 @@ int main(void)
 		return 1;
 	}
 	RUN(test_fake_tree);
+	RUN(test_owner_names);
 	RUN(test_pid_reuse);
 	RUN(test_eviction);
 	RUN(test_parse_attrs);

@@ -227,27 +227,6 @@ static void test_hex_and_kind(void)
 	CHECK_EQ_STR(span_kind_name((enum span_kind)0), "UNSPECIFIED");
 }
 
-static void test_addr_format(void)
-{
-	const uint8_t v4[16] = {192, 168, 100, 9}, zero[16] = {0}, edge[16] = {10, 0, 255, 1};
-	const uint8_t mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1};
-	const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
-	char out[64], small[6];
-
-	conn_addr_format(2, v4, out, sizeof(out));
-	CHECK_EQ_STR(out, "192.168.100.9");
-	conn_addr_format(2, zero, out, sizeof(out));
-	CHECK_EQ_STR(out, "0.0.0.0");
-	conn_addr_format(2, edge, out, sizeof(out));
-	CHECK_EQ_STR(out, "10.0.255.1");
-	conn_addr_format(10, mapped, out, sizeof(out));
-	CHECK_EQ_STR(out, "127.0.0.1");
-	conn_addr_format(10, v6, out, sizeof(out));
-	CHECK_EQ_STR(out, "2001:db8::1");
-	conn_addr_format(2, v4, small, sizeof(small));
-	CHECK_EQ_STR(small, "192.1");
-}
-
 static void test_resource(void)
 {
 	struct resource *r = resource__new(7, 99);
@@ -289,7 +268,6 @@ int main(void)
 	RUN(test_truncation_keeps_utf8_whole);
 	RUN(test_copy_keeps_resource_ref);
 	RUN(test_hex_and_kind);
-	RUN(test_addr_format);
 	RUN(test_resource);
 	return unit_summary("test_span");
 }

@@ -6,8 +6,10 @@
 // connections and returns JSON with the value — DB=redis: `GET item:<id>` (minimal RESP client
 // below); DB=postgres: the simple query `SELECT name FROM items WHERE id = <id>` (minimal
 // PostgreSQL v3 wire client below, trust authentication only). Both answer GET /health with "ok"
-// and print `METHOD PATH STATUS` per request on stdout. Environment: ROLE, PORT, BACK_URL, DB,
-// REDIS_PORT, PG_HOST, PG_PORT, PG_USER, PG_DBNAME. Standard library only.
+// and print `METHOD PATH STATUS` per request on stdout. Environment: ROLE, PORT, BIND, BACK_URL, DB,
+// REDIS_HOST, REDIS_PORT, PG_HOST, PG_PORT, PG_USER, PG_DBNAME. BIND: unset → 127.0.0.1; `default`
+// → ":PORT" (net/http's own default: a dual-stack [::] socket); else that address (e.g. ::1).
+// Standard library only.
 package main
 
 import (
@@ -293,7 +295,8 @@ func main() {
 		var lookup func(id int) (string, bool, error)
 		switch db {
 		case "redis":
-			pool := &connPool{addr: "127.0.0.1:" + envOr("REDIS_PORT", "6379")}
+			redisAddr := net.JoinHostPort(envOr("REDIS_HOST", "127.0.0.1"), envOr("REDIS_PORT", "6379"))
+			pool := &connPool{addr: redisAddr}
 			lookup = func(id int) (string, bool, error) {
 				return redisGet(pool, fmt.Sprintf("item:%d", id))
 			}
@@ -332,7 +335,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "go chainapp: ROLE must be front or back")
 		os.Exit(2)
 	}
-	server := &http.Server{Addr: "127.0.0.1:" + port, Handler: logRequests(mux)}
+	addr := net.JoinHostPort(envOr("BIND", "127.0.0.1"), port)
+	if os.Getenv("BIND") == "default" {
+		addr = ":" + port
+	}
+	server := &http.Server{Addr: addr, Handler: logRequests(mux)}
 	if err := server.ListenAndServe(); err != nil {
 		fmt.Fprintln(os.Stderr, "go chainapp:", err)
 		os.Exit(1)

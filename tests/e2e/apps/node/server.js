@@ -5,8 +5,13 @@
 // database operation — DB=redis: `GET item:<id>` over one net.Socket with the small RESP client
 // below; DB=postgres: `SELECT name FROM items WHERE id = $1` through the pg package's pool — and
 // returns JSON with the value. Both answer GET /health with "ok" and print `METHOD PATH STATUS` per
-// request on stdout. Environment: ROLE, PORT, BACK_URL, DB, REDIS_PORT, PG_HOST, PG_PORT, PG_USER,
-// PG_DBNAME.
+// request on stdout. Environment: ROLE, PORT, BIND, BACK_URL, DB, REDIS_HOST, REDIS_PORT, PG_HOST,
+// PG_PORT, PG_USER, PG_DBNAME. BIND: unset → 127.0.0.1; `default` → `listen(port)` (Node's own
+// default: a dual-stack [::] socket); else that address (e.g. ::1).
+//
+// With TRUTH=1 the front also has GET /api/later/<id>: it answers, then LATER_MS (default 20) ms
+// later calls GET <BACK_URL>/item/<id> with fetch from a timer; and with POLL_MS set, a
+// setInterval poller calls GET <BACK_URL>/item/<1000000 + n> every POLL_MS ms, for no request.
 'use strict';
 
 const http = require('http');
@@ -16,11 +21,13 @@ const express = require('express');
 const role = process.env.ROLE || 'front';
 const port = parseInt(process.env.PORT || '9001', 10);
 const db = process.env.DB || 'redis';
+const truth = process.env.TRUTH === '1';
 
 // RedisClient sends commands over one connection; replies come back in order, so each pending
 // command is a callback in a FIFO queue. Only bulk, simple, integer and error replies are parsed.
 class RedisClient {
-  constructor(port) {
+  constructor(host, port) {
+    this.host = host;
     this.port = port;
     this.socket = null;
     this.pending = [];
@@ -28,7 +35,7 @@ class RedisClient {
   }
 
   connect() {
-    this.socket = net.createConnection({ host: '127.0.0.1', port: this.port });
+    this.socket = net.createConnection({ host: this.host, port: this.port });
     this.socket.on('data', (chunk) => {
       this.buffer = Buffer.concat([this.buffer, chunk]);
       this.drain();
@@ -117,10 +124,25 @@ if (role === 'front') {
       res.status(502).type('text/plain').send(String(err));
     }
   });
+  if (truth) {
+    const fetchBack = (path) => fetch(`${backUrl}${path}`).then((r) => r.text())
+      .catch((err) => process.stderr.write(`fetch ${path}: ${err}\n`));
+    const laterMs = parseInt(process.env.LATER_MS || '20', 10);
+    app.get('/api/later/:id(\\d+)', (req, res) => {
+      res.type('text/plain').send('scheduled');
+      setTimeout(() => fetchBack(`/item/${req.params.id}`), laterMs);
+    });
+    const pollMs = parseInt(process.env.POLL_MS || '0', 10);
+    if (pollMs > 0) {
+      let polls = 0;
+      setInterval(() => fetchBack(`/item/${1000000 + ++polls}`), pollMs);
+    }
+  }
 } else {
   let lookup;
   if (db === 'redis') {
-    const redis = new RedisClient(parseInt(process.env.REDIS_PORT || '6379', 10));
+    const redis = new RedisClient(process.env.REDIS_HOST || '127.0.0.1',
+      parseInt(process.env.REDIS_PORT || '6379', 10));
     lookup = (id) => redis.get(`item:${id}`);
   } else {
     const { Pool } = require('pg');
@@ -148,7 +170,8 @@ if (role === 'front') {
   });
 }
 
-const server = app.listen(port, '127.0.0.1');
+const bind = process.env.BIND || '127.0.0.1';
+const server = bind === 'default' ? app.listen(port) : app.listen(port, bind);
 server.on('error', (err) => {
   process.stderr.write(`node chainapp: ${err}\n`);
   process.exit(1);

@@ -6,14 +6,24 @@ ROLE=back: GET /item/<id> does one database operation — DB=redis: `GET item:<i
 python3-redis; DB=postgres: `SELECT name FROM items WHERE id = %s` through psycopg2 — and returns
 JSON with the value. Both answer GET /health with "ok" and print `METHOD PATH STATUS` per request
 on stdout.
-Environment: ROLE, PORT, BACK_URL, DB, REDIS_PORT, PG_HOST, PG_PORT, PG_USER, PG_DBNAME.
+Environment: ROLE, PORT, BIND, BACK_URL, DB, REDIS_HOST, REDIS_PORT, PG_HOST, PG_PORT, PG_USER,
+PG_DBNAME.
 Werkzeug's threaded server on 127.0.0.1:PORT; /usr/bin/python3 with Debian packages only.
+BIND=default: host `::` (an AF_INET6 socket, dual-stack); another BIND: that address (e.g. ::1). Also a
+WSGI app for gunicorn (`gunicorn flask_app:app`, the clients opened at import).
+
+With TRUTH=1, failed calls: the back's GET /slow/<id> prints `SLOW /slow/<id>` and sleeps
+SLOW_SECONDS (default 5) before answering; the front's GET /api/slow/<id> calls it (502 when the
+call fails) and GET /api/hang/<id> sends GET /hang/<id> to HANG_URL and gives up after
+HANG_TIMEOUT seconds (default 1), closing the connection (504).
 """
 
+import http.client
 import json
 import logging
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -22,6 +32,7 @@ from flask import Flask, Response, request
 ROLE = os.environ.get("ROLE", "front")
 PORT = int(os.environ.get("PORT", "9001"))
 DB = os.environ.get("DB", "redis")
+TRUTH = os.environ.get("TRUTH") == "1"
 
 app = Flask(__name__)
 clients = {}
@@ -32,7 +43,7 @@ def open_clients():
         clients["back_url"] = os.environ["BACK_URL"].rstrip("/")
     elif DB == "redis":
         import redis
-        clients["redis"] = redis.Redis(host="127.0.0.1",
+        clients["redis"] = redis.Redis(host=os.environ.get("REDIS_HOST", "127.0.0.1"),
                                        port=int(os.environ.get("REDIS_PORT", "6379")))
     else:
         import psycopg2.pool
@@ -44,7 +55,9 @@ def open_clients():
 
 @app.after_request
 def log_request(response):
-    print("%s %s %d" % (request.method, request.path, response.status_code), flush=True)
+    # one write per line: threads (and gunicorn's workers) share stdout
+    os.write(1, b"%s %s %d\n" % (request.method.encode(), request.path.encode(),
+                                 response.status_code))
     return response
 
 
@@ -93,8 +106,42 @@ def back_item(item_id):
     return Response(body, status=200 if value is not None else 404, mimetype="application/json")
 
 
+if TRUTH:
+    @app.get("/slow/<int:item_id>")
+    def back_slow(item_id):
+        os.write(1, b"SLOW /slow/%d\n" % item_id)
+        time.sleep(float(os.environ.get("SLOW_SECONDS", "5")))
+        return Response("slow", mimetype="text/plain")
+
+    @app.get("/api/slow/<int:item_id>")
+    def front_slow(item_id):
+        try:
+            with urllib.request.urlopen("%s/slow/%d" % (clients["back_url"], item_id),
+                                        timeout=10) as back:
+                return Response(back.read(), status=back.status, mimetype="text/plain")
+        except (OSError, http.client.HTTPException) as e:
+            return Response("back failed: %s" % e, status=502, mimetype="text/plain")
+
+    @app.get("/api/hang/<int:item_id>")
+    def front_hang(item_id):
+        host, _, port = os.environ["HANG_URL"].split("//", 1)[1].rstrip("/").partition(":")
+        conn = http.client.HTTPConnection(host, int(port),
+                                          timeout=float(os.environ.get("HANG_TIMEOUT", "1")))
+        try:
+            conn.request("GET", "/hang/%d" % item_id)
+            return Response(conn.getresponse().read(), mimetype="text/plain")
+        except (OSError, http.client.HTTPException) as e:
+            return Response("upstream failed: %s" % e, status=504, mimetype="text/plain")
+        finally:
+            conn.close()
+
+
+if __name__ != "__main__":  # imported by a WSGI server (gunicorn)
+    open_clients()
+
 if __name__ == "__main__":
     sys.stdout.reconfigure(line_buffering=True)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     open_clients()
-    app.run(host="127.0.0.1", port=PORT, threaded=True, debug=False, use_reloader=False)
+    bind = os.environ.get("BIND") or "127.0.0.1"
+    app.run(host="::" if bind == "default" else bind, port=PORT, threaded=True, debug=False, use_reloader=False)

@@ -1,15 +1,16 @@
 //! chainapp — a traced-chain service in std-only Rust with no tracing code of its own.
 //!
-//! A TcpListener on 127.0.0.1:PORT with one thread per connection and a hand-written HTTP/1.1
-//! parser (keep-alive, Content-Length bodies only). ROLE=front: GET /api/item/<id> makes one
+//! A TcpListener on 127.0.0.1:PORT (see BIND) with one thread per connection and a hand-written
+//! HTTP/1.1 parser (keep-alive, Content-Length bodies only). ROLE=front: GET /api/item/<id> makes one
 //! outbound GET <BACK_URL>/item/<id> over a new TcpStream (hand-written HTTP/1.1 client,
 //! `Connection: close`) from the connection's thread and returns the back's body. ROLE=back:
 //! GET /item/<id> does one database operation over a pooled TcpStream and returns JSON with the
 //! value — DB=redis: `GET item:<id>` (hand-written RESP client); DB=postgres: the simple query
 //! `SELECT name FROM items WHERE id = <id>` (hand-written PostgreSQL v3 wire client, trust
 //! authentication only). Both answer GET /health with "ok" and print `METHOD PATH STATUS` per
-//! request on stdout. Environment: ROLE, PORT, BACK_URL, DB, REDIS_PORT, PG_HOST, PG_PORT, PG_USER,
-//! PG_DBNAME.
+//! request on stdout. Environment: ROLE, PORT, BIND, BACK_URL, DB, REDIS_HOST, REDIS_PORT, PG_HOST,
+//! PG_PORT, PG_USER, PG_DBNAME. BIND: unset → 127.0.0.1; `default` → [::]:PORT (a dual-stack
+//! socket: std sets no IPV6_V6ONLY); else that address (e.g. ::1).
 
 use std::env;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -150,9 +151,14 @@ fn http_get(host: &str, port: u16, path: &str) -> io::Result<Response> {
     let mut stream = TcpStream::connect((host, port))?;
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    let authority = if host.contains(':') {
+        format!("[{}]:{}", host, port)
+    } else {
+        format!("{}:{}", host, port)
+    };
     let req = format!(
-        "GET {} HTTP/1.1\r\nHost: {}:{}\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
-        path, host, port
+        "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
+        path, authority
     );
     stream.write_all(req.as_bytes())?;
     let mut reader = BufReader::new(stream);
@@ -440,11 +446,12 @@ fn serve_connection(role: &Role, stream: TcpStream) -> io::Result<()> {
     Ok(())
 }
 
-/// Splits "http://host:port[/...]" into (host, port).
+/// Splits "http://host:port[/...]" or "http://[v6]:port[/...]" into (host, port).
 fn parse_back_url(url: &str) -> Option<(String, u16)> {
     let rest = url.strip_prefix("http://")?;
     let authority = rest.split('/').next()?;
     let (host, port) = authority.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
     Some((host.to_string(), port.parse().ok()?))
 }
 
@@ -483,7 +490,11 @@ fn main() {
                 }
             };
             let (host, port_var, default_port) = match kind {
-                DbKind::Redis => ("127.0.0.1".to_string(), "REDIS_PORT", 6379),
+                DbKind::Redis => (
+                    env::var("REDIS_HOST").unwrap_or_else(|_| "127.0.0.1".to_string()),
+                    "REDIS_PORT",
+                    6379,
+                ),
                 DbKind::Postgres { .. } => (
                     env::var("PG_HOST").unwrap_or_else(|_| "127.0.0.1".to_string()),
                     "PG_PORT",
@@ -508,10 +519,15 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let listener = match TcpListener::bind(("127.0.0.1", port)) {
+    let bind = match env::var("BIND") {
+        Ok(b) if b == "default" => "::".to_string(),
+        Ok(b) if !b.is_empty() => b,
+        _ => "127.0.0.1".to_string(),
+    };
+    let listener = match TcpListener::bind((bind.as_str(), port)) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("rust chainapp: bind 127.0.0.1:{}: {}", port, e);
+            eprintln!("rust chainapp: bind {} port {}: {}", bind, port, e);
             std::process::exit(1);
         }
     };
