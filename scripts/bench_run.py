@@ -453,6 +453,64 @@ def bench_redis(results):
     results["redis"] = runs
 
 
+# ---- gRPC
+
+GRPC_APP = os.path.join(REPO, "tests", "e2e", "apps", "python", "grpc_app.py")
+GRPC_CALLS = env_int("BENCH_GRPC_CALLS", 5000)
+
+
+def bench_grpc(results):
+    """Unary calls on one grpcio channel (generic handler, raw bytes), agent off and on: client
+    time per call, agent CPU per call (the agent sees both ends: two spans per call)."""
+    log("1c. gRPC: %d unary calls on one grpcio channel, agent off / on" % GRPC_CALLS)
+    port = free_port()
+    logf = tempfile.mktemp(prefix="periscope-bench-grpc-")
+    srv = spawn([PY, GRPC_APP, "server", str(port), logf], stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL)
+    runs = []
+    try:
+        wait_listening(port, proc=srv)
+        for mode in ("off", "on", "off", "on"):
+            agent = Agent(["--port", str(port)], name="agent (grpc)") if mode == "on" else None
+            try:
+                acpu0 = cpu_seconds(agent.pid) if agent else 0
+                scpu0 = cpu_seconds(srv.pid)
+                out = subprocess.run([PY, GRPC_APP, "loop", str(port), str(GRPC_CALLS)],
+                                     capture_output=True, text=True, check=True).stdout
+                time.sleep(1.0)
+                r = json.loads(out.strip().splitlines()[-1])
+                r.update(mode=mode, server_cpu_s=cpu_seconds(srv.pid) - scpu0)
+                if agent:
+                    r["agent_cpu_s"] = cpu_seconds(agent.pid) - acpu0
+                    r["spans"] = int(agent.metric_sum("periscope_spans_created_total"))
+            finally:
+                if agent:
+                    agent.stop()
+                    agent.close()
+            runs.append(r)
+            log("   %-3s %d calls in %.2f s (%.0f µs/call), server CPU %.2f s%s" % (
+                mode, r["calls"], r["seconds"], r["seconds"] / r["calls"] * 1e6, r["server_cpu_s"],
+                "" if mode == "off" else ", agent CPU %.3f s (%.1f µs/call), %d spans"
+                % (r["agent_cpu_s"], r["agent_cpu_s"] / r["calls"] * 1e6, r["spans"])))
+    finally:
+        stop(srv)
+    results["grpc"] = runs
+
+
+def grpc_report(runs):
+    out = ["", "## gRPC (grpcio, one channel, unary calls)", "",
+           "| agent | calls | µs per call (client) | server CPU s | agent CPU s | agent CPU µs "
+           "per call | spans |", "|---|---|---|---|---|---|---|"]
+    for r in runs:
+        on = r["mode"] == "on"
+        out.append("| %s | %d | %.0f | %.2f | %s | %s | %s |" % (
+            r["mode"], r["calls"], r["seconds"] / r["calls"] * 1e6, r["server_cpu_s"],
+            "%.3f" % r["agent_cpu_s"] if on else "-",
+            "%.1f" % (r["agent_cpu_s"] / r["calls"] * 1e6) if on else "-",
+            r["spans"] if on else "-"))
+    return out
+
+
 # ---- record / replay
 
 def record(nginx, path, load):
@@ -1103,6 +1161,8 @@ def report(results, m, took):
                 sk["dropped"], " (by reason: %s)" % ", ".join(
                     "%s %d" % kv for kv in sorted(sk["drops"].items())) if sk["drops"] else ""))
         add("")
+    if results.get("grpc"):
+        L.extend(grpc_report(results["grpc"]))
     return "\n".join(L)
 
 
@@ -1125,6 +1185,8 @@ def main():
             bench_wrk(nginx, results)
         if "redis" not in SKIP:
             bench_redis(results)
+        if "grpc" not in SKIP:
+            bench_grpc(results)
         if "replay" not in SKIP:
             bench_replay(nginx, results, workdir)
         if "valgrind" not in SKIP:

@@ -27,6 +27,7 @@
 #include "kernel/event_file.h"
 #include "util/event_loop.h"
 #include "telemetry/http_span.h"
+#include "telemetry/http2_span.h"
 #include "kernel/loader.h"
 #include "util/log.h"
 #include "telemetry/metrics.h"
@@ -59,6 +60,9 @@ struct agent_stats {
 	uint64_t spans_unsampled;
 	uint64_t metric_points;
 	uint64_t drops[PSCOPE_DROP__COUNT];
+	uint64_t h2_conns[2];   /* HTTP/2 connections by HPACK mode: synced, late_join */
+	uint64_t h2_streams[2]; /* HTTP/2 streams by their connection's HPACK mode */
+	uint64_t h2_unknown;    /* HTTP/2 streams with undecodable header fields */
 };
 
 struct agent {
@@ -208,6 +212,78 @@ static void on_db_exchange(struct agent *a, struct conn *c, const struct db_exch
 	span_release(&s);
 }
 
+static void on_http2_request(struct agent *a, struct conn *c, const struct http2_exchange *req,
+                             uint64_t actor)
+{
+	trace_links_request(a->links, c, actor, req->req_start_ns, req->seq, req->traceparent);
+}
+
+static void record_http2_metrics(struct agent *a, const struct conn *c,
+                                 const struct http2_exchange *ex, const struct span *s,
+                                 struct resource *r, const char *route, bool grpc)
+{
+	const struct span_attr *addr = span_find_attr(s, "server.address");
+	const struct span_attr *port = span_find_attr(s, "server.port");
+	bool server = c->ref.role == PSCOPE_ROLE_SERVER;
+	double duration_s = (double)(s->end_unix_ns - s->start_unix_ns) / 1e9;
+
+	if (grpc) {
+		struct rpc_metric_sample m = {0};
+		struct grpc_call call;
+
+		grpc_call_of(ex, server, &call);
+		m.kind = server ? METRICS_RPC_SERVER : METRICS_RPC_CLIENT;
+		m.system = "grpc";
+		m.service = call.service;
+		m.method = call.method;
+		m.grpc_status_code = call.status;
+		m.server_address = addr ? span_attr_str(s, addr) : NULL;
+		m.server_port = port ? (int)port->i : 0;
+		m.duration_s = duration_s;
+		metrics_record_rpc(a->metrics, r, &m);
+	} else {
+		struct http_metric_sample m = {0};
+
+		m.kind = server ? METRICS_HTTP_SERVER : METRICS_HTTP_CLIENT;
+		m.method = ex->method[0] ? ex->method : "_OTHER";
+		m.status_code = ex->status;
+		m.route = route;
+		m.scheme = (c->flags & CONN_FLAG_TLS) ? "https" : "http";
+		m.protocol_version = "2";
+		m.server_address = addr ? span_attr_str(s, addr) : NULL;
+		m.server_port = port ? (int)port->i : 0;
+		m.duration_s = duration_s;
+		m.request_body_size = (int64_t)ex->request_body_size;
+		m.response_body_size = (int64_t)ex->response_body_size;
+		m.error_type = http2_failure_type(ex, server);
+		metrics_record_http(a->metrics, r, &m);
+	}
+}
+
+static void on_http2_exchange(struct agent *a, struct conn *c, const struct http2_exchange *ex,
+                              uint64_t actor)
+{
+	struct resource *r = conn_resource(a, c);
+	bool grpc = http2_is_grpc(ex);
+	char route[ROUTE_MAX];
+	struct link_ctx ids;
+	struct span s;
+
+	if (ex->conn_first)
+		a->stats.h2_conns[ex->hpack_late_join]++;
+	a->stats.h2_streams[ex->hpack_late_join]++;
+	if (ex->unknown_headers)
+		a->stats.h2_unknown++;
+	if (grpc || !ex->path[0] || route_table_match(a->routes, ex->path, route, sizeof(route)) < 0)
+		route[0] = '\0';
+	trace_links_complete(a->links, c, actor, true, ex->seq, ex->traceparent, &ids);
+	span_init(&s);
+	http2_span_build(&s, ex, c, route, r, &ids, a->unix_offset_ns);
+	record_http2_metrics(a, c, ex, &s, r, route, grpc);
+	emit_span(a, &s);
+	span_release(&s);
+}
+
 /* The session's sink: each exchange kind to its span and metrics builder. */
 static void on_exchange(void *ctx, struct conn *c, enum l7_protocol kind, const void *ex,
                         uint64_t actor)
@@ -217,6 +293,9 @@ static void on_exchange(void *ctx, struct conn *c, enum l7_protocol kind, const 
 	switch (kind) {
 	case L7_HTTP1:
 		on_http_exchange(a, c, ex, actor);
+		break;
+	case L7_HTTP2:
+		on_http2_exchange(a, c, ex, actor);
 		break;
 	case L7_PGSQL:
 	case L7_MYSQL:
@@ -241,6 +320,8 @@ static void on_request(void *ctx, struct conn *c, enum l7_protocol kind, const v
 {
 	if (kind == L7_HTTP1)
 		on_http_request(ctx, c, req, actor);
+	else if (kind == L7_HTTP2)
+		on_http2_request(ctx, c, req, actor);
 }
 
 /* ---- kernel events ---- */
@@ -288,7 +369,8 @@ static void on_data(struct agent *a, const struct pscope_data_event *e, size_t s
 	if (c->protocol == L7_NONE && !(c->flags & CONN_FLAG_KERNEL_SKIP)) {
 		/* nothing we parse: stop the kernel from copying its bytes */
 		c->flags |= CONN_FLAG_KERNEL_SKIP;
-		loader_ignore_socket(a->loader, &c->ref, c->flags & CONN_FLAG_TLS);
+		if (a->loader) /* none when replaying */
+			loader_ignore_socket(a->loader, &c->ref, c->flags & CONN_FLAG_TLS);
 	}
 }
 
@@ -543,6 +625,16 @@ static void update_self_metrics(struct agent *a)
 	                         a->session_stats.unrecognised_conns);
 	metrics_set_self_counter(m, "periscope.streams.resynced", NULL, NULL,
 	                         a->session_stats.resyncs);
+	metrics_set_self_counter(m, "periscope.http2.connections", "hpack_mode", "synced",
+	                         a->stats.h2_conns[0]);
+	metrics_set_self_counter(m, "periscope.http2.connections", "hpack_mode", "late_join",
+	                         a->stats.h2_conns[1]);
+	metrics_set_self_counter(m, "periscope.http2.streams", "hpack_mode", "synced",
+	                         a->stats.h2_streams[0]);
+	metrics_set_self_counter(m, "periscope.http2.streams", "hpack_mode", "late_join",
+	                         a->stats.h2_streams[1]);
+	metrics_set_self_counter(m, "periscope.http2.unknown_headers", NULL, NULL,
+	                         a->stats.h2_unknown);
 	{
 		struct trace_links_stats ls;
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "conn/trace_links.h"
+#include "parsers/protocol.h"
 
 #define THREAD_SLOTS   65536 /* power of two */
 #define MAX_UNRESOLVED 1024
@@ -579,13 +580,47 @@ void trace_links_request(struct trace_links *tl, struct conn *c, uint64_t actor,
 		client_request(tl, c, x, traceparent);
 }
 
+/* ---- multiplexed connections (HTTP/2): requests end in any order ---- */
+
+static bool conn_multiplexed(const struct conn *c)
+{
+	const struct l7_ops *ops = l7_ops_of(c->protocol);
+
+	return ops && ops->multiplexed;
+}
+
+/* Takes request seq's entry out of the ring wherever it is (an older request
+ * may still be in flight: it keeps its place). */
+static bool ring_take(struct trace_links *tl, struct conn *c, struct link_ring *r, uint64_t seq,
+                      struct link_ctx *out)
+{
+	uint8_t i;
+
+	for (i = 0; i < r->n && r->ctx[(r->head + i) % LINK_RING_MAX].seq != seq; i++)
+		;
+	if (i == r->n)
+		return false;
+	if (c->ref.role == PSCOPE_ROLE_SERVER) {
+		resolve(tl, c, &r->ctx[(r->head + i) % LINK_RING_MAX]);
+		thread_release(tl, c, &r->ctx[(r->head + i) % LINK_RING_MAX]);
+	}
+	*out = r->ctx[(r->head + i) % LINK_RING_MAX];
+	for (; i + 1 < r->n; i++)
+		r->ctx[(r->head + i) % LINK_RING_MAX] = r->ctx[(r->head + i + 1) % LINK_RING_MAX];
+	r->n--;
+	return true;
+}
+
 void trace_links_complete(struct trace_links *tl, struct conn *c, uint64_t actor, bool has_seq,
                           uint64_t seq, const char *traceparent, struct link_ctx *out)
 {
 	struct link_ring *r = c->links;
 	bool server = c->ref.role == PSCOPE_ROLE_SERVER;
 
-	if (r && has_seq) {
+	if (r && has_seq && conn_multiplexed(c)) {
+		if (ring_take(tl, c, r, seq, out))
+			return;
+	} else if (r && has_seq) {
 		/* entries of requests that ended without an exchange go first */
 		while (r->n && r->ctx[r->head].seq < seq) {
 			if (server)

@@ -78,7 +78,7 @@ struct link_ctx {
 	bool consumed; /* client: a paired server span took it as its parent */
 };
 
-#define LINK_RING_MAX 4 /* pipelined requests tracked per connection */
+#define LINK_RING_MAX 8 /* pipelined (HTTP/1) or concurrent (HTTP/2) requests per connection */
 
 /* Per connection (conn->links), allocated on its first request. */
 struct link_ring {
