@@ -420,6 +420,8 @@ static int on_ringbuf_event(void *ctx, void *data, size_t size)
 	case PSCOPE_EV_PEER_END:
 		on_peer_end(a, data, size);
 		break;
+	case PSCOPE_EV_LOG:
+		break; /* counted; lines are assembled below */
 	default:
 		a->stats.malformed_events++;
 	}
@@ -523,6 +525,7 @@ static void update_self_metrics(struct agent *a)
 	    [PSCOPE_EV_PROC_EXIT] = "proc_exit",
 	    [PSCOPE_EV_PEER_END] = "peer_end",
 	    [PSCOPE_EV_PROC_EXEC] = "proc_exec",
+	    [PSCOPE_EV_LOG] = "log",
 	};
 
 	for (size_t t = 1; t < sizeof(type_names) / sizeof(type_names[0]); t++)
@@ -843,6 +846,9 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 	lc.n_pids = cfg->n_pids;
 	lc.ports = cfg->ports;
 	lc.n_ports = cfg->n_ports;
+	lc.logs = cfg->logs;
+	/* the kernel's budget is in writes: a write holds at least one line */
+	lc.log_writes_per_sec = cfg->logs_rate;
 	rc = loader__new(&lc, &a->loader, err, sizeof(err));
 	if (rc) {
 		log_msg(lg, LOG_ERROR, err, "errno", LOG_INT(-rc), NULL);
