@@ -532,7 +532,7 @@ static void on_log_text(void *ctx, const struct log_text *t)
 	in.fd = t->fd;
 	in.tid = tc->tid;
 	in.time_unix_ns = t->ts_ns + (uint64_t)a->unix_offset_ns;
-	in.observed_unix_ns = a->now_mono_ns + (uint64_t)a->unix_offset_ns;
+	in.observed_unix_ns = clock_ns(CLOCK_REALTIME);
 	in.has_context = tc->valid;
 	in.sampled = tc->sampled;
 	memcpy(in.trace_id, tc->trace_id, 16);
