@@ -232,6 +232,7 @@ def logs_flood_rate_limited():
             m = parse_prom(scrape(prom))
             spans = agent.wait_for_spans(
                 lambda s: s.get("kind") == "SERVER" and
+                (s.get("attributes") or {}).get("server.port") == port and
                 (s.get("attributes") or {}).get("url.path", "").startswith("/r/"), 20)
             agent.stop_and_check()
         with open(count_file) as f:
