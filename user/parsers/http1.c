@@ -1368,6 +1368,7 @@ void http1_parser_close(struct http1_parser *p, uint64_t ts_ns, enum l7_end how)
 		r->ex.resp_start_ns = 0;
 		r->ex.resp_end_ns = ts_ns > r->ex.req_end_ns ? ts_ns : r->ex.req_end_ns;
 		p->stats.failed++;
+		p->stats.exchanges++;
 		if (p->fn)
 			p->fn(p->ctx, &r->ex);
 		free(r);

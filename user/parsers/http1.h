@@ -53,7 +53,7 @@ struct http1_stats {
 	uint64_t exchanges;        /* reported through the callback */
 	uint64_t parse_errors;     /* garbage skipped while looking for a message start */
 	uint64_t unanswered;       /* requests dropped without a response (queue overflow) */
-	uint64_t failed;           /* requests reported as failed: the connection ended first */
+	uint64_t failed; /* of exchanges: requests without a response (the connection ended first) */
 	uint64_t orphan_responses; /* responses with no request to pair with */
 };
 
