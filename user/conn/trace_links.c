@@ -775,6 +775,30 @@ void trace_links_flush(struct trace_links *tl)
 	tl->n_unresolved = kept;
 }
 
+bool trace_links_context(struct trace_links *tl, uint32_t pid, uint64_t actor,
+                         struct link_ctx *out)
+{
+	uint32_t tid, gkey, tick;
+	struct conn *sc = NULL;
+	struct link_ctx *p;
+	bool ambiguous = false;
+
+	actor_split(actor, &tid, &gkey, &tick);
+	if (gkey)
+		p = thread_parent(tl, pid, gkey, &sc, &ambiguous);
+	else if (tick)
+		p = loop_parent(tl, pid, tid, tick, &sc, &ambiguous);
+	else
+		p = thread_parent(tl, pid, tid, &sc, &ambiguous);
+	if (!p && !ambiguous && !gkey && !tick && !thread_busy(tl, pid, tid))
+		p = thread_parent(tl, pid, pid | LINK_PROCESS_BIT, &sc, &ambiguous);
+	if (!p)
+		return false;
+	resolve(tl, sc, p);
+	*out = *p;
+	return true;
+}
+
 void trace_links_get_stats(const struct trace_links *tl, struct trace_links_stats *out)
 {
 	*out = tl->stats;

@@ -382,8 +382,52 @@ static void test_event_loop_turns(void)
 	teardown(&f);
 }
 
+/* Log lines: the actor's server request now, by the client-span rules. */
+static void test_context_for_logs(void)
+{
+	struct fixture f;
+	struct link_ctx ctx, sv;
+	const uint64_t g1 = (uint64_t)(0x1234 | LINK_GOROUTINE_BIT) << 32;
+	const uint64_t turn = (uint64_t)(5 | LINK_TICK_BIT) << 32;
+	const char *tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+	setup(&f);
+	struct conn *s1 = conn_of(&f, 20, 5, PSCOPE_ROLE_SERVER, 8001, 50000);
+	struct conn *s2 = conn_of(&f, 20, 6, PSCOPE_ROLE_SERVER, 8001, 50001);
+
+	CHECK(!trace_links_context(f.tl, 20, 21, &ctx)); /* nothing in flight */
+	trace_links_request(f.tl, s1, 21, 1, 0, tp);
+	CHECK(trace_links_context(f.tl, 20, 21, &ctx));
+	CHECK_EQ_INT(ctx.trace_id[0], 0x4b);
+	CHECK(trace_links_context(f.tl, 20, 99, &ctx)); /* a thread serving nothing: the process's */
+	trace_links_request(f.tl, s2, 22, 2, 0, "");
+	CHECK(!trace_links_context(f.tl, 20, 99, &ctx)); /* two in flight: nobody's */
+	CHECK(trace_links_context(f.tl, 20, 22, &ctx));
+	trace_links_complete(f.tl, s2, 22, true, 0, "", &sv);
+	CHECK(!memcmp(ctx.span_id, sv.span_id, 8));
+	CHECK(!trace_links_context(f.tl, 20, 22, &ctx));
+	trace_links_complete(f.tl, s1, 21, true, 0, "", &sv);
+	CHECK(!trace_links_context(f.tl, 20, 21, &ctx));
+
+	/* Go: the goroutine only */
+	trace_links_request(f.tl, s1, g1 | 21, 3, 1, "");
+	CHECK(trace_links_context(f.tl, 20, g1 | 40, &ctx));
+	CHECK(!trace_links_context(f.tl, 20, ((uint64_t)(0x999 | LINK_GOROUTINE_BIT) << 32) | 21,
+	                           &ctx));
+	trace_links_complete(f.tl, s1, g1 | 21, true, 1, "", &sv);
+
+	/* event loop: the owner of the turn; two owners: nobody's */
+	trace_links_request(f.tl, s1, turn | 21, 4, 2, "");
+	CHECK(trace_links_context(f.tl, 20, turn | 21, &ctx));
+	CHECK(!trace_links_context(f.tl, 20, ((uint64_t)(6 | LINK_TICK_BIT) << 32) | 21, &ctx));
+	trace_links_request(f.tl, s2, turn | 21, 5, 1, "");
+	CHECK(!trace_links_context(f.tl, 20, turn | 21, &ctx));
+	teardown(&f);
+}
+
 int main(void)
 {
+	RUN(test_context_for_logs);
 	RUN(test_chain_links);
 	RUN(test_pairing_mixed_families);
 	RUN(test_ambiguous_thread);
