@@ -784,14 +784,18 @@ bool trace_links_context(struct trace_links *tl, uint32_t pid, uint64_t actor,
 	bool ambiguous = false;
 
 	actor_split(actor, &tid, &gkey, &tick);
-	if (gkey)
+	if (gkey) {
 		p = thread_parent(tl, pid, gkey, &sc, &ambiguous);
-	else if (tick)
+	} else if (tick) {
+		/* the turn's owner, when it is also the thread's one request */
+		struct conn *tc = NULL;
+
 		p = loop_parent(tl, pid, tid, tick, &sc, &ambiguous);
-	else
+		if (p && thread_parent(tl, pid, tid, &tc, &ambiguous) != p)
+			p = NULL;
+	} else {
 		p = thread_parent(tl, pid, tid, &sc, &ambiguous);
-	if (!p && !ambiguous && !gkey && !tick && !thread_busy(tl, pid, tid))
-		p = thread_parent(tl, pid, pid | LINK_PROCESS_BIT, &sc, &ambiguous);
+	}
 	if (!p)
 		return false;
 	resolve(tl, sc, p);

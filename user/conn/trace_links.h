@@ -140,10 +140,9 @@ void trace_links_flush(struct trace_links *tl);
 
 /* Which server request actor of pid is serving right now (for its log
  * lines): the rules that give a client request its parent — the goroutine's
- * request (Go), the owner of the event-loop turn, else the thread's, else the
- * process's when the thread serves nothing and the process has exactly one in
- * flight. Fills out with that request's ids (parent settled first) and
- * returns true; false when none or ambiguous. */
+ * request (Go), the owner of the event-loop turn when it is also the thread's
+ * one request, else the thread's one request. Fills out with that request's
+ * ids (parent settled first) and returns true; false when none or ambiguous. */
 bool trace_links_context(struct trace_links *tl, uint32_t pid, uint64_t actor,
                          struct link_ctx *out);
 
