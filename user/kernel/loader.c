@@ -152,6 +152,8 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 	bpf_program__set_autoattach(l->skel->progs.ssl_set_fd_enter, false);
 	bpf_program__set_autoattach(l->skel->progs.go_round_trip, false);
 	bpf_program__set_autoattach(l->skel->progs.go_conn_write, false);
+	bpf_program__set_autoattach(l->skel->progs.go_tls_enter, false);
+	bpf_program__set_autoattach(l->skel->progs.go_tls_ret, false);
 	rc = periscope_bpf__load(l->skel);
 	if (rc) {
 		rc = fail(err, err_len, rc < 0 ? rc : -EINVAL,
@@ -215,15 +217,20 @@ static void *destroy_link(void *link)
 static void destroy_links(struct bpf_link **links, int n)
 {
 	pthread_t threads[MAX_LINKS];
-	bool started[MAX_LINKS] = {false};
+	bool started[MAX_LINKS];
 
-	for (int i = 0; i < n; i++)
-		started[i] = pthread_create(&threads[i], NULL, destroy_link, links[i]) == 0;
-	for (int i = 0; i < n; i++) {
-		if (started[i])
-			pthread_join(threads[i], NULL);
-		else
-			bpf_link__destroy(links[i]);
+	for (int base = 0; base < n; base += MAX_LINKS) {
+		int m = n - base < MAX_LINKS ? n - base : MAX_LINKS;
+
+		for (int i = 0; i < m; i++)
+			started[i] =
+			    pthread_create(&threads[i], NULL, destroy_link, links[base + i]) == 0;
+		for (int i = 0; i < m; i++) {
+			if (started[i])
+				pthread_join(threads[i], NULL);
+			else
+				bpf_link__destroy(links[base + i]);
+		}
 	}
 }
 
@@ -348,7 +355,8 @@ const char *loader_drop_reason_name(int reason)
 	return names[reason];
 }
 
-#define TLS_MAX_LINKS 10
+/* OpenSSL: 10; Go: net/http 2 + crypto/tls 2 entries and their RETs */
+#define TLS_MAX_LINKS (4 + 2 * GO_TLS_MAX_RETS)
 
 struct loader_tls {
 	struct bpf_link *links[TLS_MAX_LINKS];
@@ -413,30 +421,68 @@ cleanup:
 	return rc;
 }
 
-int loader_attach_go_http(struct loader *l, const char *path, uint64_t round_trip_off,
-                          uint64_t conn_write_off, struct loader_tls **out)
+/* One uprobe at a file offset of path, with a cookie; 0 or a negative errno. */
+static int attach_at(struct loader_tls *t, struct bpf_program *prog, const char *path, uint64_t off,
+                     uint64_t cookie)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie);
+	struct bpf_link *link;
+
+	if (t->n_links == TLS_MAX_LINKS)
+		return -E2BIG;
+	link = bpf_program__attach_uprobe_opts(prog, -1, path, (size_t)off, &opts);
+	if (!link)
+		return errno ? -errno : -ENOENT;
+	t->links[t->n_links++] = link;
+	return 0;
+}
+
+/* The entry and every RET of one crypto/tls function. */
+static int attach_go_tls_func(struct loader *l, struct loader_tls *t, const char *path,
+                              const struct go_func_plan *f, uint64_t cookie)
+{
+	int rc = 0;
+
+	/* the RETs first: an entry without its RETs would leave calls in flight */
+	for (uint32_t i = 0; !rc && i < f->n_rets; i++)
+		rc = attach_at(t, l->skel->progs.go_tls_ret, path, f->ret_offs[i], cookie);
+	if (!rc)
+		rc = attach_at(t, l->skel->progs.go_tls_enter, path, f->entry_off, cookie);
+	return rc;
+}
+
+int loader_attach_go(struct loader *l, const char *path, const struct go_attach_plan *p,
+                     struct loader_tls **out)
 {
 	struct loader_tls *t;
 	int rc = 0;
 
 	*out = NULL;
+	if (!p->http && !p->tls)
+		return -ENOENT;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	t->links[0] = bpf_program__attach_uprobe(l->skel->progs.go_round_trip, false, -1, path,
-	                                         round_trip_off);
-	if (!t->links[0]) {
-		rc = errno ? -errno : -ENOENT;
-		goto cleanup;
+	if (p->http) {
+		rc = attach_at(t, l->skel->progs.go_round_trip, path, p->http_round_trip_off, 0);
+		if (!rc)
+			rc = attach_at(t, l->skel->progs.go_conn_write, path,
+			               p->http_conn_write_off, 0);
+		if (rc)
+			goto cleanup;
 	}
-	t->n_links = 1;
-	t->links[1] = bpf_program__attach_uprobe(l->skel->progs.go_conn_write, false, -1, path,
-	                                         conn_write_off);
-	if (!t->links[1]) {
-		rc = errno ? -errno : -ENOENT;
-		goto cleanup;
+	if (p->tls) {
+		rc = attach_go_tls_func(l, t, path, &p->tls_write,
+		                        p->tls_cookie |
+		                            PSCOPE_GO_TLS_COOKIE(0, 0, 0, 0, 0, PSCOPE_DIR_EGRESS));
+		if (!rc)
+			rc = attach_go_tls_func(
+			    l, t, path, &p->tls_read,
+			    p->tls_cookie |
+			        PSCOPE_GO_TLS_COOKIE(0, 0, 0, 0, 0, PSCOPE_DIR_INGRESS));
+		if (rc)
+			goto cleanup;
 	}
-	t->n_links = 2;
 	*out = t;
 	return 0;
 cleanup:
