@@ -211,7 +211,8 @@ struct {
 } go_g_override SEC(".maps");
 
 /* Go crypto/tls calls in flight, by goroutine: (*Conn).Write/Read between
- * their entry and one of their RETs (ssl = the *tls.Conn, out_len = len(b)). */
+ * their entry and one of their RETs (ssl = the *tls.Conn, out_len = len(b),
+ * is_ex = 1 for a write already sent from its entry). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH); /* a process may exit with reads in flight */
 	__uint(max_entries, 16384);

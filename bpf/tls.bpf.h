@@ -230,13 +230,14 @@ static __always_inline int go_conn_fd(__u64 c, __u64 cookie)
 	return sysfd >= 0 && sysfd < (1 << 30) ? (int)sysfd : -1;
 }
 
-SEC("uprobe")
-int go_tls_enter(struct pt_regs *ctx)
+static __always_inline int go_tls_on_entry(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	struct go_g_key k = {.tgid = pid_tgid >> 32, .g = (__u32)ctx->r14};
-	struct active_ssl a = {};
+	struct active_ssl a = {}, *prev;
+	struct sock *sk = NULL;
+	int fd;
 
 	if (!pid_traced(k.tgid))
 		return 0;
@@ -246,10 +247,34 @@ int go_tls_enter(struct pt_regs *ctx)
 	a.enter_ns = bpf_ktime_get_ns();
 	a.fd = -1;
 	a.direction = PSCOPE_GO_TLS_COOKIE_FIELD(cookie, 5);
-	/* a call that grows its stack runs its entry twice: same values */
+	mark_tls_proc(k.tgid, TLS_PROC_GO);
+	prev = bpf_map_lookup_elem(&go_tls_active, &k);
+	/* a call that grows its stack runs its entry twice: same call, once */
+	if (prev && prev->is_ex && prev->ssl == a.ssl && prev->buf == a.buf &&
+	    prev->out_len == a.out_len)
+		return 0;
+	if (a.direction == PSCOPE_DIR_EGRESS && a.out_len > 0) {
+		/* A write is sent from its entry when the tls.Conn's fd is a
+		 * socket: b is all the plaintext Write sends (unless it fails),
+		 * and at the RET the peer may already have answered (the answer's
+		 * event would come before the request's). */
+		fd = go_conn_fd(a.ssl, cookie);
+		if (fd >= 0)
+			sk = sock_from_fd(fd);
+		if (sk) {
+			struct ssl_key sk_key = {.ssl = a.ssl, .tgid = k.tgid};
+
+			bpf_map_update_elem(&ssl_fd, &sk_key, &fd, BPF_ANY);
+			a.is_ex = 1; /* sent: the RET has nothing to do */
+			if (bpf_map_update_elem(&go_tls_active, &k, &a, BPF_ANY))
+				count_drop(PSCOPE_DROP_ACTIVE_FULL);
+			return emit_plaintext(pid_tgid, fd, sk, &a, a.out_len,
+			                      PSCOPE_SRC_GO_TLS_WRITE,
+			                      go_effective_goroutine(k.tgid, k.g));
+		}
+	}
 	if (bpf_map_update_elem(&go_tls_active, &k, &a, BPF_ANY))
 		count_drop(PSCOPE_DROP_ACTIVE_FULL);
-	mark_tls_proc(k.tgid, TLS_PROC_GO);
 	return 0;
 }
 
@@ -283,8 +308,7 @@ static __always_inline int go_tls_resolve_fd(const struct active_ssl *a, __u32 t
 	return fd;
 }
 
-SEC("uprobe")
-int go_tls_ret(struct pt_regs *ctx)
+static __always_inline int go_tls_on_ret(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct go_g_key k = {.tgid = pid_tgid >> 32, .g = (__u32)ctx->r14};
@@ -298,6 +322,8 @@ int go_tls_ret(struct pt_regs *ctx)
 		return 0;
 	a = *ap;
 	bpf_map_delete_elem(&go_tls_active, &k);
+	if (a.is_ex)
+		return 0; /* a write sent from its entry */
 	/* nothing moved (an error alone), or not this call's result */
 	if (n <= 0 || (__u64)n > a.out_len)
 		return 0;
@@ -310,6 +336,33 @@ int go_tls_ret(struct pt_regs *ctx)
 	    pid_tgid, fd, sk, &a, n,
 	    a.direction == PSCOPE_DIR_INGRESS ? PSCOPE_SRC_GO_TLS_READ : PSCOPE_SRC_GO_TLS_WRITE,
 	    a.direction == PSCOPE_DIR_EGRESS ? go_effective_goroutine(k.tgid, k.g) : k.g);
+}
+
+/* Attached as uprobe_multi links (Linux >= 6.6: one link, and one wait for a
+ * grace period at detach, for all of a binary's RETs) ... */
+SEC("uprobe")
+int go_tls_enter_multi(struct pt_regs *ctx)
+{
+	return go_tls_on_entry(ctx);
+}
+
+SEC("uprobe")
+int go_tls_ret_multi(struct pt_regs *ctx)
+{
+	return go_tls_on_ret(ctx);
+}
+
+/* ... or one perf-event uprobe per address on older kernels. */
+SEC("uprobe")
+int go_tls_enter(struct pt_regs *ctx)
+{
+	return go_tls_on_entry(ctx);
+}
+
+SEC("uprobe")
+int go_tls_ret(struct pt_regs *ctx)
+{
+	return go_tls_on_ret(ctx);
 }
 
 #endif

@@ -138,6 +138,13 @@ void tls_probes__free(struct tls_probes *t)
 {
 	if (!t)
 		return;
+	struct loader_tls *probes[MAX_LIBS];
+
+	for (size_t i = 0; i < t->n_libs; i++) {
+		probes[i] = t->libs[i]->probes;
+		t->libs[i]->probes = NULL;
+	}
+	loader_detach_tls_all(probes, t->n_libs);
 	for (size_t i = 0; i < t->n_libs; i++)
 		lib_free(t->libs[i]);
 	x86_rets__free(t->xr);
