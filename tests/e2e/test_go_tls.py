@@ -126,14 +126,21 @@ class GoServer:
             argv.append("-h2")
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
+        self.listening = threading.Event()
         self._t = threading.Thread(target=self._read, daemon=True)
         self._t.start()
-        wait_listening(self.port, proc=self.proc)
+        # its "listening" line, not a probe connection (which it would log as a handshake error)
+        deadline = time.monotonic() + 15
+        while not self.listening.wait(0.05):
+            check(self.proc.poll() is None and time.monotonic() < deadline,
+                  "Go server did not start: %s" % self.proc.stderr.read(2000))
 
     def _read(self):
         for raw in self.proc.stdout:
             line = raw.decode(errors="replace").strip()
-            if line and line != "listening":
+            if line == "listening":
+                self.listening.set()
+            elif line:
                 self.lines.append(line)
 
     def requests(self, path_prefix="/hello/"):

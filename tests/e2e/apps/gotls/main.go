@@ -3,7 +3,7 @@
 //
 //	gotls server -addr 127.0.0.1:PORT -cert CERT -key KEY [-h2]
 //	    Serves GET /hello/<n> with the body "hello <n>\n" (and /metrics, one gauge, for a
-//	    Prometheus scrape) and prints "listening" once, then
+//	    Prometheus scrape) and prints "listening" once listening, then
 //	    "METHOD PATH STATUS PROTO" per request. HTTP/1.1 only unless -h2 (TLSNextProto is an
 //	    empty map: no h2 in ALPN).
 //	gotls client -url https://127.0.0.1:PORT -n N [-c C] [-h2] [-wait]
@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -58,14 +59,16 @@ func serve(args []string) {
 	if !*h2 {
 		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
 	}
-	go func() {
-		time.Sleep(100 * time.Millisecond)
-		mu.Lock()
-		fmt.Fprintln(out, "listening")
-		out.Flush()
-		mu.Unlock()
-	}()
-	if err := srv.ListenAndServeTLS(*cert, *key); err != nil {
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gotls server:", err)
+		os.Exit(1)
+	}
+	mu.Lock()
+	fmt.Fprintln(out, "listening")
+	out.Flush()
+	mu.Unlock()
+	if err := srv.ServeTLS(ln, *cert, *key); err != nil {
 		fmt.Fprintln(os.Stderr, "gotls server:", err)
 		os.Exit(1)
 	}
