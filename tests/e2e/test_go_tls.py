@@ -18,6 +18,7 @@ import atexit
 import collections
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -132,8 +133,10 @@ class GoServer:
         # its "listening" line, not a probe connection (which it would log as a handshake error)
         deadline = time.monotonic() + 15
         while not self.listening.wait(0.05):
-            check(self.proc.poll() is None and time.monotonic() < deadline,
-                  "Go server did not start: %s" % self.proc.stderr.read(2000))
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.proc.kill()
+                raise lib.CheckFailed("Go server did not start: %s"
+                                      % self.proc.stderr.read(2000))
 
     def _read(self):
         for raw in self.proc.stdout:
@@ -153,6 +156,11 @@ class GoServer:
             self.proc.terminate()
             self.proc.wait(timeout=5)
         err = self.proc.stderr.read().decode(errors="replace")
+        # Go's client leaves spare connections it dialed unused at exit (the server logs their
+        # "handshake error ... EOF"): it does so without the agent too, so those lines are not
+        # the agent's doing
+        err = "\n".join(ln for ln in err.splitlines()
+                        if not re.search(r"http: TLS handshake error from [\d.:]+: EOF$", ln))
         self._t.join(timeout=5)
         check(alive, "Go server exited by itself (%s): %s" % (self.proc.returncode, err[-800:]))
         check(not err.strip(), "Go server wrote to stderr: %s" % err[-800:])
@@ -397,7 +405,8 @@ def curl_go_front_go_back_redis_one_trace():
               % (connected, n), flush=True)
         check_eq(connected, n, "connected traces curl → front → back → redis")
         for pr in procs:
-            check(pr.poll() is None, "chain app exited: %s" % pr.stderr.read()[-500:])
+            if pr.poll() is not None:
+                raise lib.CheckFailed("chain app exited: %s" % pr.stderr.read()[-500:])
     finally:
         for pr in procs:
             if pr.poll() is None:
@@ -424,19 +433,25 @@ def prometheus_scrapes_go_https_target():
                     "      insecure_skip_verify: true\n    static_configs:\n"
                     "      - targets: ['127.0.0.1:%d']\n" % srv.port)
         web = free_port()
+        prom_log = open(os.path.join(d, "prometheus.log"), "w+b")
         p = subprocess.Popen([prom, "--config.file=" + cfg, "--storage.tsdb.path=" + d + "/data",
                               "--web.listen-address=127.0.0.1:%d" % web],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             start_new_session=True)
+                             stdout=subprocess.DEVNULL, stderr=prom_log, start_new_session=True)
         try:
             deadline = time.monotonic() + 25
             while len(srv.requests("/metrics")) < 5 and time.monotonic() < deadline:
-                check(p.poll() is None, "prometheus exited: %s"
-                      % p.stderr.read().decode(errors="replace")[-800:])
+                if p.poll() is not None:
+                    prom_log.seek(0)
+                    raise lib.CheckFailed("prometheus exited: %s"
+                                          % prom_log.read().decode(errors="replace")[-800:])
                 time.sleep(0.2)
+            # the target logs a scrape before its answer is sent: let the last answer arrive
+            # (scrapes are 1 s apart) before prometheus stops
+            time.sleep(0.3)
         finally:
             p.terminate()
             p.wait(timeout=10)
+            prom_log.close()
         time.sleep(0.5)
         scrapes = len(srv.requests("/metrics"))
         check(scrapes >= 5, "prometheus scraped %d times" % scrapes)

@@ -85,6 +85,7 @@ func client(args []string) {
 	tr := &http.Transport{
 		TLSClientConfig:     &tls.Config{InsecureSkipVerify: true},
 		MaxIdleConnsPerHost: *c,
+		MaxConnsPerHost:     *c, // no spare dial left mid-handshake at exit
 		ForceAttemptHTTP2:   *h2,
 	}
 	if !*h2 {
