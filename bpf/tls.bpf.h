@@ -254,16 +254,24 @@ static __always_inline int go_tls_on_entry(struct pt_regs *ctx)
 	    prev->out_len == a.out_len)
 		return 0;
 	if (a.direction == PSCOPE_DIR_EGRESS && a.out_len > 0) {
-		/* A write is sent from its entry when the tls.Conn's fd is a
-		 * socket: b is all the plaintext Write sends (unless it fails),
-		 * and at the RET the peer may already have answered (the answer's
-		 * event would come before the request's). */
+		/* A write is sent from its entry when its socket is known (the
+		 * tls.Conn's fd chain, else the socket of its earlier calls): b is
+		 * all the plaintext Write sends (unless it fails), and at the RET
+		 * the peer may already have answered (the answer's event would
+		 * come before the request's). */
+		struct ssl_key sk_key = {.ssl = a.ssl, .tgid = k.tgid};
+		__s32 *last;
+
 		fd = go_conn_fd(a.ssl, cookie);
 		if (fd >= 0)
 			sk = sock_from_fd(fd);
+		if (!sk && (last = bpf_map_lookup_elem(&ssl_fd, &sk_key))) {
+			/* not a plain *net.TCPConn (a wrapper): the socket this
+			 * tls.Conn's earlier calls used */
+			fd = *last;
+			sk = sock_from_fd(fd);
+		}
 		if (sk) {
-			struct ssl_key sk_key = {.ssl = a.ssl, .tgid = k.tgid};
-
 			bpf_map_update_elem(&ssl_fd, &sk_key, &fd, BPF_ANY);
 			a.is_ex = 1; /* sent: the RET has nothing to do */
 			if (bpf_map_update_elem(&go_tls_active, &k, &a, BPF_ANY))
