@@ -13,6 +13,9 @@ WARN      := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-init
 CFLAGS    ?= -O2 -g
 CFLAGS    += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD) -I$(BUILD)/gen
 LDLIBS    := -lbpf -lelf -lz -lprotobuf-c -lcurl -lcapstone -lpthread -lm
+# Extra link flags of one test or fuzzer, by binary name (test-only libraries):
+# LDLIBS_<name> := ...
+LDLIBS_fuzz_hpack_diff := -lnghttp2
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
@@ -108,15 +111,15 @@ $(BUILD)/periscope: $(patsubst %.c,$(BUILD)/obj/%.o,$(MAIN_SRC)) $(BUILD)/libper
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libperiscope.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $< $(BUILD)/libperiscope.a -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/unit $< $(BUILD)/libperiscope.a -o $@ $(LDLIBS) $(LDLIBS_$(notdir $*))
 
 $(BUILD)/tests-asan/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libperiscope-asan.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -O1 $(SAN_FLAGS) -Itests/unit $< $(BUILD)/libperiscope-asan.a -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) -O1 $(SAN_FLAGS) -Itests/unit $< $(BUILD)/libperiscope-asan.a -o $@ $(LDLIBS) $(LDLIBS_$(notdir $*))
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libperiscope-fuzz.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -O1 -fsanitize=fuzzer,address,undefined $< $(BUILD)/libperiscope-fuzz.a -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) -O1 -fsanitize=fuzzer,address,undefined $< $(BUILD)/libperiscope-fuzz.a -o $@ $(LDLIBS) $(LDLIBS_$(notdir $*))
 
 unit: $(UNIT_BINS)
 	@tests/run-unit.sh $(BUILD)/tests

@@ -99,21 +99,21 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
 	return 0;
 }
 
-/* A thread of a traced process returned from epoll: a new turn of its event
- * loop begins (the work until its next wait belongs to what it reads), unless
- * the wait was a mere check (timeout 0) that found nothing: asyncio, for one,
- * polls that way before running the callbacks the last turn scheduled, which
- * are still that turn's work. A wait that slept and found nothing is a timer
- * firing: a turn of its own. */
-static __always_inline int poll_return(long ret, bool zero_timeout)
+/* A thread returned from epoll: a new turn of its event loop begins (the work
+ * until its next wait belongs to what it reads then). Every return counts, also
+ * a check that found nothing: asyncio runs a task woken in one iteration (a
+ * background job, a task a lock or another task released) in the next, after
+ * a zero-timeout poll, so only one iteration per turn keeps such work apart
+ * from the request read in the iteration before it. */
+static __always_inline int poll_return(long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 one = 1;
 	__u32 *t;
 
-	/* every process counts (one map update per wait that found work): a
-	 * process's first traced request must already be in a counted turn */
-	if (ret < 0 || (ret == 0 && zero_timeout))
+	/* every process counts (one map update per wait): a process's first
+	 * traced request must already be in a counted turn */
+	if (ret < 0)
 		return 0;
 	t = bpf_map_lookup_elem(&loop_ticks, &pid_tgid);
 	if (t)
@@ -126,34 +126,23 @@ static __always_inline int poll_return(long ret, bool zero_timeout)
 /* epoll only: event loops (libuv, asyncio, nginx, Java NIO) wait there, while
  * poll and select also serve blocking sockets with timeouts (Python's socket
  * timeouts poll before each recv), which would cut a thread-per-request
- * server's request into turns that read nothing. The timeout is the 4th
- * argument: milliseconds, or (epoll_pwait2) a timespec pointer. */
+ * server's request into turns that read nothing. */
 SEC("tracepoint/syscalls/sys_exit_epoll_wait")
 int poll_exit_epoll_wait(struct trace_event_raw_sys_exit *ctx)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-
-	return poll_return(ctx->ret, (int)SYSCALL_ARG(regs, 3) == 0);
+	return poll_return(ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_epoll_pwait")
 int poll_exit_epoll_pwait(struct trace_event_raw_sys_exit *ctx)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-
-	return poll_return(ctx->ret, (int)SYSCALL_ARG(regs, 3) == 0);
+	return poll_return(ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_epoll_pwait2")
 int poll_exit_epoll_pwait2(struct trace_event_raw_sys_exit *ctx)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	__u64 tsp = SYSCALL_ARG(regs, 3);
-	struct __kernel_timespec ts = {1, 0};
-
-	if (tsp)
-		bpf_probe_read_user(&ts, sizeof(ts), (const void *)tsp);
-	return poll_return(ctx->ret, tsp && !ts.tv_sec && !ts.tv_nsec);
+	return poll_return(ctx->ret);
 }
 
 /* Copies up to len bytes from user memory to payload[off...], within cap. Returns bytes copied. */
@@ -313,6 +302,137 @@ int io_exit_request(struct trace_event_raw_sys_exit *ctx)
 	return io_exit_capture(ctx, request_capture_size);
 }
 
+/* ---- stdout/stderr (--logs) ---- */
+
+#define S_IFCHR     0020000
+#define AF_UNIX     1
+#define DEV_NULL    ((1u << 20) | 3) /* MKDEV(1, 3), the kernel's dev_t */
+#define NSEC_PER_S  1000000000ull
+
+/* A write to fd 1 or 2 (the caller checked the number) of a traced process.
+ * Returns 0 when the fd is a network socket (the data path decides), 1 when
+ * the write was taken or ignored here; a taken write tail-calls log_exit. */
+static __always_inline int log_start(void *ctx, long ret, int fd, __u64 buf, __u64 count,
+                                     __u8 kind, __u8 source)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	__u32 zero = 0;
+	struct file *file = file_from_fd(fd);
+
+	if (!file)
+		return 1;
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	if (!inode)
+		return 1;
+	umode_t mode = BPF_CORE_READ(inode, i_mode);
+	if ((mode & S_IFMT) == S_IFSOCK) {
+		struct socket *sock = BPF_CORE_READ(file, private_data);
+		struct sock *sk = sock ? BPF_CORE_READ(sock, sk) : NULL;
+		if (!sk || BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
+			return 0; /* a TCP socket as stdout (inetd style): data, not logs */
+	} else if ((mode & S_IFMT) == S_IFCHR && BPF_CORE_READ(inode, i_rdev) == DEV_NULL) {
+		return 1;
+	}
+	if (!pid_traced(tgid))
+		return 1;
+	if (log_writes_per_sec) {
+		__u64 now = bpf_ktime_get_ns();
+		struct log_window *w = bpf_map_lookup_elem(&log_windows, &tgid);
+		if (!w) {
+			struct log_window nw = {.start_ns = now, .writes = 1};
+			bpf_map_update_elem(&log_windows, &tgid, &nw, BPF_ANY);
+		} else if (now - w->start_ns >= NSEC_PER_S) {
+			w->start_ns = now;
+			w->writes = 1;
+		} else if (w->writes >= log_writes_per_sec) {
+			__u32 k = PSCOPE_LOG_RATE_LIMITED;
+			__u64 *v = bpf_map_lookup_elem(&log_counters, &k);
+			if (v)
+				*v += 1;
+			return 1;
+		} else {
+			w->writes++;
+		}
+	}
+	struct active_io *a = bpf_map_lookup_elem(&active_io, &zero);
+	if (!a)
+		return 1;
+	a->enter_ns = bpf_ktime_get_ns();
+	a->buf = buf;
+	a->count = count;
+	a->fd = fd;
+	a->kind = kind;
+	a->source = source;
+	bpf_tail_call(ctx, &io_exit_prog, IO_EXIT_LOG);
+	return 1;
+}
+
+/* The tail-call target of log_start: copies up to capture_size bytes of the
+ * write and sends a PSCOPE_EV_LOG event. */
+SEC("tracepoint/syscalls/sys_exit_write")
+int log_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	long ret = ctx->ret;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 zero = 0, cap = capture_size;
+	struct active_io *ap = bpf_map_lookup_elem(&active_io, &zero);
+	struct active_io a;
+
+	if (!ap || ret <= 0)
+		return 0;
+	a = *ap;
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct scratch_event *s = bpf_map_lookup_elem(&scratch, &cpu);
+	if (!s)
+		return 0;
+	struct pscope_log_event *e = (struct pscope_log_event *)s->raw;
+	__u8 *payload = s->raw + sizeof(*e);
+	if (cap > PSCOPE_CAPTURE_MAX)
+		cap = PSCOPE_CAPTURE_MAX;
+	__u32 captured = 0;
+	if (a.kind == IO_BUF)
+		captured = copy_user(payload, 0, a.buf, ret, cap);
+	else
+		captured = copy_iov(payload, a.buf, a.count, ret, cap);
+	if (captured > PSCOPE_CAPTURE_MAX)
+		captured = PSCOPE_CAPTURE_MAX;
+
+	struct task_struct *task = bpf_get_current_task_btf();
+	e->hdr.type = PSCOPE_EV_LOG;
+	e->hdr.flags = 0;
+	e->hdr.timestamp_ns = a.enter_ns;
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->proc_start_ns = task->group_leader->start_time;
+	e->fd = a.fd;
+	e->tick = current_tick(pid_tgid);
+	e->goroutine = current_r14();
+	e->bytes = ret;
+	e->captured = captured;
+	e->source = a.source;
+	e->pad[0] = e->pad[1] = e->pad[2] = 0;
+	__u32 size = sizeof(*e) + captured;
+	e->hdr.size = size;
+	asm volatile("%[s] &= %[mask]" : [s] "+r"(size) : [mask] "i"(2 * PSCOPE_CAPTURE_MAX - 1));
+	if (bpf_ringbuf_output(&events, s, size, ringbuf_flags(size))) {
+		count_drop(PSCOPE_DROP_RINGBUF_FULL);
+		return 0;
+	}
+	__u32 k = PSCOPE_LOG_WRITES;
+	__u64 *v = bpf_map_lookup_elem(&log_counters, &k);
+	if (v)
+		*v += 1;
+	return 0;
+}
+
+/* The write exits look at stdout/stderr first, with --logs only: other
+ * writes pay one compare of the fd. */
+#define LOG_FIRST(fd, buf, count, kind, source)                                                    \
+	if (logs_enabled && ((fd) == 1 || (fd) == 2) &&                                            \
+	    log_start(ctx, ret, (fd), (buf), (count), (kind), (source)))                           \
+		return 0;
+
 #define ARG(n) (ctx->args[n])
 
 #define EXIT_ARGS(name)                                                                            \
@@ -333,6 +453,8 @@ EXIT_ARGS(read)
 }
 
 EXIT_ARGS(write)
+	LOG_FIRST((int)SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2), IO_BUF,
+		  PSCOPE_SRC_WRITE)
 	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
 			IO_BUF, PSCOPE_SRC_WRITE, PSCOPE_DIR_EGRESS);
 }
@@ -343,6 +465,8 @@ EXIT_ARGS(readv)
 }
 
 EXIT_ARGS(writev)
+	LOG_FIRST((int)SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2), IO_IOV,
+		  PSCOPE_SRC_WRITEV)
 	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
 			IO_IOV, PSCOPE_SRC_WRITEV, PSCOPE_DIR_EGRESS);
 }

@@ -20,6 +20,10 @@ const volatile __u32 filter_flags = 0;
 const volatile __u32 capture_size = PSCOPE_CAPTURE_DEFAULT;
 const volatile __u32 request_capture_size = PSCOPE_REQUEST_CAPTURE_DEFAULT; /* server reads */
 const volatile __u64 wakeup_bytes = 0; /* per CPU (ringbuf_flags); 0: on every event */
+/* --logs: writes to fd 1/2 become PSCOPE_EV_LOG events. Off, the verifier
+ * removes the log path from the write exits: it costs nothing. */
+const volatile __u32 logs_enabled = 0;
+const volatile __u32 log_writes_per_sec = 0; /* per process; 0: no limit */
 
 enum io_kind {
 	IO_BUF = 0, /* read/write/recvfrom/sendto: one user buffer */
@@ -168,9 +172,10 @@ struct {
  * io_exit_request (server reads, the request capture size) in slot 1. */
 #define IO_EXIT_DEFAULT 0
 #define IO_EXIT_REQUEST 1
+#define IO_EXIT_LOG     2 /* log_exit: writes to stdout/stderr (--logs) */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-	__uint(max_entries, 2);
+	__uint(max_entries, 3);
 	__type(key, __u32);
 	__type(value, __u32);
 } io_exit_prog SEC(".maps");
@@ -236,6 +241,27 @@ struct {
 	__type(key, __u64);
 	__type(value, __u32);
 } loop_ticks SEC(".maps");
+
+/* Per process: its log writes in the current one-second window (rate limit). */
+struct log_window {
+	__u64 start_ns;
+	__u32 writes;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct log_window);
+} log_windows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PSCOPE_LOG__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} log_counters SEC(".maps");
 
 static __always_inline void count_drop(__u32 reason)
 {

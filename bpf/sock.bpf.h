@@ -20,8 +20,8 @@ static __always_inline int pid_traced(__u32 tgid)
 	return bpf_map_lookup_elem(&pid_filter, &ppid) != NULL;
 }
 
-/* The TCP socket behind fd in the current task, or NULL. */
-static __always_inline struct sock *sock_from_fd(int fd)
+/* The open file behind fd in the current task, or NULL. */
+static __always_inline struct file *file_from_fd(int fd)
 {
 	/* BTF pointers: the verifier turns these loads into plain (fault-safe)
 	 * memory reads, far cheaper than a helper call each */
@@ -35,7 +35,17 @@ static __always_inline struct sock *sock_from_fd(int fd)
 	fdt = files->fdt;
 	if (!fdt || (unsigned int)fd >= fdt->max_fds)
 		return NULL;
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]) || !file)
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]))
+		return NULL;
+	return file;
+}
+
+/* The TCP socket behind fd in the current task, or NULL. */
+static __always_inline struct sock *sock_from_fd(int fd)
+{
+	struct file *file = file_from_fd(fd);
+
+	if (!file)
 		return NULL;
 	umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
 	if ((mode & S_IFMT) != S_IFSOCK)

@@ -35,6 +35,7 @@ enum pscope_event_type {
 	PSCOPE_EV_PROC_EXIT = 4,  /* a process (thread group) exited */
 	PSCOPE_EV_PROC_EXEC = 5,  /* a process called execve (a new program to look at) */
 	PSCOPE_EV_PEER_END = 6,   /* the peer of a traced socket closed (FIN) or reset (RST) it */
+	PSCOPE_EV_LOG = 7,        /* bytes written to stdout/stderr (--logs only) */
 };
 
 /* pscope_peer_end_event.how */
@@ -126,10 +127,10 @@ struct pscope_conn_ref {
 	pscope_u16 local_port; /* host order */
 	pscope_u16 remote_port;
 	/* The thread's event-loop tick when the event was made: how many times
-	 * it has returned from epoll_wait (or epoll_pwait/_pwait2) with events,
-	 * or after sleeping, since the agent started watching it. Events of one
-	 * thread with the same tick belong to one turn of its event loop. 0 for
-	 * threads that never wait in epoll (thread-per-request servers). */
+	 * it has returned from epoll_wait (or epoll_pwait/_pwait2). Events of one
+	 * thread with the same tick belong to one turn (iteration) of its event
+	 * loop. 0 for threads that never wait in epoll (thread-per-request
+	 * servers). */
 	pscope_u32 tick;
 };
 
@@ -180,6 +181,32 @@ struct pscope_peer_end_event {
 	pscope_u16 pad0;
 };
 
+/* A write(v) of a traced process to its fd 1 or 2 (stdout/stderr: a pipe, a
+ * file, a tty, a Unix socket; never /dev/null, and TCP sockets are data
+ * events), sent only with --logs. The pid/tid/goroutine/tick context is what
+ * userspace needs to tell which server request the writer was serving. */
+struct pscope_log_event {
+	struct pscope_event_header hdr; /* PSCOPE_EV_LOG; timestamp_ns = syscall exit */
+	pscope_u32 pid;
+	pscope_u32 tid;
+	pscope_u64 proc_start_ns;
+	pscope_s32 fd;        /* 1 or 2 */
+	pscope_u32 tick;      /* as pscope_conn_ref.tick */
+	pscope_u32 goroutine; /* as pscope_data_event.goroutine */
+	pscope_u32 bytes;     /* bytes the syscall wrote */
+	pscope_u32 captured;  /* payload bytes following this struct */
+	pscope_u8 source;     /* PSCOPE_SRC_WRITE or PSCOPE_SRC_WRITEV */
+	pscope_u8 pad[3];
+	pscope_u8 payload[];
+};
+
+/* Per-CPU counters of the log path (map `log_counters`), indexed by this. */
+enum pscope_log_counter {
+	PSCOPE_LOG_WRITES = 0,       /* writes sent as PSCOPE_EV_LOG */
+	PSCOPE_LOG_RATE_LIMITED = 1, /* writes over the per-process budget, not copied */
+	PSCOPE_LOG__COUNT,
+};
+
 /* Map keys/values shared with userspace. */
 
 /* Endpoints whose peers are the agent itself (its outgoing connections and
@@ -221,6 +248,7 @@ _Static_assert(sizeof(struct pscope_data_event) == 112, "data event ABI");
 _Static_assert(sizeof(struct pscope_conn_event) == 104, "conn event ABI");
 _Static_assert(sizeof(struct pscope_proc_event) == 64, "proc event ABI");
 _Static_assert(sizeof(struct pscope_peer_end_event) == 64, "peer end event ABI");
+_Static_assert(sizeof(struct pscope_log_event) == 56, "log event ABI");
 _Static_assert(sizeof(struct pscope_endpoint) == 24, "endpoint ABI");
 _Static_assert(sizeof(struct pscope_sock_info) == 48, "sock_info ABI");
 

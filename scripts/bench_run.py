@@ -453,6 +453,64 @@ def bench_redis(results):
     results["redis"] = runs
 
 
+# ---- gRPC
+
+GRPC_APP = os.path.join(REPO, "tests", "e2e", "apps", "python", "grpc_app.py")
+GRPC_CALLS = env_int("BENCH_GRPC_CALLS", 5000)
+
+
+def bench_grpc(results):
+    """Unary calls on one grpcio channel (generic handler, raw bytes), agent off and on: client
+    time per call, agent CPU per call (the agent sees both ends: two spans per call)."""
+    log("1c. gRPC: %d unary calls on one grpcio channel, agent off / on" % GRPC_CALLS)
+    port = free_port()
+    logf = tempfile.mktemp(prefix="periscope-bench-grpc-")
+    srv = spawn([PY, GRPC_APP, "server", str(port), logf], stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL)
+    runs = []
+    try:
+        wait_listening(port, proc=srv)
+        for mode in ("off", "on", "off", "on"):
+            agent = Agent(["--port", str(port)], name="agent (grpc)") if mode == "on" else None
+            try:
+                acpu0 = cpu_seconds(agent.pid) if agent else 0
+                scpu0 = cpu_seconds(srv.pid)
+                out = subprocess.run([PY, GRPC_APP, "loop", str(port), str(GRPC_CALLS)],
+                                     capture_output=True, text=True, check=True).stdout
+                time.sleep(1.0)
+                r = json.loads(out.strip().splitlines()[-1])
+                r.update(mode=mode, server_cpu_s=cpu_seconds(srv.pid) - scpu0)
+                if agent:
+                    r["agent_cpu_s"] = cpu_seconds(agent.pid) - acpu0
+                    r["spans"] = int(agent.metric_sum("periscope_spans_created_total"))
+            finally:
+                if agent:
+                    agent.stop()
+                    agent.close()
+            runs.append(r)
+            log("   %-3s %d calls in %.2f s (%.0f µs/call), server CPU %.2f s%s" % (
+                mode, r["calls"], r["seconds"], r["seconds"] / r["calls"] * 1e6, r["server_cpu_s"],
+                "" if mode == "off" else ", agent CPU %.3f s (%.1f µs/call), %d spans"
+                % (r["agent_cpu_s"], r["agent_cpu_s"] / r["calls"] * 1e6, r["spans"])))
+    finally:
+        stop(srv)
+    results["grpc"] = runs
+
+
+def grpc_report(runs):
+    out = ["", "## gRPC (grpcio, one channel, unary calls)", "",
+           "| agent | calls | µs per call (client) | server CPU s | agent CPU s | agent CPU µs "
+           "per call | spans |", "|---|---|---|---|---|---|---|"]
+    for r in runs:
+        on = r["mode"] == "on"
+        out.append("| %s | %d | %.0f | %.2f | %s | %s | %s |" % (
+            r["mode"], r["calls"], r["seconds"] / r["calls"] * 1e6, r["server_cpu_s"],
+            "%.3f" % r["agent_cpu_s"] if on else "-",
+            "%.1f" % (r["agent_cpu_s"] / r["calls"] * 1e6) if on else "-",
+            r["spans"] if on else "-"))
+    return out
+
+
 # ---- Go HTTPS (crypto/tls uprobes)
 
 GOTLS_PAIRS = env_int("BENCH_GOTLS_PAIRS", 3)
@@ -1217,13 +1275,101 @@ def report(results, m, took):
                 sk["dropped"], " (by reason: %s)" % ", ".join(
                     "%s %d" % kv for kv in sorted(sk["drops"].items())) if sk["drops"] else ""))
         add("")
+    if results.get("grpc"):
+        L.extend(grpc_report(results["grpc"]))
     return "\n".join(L)
+
+
+LOG_FLOOD = r"""
+import os, sys, time
+rate, seconds = int(sys.argv[1]), float(sys.argv[2])
+line = b"2026-12-02 12:00:00 INFO bench line with some text like a real log message, n=%d\n"
+end = time.monotonic() + seconds
+i = 0
+while time.monotonic() < end:
+    t0 = time.monotonic()
+    for _ in range(rate // 100):
+        os.write(1, line % i)
+        i += 1
+    dt = time.monotonic() - t0
+    if dt < 0.01:
+        time.sleep(0.01 - dt)
+print(i, file=sys.stderr)
+"""
+
+
+def bench_logs(results):
+    """--logs: agent CPU per log line (no budget, 20k lines/s) and what the per-process budget
+    (the default 1000 lines/s) held against a 100k lines/s flood."""
+    runs = []
+    for label, rate, extra in (("unlimited", 20000, ["--logs-rate", "0"]),
+                               ("budget 1000/s", 100000, [])):
+        log("logs: %s, %d lines/s for 5 s" % (label, rate))
+        agent = Agent(["--logs"] + extra, name="agent (logs)")
+        try:
+            time.sleep(1.0)
+            rss0 = mem_kb(agent.pid).get("VmRSS", 0)
+            cpu0 = cpu_seconds(agent.pid)
+            flood = subprocess.Popen([PY, "-c", LOG_FLOOD, str(rate), "5"], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, start_new_session=True)
+            sink = subprocess.Popen(["cat"], stdin=flood.stdout, stdout=subprocess.DEVNULL)
+            flood.stdout.close()
+            written = int(flood.stderr.read().decode().strip() or 0)
+            flood.wait()
+            sink.wait()
+            time.sleep(1.5)
+            cpu = cpu_seconds(agent.pid) - cpu0
+            r = {"label": label, "rate": rate, "written": written, "agent_cpu_s": cpu,
+                 "records": int(agent.metric_sum("periscope_logs_records_total")),
+                 "writes": int(agent.metric_sum("periscope_logs_writes_total")),
+                 "kernel_dropped": int(agent.metric_sum(
+                     "periscope_logs_dropped_total",
+                     exclude=('"rate_limit"', "queue_full", "export_failed", "encode_failed"))),
+                 "rss_kb": mem_kb(agent.pid).get("VmRSS", 0), "rss0_kb": rss0}
+        finally:
+            agent.stop()
+            agent.close()
+        log("   %(written)d lines written, %(writes)d sent by the kernel, %(kernel_dropped)d"
+            " dropped there, %(records)d records; agent CPU %(agent_cpu_s).2f s" % r)
+        runs.append(r)
+    results["logs"] = runs
+
+
+def logs_section(runs):
+    out = ["## Logs (--logs)", "",
+           "A process writing log lines to a pipe (one `write` per line) for 5 s, the agent"
+           " watching the whole host (`--logs --no-print`, Prometheus on). Agent CPU is the"
+           " agent process's user+system time over the run (its BPF time is not included).", "",
+           "| run | lines written | sent by the kernel | dropped in the kernel (budget) |"
+           " records made | agent CPU | per line made | agent RSS |",
+           "|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        out.append("| %s, %d lines/s | %d | %d | %d | %d | %.2f s | %.1f µs | %.1f MB (from %.1f) |"
+                   % (r["label"], r["rate"], r["written"], r["writes"], r["kernel_dropped"],
+                      r["records"], r["agent_cpu_s"],
+                      r["agent_cpu_s"] / max(r["records"], 1) * 1e6, r["rss_kb"] / 1024.0,
+                      r["rss0_kb"] / 1024.0))
+    out.append("")
+    return "\n".join(out)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(REPO, "bench", "RESULTS.md"))
+    ap.add_argument("--only-logs", action="store_true",
+                    help="run only the --logs section and replace it in --out")
     args = ap.parse_args()
+    if args.only_logs:
+        results = {}
+        try:
+            bench_logs(results)
+        finally:
+            cleanup()
+        text = open(args.out).read() if os.path.exists(args.out) else ""
+        text = re.sub(r"\n## Logs \(--logs\).*?(?=\n## |\Z)", "", text, flags=re.S)
+        with open(args.out, "w") as f:
+            f.write(text.rstrip("\n") + "\n\n" + logs_section(results["logs"]))
+        return 0
     if os.geteuid() != 0:
         sys.exit("bench: needs root (eBPF)")
     if not os.access(AGENT, os.X_OK):
@@ -1239,6 +1385,8 @@ def main():
             bench_wrk(nginx, results)
         if "redis" not in SKIP:
             bench_redis(results)
+        if "grpc" not in SKIP:
+            bench_grpc(results)
         if "replay" not in SKIP:
             bench_replay(nginx, results, workdir)
         if "valgrind" not in SKIP:
@@ -1247,6 +1395,8 @@ def main():
             bench_memory(nginx, results)
         if "soak" not in SKIP:
             bench_soak(nginx, results)
+        if "logs" not in SKIP:
+            bench_logs(results)
         if "gotls" not in SKIP:
             bench_gotls(results, workdir)
     finally:
@@ -1256,6 +1406,8 @@ def main():
         shutil.rmtree(workdir, ignore_errors=True)
     took = time.monotonic() - t0
     text = report(results, m, took)
+    if results.get("logs"):
+        text += "\n\n" + logs_section(results["logs"])
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         f.write(text + "\n")

@@ -16,7 +16,8 @@ BUILD_PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev libprotobuf-c-dev protob
 TEST_PKGS=(protobuf-compiler nginx curl wrk prometheus python3 redis-server redis-tools
 	postgresql postgresql-contrib mariadb-server mariadb-client memcached python3-fastapi
 	python3-uvicorn python3-flask python3-httpx python3-redis python3-psycopg2 gunicorn golang-go
-	nodejs npm openssl procps iproute2 hyperfine linux-perf libclang-rt-14-dev)
+	nodejs npm openssl procps iproute2 hyperfine linux-perf libclang-rt-14-dev
+	libnghttp2-dev nghttp2-client nghttp2-server python3-grpcio golang-google-grpc-dev)
 
 with_tests=0
 dry_run=0

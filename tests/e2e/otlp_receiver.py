@@ -3,7 +3,7 @@
 
 Run:  /usr/bin/python3 tests/e2e/otlp_receiver.py --port N --dir DIR [--fail-mode MODE]
 
-Accepts POST /v1/traces and /v1/metrics, gunzips Content-Encoding: gzip bodies,
+Accepts POST /v1/traces, /v1/metrics and /v1/logs, gunzips Content-Encoding: gzip bodies,
 stores each body as DIR/traces-000001.pb / DIR/metrics-000001.pb, appends one
 line per request to DIR/requests.log and answers 200 with an empty protobuf
 body. POST /control?mode=ok|503|429|400|500|slow switches the answer (503 and 429
@@ -42,11 +42,14 @@ SIGNALS = {
                "opentelemetry/proto/collector/trace/v1/trace_service.proto"),
     "metrics": ("opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest",
                 "opentelemetry/proto/collector/metrics/v1/metrics_service.proto"),
+    "logs": ("opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest",
+             "opentelemetry/proto/collector/logs/v1/logs_service.proto"),
 }
 # the repository's own wire-compatible subset (proto/otlp.proto): the fallback decoder
 OWN_SIGNALS = {
     "traces": ("periscope.otlp.ExportTraceServiceRequest", "otlp.proto"),
     "metrics": ("periscope.otlp.ExportMetricsServiceRequest", "otlp.proto"),
+    "logs": ("periscope.otlp.ExportLogsServiceRequest", "otlp.proto"),
 }
 
 
@@ -55,7 +58,7 @@ class ReceiverState:
         self.dir = directory
         self.mode = mode
         self.lock = threading.Lock()
-        self.counters = {"traces": 0, "metrics": 0}
+        self.counters = {"traces": 0, "metrics": 0, "logs": 0}
 
     def next_path(self, signal):
         with self.lock:
@@ -115,7 +118,7 @@ class Handler(BaseHTTPRequestHandler):
             state.log("control mode=%s" % mode)
             self._answer(200, b"ok\n")
             return
-        signal = {"/v1/traces": "traces", "/v1/metrics": "metrics"}.get(url.path)
+        signal = {"/v1/traces": "traces", "/v1/metrics": "metrics", "/v1/logs": "logs"}.get(url.path)
         if signal is None:
             self._answer(404)
             return
@@ -294,6 +297,26 @@ def _spans(request):
     return spans
 
 
+def _logs(request):
+    logs = []
+    for rl in request.get("resource_logs", []):
+        res_attrs = _attributes(_first(rl, "resource", {}).get("attributes", []))
+        for sl in rl.get("scope_logs", []):
+            for lr in sl.get("log_records", []):
+                logs.append({
+                    "trace_id": _hex(_first(lr, "trace_id", b"")),
+                    "span_id": _hex(_first(lr, "span_id", b"")),
+                    "time_unix_nano": _first(lr, "time_unix_nano", 0),
+                    "severity_number": _first(lr, "severity_number", "SEVERITY_NUMBER_UNSPECIFIED"),
+                    "severity_text": _first(lr, "severity_text", b"").decode("utf-8", "replace"),
+                    "body": _any_value(_first(lr, "body", {})),
+                    "flags": _first(lr, "flags", 0),
+                    "attributes": _attributes(lr.get("attributes", [])),
+                    "resource": res_attrs,
+                })
+    return logs
+
+
 def _points(points):
     out = []
     for p in points:
@@ -349,7 +372,8 @@ def decode_dir(directory, signal="traces", official_only=False):
         with open(os.path.join(directory, name), "rb") as f:
             text = protoc_decode(f.read(), signal, proto_dir, signals)
         request = parse_text(text)
-        result.extend(_spans(request) if signal == "traces" else _metrics(request))
+        result.extend(_spans(request) if signal == "traces" else
+                      _logs(request) if signal == "logs" else _metrics(request))
     return result
 
 

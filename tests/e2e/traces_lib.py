@@ -44,6 +44,12 @@ def db_lookups(db, server):
 
 need = tracecheck.need  # noqa: E305 (one definition, in tracecheck)
 
+# Stacks whose in-process links are not all provable from the kernel, so not required: asyncio
+# (uvicorn) runs a handler's task in the loop iteration after the one that read its request, where
+# a background job or another woken task could run as well, so the agent leaves its calls roots
+# rather than guess (README, connected traces). Wrong links stay forbidden for every stack.
+NOT_EXACT = ("fastapi",)
+
 
 def item_of(k):
     return k % len(chain.ITEMS) + 1
@@ -278,9 +284,12 @@ class Run:
         check_eq(self.links[(role, "ok")], self.counts[role],
                  "%s links (%s)" % (LINK_NAME[role], self.summary()))
 
-    def check_chain(self, exact=True, exact_db_link=True):
+    def check_chain(self, exact=None, exact_db_link=True):
         """The checks of a connected chain: spans match the servers, no wrong links, pairing
-        exact; with exact, the in-process links too and every trace complete."""
+        exact; with exact, the in-process links too and every trace complete. exact None: as
+        the stack's runtime allows (NOT_EXACT)."""
+        if exact is None:
+            exact = self.stack not in NOT_EXACT
         self.check_spans_match_servers()
         self.check_no_wrong_links()
         self.check_pairing_exact()

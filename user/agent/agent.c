@@ -27,6 +27,7 @@
 #include "kernel/event_file.h"
 #include "util/event_loop.h"
 #include "telemetry/http_span.h"
+#include "telemetry/http2_span.h"
 #include "kernel/loader.h"
 #include "util/log.h"
 #include "telemetry/metrics.h"
@@ -44,12 +45,37 @@
 #include "conn/trace_id.h"
 #include "conn/trace_links.h"
 #include "conn/sampler.h"
+#include "parsers/log_lines.h"
+#include "telemetry/log_record.h"
+#include "export/otlp_logs.h"
 
 #define POLL_INTERVAL_MS         50   /* ring buffer drained at least this often */
 #define HOUSEKEEPING_INTERVAL_MS 1000 /* drop counters, idle connections, clock */
 #define IDLE_CONN_NS             (30ULL * 60 * 1000000000ULL)
 #define TRIM_AFTER_CONNS         4096 /* connections gone since the peak before malloc_trim */
 #define SHUTDOWN_FLUSH_MS        2500
+#define LOG_BATCH_MAX            512  /* records per OTLP logs request */
+#define LOG_BATCH_DELAY_NS       (1000ull * 1000000ull) /* OTel's BLRP schedule delay */
+#define LOG_RATE_SLOTS           4096 /* per-process line budgets, direct-mapped by pid */
+#define LOG_FILTER_RECHECK_NS    (1000ull * 1000000ull)
+
+/* One process's log-line budget for the current second, and whether its
+ * lines pass the --exe/--port (and, later, container) selection. */
+struct log_rate {
+	uint32_t pid;
+	uint32_t lines;
+	uint64_t window_ns;
+	uint64_t checked_ns;
+	bool allowed;
+};
+
+struct log_stats {
+	uint64_t events;
+	uint64_t records;
+	uint64_t filtered;     /* lines of processes outside the selection */
+	uint64_t rate_limited; /* lines over the per-process budget */
+	uint64_t encode_failed;
+};
 
 struct agent_stats {
 	uint64_t events;
@@ -59,6 +85,9 @@ struct agent_stats {
 	uint64_t spans_unsampled;
 	uint64_t metric_points;
 	uint64_t drops[PSCOPE_DROP__COUNT];
+	uint64_t h2_conns[2];   /* HTTP/2 connections by HPACK mode: synced, late_join */
+	uint64_t h2_streams[2]; /* HTTP/2 streams by their connection's HPACK mode */
+	uint64_t h2_unknown;    /* HTTP/2 streams with undecodable header fields */
 };
 
 struct agent {
@@ -85,6 +114,13 @@ struct agent {
 	struct session_stats session_stats;
 	struct agent_stats stats;
 	struct id_gen ids;
+	/* --logs */
+	struct log_lines *log_lines;
+	struct log_rate *log_rates; /* LOG_RATE_SLOTS */
+	struct log_record *log_batch[LOG_BATCH_MAX];
+	size_t n_log_batch;
+	uint64_t log_batch_since_ns;
+	struct log_stats log_stats;
 	int64_t unix_offset_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC */
 	uint64_t now_mono_ns;
 	int signal_fd;
@@ -208,6 +244,78 @@ static void on_db_exchange(struct agent *a, struct conn *c, const struct db_exch
 	span_release(&s);
 }
 
+static void on_http2_request(struct agent *a, struct conn *c, const struct http2_exchange *req,
+                             uint64_t actor)
+{
+	trace_links_request(a->links, c, actor, req->req_start_ns, req->seq, req->traceparent);
+}
+
+static void record_http2_metrics(struct agent *a, const struct conn *c,
+                                 const struct http2_exchange *ex, const struct span *s,
+                                 struct resource *r, const char *route, bool grpc)
+{
+	const struct span_attr *addr = span_find_attr(s, "server.address");
+	const struct span_attr *port = span_find_attr(s, "server.port");
+	bool server = c->ref.role == PSCOPE_ROLE_SERVER;
+	double duration_s = (double)(s->end_unix_ns - s->start_unix_ns) / 1e9;
+
+	if (grpc) {
+		struct rpc_metric_sample m = {0};
+		struct grpc_call call;
+
+		grpc_call_of(ex, server, &call);
+		m.kind = server ? METRICS_RPC_SERVER : METRICS_RPC_CLIENT;
+		m.system = "grpc";
+		m.service = call.service;
+		m.method = call.method;
+		m.grpc_status_code = call.status;
+		m.server_address = addr ? span_attr_str(s, addr) : NULL;
+		m.server_port = port ? (int)port->i : 0;
+		m.duration_s = duration_s;
+		metrics_record_rpc(a->metrics, r, &m);
+	} else {
+		struct http_metric_sample m = {0};
+
+		m.kind = server ? METRICS_HTTP_SERVER : METRICS_HTTP_CLIENT;
+		m.method = ex->method[0] ? ex->method : "_OTHER";
+		m.status_code = ex->status;
+		m.route = route;
+		m.scheme = (c->flags & CONN_FLAG_TLS) ? "https" : "http";
+		m.protocol_version = "2";
+		m.server_address = addr ? span_attr_str(s, addr) : NULL;
+		m.server_port = port ? (int)port->i : 0;
+		m.duration_s = duration_s;
+		m.request_body_size = (int64_t)ex->request_body_size;
+		m.response_body_size = (int64_t)ex->response_body_size;
+		m.error_type = http2_failure_type(ex, server);
+		metrics_record_http(a->metrics, r, &m);
+	}
+}
+
+static void on_http2_exchange(struct agent *a, struct conn *c, const struct http2_exchange *ex,
+                              uint64_t actor)
+{
+	struct resource *r = conn_resource(a, c);
+	bool grpc = http2_is_grpc(ex);
+	char route[ROUTE_MAX];
+	struct link_ctx ids;
+	struct span s;
+
+	if (ex->conn_first)
+		a->stats.h2_conns[ex->hpack_late_join]++;
+	a->stats.h2_streams[ex->hpack_late_join]++;
+	if (ex->unknown_headers)
+		a->stats.h2_unknown++;
+	if (grpc || !ex->path[0] || route_table_match(a->routes, ex->path, route, sizeof(route)) < 0)
+		route[0] = '\0';
+	trace_links_complete(a->links, c, actor, true, ex->seq, ex->traceparent, &ids);
+	span_init(&s);
+	http2_span_build(&s, ex, c, route, r, &ids, a->unix_offset_ns);
+	record_http2_metrics(a, c, ex, &s, r, route, grpc);
+	emit_span(a, &s);
+	span_release(&s);
+}
+
 /* The session's sink: each exchange kind to its span and metrics builder. */
 static void on_exchange(void *ctx, struct conn *c, enum l7_protocol kind, const void *ex,
                         uint64_t actor)
@@ -217,6 +325,9 @@ static void on_exchange(void *ctx, struct conn *c, enum l7_protocol kind, const 
 	switch (kind) {
 	case L7_HTTP1:
 		on_http_exchange(a, c, ex, actor);
+		break;
+	case L7_HTTP2:
+		on_http2_exchange(a, c, ex, actor);
 		break;
 	case L7_PGSQL:
 	case L7_MYSQL:
@@ -241,6 +352,8 @@ static void on_request(void *ctx, struct conn *c, enum l7_protocol kind, const v
 {
 	if (kind == L7_HTTP1)
 		on_http_request(ctx, c, req, actor);
+	else if (kind == L7_HTTP2)
+		on_http2_request(ctx, c, req, actor);
 }
 
 /* ---- kernel events ---- */
@@ -288,7 +401,8 @@ static void on_data(struct agent *a, const struct pscope_data_event *e, size_t s
 	if (c->protocol == L7_NONE && !(c->flags & CONN_FLAG_KERNEL_SKIP)) {
 		/* nothing we parse: stop the kernel from copying its bytes */
 		c->flags |= CONN_FLAG_KERNEL_SKIP;
-		loader_ignore_socket(a->loader, &c->ref, c->flags & CONN_FLAG_TLS);
+		if (a->loader) /* none when replaying */
+			loader_ignore_socket(a->loader, &c->ref, c->flags & CONN_FLAG_TLS);
 	}
 }
 
@@ -382,10 +496,192 @@ static void on_proc_exit(struct agent *a, const struct pscope_proc_event *e, siz
 		return;
 	}
 	conn_table_for_pid(a->conns, e->pid, end_conn_at_exit, (void *)e);
+	if (a->log_lines)
+		log_lines_flush_pid(a->log_lines, e->pid); /* while its resource is known */
 	conn_table_remove_pid(a->conns, e->pid);
 	proc_info_forget(a->procs, e->pid);
 	if (a->tls)
 		tls_probes_on_exit(a->tls, e->pid);
+}
+
+/* ---- logs (--logs) ---- */
+
+/* The trace context a write's tag carries (struct log_tag, opaque to the
+ * line assembler). */
+struct log_tag_ctx {
+	uint8_t trace_id[16];
+	uint8_t span_id[8];
+	uint8_t valid, sampled;
+	uint8_t pad[2];
+	uint32_t tid;
+};
+_Static_assert(sizeof(struct log_tag_ctx) <= sizeof(struct log_tag), "log tag size");
+
+static void flush_log_batch(struct agent *a)
+{
+	uint8_t *body = NULL;
+	size_t len = 0;
+
+	if (!a->n_log_batch)
+		return;
+	if (a->exporter) {
+		if (otlp_logs_encode((const struct log_record *const *)a->log_batch,
+		                     a->n_log_batch, &body, &len) == 0)
+			otlp_exporter_submit_logs(a->exporter, body, len, a->n_log_batch);
+		else
+			a->log_stats.encode_failed += a->n_log_batch;
+	}
+	for (size_t i = 0; i < a->n_log_batch; i++)
+		log_record_free(a->log_batch[i]);
+	a->n_log_batch = 0;
+}
+
+static struct log_rate *log_rate_of(struct agent *a, uint32_t pid)
+{
+	struct log_rate *r = &a->log_rates[(pid * 2654435761u) % LOG_RATE_SLOTS];
+
+	if (r->pid != pid) {
+		memset(r, 0, sizeof(*r));
+		r->pid = pid;
+	}
+	return r;
+}
+
+struct port_search {
+	const struct config *cfg;
+	bool found;
+};
+
+static void find_traced_port(void *ctx, struct conn *c)
+{
+	struct port_search *ps = ctx;
+
+	for (size_t i = 0; i < ps->cfg->n_ports; i++)
+		if (c->ref.local_port == ps->cfg->ports[i] || c->ref.remote_port == ps->cfg->ports[i])
+			ps->found = true;
+}
+
+/* Whether pid's lines are wanted: --exe by executable name, --port when the
+ * process has a traced connection (--pid is the kernel's). Hook for the
+ * container selection (branch k8s): check the resource's container here. */
+static bool log_source_allowed(struct agent *a, uint32_t pid, struct resource *r)
+{
+	const struct config *cfg = a->cfg;
+
+	if (cfg->n_exes) {
+		const char *exe = r ? resource_get_str(r, "process.executable.name") : NULL;
+		bool match = false;
+
+		for (size_t i = 0; exe && i < cfg->n_exes; i++)
+			match |= !strcmp(exe, cfg->exes[i]);
+		if (!match)
+			return false;
+	}
+	if (cfg->n_ports) {
+		struct port_search ps = {cfg, false};
+
+		conn_table_for_pid(a->conns, pid, find_traced_port, &ps);
+		if (!ps.found)
+			return false;
+	}
+	return true;
+}
+
+/* A line (or grouped stack trace) is complete: budget, record, outputs. */
+static void on_log_text(void *ctx, const struct log_text *t)
+{
+	struct agent *a = ctx;
+	const struct log_tag_ctx *tc = (const struct log_tag_ctx *)t->tag->b;
+	struct log_rate *rate = log_rate_of(a, t->pid);
+	struct log_line_input in = {0};
+	struct log_record *rec;
+
+	if (a->cfg->logs_rate) {
+		if (t->ts_ns >= rate->window_ns + 1000000000ull) {
+			rate->window_ns = t->ts_ns;
+			rate->lines = 0;
+		}
+		if (rate->lines >= a->cfg->logs_rate) {
+			a->log_stats.rate_limited++;
+			return;
+		}
+		rate->lines++;
+	}
+	in.text = t->text;
+	in.len = t->len;
+	in.truncated = t->truncated;
+	in.lines = t->lines;
+	in.fd = t->fd;
+	in.tid = tc->tid;
+	in.time_unix_ns = t->ts_ns + (uint64_t)a->unix_offset_ns;
+	in.observed_unix_ns = clock_ns(CLOCK_REALTIME);
+	in.has_context = tc->valid;
+	in.sampled = tc->sampled;
+	memcpy(in.trace_id, tc->trace_id, 16);
+	memcpy(in.span_id, tc->span_id, 8);
+	in.resource = proc_info_get(a->procs, t->pid, 0, NULL);
+	rec = log_record_build(&in);
+	if (!rec)
+		return;
+	a->log_stats.records++;
+	if (a->printer)
+		printer_print_log(a->printer, rec);
+	if (!a->exporter) {
+		log_record_free(rec);
+		return;
+	}
+	if (!a->n_log_batch)
+		a->log_batch_since_ns = a->now_mono_ns;
+	a->log_batch[a->n_log_batch++] = rec;
+	if (a->n_log_batch == LOG_BATCH_MAX)
+		flush_log_batch(a);
+}
+
+static void on_log_event(struct agent *a, const struct pscope_log_event *e, size_t size)
+{
+	struct log_tag tag = {0};
+	struct log_tag_ctx *tc = (struct log_tag_ctx *)tag.b;
+	struct resource *r;
+	struct log_rate *rate;
+	struct link_ctx ids;
+	uint64_t actor;
+
+	if (size < sizeof(*e) || size < sizeof(*e) + e->captured || e->captured > e->bytes) {
+		a->stats.malformed_events++;
+		return;
+	}
+	if (!a->log_lines)
+		return;
+	a->log_stats.events++;
+	r = proc_info_get(a->procs, e->pid, e->proc_start_ns, NULL);
+	rate = log_rate_of(a, e->pid);
+	if (!rate->checked_ns || e->hdr.timestamp_ns > rate->checked_ns + LOG_FILTER_RECHECK_NS) {
+		rate->allowed = log_source_allowed(a, e->pid, r);
+		rate->checked_ns = e->hdr.timestamp_ns;
+	}
+	if (!rate->allowed) {
+		a->log_stats.filtered++;
+		return;
+	}
+	/* who wrote it, as the data events name their writers (session.c) */
+	actor = e->tid;
+	if (e->goroutine && r) {
+		const char *lang = resource_get_str(r, "telemetry.sdk.language");
+
+		if (lang && !strcmp(lang, "go"))
+			actor |= (uint64_t)(e->goroutine | LINK_GOROUTINE_BIT) << 32;
+	}
+	if (!(actor >> 32) && e->tick)
+		actor |= (uint64_t)((e->tick & LINK_TICK_MASK) | LINK_TICK_BIT) << 32;
+	if (trace_links_context(a->links, e->pid, actor, &ids)) {
+		memcpy(tc->trace_id, ids.trace_id, 16);
+		memcpy(tc->span_id, ids.span_id, 8);
+		tc->valid = 1;
+		tc->sampled = ids.sampled;
+	}
+	tc->tid = e->tid;
+	log_lines_feed(a->log_lines, e->pid, e->fd, e->hdr.timestamp_ns, &tag, e->payload,
+	               e->captured, e->bytes);
 }
 
 static int on_ringbuf_event(void *ctx, void *data, size_t size)
@@ -419,6 +715,9 @@ static int on_ringbuf_event(void *ctx, void *data, size_t size)
 		break;
 	case PSCOPE_EV_PEER_END:
 		on_peer_end(a, data, size);
+		break;
+	case PSCOPE_EV_LOG:
+		on_log_event(a, data, size);
 		break;
 	default:
 		a->stats.malformed_events++;
@@ -462,6 +761,12 @@ static void on_poll_timer(void *ctx)
 	drain_ringbuf(a);
 	if (a->tls)
 		tls_probes_tick(a->tls, clock_ns(CLOCK_MONOTONIC));
+	if (a->log_lines) {
+		a->now_mono_ns = clock_ns(CLOCK_MONOTONIC);
+		log_lines_tick(a->log_lines, a->now_mono_ns);
+		if (a->n_log_batch && a->now_mono_ns >= a->log_batch_since_ns + LOG_BATCH_DELAY_NS)
+			flush_log_batch(a);
+	}
 }
 
 static void on_housekeeping(void *ctx)
@@ -523,6 +828,7 @@ static void update_self_metrics(struct agent *a)
 	    [PSCOPE_EV_PROC_EXIT] = "proc_exit",
 	    [PSCOPE_EV_PEER_END] = "peer_end",
 	    [PSCOPE_EV_PROC_EXEC] = "proc_exec",
+	    [PSCOPE_EV_LOG] = "log",
 	};
 
 	for (size_t t = 1; t < sizeof(type_names) / sizeof(type_names[0]); t++)
@@ -543,6 +849,16 @@ static void update_self_metrics(struct agent *a)
 	                         a->session_stats.unrecognised_conns);
 	metrics_set_self_counter(m, "periscope.streams.resynced", NULL, NULL,
 	                         a->session_stats.resyncs);
+	metrics_set_self_counter(m, "periscope.http2.connections", "hpack_mode", "synced",
+	                         a->stats.h2_conns[0]);
+	metrics_set_self_counter(m, "periscope.http2.connections", "hpack_mode", "late_join",
+	                         a->stats.h2_conns[1]);
+	metrics_set_self_counter(m, "periscope.http2.streams", "hpack_mode", "synced",
+	                         a->stats.h2_streams[0]);
+	metrics_set_self_counter(m, "periscope.http2.streams", "hpack_mode", "late_join",
+	                         a->stats.h2_streams[1]);
+	metrics_set_self_counter(m, "periscope.http2.unknown_headers", NULL, NULL,
+	                         a->stats.h2_unknown);
 	{
 		struct trace_links_stats ls;
 
@@ -556,6 +872,36 @@ static void update_self_metrics(struct agent *a)
 		metrics_set_self_counter(m, "periscope.links.paired", NULL, NULL, ls.paired);
 		metrics_set_self_counter(m, "periscope.links.event_loop", NULL, NULL,
 		                         ls.loop_links);
+	}
+	if (a->log_lines) {
+		struct log_lines_stats ls;
+		uint64_t kc[PSCOPE_LOG__COUNT] = {0};
+
+		log_lines_get_stats(a->log_lines, &ls);
+		if (a->loader)
+			loader_read_log_counters(a->loader, kc);
+		metrics_set_self_counter(m, "periscope.logs.writes", NULL, NULL, kc[PSCOPE_LOG_WRITES]);
+		metrics_set_self_counter(m, "periscope.logs.records", NULL, NULL,
+		                         a->log_stats.records);
+		metrics_set_self_counter(m, "periscope.logs.truncated", NULL, NULL, ls.truncated);
+		metrics_set_self_counter(m, "periscope.logs.grouped", NULL, NULL, ls.grouped);
+		metrics_set_self_counter(m, "periscope.logs.dropped", "reason", "rate_limit",
+		                         a->log_stats.rate_limited);
+		metrics_set_self_counter(m, "periscope.logs.dropped", "reason", "rate_limit_kernel",
+		                         kc[PSCOPE_LOG_RATE_LIMITED]);
+		metrics_set_self_counter(m, "periscope.logs.dropped", "reason", "encode_failed",
+		                         a->log_stats.encode_failed);
+		if (a->exporter) {
+			struct otlp_exporter_stats es;
+
+			otlp_exporter_stats(a->exporter, &es);
+			metrics_set_self_counter(m, "periscope.logs.exported", NULL, NULL,
+			                         es.logs_exported);
+			metrics_set_self_counter(m, "periscope.logs.dropped", "reason", "queue_full",
+			                         es.logs_dropped_queue_full);
+			metrics_set_self_counter(m, "periscope.logs.dropped", "reason",
+			                         "export_failed", es.logs_dropped_export);
+		}
 	}
 	if (a->loader) {
 		metrics_set_self_gauge(m, "periscope.ringbuf.size", NULL, NULL,
@@ -682,7 +1028,9 @@ static int setup_outputs(struct agent *a)
 		    (otlp_signal_url(cfg->otlp_endpoint, "traces", ec.traces_url,
 		                     sizeof(ec.traces_url)) < 0 ||
 		     otlp_signal_url(cfg->otlp_endpoint, "metrics", ec.metrics_url,
-		                     sizeof(ec.metrics_url)) < 0)) {
+		                     sizeof(ec.metrics_url)) < 0 ||
+		     otlp_signal_url(cfg->otlp_endpoint, "logs", ec.logs_url, sizeof(ec.logs_url)) <
+		         0)) {
 			log_msg(a->log, LOG_ERROR, "invalid --otlp-endpoint", "endpoint",
 			        LOG_STR(cfg->otlp_endpoint), NULL);
 			return -EINVAL;
@@ -796,7 +1144,12 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 		        "parentbased_always_on",
 		        NULL);
 	a->links = trace_links__new(a->conns, &a->ids, &a->sampler);
-	if (!a->loop || !a->conns || !a->procs || !a->routes || !a->links) {
+	if (cfg->logs) {
+		a->log_lines = log_lines__new(NULL, on_log_text, a);
+		a->log_rates = calloc(LOG_RATE_SLOTS, sizeof(*a->log_rates));
+	}
+	if (!a->loop || !a->conns || !a->procs || !a->routes || !a->links ||
+	    (cfg->logs && (!a->log_lines || !a->log_rates))) {
 		rc = -ENOMEM;
 		log_msg(lg, LOG_ERROR, "out of memory", NULL);
 		goto cleanup;
@@ -843,6 +1196,9 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 	lc.n_pids = cfg->n_pids;
 	lc.ports = cfg->ports;
 	lc.n_ports = cfg->n_ports;
+	lc.logs = cfg->logs;
+	/* the kernel's budget is in writes: a write holds at least one line */
+	lc.log_writes_per_sec = cfg->logs_rate;
 	rc = loader__new(&lc, &a->loader, err, sizeof(err));
 	if (rc) {
 		log_msg(lg, LOG_ERROR, err, "errno", LOG_INT(-rc), NULL);
@@ -893,6 +1249,10 @@ void agent__free(struct agent *a)
 	loader__free(a->loader);
 	conn_table__free(a->conns);
 	trace_links__free(a->links);
+	log_lines__free(a->log_lines);
+	for (size_t i = 0; i < a->n_log_batch; i++)
+		log_record_free(a->log_batch[i]);
+	free(a->log_rates);
 	otlp_exporter__free(a->exporter);
 	printer__free(a->printer);
 	metrics__free(a->metrics);
@@ -921,13 +1281,18 @@ int agent_run(struct agent *a)
 	int rc;
 
 	log_msg(a->log, LOG_INFO, "ready", "probes", LOG_INT(loader_probe_count(a->loader)), "pid",
-	        LOG_INT(getpid()), "capture_size", LOG_INT(a->cfg->capture_size), NULL);
+	        LOG_INT(getpid()), "capture_size", LOG_INT(a->cfg->capture_size), "logs",
+	        LOG_INT(a->cfg->logs), NULL);
 	rc = event_loop_run(a->loop);
 	drain_ringbuf(a);
 	/* probes detach slowly (RCU grace periods): do it while the exports flush */
 	detaching = pthread_create(&detacher, NULL, detach_probes, a) == 0;
 	if (!detaching)
 		detach_probes(a);
+	if (a->log_lines) {
+		log_lines_flush_all(a->log_lines);
+		flush_log_batch(a);
+	}
 	export_metrics(a);
 	if (a->exporter && otlp_exporter_flush(a->exporter, SHUTDOWN_FLUSH_MS) < 0)
 		log_msg(a->log, LOG_WARN, "not every span could be exported before exit", NULL);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "agent/config.h"
 #include "periscope_abi.h"
@@ -29,6 +30,8 @@ enum {
 	OPT_ROUTE,
 	OPT_NO_TLS,
 	OPT_REPEAT,
+	OPT_LOGS,
+	OPT_LOGS_RATE,
 };
 
 static const struct option long_options[] = {
@@ -49,6 +52,8 @@ static const struct option long_options[] = {
     {"route", required_argument, NULL, OPT_ROUTE},
     {"no-tls", no_argument, NULL, OPT_NO_TLS},
     {"repeat", required_argument, NULL, OPT_REPEAT},
+    {"logs", no_argument, NULL, OPT_LOGS},
+    {"logs-rate", required_argument, NULL, OPT_LOGS_RATE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -77,6 +82,12 @@ void config_usage(FILE *out)
 	    "  --pid PID                this process and its children\n"
 	    "  --port PORT              connections with this local or remote port\n"
 	    "  --exe NAME               processes whose executable is named NAME\n"
+	    "Logs (off by default; lines may hold whatever a service prints):\n"
+	    "  --logs                   export what traced processes write to stdout/stderr as\n"
+	    "                           OTLP logs with the trace id of the request being served\n"
+	    "                           (also $PERISCOPE_LOGS=1)\n"
+	    "  --logs-rate N            lines per second per process, the rest counted and\n"
+	    "                           dropped (default %d; 0: no limit)\n"
 	    "Metrics:\n"
 	    "  --route PATTERN          a route template, e.g. /users/{id}/orders or /static/*;\n"
 	    "                           wins over the built-in id heuristic (repeatable; also\n"
@@ -96,7 +107,8 @@ void config_usage(FILE *out)
 	    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,\n"
 	    "OTEL_EXPORTER_OTLP_COMPRESSION, OTEL_BSP_SCHEDULE_DELAY, OTEL_RESOURCE_ATTRIBUTES,\n"
 	    "OTEL_METRIC_EXPORT_INTERVAL, OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE.\n",
-	    PSCOPE_CAPTURE_DEFAULT, PSCOPE_CAPTURE_MAX, PSCOPE_REQUEST_CAPTURE_DEFAULT);
+	    CONFIG_LOGS_RATE_DEFAULT, PSCOPE_CAPTURE_DEFAULT, PSCOPE_CAPTURE_MAX,
+	    PSCOPE_REQUEST_CAPTURE_DEFAULT);
 }
 
 static int bad(char *err, size_t len, const char *fmt, ...)
@@ -140,6 +152,9 @@ int config_parse(struct config *c, int argc, char **argv, char *err, size_t err_
 	c->max_connections = 262144;
 	c->log_level = "info";
 	c->replay_repeat = 1;
+	c->logs_rate = CONFIG_LOGS_RATE_DEFAULT;
+	env = getenv("PERISCOPE_LOGS");
+	c->logs = env && (!strcmp(env, "1") || !strcasecmp(env, "true"));
 	optind = 1;
 	if (argc >= 2 && (!strcmp(argv[1], "record") || !strcmp(argv[1], "replay"))) {
 		c->mode = argv[1][2] == 'c' ? CONFIG_MODE_RECORD : CONFIG_MODE_REPLAY;
@@ -247,6 +262,14 @@ int config_parse(struct config *c, int argc, char **argv, char *err, size_t err_
 				return bad(err, err_len,
 				           "--repeat takes a count and needs 'replay'");
 			c->replay_repeat = (uint32_t)v;
+			break;
+		case OPT_LOGS:
+			c->logs = true;
+			break;
+		case OPT_LOGS_RATE:
+			if (parse_u64(optarg, 0, 10000000, &v))
+				return bad(err, err_len, "--logs-rate takes a count per second");
+			c->logs_rate = (uint32_t)v;
 			break;
 		case OPT_VERSION:
 			c->mode = CONFIG_MODE_VERSION;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #define CONFIG_MAX_FILTERS 64
+#define CONFIG_LOGS_RATE_DEFAULT 1000 /* log lines per second per process */
 
 enum config_print {
 	CONFIG_PRINT_OFF = 0,
@@ -46,6 +47,8 @@ struct config {
 	size_t n_routes;
 	const char *routes_env; /* PERISCOPE_ROUTES: comma-separated patterns */
 	bool no_tls;            /* --no-tls: no TLS library probes */
+	bool logs;              /* --logs or PERISCOPE_LOGS=1: stdout/stderr lines as OTLP logs */
+	uint32_t logs_rate;     /* --logs-rate: lines per second per process (0: no limit) */
 	const char *event_file; /* record/replay FILE */
 	uint32_t replay_repeat; /* replay --repeat N (default 1) */
 };

@@ -91,6 +91,51 @@ static void *parser_new(struct session *s, uint8_t proto)
 	return s->parser;
 }
 
+/* The parser said the connection changes protocol (an h2c upgrade): the new
+ * protocol's parser takes over from what the old one hands it, and gets the
+ * rest of the chunk. The requests in flight are forgotten by the sink (their
+ * numbering starts over with the new parser). */
+static void switch_protocol(struct session *s, const struct pscope_data_event *e,
+                            const struct stream_chunk *chunk, const struct session_sink *sink,
+                            struct session_stats *st)
+{
+	struct conn *c = s->conn;
+	struct l7_switch sw = {0};
+	const struct l7_ops *to;
+	void *p = NULL;
+
+	if (!s->ops->switch_info || !s->ops->switch_info(s->parser, &sw))
+		return;
+	to = l7_ops_of(sw.to);
+	if (to && to->create_switched)
+		p = to->create_switched(&s->cb, &sw);
+	parser_free(s);
+	if (sink->reset)
+		sink->reset(sink->ctx, c);
+	if (!p) {
+		c->protocol = L7_NONE; /* nothing to parse it with */
+		s->ops = NULL;
+		return;
+	}
+	st->switches++;
+	c->protocol = sw.to;
+	s->ops = to;
+	s->parser = p;
+	if (sw.consumed < chunk->len) {
+		struct stream_chunk rest = *chunk;
+
+		rest.data += sw.consumed;
+		rest.len -= sw.consumed;
+		if (to->feed(p, stream_dir_of(c->ref.role, e->direction), &rest) < 0)
+			st->parse_errors++;
+	} else if (chunk->missing) {
+		struct stream_chunk rest = *chunk;
+
+		rest.len = 0;
+		to->feed(p, stream_dir_of(c->ref.role, e->direction), &rest);
+	}
+}
+
 void session_on_data(struct conn *c, const struct pscope_data_event *e,
                      const struct session_sink *sink, struct session_stats *st)
 {
@@ -98,6 +143,7 @@ void session_on_data(struct conn *c, const struct pscope_data_event *e,
 	struct stream_chunk chunk;
 	bool tls_event = e->hdr.flags & PSCOPE_EVF_TLS;
 	bool ingress;
+	int rc;
 
 	if (s && s->tls && !tls_event)
 		return; /* ciphertext of a connection we read at its TLS library */
@@ -176,9 +222,12 @@ void session_on_data(struct conn *c, const struct pscope_data_event *e,
 	ingress = e->direction == PSCOPE_DIR_INGRESS;
 	if (sink->io)
 		sink->io(sink->ctx, c, s->cur_actor, ingress, true, s->ops->request_hook);
-	if (s->ops->feed(s->parser, stream_dir_of(c->ref.role, e->direction), &chunk) < 0)
+	rc = s->ops->feed(s->parser, stream_dir_of(c->ref.role, e->direction), &chunk);
+	if (rc < 0)
 		st->parse_errors++;
-	if (sink->io && c->session == s)
+	else if (rc == L7_FEED_SWITCH)
+		switch_protocol(s, e, &chunk, sink, st);
+	if (sink->io && c->session == s && s->ops)
 		sink->io(sink->ctx, c, s->cur_actor, ingress, false, s->ops->request_hook);
 }
 

@@ -35,6 +35,7 @@ struct session_stats {
 	uint64_t parse_errors;       /* chunks a parser rejected */
 	uint64_t resyncs;            /* parsers restarted after the kernel lost events */
 	uint64_t alloc_failures;
+	uint64_t switches; /* connections that changed protocol (h2c upgrades) */
 };
 
 /* Feeds one data event of connection c. */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "conn/trace_links.h"
+#include "parsers/protocol.h"
 
 #define THREAD_SLOTS   65536 /* power of two */
 #define MAX_UNRESOLVED 1024
@@ -16,6 +17,7 @@ struct loop_turn {
 	uint32_t tid, pid;
 	uint32_t tick;
 	uint8_t owners; /* 0, 1, or 2 for several */
+	bool claimed;   /* a client request of this turn took the owner already */
 	struct link_ref owner;
 };
 
@@ -151,13 +153,12 @@ static void key_release(struct trace_links *tl, const struct conn *c, const stru
 	thread_delete(tl, e);
 }
 
-/* A server request on c (its ring entry ctx) stopped occupying its thread,
- * goroutine and process. */
+/* A server request on c (its ring entry ctx) stopped occupying its thread and
+ * goroutine. */
 static void thread_release(struct trace_links *tl, const struct conn *c, const struct link_ctx *ctx)
 {
 	key_release(tl, c, ctx, ctx->tid);
 	key_release(tl, c, ctx, ctx->gkey);
-	key_release(tl, c, ctx, c->ref.pid | LINK_PROCESS_BIT);
 }
 
 /* ---- rings ---- */
@@ -221,6 +222,7 @@ static void loop_own(struct trace_links *tl, uint32_t pid, uint32_t tid, uint32_
 		t->pid = pid;
 		t->tick = tick;
 		t->owners = 0;
+		t->claimed = false;
 	}
 	if (!t->owners) {
 		t->owner = *o;
@@ -256,24 +258,6 @@ static struct link_ctx *loop_parent(struct trace_links *tl, uint32_t pid, uint32
 		return NULL;
 	}
 	return ref_find(tl, pid, &t->owner, conn_out);
-}
-
-/* What thread tid's turn tick says a request started now belongs to, kept in c
- * (write_parent) until the request's exchange completes. */
-static void loop_decide_into(struct trace_links *tl, struct conn *c, uint32_t tid, uint32_t tick)
-{
-	struct loop_turn *t = loop_current(tl, c->ref.pid, tid, tick);
-
-	if (!t || !t->owners) {
-		c->write_parent = 1;
-	} else if (t->owners > 1) {
-		c->write_parent = 2;
-	} else {
-		c->write_parent = 3;
-		c->write_parent_fd = t->owner.fd;
-		c->write_parent_sock = t->owner.sock_id;
-		c->write_parent_seq = t->owner.seq;
-	}
 }
 
 /* The parent c->write_parent names, if still in flight. */
@@ -382,15 +366,6 @@ static bool from_traceparent(struct trace_links *tl, struct link_ctx *x, const c
 	return true;
 }
 
-/* Whether thread tid of pid has server requests of its own in flight (then
- * it is ambiguous or linked already, never a candidate for the fallback). */
-static bool thread_busy(struct trace_links *tl, uint32_t pid, uint32_t tid)
-{
-	struct thread_entry *e = thread_find(tl, tid);
-
-	return e && e->pid == pid && e->inflight;
-}
-
 /* The server request handled by thread tid now, if exactly one. */
 static struct link_ctx *thread_parent(struct trace_links *tl, uint32_t pid, uint32_t tid,
                                       struct conn **conn_out, bool *ambiguous)
@@ -448,12 +423,71 @@ static void server_request(struct trace_links *tl, struct conn *c, struct link_c
 	key_occupy(tl, c, x, x->tid);
 	if (x->gkey)
 		key_occupy(tl, c, x, x->gkey);
-	key_occupy(tl, c, x, c->ref.pid | LINK_PROCESS_BIT);
 	if (x->tick) {
 		struct link_ref o = {.fd = c->ref.fd, .sock_id = c->ref.sock_id, .seq = x->seq};
 
 		loop_own(tl, c->ref.pid, x->tid, x->tick, &o);
 	}
+}
+
+/* An event loop's client request on c, written in turn tick of thread tid.
+ * The first request on a connection belongs to the request whose turn opened
+ * it (pools open a connection for the request that needs one; its write may
+ * wait for the connect in a later turn). Any other belongs to the turn's owner
+ * only when that owner is also the thread's one server request in flight, and
+ * only for the turn's first client request: a turn can also run work its reads
+ * did not start (a timer, a task woken by another task, a connection pool
+ * writing a queued request when an earlier response arrives), and such work
+ * must not take a parent it may not have. */
+static struct link_ctx *loop_decide(struct trace_links *tl, struct conn *c, uint32_t tid,
+                                    uint32_t tick, bool claim, struct conn **conn_out,
+                                    bool *ambiguous)
+{
+	struct link_ctx *owner, *only;
+	struct loop_turn *turn;
+	struct conn *sc = NULL;
+
+	if (c->write_parent_connect) {
+		uint8_t opened = c->write_parent;
+
+		c->write_parent_connect = false;
+		if (opened == 3) {
+			owner = write_parent_find(tl, c, conn_out);
+			c->write_parent = 0;
+			return owner;
+		}
+		c->write_parent = 0;
+	}
+	owner = loop_parent(tl, c->ref.pid, tid, tick, conn_out, ambiguous);
+	if (!owner)
+		return NULL;
+	only = thread_parent(tl, c->ref.pid, tid, &sc, ambiguous);
+	turn = loop_current(tl, c->ref.pid, tid, tick);
+	if (only != owner || !turn || turn->claimed) {
+		/* several requests on the thread, or a second request in the
+		 * turn: a timer's or another task's work may run after the
+		 * reader's own (Node runs timers at the end of a turn) */
+		*ambiguous = true;
+		return NULL;
+	}
+	if (claim)
+		turn->claimed = true;
+	return owner;
+}
+
+/* Remembers in c the parent a request without a request hook was written
+ * for (write_parent), for its exchange's completion. */
+static void write_parent_store(struct conn *c, const struct conn *sc, const struct link_ctx *p,
+                               bool ambiguous)
+{
+	if (!p) {
+		c->write_parent = ambiguous ? 2 : 1;
+		return;
+	}
+	c->write_parent = 3;
+	c->write_parent_fd = sc->ref.fd;
+	c->write_parent_sock = sc->ref.sock_id;
+	c->write_parent_seq = p->seq;
 }
 
 /* Client request x becomes the child of server request parent on sc. */
@@ -488,28 +522,17 @@ static void client_request(struct trace_links *tl, struct conn *c, struct link_c
 		 * writer goroutine writes under its caller's goroutine (go.bpf.h). */
 		parent = thread_parent(tl, c->ref.pid, x->gkey, &sc, &ambiguous);
 	} else if (x->tick) {
-		/* an event loop: the owner of this turn, or nobody; the first
-		 * request on a connection opened in another turn (its write waited
-		 * for the connect to complete) belongs to whoever opened it */
-		parent = loop_parent(tl, c->ref.pid, x->tid, x->tick, &sc, &ambiguous);
-		if (!parent && !ambiguous && c->write_parent_connect)
-			parent = write_parent_find(tl, c, &sc);
-		c->write_parent = 0;
-		c->write_parent_connect = false;
+		/* an event loop: see loop_decide */
+		parent = loop_decide(tl, c, x->tid, x->tick, true, &sc, &ambiguous);
 		if (parent)
 			tl->stats.loop_links++;
 	} else {
 		parent = thread_parent(tl, c->ref.pid, x->tid, &sc, &ambiguous);
 	}
-	if (!parent && !x->gkey && !x->tick && !thread_busy(tl, c->ref.pid, x->tid)) {
-		/* a thread (or goroutine) serving nothing itself: the process's
-		 * server request, if it has exactly one in flight (worker pools,
-		 * Go's connection writer goroutines) */
-		parent =
-		    thread_parent(tl, c->ref.pid, c->ref.pid | LINK_PROCESS_BIT, &sc, &ambiguous);
-		if (parent)
-			tl->stats.process_links++;
-	}
+	/* A thread serving nothing itself (a worker pool's) gets no parent: the
+	 * process's only request in flight is not necessarily the one it works
+	 * for (a background job queued by an answered request runs while the
+	 * next one is in flight). */
 	if (!parent) {
 		if (ambiguous)
 			tl->stats.ambiguous++;
@@ -557,13 +580,47 @@ void trace_links_request(struct trace_links *tl, struct conn *c, uint64_t actor,
 		client_request(tl, c, x, traceparent);
 }
 
+/* ---- multiplexed connections (HTTP/2): requests end in any order ---- */
+
+static bool conn_multiplexed(const struct conn *c)
+{
+	const struct l7_ops *ops = l7_ops_of(c->protocol);
+
+	return ops && ops->multiplexed;
+}
+
+/* Takes request seq's entry out of the ring wherever it is (an older request
+ * may still be in flight: it keeps its place). */
+static bool ring_take(struct trace_links *tl, struct conn *c, struct link_ring *r, uint64_t seq,
+                      struct link_ctx *out)
+{
+	uint8_t i;
+
+	for (i = 0; i < r->n && r->ctx[(r->head + i) % LINK_RING_MAX].seq != seq; i++)
+		;
+	if (i == r->n)
+		return false;
+	if (c->ref.role == PSCOPE_ROLE_SERVER) {
+		resolve(tl, c, &r->ctx[(r->head + i) % LINK_RING_MAX]);
+		thread_release(tl, c, &r->ctx[(r->head + i) % LINK_RING_MAX]);
+	}
+	*out = r->ctx[(r->head + i) % LINK_RING_MAX];
+	for (; i + 1 < r->n; i++)
+		r->ctx[(r->head + i) % LINK_RING_MAX] = r->ctx[(r->head + i + 1) % LINK_RING_MAX];
+	r->n--;
+	return true;
+}
+
 void trace_links_complete(struct trace_links *tl, struct conn *c, uint64_t actor, bool has_seq,
                           uint64_t seq, const char *traceparent, struct link_ctx *out)
 {
 	struct link_ring *r = c->links;
 	bool server = c->ref.role == PSCOPE_ROLE_SERVER;
 
-	if (r && has_seq) {
+	if (r && has_seq && conn_multiplexed(c)) {
+		if (ring_take(tl, c, r, seq, out))
+			return;
+	} else if (r && has_seq) {
 		/* entries of requests that ended without an exchange go first */
 		while (r->n && r->ctx[r->head].seq < seq) {
 			if (server)
@@ -666,36 +723,36 @@ void trace_links_io(struct trace_links *tl, struct conn *c, uint64_t actor, bool
 	}
 	if (request_hook)
 		return; /* a protocol with request starts decides at the start */
-	if (c->write_parent_connect) {
-		/* the first request on a connection: the turn's owner, else the
-		 * one who opened it */
-		uint8_t at_connect = c->write_parent;
-		int32_t fd = c->write_parent_fd;
-		uint64_t sock = c->write_parent_sock, seq = c->write_parent_seq;
+	if (!c->write_parent || c->write_parent_connect) {
+		/* a request of a protocol without request starts: decided now,
+		 * kept until its exchange completes */
+		struct conn *sc = NULL;
+		bool ambiguous = false;
+		struct link_ctx *p = loop_decide(tl, c, tid, tick, true, &sc, &ambiguous);
 
-		loop_decide_into(tl, c, tid, tick);
-		c->write_parent_connect = false;
-		if (c->write_parent == 1 && at_connect == 3) {
-			c->write_parent = 3;
-			c->write_parent_fd = fd;
-			c->write_parent_sock = sock;
-			c->write_parent_seq = seq;
-		}
-	} else if (!c->write_parent) {
-		/* a request of a protocol without request starts: its parent is
-		 * the turn's owner now (kept until its exchange completes) */
-		loop_decide_into(tl, c, tid, tick);
+		write_parent_store(c, sc, p, ambiguous);
 	}
 }
 
 void trace_links_connect(struct trace_links *tl, struct conn *c, uint64_t actor)
 {
 	uint32_t tid, gkey, tick;
+	struct conn *sc = NULL;
+	struct link_ctx *p;
+	bool ambiguous = false;
 
 	actor_split(actor, &tid, &gkey, &tick);
 	if (!tick || c->ref.role != PSCOPE_ROLE_CLIENT)
 		return;
-	loop_decide_into(tl, c, tid, tick);
+	/* the same test as for a request written now: the turn's owner that is
+	 * also the thread's only request in flight (a pool may hand a connection
+	 * opened for one request to another waiting one otherwise) */
+	c->write_parent_connect = false;
+	c->write_parent = 0;
+	/* the opener claims its turn: its own call goes out on this new
+	 * connection, so another write in the same turn (a timer's) is not its */
+	p = loop_decide(tl, c, tid, tick, true, &sc, &ambiguous);
+	write_parent_store(c, sc, p, ambiguous);
 	c->write_parent_connect = true;
 }
 
@@ -716,6 +773,34 @@ void trace_links_flush(struct trace_links *tl)
 		tl->unresolved[kept++] = u; /* maybe next batch; used or completed settles it */
 	}
 	tl->n_unresolved = kept;
+}
+
+bool trace_links_context(struct trace_links *tl, uint32_t pid, uint64_t actor,
+                         struct link_ctx *out)
+{
+	uint32_t tid, gkey, tick;
+	struct conn *sc = NULL;
+	struct link_ctx *p;
+	bool ambiguous = false;
+
+	actor_split(actor, &tid, &gkey, &tick);
+	if (gkey) {
+		p = thread_parent(tl, pid, gkey, &sc, &ambiguous);
+	} else if (tick) {
+		/* the turn's owner, when it is also the thread's one request */
+		struct conn *tc = NULL;
+
+		p = loop_parent(tl, pid, tid, tick, &sc, &ambiguous);
+		if (p && thread_parent(tl, pid, tid, &tc, &ambiguous) != p)
+			p = NULL;
+	} else {
+		p = thread_parent(tl, pid, tid, &sc, &ambiguous);
+	}
+	if (!p)
+		return false;
+	resolve(tl, sc, p);
+	*out = *p;
+	return true;
 }
 
 void trace_links_get_stats(const struct trace_links *tl, struct trace_links_stats *out)

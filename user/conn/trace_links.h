@@ -15,21 +15,25 @@
  * their parent before either span ends; nothing is held back.
  *
  * An actor is who moved a request's bytes: the thread id in the low 32 bits
- * and, for Go programs, a goroutine key in the high 32 bits (0 otherwise).
- * Go moves goroutines between threads, so a server request is remembered
- * under both its thread and its goroutine, and a client request looks for
- * its goroutine's server request first, then its thread's. A client request
- * from a thread with no server request of its own (a worker pool thread, a
- * Go connection-writer goroutine) falls back to its process's server request
- * when the process has exactly one in flight.
- *
- * Event loops: a thread that waits in epoll (its events carry a tick: one per
- * return from epoll_wait) is followed turn by turn instead. A turn is
- * owned by the server request it read, or by the parent of the client request
- * whose response it read; a client request written in a turn with exactly one
- * owner is that owner's child, in a turn with several it is ambiguous, and in
- * a turn that read nothing (a timer) it belongs to nobody. Such threads never
- * fall back to the process. */
+ * and in the high 32 bits, for Go programs, a goroutine key, for event-loop
+ * threads a tick key (0 otherwise). Precision first: a client request gets a
+ * parent only on evidence that it works for that request, never because a
+ * request happens to be in flight somewhere.
+ *  - Threads: the thread's one server request in flight.
+ *  - Go: the goroutine's server request only (goroutines move between
+ *    threads; net/http's writer goroutine writes under its caller's goroutine,
+ *    see bpf/go.bpf.h).
+ *  - Event loops (a thread that waits in epoll; its events carry a tick, one
+ *    per return from epoll_wait): a turn is owned by the server
+ *    request it read, or by the parent of the client request whose response it
+ *    read. A connection's first request belongs to the request whose turn
+ *    opened it (when that turn was unambiguous); any other client request
+ *    belongs to its turn's owner only when that owner is also the thread's one
+ *    server request in flight and only as the turn's first client request. A
+ *    turn that read nothing (a timer) belongs to nobody.
+ *  - A thread serving nothing itself (a worker pool's) links to nothing: the
+ *    process's only request in flight may not be the one it works for.
+ */
 #ifndef PERISCOPE_TRACE_LINKS_H
 #define PERISCOPE_TRACE_LINKS_H
 
@@ -42,8 +46,6 @@
 
 /* Set in every goroutine key, so goroutine keys never equal a thread id. */
 #define LINK_GOROUTINE_BIT 0x80000000u
-/* Set in process keys (pid | bit): thread ids stay below 2^22 (pid_max). */
-#define LINK_PROCESS_BIT 0x40000000u
 /* Set in an actor's high word that carries an event-loop tick (its low 29
  * bits) instead of a goroutine key: the thread waits in epoll (an event loop). */
 #define LINK_TICK_BIT  0x20000000u
@@ -76,7 +78,7 @@ struct link_ctx {
 	bool consumed; /* client: a paired server span took it as its parent */
 };
 
-#define LINK_RING_MAX 4 /* pipelined requests tracked per connection */
+#define LINK_RING_MAX 8 /* pipelined (HTTP/1) or concurrent (HTTP/2) requests per connection */
 
 /* Per connection (conn->links), allocated on its first request. */
 struct link_ring {
@@ -90,7 +92,6 @@ struct trace_links_stats {
 	uint64_t in_process_links; /* client spans given a local server parent */
 	uint64_t ambiguous;        /* client spans left as roots: several requests on the thread */
 	uint64_t no_parent;        /* client spans left as roots: no server request in flight */
-	uint64_t process_links;    /* of in_process_links: through the process fallback */
 	uint64_t loop_links;       /* of in_process_links: through an event-loop turn's owner */
 	uint64_t paired;           /* server spans given a local client parent */
 	uint64_t remote_parents;   /* server spans continuing an incoming traceparent */
@@ -136,6 +137,14 @@ void trace_links_connect(struct trace_links *tl, struct conn *c, uint64_t actor)
 /* Retries same-node pairing for server requests still unresolved (call after
  * each batch of events: the client's event may come just after the server's). */
 void trace_links_flush(struct trace_links *tl);
+
+/* Which server request actor of pid is serving right now (for its log
+ * lines): the rules that give a client request its parent — the goroutine's
+ * request (Go), the owner of the event-loop turn when it is also the thread's
+ * one request, else the thread's one request. Fills out with that request's
+ * ids (parent settled first) and returns true; false when none or ambiguous. */
+bool trace_links_context(struct trace_links *tl, uint32_t pid, uint64_t actor,
+                         struct link_ctx *out);
 
 void trace_links_get_stats(const struct trace_links *tl, struct trace_links_stats *out);
 

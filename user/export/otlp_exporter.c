@@ -33,11 +33,14 @@ enum post_result {
 enum signal_kind {
 	SIGNAL_TRACES = 0,
 	SIGNAL_METRICS = 1,
+	SIGNAL_LOGS = 2,
+	SIGNAL__COUNT,
 };
 
 struct metric_body {
 	uint8_t *data;
 	size_t len;
+	size_t records; /* log batches: records in it */
 };
 
 /* Per-signal logging state, so a dead endpoint logs once, not per retry. */
@@ -60,14 +63,16 @@ struct otlp_exporter {
 	size_t ring_cap, head, count;
 	struct metric_body *metric_ring;
 	size_t metric_cap, metric_head, metric_count;
+	struct metric_body *log_ring;
+	size_t log_cap, log_head, log_count;
 	uint64_t flush_requested, flush_done;
 	struct otlp_exporter_stats stats; /* counters via __atomic */
 
 	/* Worker thread only. */
 	CURL *curl;
-	struct curl_slist *signal_headers[2];
+	struct curl_slist *signal_headers[SIGNAL__COUNT];
 	const struct span **batch;
-	struct signal_health health[2];
+	struct signal_health health[SIGNAL__COUNT];
 	uint64_t rng;
 	long retry_after_s; /* from the last response, -1 when absent */
 	char error_body[ERROR_BODY_MAX + 1];
@@ -222,6 +227,7 @@ int otlp_exporter_config_from_env(struct otlp_exporter_config *c)
 	c->max_queue_size = 2048;
 	c->max_export_batch_size = 512;
 	c->max_pending_metrics = 8;
+	c->max_pending_logs = 16;
 	c->retry_initial_ms = 1000;
 	c->retry_max_backoff_ms = 8000;
 	c->retry_max_elapsed_ms = 30000;
@@ -231,11 +237,13 @@ int otlp_exporter_config_from_env(struct otlp_exporter_config *c)
 	else
 		base = DEFAULT_ENDPOINT;
 	if (otlp_signal_url(base, "traces", c->traces_url, sizeof(c->traces_url)) < 0 ||
-	    otlp_signal_url(base, "metrics", c->metrics_url, sizeof(c->metrics_url)) < 0) {
+	    otlp_signal_url(base, "metrics", c->metrics_url, sizeof(c->metrics_url)) < 0 ||
+	    otlp_signal_url(base, "logs", c->logs_url, sizeof(c->logs_url)) < 0) {
 		err = -EINVAL;
 		otlp_signal_url(DEFAULT_ENDPOINT, "traces", c->traces_url, sizeof(c->traces_url));
 		otlp_signal_url(DEFAULT_ENDPOINT, "metrics", c->metrics_url,
 		                sizeof(c->metrics_url));
+		otlp_signal_url(DEFAULT_ENDPOINT, "logs", c->logs_url, sizeof(c->logs_url));
 	}
 	r = env_copy("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", c->traces_url, sizeof(c->traces_url));
 	if (r < 0)
@@ -247,6 +255,14 @@ int otlp_exporter_config_from_env(struct otlp_exporter_config *c)
 		err = r;
 	else if (r > 0 && c->metrics_url[0])
 		c->endpoint_from_env = true;
+	r = env_copy("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", c->logs_url, sizeof(c->logs_url));
+	if (r < 0)
+		err = r;
+	else if (r > 0 && c->logs_url[0])
+		c->endpoint_from_env = true;
+	if (env_copy("OTEL_EXPORTER_OTLP_LOGS_HEADERS", c->logs_headers, sizeof(c->logs_headers)) <
+	    0)
+		err = -EINVAL;
 	if (env_copy("OTEL_EXPORTER_OTLP_HEADERS", c->headers, sizeof(c->headers)) < 0 ||
 	    env_copy("OTEL_EXPORTER_OTLP_TRACES_HEADERS", c->traces_headers,
 	             sizeof(c->traces_headers)) < 0 ||
@@ -469,14 +485,21 @@ static bool sleep_until(struct otlp_exporter *e, uint64_t at_ms)
 
 static const char *signal_name(enum signal_kind sig)
 {
-	return sig == SIGNAL_TRACES ? "traces" : "metrics";
+	return sig == SIGNAL_TRACES ? "traces" : sig == SIGNAL_METRICS ? "metrics" : "logs";
+}
+
+static const char *signal_url(const struct otlp_exporter *e, enum signal_kind sig)
+{
+	return sig == SIGNAL_TRACES    ? e->cfg.traces_url
+	       : sig == SIGNAL_METRICS ? e->cfg.metrics_url
+	                               : e->cfg.logs_url;
 }
 
 /* One POST. Returns 0 on 2xx, else fills *status (0: no HTTP answer). */
 static int post_once(struct otlp_exporter *e, enum signal_kind sig, const uint8_t *body, size_t len,
                      long *status, CURLcode *cc)
 {
-	const char *url = sig == SIGNAL_TRACES ? e->cfg.traces_url : e->cfg.metrics_url;
+	const char *url = signal_url(e, sig);
 
 	e->retry_after_s = -1;
 	e->error_body_len = 0;
@@ -513,8 +536,7 @@ static void note_failure(struct otlp_exporter *e, enum signal_kind sig, long sta
 		         e->curl_error[0] ? e->curl_error : curl_easy_strerror(cc));
 	exporter_log(e, will_retry ? OTLP_LOG_WARNING : OTLP_LOG_ERR,
 	             "OTLP %s export to %s failed (%s)%s; not logging again until it recovers",
-	             signal_name(sig),
-	             sig == SIGNAL_TRACES ? e->cfg.traces_url : e->cfg.metrics_url, why,
+	             signal_name(sig), signal_url(e, sig), why,
 	             will_retry ? ", retrying" : ", dropping the batch");
 }
 
@@ -592,6 +614,21 @@ static void export_metric_body(struct otlp_exporter *e, struct metric_body *mb)
 	free(gz);
 }
 
+static void export_log_body(struct otlp_exporter *e, struct metric_body *mb)
+{
+	uint8_t *gz = NULL;
+	size_t gz_len = 0;
+	enum post_result r = POST_DROPPED;
+
+	if (!e->cfg.gzip || otlp_gzip(mb->data, mb->len, &gz, &gz_len) == 0)
+		r = post_with_retry(e, SIGNAL_LOGS, gz ? gz : mb->data, gz ? gz_len : mb->len);
+	if (r == POST_OK)
+		stat_add(&e->stats.logs_exported, mb->records);
+	else
+		stat_add(&e->stats.logs_dropped_export, mb->records);
+	free(gz);
+}
+
 /* Encodes and posts the k spans at the ring's head (the caller holds no lock;
  * those slots are not touched by producers). */
 static enum post_result export_span_batch(struct otlp_exporter *e, size_t head, size_t k)
@@ -631,6 +668,17 @@ static void *worker_main(void *arg)
 			e->metric_count--;
 			pthread_mutex_unlock(&e->lock);
 			export_metric_body(e, &mb);
+			free(mb.data);
+			pthread_mutex_lock(&e->lock);
+			continue;
+		}
+		if (e->log_count > 0) {
+			struct metric_body mb = e->log_ring[e->log_head];
+
+			e->log_head = (e->log_head + 1) % e->log_cap;
+			e->log_count--;
+			pthread_mutex_unlock(&e->lock);
+			export_log_body(e, &mb);
 			free(mb.data);
 			pthread_mutex_lock(&e->lock);
 			continue;
@@ -724,11 +772,13 @@ struct otlp_exporter *otlp_exporter__new(const struct otlp_exporter_config *c)
 	}
 	e->ring_cap = (size_t)e->cfg.max_queue_size;
 	e->metric_cap = (size_t)e->cfg.max_pending_metrics;
+	e->log_cap = (size_t)(e->cfg.max_pending_logs > 0 ? e->cfg.max_pending_logs : 16);
+	e->log_ring = calloc(e->log_cap, sizeof(*e->log_ring));
 	/* zeroed slots are empty spans; a large ring's untouched pages cost no memory */
 	e->ring = calloc(e->ring_cap, sizeof(*e->ring));
 	e->metric_ring = calloc(e->metric_cap, sizeof(*e->metric_ring));
 	e->batch = calloc((size_t)e->cfg.max_export_batch_size, sizeof(*e->batch));
-	if (!e->ring || !e->metric_ring || !e->batch)
+	if (!e->ring || !e->metric_ring || !e->batch || !e->log_ring)
 		goto fail;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		goto fail;
@@ -738,7 +788,10 @@ struct otlp_exporter *otlp_exporter__new(const struct otlp_exporter_config *c)
 	    build_headers(e->cfg.headers, e->cfg.traces_headers, e->cfg.gzip);
 	e->signal_headers[SIGNAL_METRICS] =
 	    build_headers(e->cfg.headers, e->cfg.metrics_headers, e->cfg.gzip);
-	if (!e->signal_headers[SIGNAL_TRACES] || !e->signal_headers[SIGNAL_METRICS])
+	e->signal_headers[SIGNAL_LOGS] =
+	    build_headers(e->cfg.headers, e->cfg.logs_headers, e->cfg.gzip);
+	if (!e->signal_headers[SIGNAL_TRACES] || !e->signal_headers[SIGNAL_METRICS] ||
+	    !e->signal_headers[SIGNAL_LOGS])
 		goto fail_curl;
 	if (pthread_create(&e->thread, NULL, worker_main, e) != 0)
 		goto fail_curl;
@@ -751,6 +804,7 @@ fail:
 	/* curl_global_init not done: free by hand */
 	free(e->ring);
 	free(e->metric_ring);
+	free(e->log_ring);
 	free(e->batch);
 	pthread_mutex_destroy(&e->lock);
 	pthread_cond_destroy(&e->wake);
@@ -774,13 +828,16 @@ void otlp_exporter__free(struct otlp_exporter *e)
 		span_release(&e->ring[(e->head + i) % e->ring_cap]);
 	for (size_t i = 0; i < e->metric_count; i++)
 		free(e->metric_ring[(e->metric_head + i) % e->metric_cap].data);
-	curl_slist_free_all(e->signal_headers[SIGNAL_TRACES]);
-	curl_slist_free_all(e->signal_headers[SIGNAL_METRICS]);
+	for (size_t i = 0; i < e->log_count; i++)
+		free(e->log_ring[(e->log_head + i) % e->log_cap].data);
+	for (int sig = 0; sig < SIGNAL__COUNT; sig++)
+		curl_slist_free_all(e->signal_headers[sig]);
 	if (e->curl)
 		curl_easy_cleanup(e->curl);
 	curl_global_cleanup();
 	free(e->ring);
 	free(e->metric_ring);
+	free(e->log_ring);
 	free(e->batch);
 	pthread_mutex_destroy(&e->lock);
 	pthread_cond_destroy(&e->wake);
@@ -829,6 +886,27 @@ cleanup:
 	return err;
 }
 
+int otlp_exporter_submit_logs(struct otlp_exporter *e, uint8_t *body, size_t len, size_t records)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&e->lock);
+	if (e->log_count >= e->log_cap) {
+		stat_add(&e->stats.logs_dropped_queue_full, records);
+		err = -ENOSPC;
+		goto cleanup;
+	}
+	e->log_ring[(e->log_head + e->log_count) % e->log_cap] =
+	    (struct metric_body){body, len, records};
+	e->log_count++;
+	body = NULL;
+	pthread_cond_signal(&e->wake);
+cleanup:
+	pthread_mutex_unlock(&e->lock);
+	free(body);
+	return err;
+}
+
 int otlp_exporter_flush(struct otlp_exporter *e, int timeout_ms)
 {
 	uint64_t deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
@@ -864,6 +942,9 @@ void otlp_exporter_stats(struct otlp_exporter *e, struct otlp_exporter_stats *ou
 	out->metric_posts_ok = stat_get(&e->stats.metric_posts_ok);
 	out->metric_posts_failed = stat_get(&e->stats.metric_posts_failed);
 	out->metric_bodies_dropped = stat_get(&e->stats.metric_bodies_dropped);
+	out->logs_exported = stat_get(&e->stats.logs_exported);
+	out->logs_dropped_queue_full = stat_get(&e->stats.logs_dropped_queue_full);
+	out->logs_dropped_export = stat_get(&e->stats.logs_dropped_export);
 	out->export_failures = stat_get(&e->stats.export_failures);
 	out->retries = stat_get(&e->stats.retries);
 	out->bytes_sent = stat_get(&e->stats.bytes_sent);

@@ -22,17 +22,20 @@ struct otlp_exporter;
 struct otlp_exporter_config {
 	char traces_url[OTLP_URL_MAX];  /* full URL, e.g. http://host:4318/v1/traces */
 	char metrics_url[OTLP_URL_MAX]; /* full URL, e.g. http://host:4318/v1/metrics */
+	char logs_url[OTLP_URL_MAX];    /* full URL, e.g. http://host:4318/v1/logs */
 	bool endpoint_from_env;         /* some OTEL_EXPORTER_OTLP_*ENDPOINT was set */
 	/* "k=v,k2=v2" with URL-encoded values; signal-specific keys win. */
 	char headers[OTLP_HEADERS_MAX];
 	char traces_headers[OTLP_HEADERS_MAX];
 	char metrics_headers[OTLP_HEADERS_MAX];
+	char logs_headers[OTLP_HEADERS_MAX];
 	bool gzip;
 	int timeout_ms;            /* one HTTP request */
 	int schedule_delay_ms;     /* export at least this often when spans wait */
 	int max_queue_size;        /* spans */
 	int max_export_batch_size; /* spans per request */
 	int max_pending_metrics;   /* metric bodies waiting */
+	int max_pending_logs;      /* encoded log batches waiting (each up to a batch of records) */
 	int retry_initial_ms;      /* first backoff */
 	int retry_max_backoff_ms;  /* backoff cap */
 	int retry_max_elapsed_ms;  /* give a batch up after retrying this long */
@@ -49,7 +52,10 @@ struct otlp_exporter_stats {
 	uint64_t metric_posts_ok;
 	uint64_t metric_posts_failed;   /* dropped after a failure */
 	uint64_t metric_bodies_dropped; /* pending queue full */
-	uint64_t export_failures;       /* failed HTTP attempts (traces and metrics) */
+	uint64_t logs_exported;         /* log records acknowledged with 2xx */
+	uint64_t logs_dropped_queue_full;
+	uint64_t logs_dropped_export;
+	uint64_t export_failures; /* failed HTTP attempts (every signal) */
 	uint64_t retries;
 	uint64_t bytes_sent; /* request bodies as sent (after gzip) */
 };
@@ -78,6 +84,9 @@ int otlp_exporter_submit_span(struct otlp_exporter *e, const struct span *s);
 /* Queues an encoded ExportMetricsServiceRequest; takes ownership of body
  * (free()d by the exporter, also on error). -ENOSPC (counted) when full. */
 int otlp_exporter_submit_metrics(struct otlp_exporter *e, uint8_t *body, size_t len);
+/* Queues an encoded ExportLogsServiceRequest of `records` records; takes
+ * ownership of body. -ENOSPC (counted) when full: never blocks. */
+int otlp_exporter_submit_logs(struct otlp_exporter *e, uint8_t *body, size_t len, size_t records);
 /* Exports everything queued now and waits for it. 0 when all of it was
  * delivered or given up on, -ETIMEDOUT when timeout_ms passed first. */
 int otlp_exporter_flush(struct otlp_exporter *e, int timeout_ms);

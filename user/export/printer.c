@@ -9,6 +9,7 @@
 
 #include "util/json.h"
 #include "export/printer.h"
+#include "telemetry/log_record.h"
 #include "telemetry/resource.h"
 #include "telemetry/span.h"
 
@@ -336,4 +337,83 @@ int printer_flush(struct printer *p)
 	if (!p)
 		return -EINVAL;
 	return fflush(p->out) == 0 ? 0 : -EIO;
+}
+
+static void json_log_attributes(const struct log_record *r, struct json_writer *w)
+{
+	json_key(w, "attributes");
+	json_object_begin(w);
+	for (size_t i = 0; i < r->n_attrs; i++) {
+		const struct log_attr *a = &r->attrs[i];
+
+		json_key(w, a->key);
+		switch (a->type) {
+		case LOG_ATTR_STR:
+			json_str(w, a->str);
+			break;
+		case LOG_ATTR_INT:
+			json_int(w, a->i);
+			break;
+		case LOG_ATTR_BOOL:
+			json_bool(w, a->i != 0);
+			break;
+		default:
+			json_number(w, a->d);
+			break;
+		}
+	}
+	json_object_end(w);
+}
+
+int printer_print_log(struct printer *p, const struct log_record *r)
+{
+	char stack[PRINTER_LINE_STACK];
+	char trace_id[33] = "", span_id[17] = "";
+	const char *service = r->resource ? resource_get_str(r->resource, "service.name") : NULL;
+	struct json_writer w;
+	int rc = 0;
+
+	if (!p || !r)
+		return -EINVAL;
+	if (r->has_trace) {
+		hex_encode(r->trace_id, sizeof(r->trace_id), trace_id);
+		hex_encode(r->span_id, sizeof(r->span_id), span_id);
+	}
+	if (p->format == PRINTER_TEXT) {
+		time_t secs = (time_t)(r->time_unix_ns / 1000000000ULL);
+		unsigned ms = (unsigned)(r->time_unix_ns / 1000000ULL % 1000);
+		char clock[16];
+		struct tm tm;
+		int body_len = (int)strnlen(r->body ? r->body : "", TEXT_LINE_MAX);
+
+		localtime_r(&secs, &tm);
+		strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
+		if (fprintf(p->out, "%s.%03u LOG %s[%" PRIu32 "] %s %.*s%s%s%s%s\n", clock, ms,
+		            service ? service : "?", r->resource ? r->resource->pid : 0,
+		            r->severity_text[0] ? r->severity_text : "-", body_len,
+		            r->body ? r->body : "", r->has_trace ? " trace=" : "", trace_id,
+		            r->has_trace ? " span=" : "", span_id) < 0)
+			rc = -EIO;
+		return rc;
+	}
+	json_init(&w, stack, sizeof(stack), PRINTER_LINE_MAX);
+	json_object_begin(&w);
+	json_kv_str(&w, "type", "log");
+	json_kv_uint(&w, "time_unix_nano", r->time_unix_ns);
+	json_kv_uint(&w, "observed_time_unix_nano", r->observed_unix_ns);
+	json_kv_int(&w, "severity_number", r->severity);
+	json_kv_str(&w, "severity_text", r->severity_text);
+	json_kv_str(&w, "body", r->body ? r->body : "");
+	json_kv_str(&w, "trace_id", trace_id);
+	json_kv_str(&w, "span_id", span_id);
+	json_log_attributes(r, &w);
+	json_resource(r->resource, &w);
+	json_object_end(&w);
+	json_raw(&w, "\n", 1);
+	if (!json_ok(&w))
+		rc = -ENOMEM;
+	else if (fwrite(json_text(&w), 1, json_len(&w), p->out) != json_len(&w))
+		rc = -EIO;
+	json_release(&w);
+	return rc;
 }

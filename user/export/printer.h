@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 struct span;
+struct log_record;
 struct json_writer;
 
 enum printer_format {
@@ -25,6 +26,11 @@ void printer__free(struct printer *p); /* accepts NULL; flushes */
 
 /* Writes one line. Returns 0, or a negative errno if the write failed. */
 int printer_print_span(struct printer *p, const struct span *s);
+/* Writes one log record (--logs), interleaved with spans: text
+ * "HH:MM:SS.mmm LOG service[pid] SEVERITY body trace=… span=…", or a JSON
+ * object with type "log", time_unix_nano, severity_number, severity_text,
+ * body, trace_id, span_id, attributes and resource. */
+int printer_print_log(struct printer *p, const struct log_record *r);
 /* Flushes the stream. Returns 0 or a negative errno. */
 int printer_flush(struct printer *p);
 

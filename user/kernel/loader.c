@@ -178,6 +178,8 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 	l->skel->rodata->capture_size = c->capture_size;
 	l->skel->rodata->request_capture_size = c->request_capture_size;
 	l->skel->rodata->wakeup_bytes = c->wakeup_bytes;
+	l->skel->rodata->logs_enabled = c->logs;
+	l->skel->rodata->log_writes_per_sec = c->log_writes_per_sec;
 	l->skel->rodata->filter_flags =
 	    (c->n_pids ? PSCOPE_FILTER_PIDS : 0) | (c->n_ports ? PSCOPE_FILTER_PORTS : 0);
 	bpf_map__set_max_entries(l->skel->maps.events, c->ringbuf_bytes);
@@ -188,6 +190,9 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 	 * uprobes are attached per library file by loader_attach_tls */
 	bpf_program__set_autoattach(l->skel->progs.io_exit, false);
 	bpf_program__set_autoattach(l->skel->progs.io_exit_request, false);
+	bpf_program__set_autoattach(l->skel->progs.log_exit, false);
+	/* without --logs the write exits never reach it: not even loaded */
+	bpf_program__set_autoload(l->skel->progs.log_exit, c->logs);
 	bpf_program__set_autoattach(l->skel->progs.ssl_read_enter, false);
 	bpf_program__set_autoattach(l->skel->progs.ssl_write_enter, false);
 	bpf_program__set_autoattach(l->skel->progs.ssl_read_ex_enter, false);
@@ -221,10 +226,12 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 		goto cleanup;
 	}
 	{
-		/* slot 0: the default capture; slot 1: server reads (request heads) */
-		struct bpf_program *exits[2] = {l->skel->progs.io_exit,
-		                                l->skel->progs.io_exit_request};
-		for (uint32_t slot = 0; slot < 2; slot++) {
+		/* slot 0: the default capture; slot 1: server reads (request heads);
+		 * slot 2: writes to stdout/stderr (--logs) */
+		struct bpf_program *exits[3] = {l->skel->progs.io_exit,
+		                                l->skel->progs.io_exit_request,
+		                                l->skel->progs.log_exit};
+		for (uint32_t slot = 0; slot < (c->logs ? 3u : 2u); slot++) {
 			int prog_fd = bpf_program__fd(exits[slot]);
 			if (bpf_map__update_elem(l->skel->maps.io_exit_prog, &slot, sizeof(slot),
 			                         &prog_fd, sizeof(prog_fd), BPF_ANY)) {
@@ -395,6 +402,24 @@ int loader_read_drops(const struct loader *l, uint64_t out[PSCOPE_DROP__COUNT])
 cleanup:
 	free(vals);
 	return rc;
+}
+
+int loader_read_log_counters(const struct loader *l, uint64_t out[PSCOPE_LOG__COUNT])
+{
+	uint64_t *vals = calloc((size_t)l->ncpus, sizeof(uint64_t));
+
+	if (!vals)
+		return -ENOMEM;
+	for (uint32_t k = 0; k < PSCOPE_LOG__COUNT; k++) {
+		out[k] = 0;
+		if (bpf_map__lookup_elem(l->skel->maps.log_counters, &k, sizeof(k), vals,
+		                         sizeof(uint64_t) * (size_t)l->ncpus, 0))
+			continue;
+		for (int c = 0; c < l->ncpus; c++)
+			out[k] += vals[c];
+	}
+	free(vals);
+	return 0;
 }
 
 const char *loader_drop_reason_name(int reason)

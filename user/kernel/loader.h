@@ -22,6 +22,8 @@ struct loader_config {
 	size_t n_pids;
 	const uint16_t *ports; /* --port filter (local or remote port) */
 	size_t n_ports;
+	bool logs;                   /* --logs: writes to stdout/stderr become PSCOPE_EV_LOG */
+	uint32_t log_writes_per_sec; /* per process, in the kernel; 0: no limit */
 };
 
 struct loader;
@@ -52,6 +54,9 @@ int loader_ignore_socket(struct loader *l, const struct pscope_conn_ref *ref, bo
 
 /* Sums the per-CPU drop counters. */
 int loader_read_drops(const struct loader *l, uint64_t out[PSCOPE_DROP__COUNT]);
+
+/* Sums the per-CPU log-path counters (enum pscope_log_counter). */
+int loader_read_log_counters(const struct loader *l, uint64_t out[PSCOPE_LOG__COUNT]);
 
 /* Bytes in the ring buffer not yet consumed. */
 uint64_t loader_ringbuf_waiting(const struct loader *l);

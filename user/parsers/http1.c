@@ -172,6 +172,9 @@ struct http1_parser {
 	uint64_t resp_seq_limit;
 	struct http1_stats stats;
 	struct dir_state dir[2];
+	struct pending *upgraded; /* the request an h2c upgrade answered (owned) */
+	size_t upgrade_pos;       /* where in the chunk the 101 head ended */
+	bool upgrading;           /* set by headers_done: the feed stops there */
 };
 
 static inline bool is_upper(uint8_t b)
@@ -861,6 +864,28 @@ static void on_transfer_encoding(struct dir_state *d, const char *v, size_t n, b
 	d->te_other = !d->chunked;
 }
 
+/* Does a comma-separated header value list tok (case-insensitively)? */
+static bool has_token(const char *v, size_t n, const char *tok)
+{
+	size_t tn = strlen(tok), i = 0;
+
+	while (i < n) {
+		size_t j = i, e;
+
+		while (j < n && v[j] != ',')
+			j++;
+		e = j;
+		while (i < e && (v[i] == ' ' || v[i] == '\t'))
+			i++;
+		while (e > i && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+			e--;
+		if (e - i == tn && !strncasecmp(v + i, tok, tn))
+			return true;
+		i = j + 1;
+	}
+	return false;
+}
+
 /* One header line (LF excluded). cut: the line was longer than kept. */
 static enum line_result header_line(struct http1_parser *p, enum stream_dir dir, const char *s,
                                     size_t n, bool cut)
@@ -891,6 +916,10 @@ static enum line_result header_line(struct http1_parser *p, enum stream_dir dir,
 		if (ex && !ex->host[0] && name_is(s, name_len, "host", 4))
 			text_copy(ex->host, sizeof(ex->host), v, vn);
 		break;
+	case 7:
+		if (ex && name_is(s, name_len, "upgrade", 7))
+			ex->upgrade_h2c = has_token(v, vn, "h2c");
+		break;
 	case 10:
 		if (ex && !ex->user_agent[0] && name_is(s, name_len, "user-agent", 10))
 			text_copy(ex->user_agent, sizeof(ex->user_agent), v, vn);
@@ -902,7 +931,9 @@ static enum line_result header_line(struct http1_parser *p, enum stream_dir dir,
 			text_copy(ex->traceparent, sizeof(ex->traceparent), v, vn);
 		break;
 	case 14:
-		if (name_is(s, name_len, "content-length", 14))
+		if (ex && name_is(s, name_len, "http2-settings", 14))
+			text_copy(ex->http2_settings, sizeof(ex->http2_settings), v, vn);
+		else if (name_is(s, name_len, "content-length", 14))
 			on_content_length(d, v, vn, cut);
 		break;
 	case 17:
@@ -965,7 +996,18 @@ static void headers_done(struct http1_parser *p, enum stream_dir dir, const stru
 		}
 		return;
 	}
-	if (st == 101 || (req && !strcmp(req->method, "CONNECT") && st >= 200 && st < 300)) {
+	if (st == 101 && req && req->upgrade_h2c && p->head->seq < p->resp_seq_limit &&
+	    !p->upgraded) {
+		/* h2c: the request is answered on HTTP/2's stream 1, not here */
+		d->open = false;
+		p->upgraded = pending_pop(p);
+		p->upgraded->ex.resp_start_ns = d->start_ns;
+		if (p->req_cur == p->upgraded)
+			p->req_cur = NULL;
+		p->upgrading = true;
+		enter_tunnel(p);
+	} else if (st == 101 ||
+	           (req && !strcmp(req->method, "CONNECT") && st >= 200 && st < 300)) {
 		finish_message(p, dir, c->ts_last_ns);
 		enter_tunnel(p);
 	} else if (st < 200 || st == 204 || st == 304 || (req && !strcmp(req->method, "HEAD"))) {
@@ -1251,7 +1293,17 @@ void http1_parser__free(struct http1_parser *p)
 	pending_free_all(p);
 	dir_reset(&p->dir[0]);
 	dir_reset(&p->dir[1]);
+	free(p->upgraded);
 	free(p);
+}
+
+const struct http1_exchange *http1_parser_upgrade(const struct http1_parser *p, size_t *consumed)
+{
+	if (!p || !p->upgraded)
+		return NULL;
+	if (consumed)
+		*consumed = p->upgrade_pos;
+	return &p->upgraded->ex;
 }
 
 static size_t on_idle(struct http1_parser *p, enum stream_dir dir, const struct stream_chunk *c,
@@ -1308,6 +1360,13 @@ int http1_parser_feed(struct http1_parser *p, enum stream_dir dir, const struct 
 			break;
 		case ST_HEADERS:
 			pos = on_headers(p, dir, c, pos, &garbage);
+			if (p->upgrading) {
+				p->upgrading = false;
+				p->upgrade_pos = pos;
+				if (c->len || c->missing)
+					d->last_ns = c->ts_last_ns;
+				return HTTP1_FEED_UPGRADED;
+			}
 			break;
 		case ST_BODY_LEN:
 			n = c->len - pos < d->remaining ? c->len - pos : d->remaining;
@@ -1368,6 +1427,7 @@ void http1_parser_close(struct http1_parser *p, uint64_t ts_ns, enum l7_end how)
 		r->ex.resp_start_ns = 0;
 		r->ex.resp_end_ns = ts_ns > r->ex.req_end_ns ? ts_ns : r->ex.req_end_ns;
 		p->stats.failed++;
+		p->stats.exchanges++;
 		if (p->fn)
 			p->fn(p->ctx, &r->ex);
 		free(r);

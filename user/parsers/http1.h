@@ -17,6 +17,7 @@
 #define HTTP1_UA_MAX          256
 #define HTTP1_TRACEPARENT_MAX 64
 #define HTTP1_TRACESTATE_MAX  256
+#define HTTP1_H2_SETTINGS_MAX 128
 
 /* One request and its final response. Strings are NUL-terminated, truncated
  * to fit; an absent header is "". */
@@ -47,13 +48,16 @@ struct http1_exchange {
 	 * waited; status is 0 and resp_end_ns is when it ended */
 	bool failed;
 	uint8_t end_how;
+	/* the request asked for "Upgrade: h2c" (HTTP2-Settings kept, truncated) */
+	bool upgrade_h2c;
+	char http2_settings[HTTP1_H2_SETTINGS_MAX];
 };
 
 struct http1_stats {
 	uint64_t exchanges;        /* reported through the callback */
 	uint64_t parse_errors;     /* garbage skipped while looking for a message start */
 	uint64_t unanswered;       /* requests dropped without a response (queue overflow) */
-	uint64_t failed;           /* requests reported as failed: the connection ended first */
+	uint64_t failed; /* of exchanges: requests without a response (the connection ended first) */
 	uint64_t orphan_responses; /* responses with no request to pair with */
 };
 
@@ -71,7 +75,12 @@ void http1_parser__free(struct http1_parser *p); /* accepts NULL */
 /* Also report each request when its head is parsed (same ctx as fn). */
 void http1_parser_set_request_fn(struct http1_parser *p, http1_request_fn fn);
 
-/* Feeds one chunk of one direction. Returns 0, -EBADMSG when some of the
+/* http1_parser_feed's return when the connection stopped being HTTP/1: a
+ * request with "Upgrade: h2c" was answered by "101 Switching Protocols".
+ * http1_parser_upgrade tells where; the parser ignores what it is fed after. */
+#define HTTP1_FEED_UPGRADED 1
+
+/* Feeds one chunk of one direction. Returns 0, HTTP1_FEED_UPGRADED, -EBADMSG when some of the
  * bytes were not HTTP (the parser skips them and resynchronises on the next
  * message start; the connection stays usable), -ENOMEM when bytes were skipped
  * for lack of memory, -EINVAL on bad arguments. */
@@ -81,6 +90,12 @@ int http1_parser_feed(struct http1_parser *p, enum stream_dir dir, const struct 
  * delimited by close, and reports every request that never got one as a
  * failed exchange (failed, end_how, status 0). */
 void http1_parser_close(struct http1_parser *p, uint64_t ts_ns, enum l7_end how);
+
+/* After HTTP1_FEED_UPGRADED: the upgraded request (not reported as an HTTP/1
+ * exchange: the new protocol answers it; resp_start_ns is the 101's first
+ * byte) and, in *consumed, the bytes of the last chunk up to the end of the
+ * 101 response head (the rest belongs to the new protocol). NULL otherwise. */
+const struct http1_exchange *http1_parser_upgrade(const struct http1_parser *p, size_t *consumed);
 
 void http1_parser_stats(const struct http1_parser *p, struct http1_stats *out);
 

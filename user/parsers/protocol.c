@@ -3,8 +3,12 @@
  * HTTP/1 and database parsers behind it. A new protocol defines its ops in
  * its own module and adds one line to l7_protocols. */
 #include <stddef.h>
+#include <stdio.h>
+
+#include <string.h>
 
 #include "parsers/http1.h"
+#include "parsers/http2.h"
 #include "parsers/mysql.h"
 #include "parsers/pgsql.h"
 #include "parsers/protocol.h"
@@ -59,6 +63,21 @@ static void http1_ops_close(void *p, uint64_t ts_ns, enum l7_end how)
 	http1_parser_close(p, ts_ns, how);
 }
 
+/* "Upgrade: h2c" answered by 101: the connection goes on as HTTP/2. */
+static bool http1_ops_switch_info(void *p, struct l7_switch *sw)
+{
+	size_t consumed = 0;
+	const struct http1_exchange *req = http1_parser_upgrade(p, &consumed);
+
+	if (!req)
+		return false;
+	sw->from = L7_HTTP1;
+	sw->to = L7_HTTP2;
+	sw->state = req;
+	sw->consumed = consumed;
+	return true;
+}
+
 static const struct l7_ops http1_ops = {
     .id = L7_HTTP1,
     .name = "http1",
@@ -68,7 +87,173 @@ static const struct l7_ops http1_ops = {
     .create = http1_ops_create,
     .destroy = http1_ops_destroy,
     .feed = http1_ops_feed,
+    .switch_info = http1_ops_switch_info,
     .close = http1_ops_close,
+};
+
+/* ---- HTTP/2 ---- */
+
+static void http2_exchange_cb(void *ctx, const struct http2_exchange *ex)
+{
+	const struct l7_callbacks *cb = ctx;
+
+	if (cb->exchange)
+		cb->exchange(cb->ctx, L7_HTTP2, ex);
+}
+
+static void http2_request_cb(void *ctx, const struct http2_exchange *req)
+{
+	const struct l7_callbacks *cb = ctx;
+
+	if (cb->request)
+		cb->request(cb->ctx, L7_HTTP2, req);
+}
+
+/* The static-table index a header block starts with, when its first field
+ * names one (indexed, or a literal with an indexed name), else 0. */
+static unsigned block_first_index(const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && (p[i] & 0xe0) == 0x20) { /* dynamic table size updates */
+		if ((p[i] & 0x1f) != 0x1f) {
+			i++;
+			continue;
+		}
+		for (i++; i < n && (p[i] & 0x80); i++)
+			;
+		i++;
+	}
+	if (i >= n)
+		return 0;
+	if (p[i] & 0x80)
+		return p[i] & 0x7f;
+	if ((p[i] & 0xc0) == 0x40)
+		return p[i] & 0x3f;
+	return p[i] & 0x0f; /* literal without indexing / never indexed */
+}
+
+/* A connection joined mid-way whose role is unknown: whose bytes are these?
+ * The first HEADERS frame tells: a request block starts with :authority,
+ * :method, :path or :scheme (static indexes 1-7), a response with :status
+ * (8-14). -1 when no HEADERS frame says. */
+static int http2_guess_dir(const uint8_t *p, size_t n)
+{
+	size_t off = 0;
+
+	for (int frames = 0; off + 9 <= n && frames < 8; frames++) {
+		size_t len = (size_t)p[off] << 16 | (size_t)p[off + 1] << 8 | p[off + 2];
+		size_t b = off + 9, end = b + len < n ? b + len : n;
+		uint8_t flags = p[off + 4];
+
+		if (p[off + 3] == 1) { /* HEADERS */
+			if (flags & 0x08)
+				b++;
+			if (flags & 0x20)
+				b += 5;
+			if (b < end) {
+				unsigned idx = block_first_index(p + b, end - b);
+
+				if (idx >= 1 && idx <= 7)
+					return STREAM_DIR_REQUEST;
+				if (idx >= 8 && idx <= 14)
+					return STREAM_DIR_RESPONSE;
+			}
+		}
+		off += 9 + len;
+	}
+	return -1;
+}
+
+/* The client preface; or, for a connection the agent joined (role unknown),
+ * a plausible chain of frames whose HEADERS say the direction; or, on a
+ * connection seen from its start, the server's SETTINGS when the client's
+ * preface was missed. */
+static int http2_ops_detect(const uint8_t *data, size_t len, int dir)
+{
+	enum http2_detect_result r = http2_detect(data, len);
+
+	if (r == HTTP2_DETECT_PREFACE)
+		return dir < 0 || dir == STREAM_DIR_REQUEST ? STREAM_DIR_REQUEST : -1;
+	if (r != HTTP2_DETECT_FRAMES)
+		return -1;
+	if (dir < 0)
+		return http2_guess_dir(data, len);
+	if (dir == STREAM_DIR_RESPONSE && len >= 9 && data[3] == 4 && !(data[4] & 1))
+		return dir;
+	return -1;
+}
+
+static void *http2_ops_create(const struct l7_callbacks *cb)
+{
+	struct http2_conn *c = http2_conn__new(http2_exchange_cb, (void *)cb);
+
+	if (c)
+		http2_conn_set_request_fn(c, http2_request_cb);
+	return c;
+}
+
+/* h2c: the HTTP/1.1 request that asked for the upgrade becomes stream 1. */
+static void *http2_ops_create_switched(const struct l7_callbacks *cb, const struct l7_switch *sw)
+{
+	const struct http1_exchange *h1 = sw->state;
+	struct http2_exchange req;
+	struct http2_conn *c;
+
+	if (sw->from != L7_HTTP1 || !h1)
+		return NULL;
+	c = http2_ops_create(cb);
+	if (!c)
+		return NULL;
+	memset(&req, 0, sizeof(req));
+#define COPY_STR(dst, src) snprintf(dst, sizeof(dst), "%s", src)
+	COPY_STR(req.method, h1->method);
+	COPY_STR(req.path, h1->target);
+	COPY_STR(req.authority, h1->host);
+	COPY_STR(req.scheme, "http");
+	COPY_STR(req.user_agent, h1->user_agent);
+	COPY_STR(req.traceparent, h1->traceparent);
+	COPY_STR(req.tracestate, h1->tracestate);
+#undef COPY_STR
+	req.path_truncated = h1->target_truncated;
+	req.req_start_ns = h1->req_start_ns;
+	req.req_end_ns = h1->req_end_ns;
+	req.request_body_size = h1->request_body_size;
+	if (http2_conn__start_upgraded(c, &req, h1->http2_settings,
+	                               strlen(h1->http2_settings)) < 0) {
+		http2_conn__free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void http2_ops_destroy(void *p)
+{
+	http2_conn__free(p);
+}
+
+static int http2_ops_feed(void *p, enum stream_dir dir, const struct stream_chunk *c)
+{
+	return http2_conn_feed(p, dir, c);
+}
+
+static void http2_ops_close(void *p, uint64_t ts_ns, enum l7_end how)
+{
+	http2_conn_close_how(p, ts_ns, how);
+}
+
+static const struct l7_ops http2_ops = {
+    .id = L7_HTTP2,
+    .name = "http2",
+    .detect = http2_ops_detect,
+    .parse_server_side = true,
+    .request_hook = true,
+    .create = http2_ops_create,
+    .create_switched = http2_ops_create_switched,
+    .destroy = http2_ops_destroy,
+    .feed = http2_ops_feed,
+    .close = http2_ops_close,
+    .multiplexed = true,
 };
 
 /* ---- databases: one exchange type (db_exchange), the same shape of API ---- */
@@ -139,6 +324,7 @@ DB_OPS(redis, L7_REDIS);
 
 const struct l7_ops *const l7_protocols[] = {
     &http1_ops,
+    &http2_ops,
     &pgsql_ops,
     &mysql_ops,
     &redis_ops,

@@ -40,6 +40,21 @@ struct l7_callbacks {
 	void *ctx;
 };
 
+/* A connection changing protocol mid-stream (HTTP/1.1 "Upgrade: h2c"
+ * answered by 101): the old parser's feed returns L7_FEED_SWITCH, its
+ * switch_info says to what, and the new protocol's create_switched builds a
+ * parser from that; the rest of the chunk goes to the new parser. */
+#define L7_FEED_SWITCH 1
+
+struct l7_switch {
+	enum l7_protocol from, to;
+	/* the old protocol's account of the handover, as it documents (HTTP/1:
+	 * the upgraded request, a struct http1_exchange), valid until the old
+	 * parser is destroyed */
+	const void *state;
+	size_t consumed; /* bytes of the chunk fed that were the old protocol's */
+};
+
 struct l7_ops {
 	enum l7_protocol id;
 	const char *name;
@@ -54,8 +69,17 @@ struct l7_ops {
 	bool request_hook;
 	void *(*create)(const struct l7_callbacks *cb); /* NULL on ENOMEM */
 	void (*destroy)(void *parser);                  /* accepts NULL */
-	/* as http1_parser_feed: 0, or a negative errno for bytes it had to skip */
+	/* as http1_parser_feed: 0, or a negative errno for bytes it had to skip,
+	 * or L7_FEED_SWITCH (the connection changes protocol, see switch_info) */
 	int (*feed)(void *parser, enum stream_dir dir, const struct stream_chunk *c);
+	/* after L7_FEED_SWITCH: fills sw; false if there is no switch (optional) */
+	bool (*switch_info)(void *parser, struct l7_switch *sw);
+	/* a parser taking over a connection from another protocol (optional);
+	 * NULL when it cannot (sw not understood, ENOMEM) */
+	void *(*create_switched)(const struct l7_callbacks *cb, const struct l7_switch *sw);
+	/* several requests in flight at once, answered in any order (HTTP/2
+	 * streams): trace links then look requests up by seq, never by age */
+	bool multiplexed;
 	/* the connection ended at ts_ns, how as above */
 	void (*close)(void *parser, uint64_t ts_ns, enum l7_end how);
 };

@@ -123,7 +123,7 @@ static int parse_port(const char *s)
 }
 
 /* Splits a Host header into host and port (0 when absent or not a port). */
-static void host_split(const char *host, char *name, size_t name_len, int *port)
+void http_host_split(const char *host, char *name, size_t name_len, int *port)
 {
 	const char *colon;
 	size_t n;
@@ -149,7 +149,12 @@ static void host_split(const char *host, char *name, size_t name_len, int *port)
 
 const char *http_failure_type(const struct http1_exchange *ex, bool server)
 {
-	switch (ex->end_how) {
+	return http_end_failure_type(ex->end_how, server);
+}
+
+const char *http_end_failure_type(uint8_t end_how, bool server)
+{
+	switch (end_how) {
 	case L7_END_RESET:
 		return "connection_reset";
 	case L7_END_PEER_CLOSED:
@@ -172,15 +177,11 @@ static void span_name_set(struct span *s, const char *method, const char *route)
 	}
 }
 
-void http_span_build(struct span *s, const struct http1_exchange *ex, const struct conn *c,
-                     const char *route, struct resource *r, const struct link_ctx *ids,
-                     int64_t unix_offset_ns)
+void http_span_start(struct span *s, const struct conn *c, struct resource *r,
+                     const struct link_ctx *ids, const char *traceparent, const char *tracestate,
+                     uint64_t start_ns, uint64_t end_ns, int64_t unix_offset_ns)
 {
 	bool server = c->ref.role == PSCOPE_ROLE_SERVER;
-	const char *method = http_method_normalize(ex->method);
-	char local[INET6_ADDRSTRLEN], remote[INET6_ADDRSTRLEN], host[HTTP1_HOST_MAX];
-	size_t path_len = strcspn(ex->target, "?#");
-	int host_port = 0;
 
 	s->kind = server ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
 	s->resource = resource_ref(r);
@@ -188,28 +189,39 @@ void http_span_build(struct span *s, const struct http1_exchange *ex, const stru
 	memcpy(s->span_id, ids->span_id, 8);
 	memcpy(s->parent_span_id, ids->parent_span_id, 8);
 	s->sampled = ids->sampled;
-	if (ex->traceparent[0] && ex->tracestate[0])
-		text_copy(s->trace_state, sizeof(s->trace_state), ex->tracestate,
-		          strlen(ex->tracestate));
-
+	if (traceparent && traceparent[0] && tracestate && tracestate[0])
+		text_copy(s->trace_state, sizeof(s->trace_state), tracestate, strlen(tracestate));
 	/* server: first request byte read → last response byte written;
 	 * client: first request byte written → last response byte read */
-	s->start_unix_ns = ex->req_start_ns + unix_offset_ns;
-	s->end_unix_ns = (ex->resp_end_ns > ex->req_start_ns ? ex->resp_end_ns : ex->req_start_ns) +
-	                 unix_offset_ns;
+	s->start_unix_ns = start_ns + unix_offset_ns;
+	s->end_unix_ns = (end_ns > start_ns ? end_ns : start_ns) + unix_offset_ns;
+}
+
+void http_span_fill(struct span *s, const struct http_span_view *v, const struct conn *c,
+                    const char *route, struct resource *r, const struct link_ctx *ids,
+                    int64_t unix_offset_ns)
+{
+	bool server = c->ref.role == PSCOPE_ROLE_SERVER;
+	const char *method = http_method_normalize(v->method);
+	char local[INET6_ADDRSTRLEN], remote[INET6_ADDRSTRLEN], host[HTTP1_HOST_MAX];
+	size_t path_len = strcspn(v->target, "?#");
+	int host_port = 0;
+
+	http_span_start(s, c, r, ids, v->traceparent, v->tracestate, v->start_ns, v->end_ns,
+	                unix_offset_ns);
 	span_name_set(s, method, server ? route : NULL);
 
 	conn_addr_format(c->ref.family, c->ref.local_addr, local, sizeof(local));
 	conn_addr_format(c->ref.family, c->ref.remote_addr, remote, sizeof(remote));
-	host_split(ex->host, host, sizeof(host), &host_port);
+	http_host_split(v->host, host, sizeof(host), &host_port);
 
 	span_add_str(s, "http.request.method", method);
-	if (strcmp(method, ex->method))
-		span_add_str(s, "http.request.method_original", ex->method);
-	span_add_strn(s, "url.path", ex->target, path_len);
+	if (strcmp(method, v->method))
+		span_add_str(s, "http.request.method_original", v->method);
+	span_add_strn(s, "url.path", v->target, path_len);
 	span_add_str(s, "url.scheme", (c->flags & CONN_FLAG_TLS) ? "https" : "http");
-	if (ex->status)
-		span_add_int(s, "http.response.status_code", ex->status);
+	if (v->status)
+		span_add_int(s, "http.response.status_code", v->status);
 	if (server && route && route[0])
 		span_add_str(s, "http.route", route);
 	if (server) {
@@ -222,18 +234,39 @@ void http_span_build(struct span *s, const struct http1_exchange *ex, const stru
 	}
 	span_add_str(s, "network.peer.address", remote);
 	span_add_int(s, "network.peer.port", c->ref.remote_port);
-	span_add_str(s, "network.protocol.version", ex->version_minor == 0 ? "1.0" : "1.1");
-	if (ex->user_agent[0])
-		span_add_str(s, "user_agent.original", ex->user_agent);
+	span_add_str(s, "network.protocol.version", v->version);
+	if (v->user_agent && v->user_agent[0])
+		span_add_str(s, "user_agent.original", v->user_agent);
 
-	if (ex->failed) {
-		/* no response: the connection ended while the request waited */
+	if (v->failure) {
+		/* no (complete) response: the connection or stream ended first */
 		s->status = SPAN_STATUS_ERROR;
-		span_add_str(s, "error.type", http_failure_type(ex, server));
-	} else if (ex->status >= 500 || (!server && ex->status >= 400)) {
+		span_add_str(s, "error.type", v->failure);
+	} else if (v->status >= 500 || (!server && v->status >= 400)) {
 		char code[8];
-		snprintf(code, sizeof(code), "%d", ex->status);
+		snprintf(code, sizeof(code), "%d", v->status);
 		s->status = SPAN_STATUS_ERROR;
 		span_add_str(s, "error.type", code);
 	}
+}
+
+void http_span_build(struct span *s, const struct http1_exchange *ex, const struct conn *c,
+                     const char *route, struct resource *r, const struct link_ctx *ids,
+                     int64_t unix_offset_ns)
+{
+	struct http_span_view v = {
+	    .method = ex->method,
+	    .target = ex->target,
+	    .host = ex->host,
+	    .user_agent = ex->user_agent,
+	    .traceparent = ex->traceparent,
+	    .tracestate = ex->tracestate,
+	    .status = ex->status,
+	    .version = ex->version_minor == 0 ? "1.0" : "1.1",
+	    .start_ns = ex->req_start_ns,
+	    .end_ns = ex->resp_end_ns,
+	    .failure = ex->failed ? http_failure_type(ex, c->ref.role == PSCOPE_ROLE_SERVER) : NULL,
+	};
+
+	http_span_fill(s, &v, c, route, r, ids, unix_offset_ns);
 }

@@ -22,6 +22,32 @@ void http_span_build(struct span *s, const struct http1_exchange *ex, const stru
                      const char *route, struct resource *r, const struct link_ctx *ids,
                      int64_t unix_offset_ns);
 
+/* What an HTTP span is built from, whatever the version (HTTP/1.x, HTTP/2). */
+struct http_span_view {
+	const char *method, *target, *host, *user_agent, *traceparent, *tracestate;
+	int status;          /* 0: none */
+	const char *version; /* network.protocol.version */
+	uint64_t start_ns, end_ns;
+	const char *failure; /* error.type when no complete response came, else NULL */
+};
+
+/* http_span_build for any version. */
+void http_span_fill(struct span *s, const struct http_span_view *v, const struct conn *c,
+                    const char *route, struct resource *r, const struct link_ctx *ids,
+                    int64_t unix_offset_ns);
+
+/* What every request/response span shares: kind by role, resource, ids,
+ * tracestate (kept when a traceparent came with it), start and end. */
+void http_span_start(struct span *s, const struct conn *c, struct resource *r,
+                     const struct link_ctx *ids, const char *traceparent, const char *tracestate,
+                     uint64_t start_ns, uint64_t end_ns, int64_t unix_offset_ns);
+
+/* Splits a Host (or :authority) value into host and port (0: none). */
+void http_host_split(const char *host, char *name, size_t name_len, int *port);
+
+/* http_failure_type by how the connection ended (enum l7_end). */
+const char *http_end_failure_type(uint8_t end_how, bool server);
+
 /* The method as exported: one of the nine standard methods, else "_OTHER". */
 const char *http_method_normalize(const char *method);
 

@@ -22,6 +22,9 @@ static const double http_duration_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.075, 0
                                               0.5,   0.75, 1,     2.5,  5,     7.5, 10};
 /* db.client.operation.duration. */
 static const double db_duration_bounds[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10};
+/* rpc.{server,client}.duration (semantic conventions up to v1.37: ms). */
+static const double rpc_duration_bounds[] = {0,   5,    10,   25,   50,   75,   100, 250,
+                                             500, 750, 1000, 2500, 5000, 7500, 10000};
 /* Body sizes: the conventions give no buckets; powers of four from 64 B to 16 MiB. */
 static const double body_size_bounds[] = {0,     64,     256,     1024,    4096,    16384,
                                           65536, 262144, 1048576, 4194304, 16777216};
@@ -82,6 +85,8 @@ struct metrics {
 	int http_client_request_size;
 	int http_client_response_size;
 	int db_client_duration;
+	int rpc_server_duration;
+	int rpc_client_duration;
 	uint64_t generation; /* bumped whenever series are freed: cached pointers die */
 	struct sample_cache_entry *cache; /* METRICS_CACHE_SLOTS entries */
 };
@@ -679,6 +684,10 @@ struct metrics *metrics__new(const struct metrics_options *opts)
 	              "Size of HTTP client response bodies.", body_size_bounds);
 	ADD_HISTOGRAM(db_client_duration, "db.client.operation.duration", "s",
 	              "Duration of database client operations.", db_duration_bounds);
+	ADD_HISTOGRAM(rpc_server_duration, "rpc.server.duration", "ms",
+	              "Measures the duration of inbound RPC.", rpc_duration_bounds);
+	ADD_HISTOGRAM(rpc_client_duration, "rpc.client.duration", "ms",
+	              "Measures the duration of outbound RPC.", rpc_duration_bounds);
 #undef ADD_HISTOGRAM
 	return m;
 fail:
@@ -1020,6 +1029,66 @@ int metrics_record_db(struct metrics *m, struct resource *r, const struct db_met
 	return record_sample(m, r, &key, attrs, n, inst, value);
 }
 
+/* A gRPC service or method name as recorded: [A-Za-z0-9_.$-]+, else one
+ * placeholder (unknown names from late-joined connections, garbage paths). */
+static const char *rpc_name(const char *s)
+{
+	size_t n = 0;
+
+	if (!s || !*s)
+		return "_OTHER";
+	for (; s[n]; n++) {
+		char ch = s[n];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-' || ch == '$'))
+			return "_OTHER";
+	}
+	return n > 128 ? "_OTHER" : s;
+}
+
+int metrics_record_rpc(struct metrics *m, struct resource *r, const struct rpc_metric_sample *s)
+{
+	struct sample_key key;
+	struct metric_attr attrs[7];
+	int inst[METRICS_CACHE_INSTS] = {-1, -1, -1};
+	double value[METRICS_CACHE_INSTS] = {0};
+	const char *service, *method;
+	int32_t nums[3];
+	bool client;
+	size_t n = 0;
+
+	if (!m || !s)
+		return -EINVAL;
+	client = s->kind == METRICS_RPC_CLIENT;
+	service = rpc_name(s->service);
+	method = rpc_name(s->method);
+	if (service[0] == '_' && !strcmp(service, "_OTHER"))
+		method = "_OTHER"; /* a method of an unknown service is unknown */
+	attrs[n++] = str_attr("rpc.system", s->system ? s->system : "grpc");
+	attrs[n++] = str_attr("rpc.service", service);
+	attrs[n++] = str_attr("rpc.method", method);
+	if (s->grpc_status_code >= 0)
+		attrs[n++] = int_attr("rpc.grpc.status_code", s->grpc_status_code);
+	if (client) {
+		attrs[n++] = str_attr("server.address", s->server_address);
+		if (s->server_port > 0)
+			attrs[n++] = int_attr("server.port", s->server_port);
+	}
+	inst[0] = client ? m->rpc_client_duration : m->rpc_server_duration;
+	value[0] = s->duration_s * 1000.0;
+
+	nums[0] = inst[0];
+	nums[1] = s->grpc_status_code;
+	nums[2] = client ? s->server_port : 0;
+	key_start(&key, r, nums, 3);
+	key_put_str(&key, s->system ? s->system : "grpc");
+	key_put_str(&key, service);
+	key_put_str(&key, method);
+	key_put_str(&key, client ? s->server_address : NULL);
+	return record_sample(m, r, &key, attrs, n, inst, value);
+}
+
 /* ---- self metrics ---- */
 
 struct self_metric_desc {
@@ -1046,6 +1115,13 @@ static const struct self_metric_desc self_metrics[] = {
      "Connections given up on: no protocol the agent parses."},
     {"periscope.ringbuf.size", "By", "Size of the kernel ring buffer."},
     {"periscope.connections.tracked", "{connection}", "Connections being tracked."},
+    {"periscope.http2.connections", "{connection}",
+     "HTTP/2 connections by HPACK mode when their first stream ended: synced (seen from the "
+     "preface) or late_join (joined mid-way or after lost bytes)."},
+    {"periscope.http2.streams", "{stream}",
+     "HTTP/2 streams reported, by the HPACK mode of their connection then."},
+    {"periscope.http2.unknown_headers", "{stream}",
+     "HTTP/2 streams with header fields that could not be decoded (late join)."},
 };
 
 static int self_instrument(struct metrics *m, const char *name, enum metric_kind kind)

@@ -133,6 +133,28 @@ struct db_metric_sample {
 /* Records db.client.operation.duration. Returns 0 or a negative errno. */
 int metrics_record_db(struct metrics *m, struct resource *r, const struct db_metric_sample *s);
 
+enum metrics_rpc_kind {
+	METRICS_RPC_SERVER = 0,
+	METRICS_RPC_CLIENT = 1,
+};
+
+struct rpc_metric_sample {
+	enum metrics_rpc_kind kind;
+	const char *system;         /* rpc.system: "grpc" (NULL: "grpc") */
+	const char *service;        /* rpc.service; NULL, "" or not a plain name: "_OTHER" */
+	const char *method;         /* rpc.method; likewise ("_OTHER" too when the service is) */
+	int grpc_status_code;       /* rpc.grpc.status_code; < 0 omits */
+	const char *server_address; /* client metrics only; NULL omits */
+	int server_port;            /* client metrics only; 0 omits */
+	double duration_s;          /* recorded in ms, as the conventions' unit */
+};
+
+/* Records rpc.{server,client}.duration (unit ms, the semantic conventions up
+ * to v1.37; later versions renamed them rpc.*.call.duration in s). Unknown
+ * names fold into "_OTHER" so late-joined connections cannot grow series.
+ * Returns 0 or a negative errno. */
+int metrics_record_rpc(struct metrics *m, struct resource *r, const struct rpc_metric_sample *s);
+
 /* ---- the agent's own metrics (on the self resource) ----
  * name like "periscope.events.dropped"; the instrument is created on first
  * use (unit and description from a built-in table of known names). label_key

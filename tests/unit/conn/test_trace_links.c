@@ -198,9 +198,9 @@ static void test_ambiguous_thread(void)
 
 /* Go: the server request is remembered under its goroutine, so a database
  * call from that goroutine on another thread links; a call from a worker
- * thread serving nothing links to the process's only server request, and to
- * nothing once the process has two in flight. */
-static void test_goroutine_and_process_fallback(void)
+ * thread serving nothing links to nothing, even while the process has only
+ * one server request in flight (it may be a job of an answered request). */
+static void test_goroutine_and_no_process_fallback(void)
 {
 	struct fixture f;
 	struct link_ctx out, sv;
@@ -222,8 +222,8 @@ static void test_goroutine_and_process_fallback(void)
 	trace_links_complete(f.tl, db, 30, false, 0, NULL, &sv); /* two in flight now */
 	CHECK(!memcmp(sv.parent_span_id, zero8, 8));
 	trace_links_complete(f.tl, s1, 21, true, 1, "", &sv);
-	CHECK(out.has_parent);
-	CHECK(!memcmp(out.parent_span_id, sv.span_id, 8));
+	CHECK(!out.has_parent);
+	CHECK(memcmp(out.trace_id, sv.trace_id, 16) != 0);
 	teardown(&f);
 }
 
@@ -324,11 +324,12 @@ static uint64_t loop_actor(uint32_t tid, uint32_t tick)
 	return (uint64_t)((tick & LINK_TICK_MASK) | LINK_TICK_BIT) << 32 | tid;
 }
 
-/* An event loop (pid 50, thread 51) serving two requests A and B: a call
- * written in the turn that read A is A's child even with B in flight; a call in
- * a turn that read nothing (a timer) is a root; a call in a turn that read
- * both is ambiguous; a database call written in the turn that read A's back
- * response continues A; a call after A was answered is a root, never B's. */
+/* An event loop (pid 50, thread 51) serving requests A and B: a call written in
+ * the turn that read A, while A is the thread's only request, is A's child; a
+ * database call written in the turn that read A's back response, but with B in
+ * flight too, is ambiguous (a turn also runs work its reads did not start); a
+ * call in a turn that read nothing (a timer) is a root; a call in a turn that
+ * read both is ambiguous; a call after both were answered is a root. */
 static void test_event_loop_turns(void)
 {
 	struct fixture f;
@@ -369,27 +370,71 @@ static void test_event_loop_turns(void)
 
 	CHECK(!memcmp(call_a.parent_span_id, a.span_id, 8));
 	CHECK(!memcmp(call_a.trace_id, a.trace_id, 16));
-	CHECK(!memcmp(db_a.parent_span_id, a.span_id, 8));
+	CHECK(!memcmp(db_a.parent_span_id, zero8, 8));
 	CHECK(!memcmp(timer_call.parent_span_id, zero8, 8));
 	CHECK(!memcmp(amb_call.parent_span_id, zero8, 8));
 	CHECK(!memcmp(after.parent_span_id, zero8, 8));
 	CHECK(memcmp(after.trace_id, b.trace_id, 16) != 0);
 	trace_links_get_stats(f.tl, &st);
-	CHECK_EQ_INT(st.loop_links, 2);
-	CHECK_EQ_INT(st.ambiguous, 1);
+	CHECK_EQ_INT(st.loop_links, 1);
+	CHECK_EQ_INT(st.ambiguous, 2);
 	CHECK_EQ_INT(st.no_parent, 2);
+	teardown(&f);
+}
+
+/* Log lines: the actor's server request now, by the client-span rules. */
+static void test_context_for_logs(void)
+{
+	struct fixture f;
+	struct link_ctx ctx, sv;
+	const uint64_t g1 = (uint64_t)(0x1234 | LINK_GOROUTINE_BIT) << 32;
+	const uint64_t turn = (uint64_t)(5 | LINK_TICK_BIT) << 32;
+	const char *tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+	setup(&f);
+	struct conn *s1 = conn_of(&f, 20, 5, PSCOPE_ROLE_SERVER, 8001, 50000);
+	struct conn *s2 = conn_of(&f, 20, 6, PSCOPE_ROLE_SERVER, 8001, 50001);
+
+	CHECK(!trace_links_context(f.tl, 20, 21, &ctx)); /* nothing in flight */
+	trace_links_request(f.tl, s1, 21, 1, 0, tp);
+	CHECK(trace_links_context(f.tl, 20, 21, &ctx));
+	CHECK_EQ_INT(ctx.trace_id[0], 0x4b);
+	CHECK(!trace_links_context(f.tl, 20, 99, &ctx)); /* a thread serving nothing: nobody's */
+	trace_links_request(f.tl, s2, 22, 2, 0, "");
+	CHECK(!trace_links_context(f.tl, 20, 99, &ctx));
+	CHECK(trace_links_context(f.tl, 20, 22, &ctx));
+	trace_links_complete(f.tl, s2, 22, true, 0, "", &sv);
+	CHECK(!memcmp(ctx.span_id, sv.span_id, 8));
+	CHECK(!trace_links_context(f.tl, 20, 22, &ctx));
+	trace_links_complete(f.tl, s1, 21, true, 0, "", &sv);
+	CHECK(!trace_links_context(f.tl, 20, 21, &ctx));
+
+	/* Go: the goroutine only */
+	trace_links_request(f.tl, s1, g1 | 21, 3, 1, "");
+	CHECK(trace_links_context(f.tl, 20, g1 | 40, &ctx));
+	CHECK(!trace_links_context(f.tl, 20, ((uint64_t)(0x999 | LINK_GOROUTINE_BIT) << 32) | 21,
+	                           &ctx));
+	trace_links_complete(f.tl, s1, g1 | 21, true, 1, "", &sv);
+
+	/* event loop: the owner of the turn; two owners: nobody's */
+	trace_links_request(f.tl, s1, turn | 21, 4, 2, "");
+	CHECK(trace_links_context(f.tl, 20, turn | 21, &ctx));
+	CHECK(!trace_links_context(f.tl, 20, ((uint64_t)(6 | LINK_TICK_BIT) << 32) | 21, &ctx));
+	trace_links_request(f.tl, s2, turn | 21, 5, 1, "");
+	CHECK(!trace_links_context(f.tl, 20, turn | 21, &ctx));
 	teardown(&f);
 }
 
 int main(void)
 {
+	RUN(test_context_for_logs);
 	RUN(test_chain_links);
 	RUN(test_pairing_mixed_families);
 	RUN(test_ambiguous_thread);
 	RUN(test_traceparent_and_late_pairing);
 	RUN(test_unanswered_request_frees_thread);
 	RUN(test_pairing_from_the_client_side);
-	RUN(test_goroutine_and_process_fallback);
+	RUN(test_goroutine_and_no_process_fallback);
 	RUN(test_event_loop_turns);
 	return unit_summary("test_trace_links");
 }

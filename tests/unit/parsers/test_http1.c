@@ -604,7 +604,7 @@ static void test_unanswered_at_close(void)
 	CHECK_EQ_INT(got.ex[1].resp_end_ns, 30);
 	CHECK_EQ_INT(stats_of(p).unanswered, 0);
 	CHECK_EQ_INT(stats_of(p).failed, 1);
-	CHECK_EQ_INT(stats_of(p).exchanges, 1);
+	CHECK_EQ_INT(stats_of(p).exchanges, 2);
 	CHECK(http1_parser_memory(p) <= IDLE_MEMORY);
 	http1_parser__free(p);
 }
