@@ -157,10 +157,11 @@ class GoServer:
             self.proc.wait(timeout=5)
         err = self.proc.stderr.read().decode(errors="replace")
         # Go's client abandons spare connections it dialed when it exits, before or during their
-        # handshake (the server logs "TLS handshake error ...: EOF" or "... connection reset by
-        # peer"): it does so without the agent too, so those lines are not the agent's doing
+        # handshake or before its HTTP/2 preface (the server logs "TLS handshake error ...: EOF",
+        # "... connection reset by peer", or "http2: ... error reading preface"): it does so without the agent too, so those lines are not the agent's doing
         err = "\n".join(ln for ln in err.splitlines()
-                        if not re.search(r"http: TLS handshake error from [\d.:]+: "
+                        if not re.search(r"(http: TLS handshake error from [\d.:]+|http2: server: "
+                                         r"error reading preface from client [\d.:]+): "
                                          r"(EOF|.*connection reset by peer)$", ln))
         self._t.join(timeout=5)
         check(alive, "Go server exited by itself (%s): %s" % (self.proc.returncode, err[-800:]))
