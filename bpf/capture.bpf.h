@@ -22,6 +22,18 @@
 	            : PT_REGS_PARM4_CORE_SYSCALL(regs))
 #endif
 
+/* The user's r14 at this syscall (see pscope_data_event.goroutine). */
+static __always_inline __u32 current_r14(void)
+{
+#ifdef __TARGET_ARCH_x86
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	return (__u32)regs->r14;
+#else
+	return 0;
+#endif
+}
+
 /* A data syscall returned ret > 0 bytes: if fd is a traced TCP socket, hand
  * it to io_exit (tail call), which copies the payload and emits the event. */
 static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u64 count, __u8 kind,
@@ -36,7 +48,18 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
 	struct sock *sk = sock_from_fd(fd);
 	if (!sk)
 		return 0;
-	if (bpf_map_lookup_elem(&ssl_procs, &tgid)) {
+	__u8 *tls_proc = bpf_map_lookup_elem(&ssl_procs, &tgid);
+	if (tls_proc && (*tls_proc & TLS_PROC_GO)) {
+		/* a Go program whose crypto/tls probes fired: a syscall inside a
+		 * (*tls.Conn).Write/Read names that call's socket */
+		struct go_g_key gk = {.tgid = tgid, .g = current_r14()};
+		struct active_ssl *ga = bpf_map_lookup_elem(&go_tls_active, &gk);
+		if (ga) {
+			ga->fd = fd;
+			return 0;
+		}
+	}
+	if (tls_proc && (*tls_proc & TLS_PROC_OPENSSL)) {
 		/* a process that called a TLS library (ssl_enter marks it first) */
 		struct active_ssl *as = bpf_map_lookup_elem(&active_ssl, &pid_tgid);
 		if (as) {
@@ -120,18 +143,6 @@ SEC("tracepoint/syscalls/sys_exit_epoll_pwait2")
 int poll_exit_epoll_pwait2(struct trace_event_raw_sys_exit *ctx)
 {
 	return poll_return(ctx->ret);
-}
-
-/* The user's r14 at this syscall (see pscope_data_event.goroutine). */
-static __always_inline __u32 current_r14(void)
-{
-#ifdef __TARGET_ARCH_x86
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-
-	return (__u32)regs->r14;
-#else
-	return 0;
-#endif
 }
 
 /* Copies up to len bytes from user memory to payload[off...], within cap. Returns bytes copied. */

@@ -147,9 +147,13 @@ struct {
 	__type(value, __s32);
 } ssl_fd SEC(".maps");
 
-/* Processes that use TLS libraries whose I/O may happen outside the TLS call
- * (memory BIOs: Node.js, Python asyncio): for them, remember the last socket
- * each thread read or wrote, the best guess for a TLS call without a syscall. */
+/* Processes that use TLS libraries, by kind (bits of the value):
+ * TLS_PROC_OPENSSL — I/O may happen outside the TLS call (memory BIOs:
+ * Node.js, Python asyncio): remember the last socket each thread read or
+ * wrote, the best guess for a TLS call without a syscall; TLS_PROC_GO — Go
+ * crypto/tls calls in flight are keyed by goroutine (go_tls_active). */
+#define TLS_PROC_OPENSSL 1
+#define TLS_PROC_GO      2
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
@@ -210,6 +214,16 @@ struct {
 	__type(key, struct go_g_key);
 	__type(value, __u32);
 } go_g_override SEC(".maps");
+
+/* Go crypto/tls calls in flight, by goroutine: (*Conn).Write/Read between
+ * their entry and one of their RETs (ssl = the *tls.Conn, out_len = len(b),
+ * is_ex = 1 for a write already sent from its entry). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH); /* a process may exit with reads in flight */
+	__uint(max_entries, 16384);
+	__type(key, struct go_g_key);
+	__type(value, struct active_ssl);
+} go_tls_active SEC(".maps");
 
 /* Go processes whose net/http client probes fired: only their writes look
  * for a caller goroutine. */

@@ -4,13 +4,14 @@
  * Data syscalls are observed at their exit tracepoints only; the arguments come from the user
  * registers saved at entry, the fd is resolved to a TCP socket by a CO-RE walk of the current
  * task's fd table, and the bytes moved are copied (bounded) into ring-buffer events. OpenSSL's
- * plaintext comes from uprobes. accept/connect/close and process exec/exit produce lifecycle
+ * and Go crypto/tls's plaintext comes from uprobes. accept/connect/close and process exec/exit produce lifecycle
  * events. All protocol logic lives in userspace. One object, one skeleton; the parts:
  *   maps.bpf.h       settings, shared maps, drop counting, ring-buffer wakeups
  *   sock.bpf.h       socket identification, per-socket state, pid/port/self filters
  *   go.bpf.h         Go net/http client uprobes: writes named after the caller
  *   capture.bpf.h    data syscalls → io_exit (tail call) → data events
- *   tls.bpf.h        SSL_read/SSL_write(_ex)/SSL_set_fd uprobes → plaintext data events
+ *   tls.bpf.h        SSL_read/SSL_write(_ex)/SSL_set_fd uprobes, Go crypto/tls (*Conn).Write/Read
+ *                    uprobes (entry + every RET) → plaintext data events
  *   lifecycle.bpf.h  accept/connect/close, sched_process_exec/exit
  * Every event and map layout shared with userspace is in include/periscope_abi.h. */
 #include "vmlinux.h"

@@ -73,9 +73,21 @@ enum pscope_source {
 	PSCOPE_SRC_RECVMSG,
 	PSCOPE_SRC_SENDMSG,
 	PSCOPE_SRC_SENDFILE,
-	PSCOPE_SRC_SSL_READ,  /* SSL_read / SSL_read_ex (uprobe) */
-	PSCOPE_SRC_SSL_WRITE, /* SSL_write / SSL_write_ex (uprobe) */
+	PSCOPE_SRC_SSL_READ,     /* SSL_read / SSL_read_ex (uprobe) */
+	PSCOPE_SRC_SSL_WRITE,    /* SSL_write / SSL_write_ex (uprobe) */
+	PSCOPE_SRC_GO_TLS_READ,  /* Go crypto/tls.(*Conn).Read (uprobes) */
+	PSCOPE_SRC_GO_TLS_WRITE, /* Go crypto/tls.(*Conn).Write (uprobes) */
 };
+
+/* Go crypto/tls uprobes (tls.bpf.h): the attach cookie of each probe packs
+ * the byte offsets from a *tls.Conn to its socket's fd for the binary's Go
+ * version (user/kernel/go_offsets.h), each below 256, and the direction:
+ * field 0 tls.Conn.conn, 1 an interface's data word, 2 TCPConn's *netFD,
+ * 3 netFD.pfd, 4 poll.FD.Sysfd, 5 enum pscope_direction. */
+#define PSCOPE_GO_TLS_COOKIE(conn, data, netfd, pfd, sysfd, dir)                                   \
+	((pscope_u64)(conn) | (pscope_u64)(data) << 8 | (pscope_u64)(netfd) << 16 |                \
+	 (pscope_u64)(pfd) << 24 | (pscope_u64)(sysfd) << 32 | (pscope_u64)(dir) << 40)
+#define PSCOPE_GO_TLS_COOKIE_FIELD(c, i) (((c) >> (8 * (i))) & 0xff)
 
 /* Why an event or a piece of one was lost; per-CPU counters indexed by this. */
 enum pscope_drop_reason {

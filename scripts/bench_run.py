@@ -511,6 +511,118 @@ def grpc_report(runs):
     return out
 
 
+# ---- Go HTTPS (crypto/tls uprobes)
+
+GOTLS_PAIRS = env_int("BENCH_GOTLS_PAIRS", 3)
+GOTLS_REQUESTS = env_int("BENCH_GOTLS_REQUESTS", 5000)
+
+
+def build_gotls(workdir):
+    """The e2e Go HTTPS app (tests/e2e/apps/gotls), -s -w, built with the local toolchain."""
+    out = os.path.join(workdir, "gotls")
+    env = dict(os.environ, GOCACHE=os.path.join(workdir, "gocache"), HOME=workdir,
+               GOPROXY="off", GOFLAGS="", CGO_ENABLED="0", GOTOOLCHAIN="local")
+    subprocess.run(["go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "."], check=True,
+                   cwd=os.path.join(REPO, "tests", "e2e", "apps", "gotls"), env=env)
+    cert, key = os.path.join(workdir, "cert.pem"), os.path.join(workdir, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "2", "-subj", "/CN=localhost"], check=True,
+                   capture_output=True)
+    return out, cert, key
+
+
+def bench_gotls(results, workdir):
+    log("5. Go HTTPS: %d requests per run (gotls client, 4 goroutines, keep-alive) against a Go"
+        " HTTPS server, %d off/on pairs" % (GOTLS_REQUESTS, GOTLS_PAIRS))
+    binary, cert, key = build_gotls(workdir)
+    runs = []
+    for i in range(GOTLS_PAIRS):
+        for mode in (("off", "on") if i % 2 == 0 else ("on", "off")):
+            port = free_port()
+            agent = Agent(["--port", str(port)], name="agent (gotls)") if mode == "on" else None
+            srv = spawn([binary, "server", "-addr", "127.0.0.1:%d" % port, "-cert", cert,
+                         "-key", key], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                wait_listening(port, srv)
+                cli = subprocess.Popen([binary, "client", "-url", "https://127.0.0.1:%d" % port,
+                                        "-n", str(GOTLS_REQUESTS), "-c", "4", "-wait"],
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                cli.stdout.readline()  # "waiting": attached by now when the agent is on
+                attach_ms = None
+                if agent:
+                    deadline = time.monotonic() + 10
+                    while attach_ms is None and time.monotonic() < deadline:
+                        for r in agent.records():
+                            if "crypto/tls" in str(r.get("msg")) and r.get("path") == binary:
+                                attach_ms = float(r.get("parse_attach_ms", "nan"))
+                        time.sleep(0.02)
+                    spans0 = agent.metric_sum("periscope_spans_created_total")
+                    acpu0 = cpu_seconds(agent.pid)
+                    bpf0 = agent.bpf_stats()
+                scpu0 = cpu_seconds(srv.pid)
+                t0 = time.monotonic()
+                out, _ = cli.communicate("go\n", timeout=300)
+                took = time.monotonic() - t0
+                r = {"mode": mode, "requests": GOTLS_REQUESTS, "seconds": took,
+                     "client": out.strip().splitlines()[-1],
+                     "server_cpu_s": cpu_seconds(srv.pid) - scpu0}
+                if agent:
+                    time.sleep(1.0)
+                    r["agent_cpu_s"] = cpu_seconds(agent.pid) - acpu0
+                    bpf1 = agent.bpf_stats()
+                    r["bpf_ns"] = bpf1[0] - bpf0[0]
+                    r["spans"] = int(agent.metric_sum("periscope_spans_created_total") - spans0)
+                    r["attach_ms"] = attach_ms
+                    r["dropped"] = agent.dropped()
+            finally:
+                stop(srv)
+                if agent:
+                    agent.stop()
+                    agent.close()
+            runs.append(r)
+            log("   %-3s %s in %.2f s; server CPU %.2f s%s" % (
+                mode, r["client"], r["seconds"], r["server_cpu_s"],
+                "" if mode == "off" else "; agent CPU %.2f s (%.1f us/call), BPF %.1f us/call,"
+                " %d spans, attach %.1f ms" % (
+                    r["agent_cpu_s"], r["agent_cpu_s"] * 1e6 / r["requests"],
+                    r["bpf_ns"] / 1e3 / r["requests"], r["spans"], r["attach_ms"] or -1)))
+    results["gotls"] = runs
+
+
+def report_gotls(runs, add):
+    on = [r for r in runs if r["mode"] == "on"]
+    off = [r for r in runs if r["mode"] == "off"]
+    add("## 5. Go HTTPS (crypto/tls uprobes), agent off vs on")
+    add("")
+    add("tests/e2e/apps/gotls built `-ldflags='-s -w'`: a Go net/http HTTPS server (HTTP/1.1) and"
+        " its client making %d GETs from 4 goroutines on keep-alive connections, every response"
+        " checked. Agent on: `--port PORT --no-print --prometheus …`, started before both (they"
+        " are attached at exec; the client waits for the attach)." % on[0]["requests"])
+    add("")
+    add("| run | mode | client result | seconds | server CPU s | agent CPU s | agent CPU per call |"
+        " BPF per call | spans | parse+attach |")
+    add("|---|---|---|---|---|---|---|---|---|---|")
+    for i, r in enumerate(runs):
+        if r["mode"] == "on":
+            add("| %d | on | %s | %.2f | %.2f | %.2f | %.1f µs | %.1f µs | %d | %.1f ms |" % (
+                i + 1, r["client"], r["seconds"], r["server_cpu_s"], r["agent_cpu_s"],
+                r["agent_cpu_s"] * 1e6 / r["requests"], r["bpf_ns"] / 1e3 / r["requests"],
+                r["spans"], r["attach_ms"] or -1))
+        else:
+            add("| %d | off | %s | %.2f | %.2f | | | | | |" % (
+                i + 1, r["client"], r["seconds"], r["server_cpu_s"]))
+    add("")
+    med = lambda rs, f: median([f(r) for r in rs])  # noqa: E731
+    add("**Medians: agent CPU %.1f µs per Go HTTPS call** (client and server span each), BPF"
+        " %.1f µs per call (both processes' probes); server CPU %.2f s off, %.2f s on; run time"
+        " %.2f s off, %.2f s on." % (
+            med(on, lambda r: r["agent_cpu_s"] * 1e6 / r["requests"]),
+            med(on, lambda r: r["bpf_ns"] / 1e3 / r["requests"]),
+            med(off, lambda r: r["server_cpu_s"]), med(on, lambda r: r["server_cpu_s"]),
+            med(off, lambda r: r["seconds"]), med(on, lambda r: r["seconds"])))
+    add("")
+
+
 # ---- record / replay
 
 def record(nginx, path, load):
@@ -1131,6 +1243,8 @@ def report(results, m, took):
                 " `periscope_connections_tracked` gauge: both ends of every connection are traced"
                 " (client and server sockets)." % (r["holders"], r["workers"], mem["nofile"]))
         add("")
+    if results.get("gotls"):
+        report_gotls(results["gotls"], add)
     sk = results.get("soak")
     if sk:
         add("## 4. Soak (agent RSS over time)")
@@ -1283,6 +1397,8 @@ def main():
             bench_soak(nginx, results)
         if "logs" not in SKIP:
             bench_logs(results)
+        if "gotls" not in SKIP:
+            bench_gotls(results, workdir)
     finally:
         if nginx:
             nginx.close()

@@ -125,7 +125,7 @@ void config_usage(FILE *out)
 	    "                           big request heads keep their traceparent (default %d)\n"
 	    "  --ringbuf-size BYTES     kernel→agent ring buffer (default 8388608)\n"
 	    "  --max-connections N      connections tracked at once (default 262144)\n"
-	    "  --no-tls                 do not attach uprobes to TLS libraries (libssl, node)\n"
+	    "  --no-tls                 do not attach uprobes to TLS libraries (libssl, node, Go crypto/tls)\n"
 	    "  --log-level LEVEL        debug, info, warn or error (default info)\n"
 	    "  -h, --help, --version\n"
 	    "\n"

@@ -12,6 +12,8 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -43,6 +45,7 @@ struct loader {
 	const volatile unsigned long *rb_consumer;
 	const volatile unsigned long *rb_producer;
 	size_t page_size;
+	bool uprobe_multi; /* Go TLS probes as uprobe_multi links (Linux >= 6.6) */
 };
 
 static int fail(char *err, size_t len, int rc, const char *fmt, ...)
@@ -127,6 +130,47 @@ static void map_ring_positions(struct loader *l)
 	l->rb_producer = p == MAP_FAILED ? NULL : p;
 }
 
+/* BPF_TRACE_UPROBE_MULTI and its link_create attributes (Linux 6.6), which
+ * the system's UAPI headers may predate. */
+#define ATTACH_UPROBE_MULTI 48
+struct link_create_uprobe_multi {
+	uint32_t prog_fd, target_fd, attach_type, flags;
+	uint64_t path, offsets, ref_ctr_offsets, cookies;
+	uint32_t cnt, multi_flags, pid;
+};
+
+static bool kernel_at_least(unsigned major, unsigned minor)
+{
+	struct utsname u;
+	unsigned a = 0, b = 0;
+
+	if (uname(&u) != 0 || sscanf(u.release, "%u.%u", &a, &b) != 2)
+		return false;
+	return a > major || (a == major && b >= minor);
+}
+
+/* One uprobe_multi link of prog on path at n file offsets with their
+ * cookies: the link's fd, or a negative errno. */
+static int uprobe_multi_link(struct bpf_program *prog, const char *path, const uint64_t *offs,
+                             const uint64_t *cookies, uint32_t n)
+{
+	union {
+		struct link_create_uprobe_multi a;
+		uint8_t raw[128]; /* the kernel checks that what it does not know is zero */
+	} attr;
+	long fd;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.a.prog_fd = (uint32_t)bpf_program__fd(prog);
+	attr.a.attach_type = ATTACH_UPROBE_MULTI;
+	attr.a.path = (uint64_t)(uintptr_t)path;
+	attr.a.offsets = (uint64_t)(uintptr_t)offs;
+	attr.a.cookies = (uint64_t)(uintptr_t)cookies;
+	attr.a.cnt = n;
+	fd = syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
+	return fd < 0 ? -errno : (int)fd;
+}
+
 int loader__new(const struct loader_config *c, struct loader **out, char *err, size_t err_len)
 {
 	struct loader *l = NULL;
@@ -184,6 +228,24 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 	bpf_program__set_autoattach(l->skel->progs.ssl_set_fd_enter, false);
 	bpf_program__set_autoattach(l->skel->progs.go_round_trip, false);
 	bpf_program__set_autoattach(l->skel->progs.go_conn_write, false);
+	bpf_program__set_autoattach(l->skel->progs.go_tls_enter, false);
+	bpf_program__set_autoattach(l->skel->progs.go_tls_ret, false);
+	bpf_program__set_autoattach(l->skel->progs.go_tls_enter_multi, false);
+	bpf_program__set_autoattach(l->skel->progs.go_tls_ret_multi, false);
+	/* one variant of the Go TLS programs is loaded: the uprobe_multi one
+	 * where the kernel has it, the perf-event one elsewhere */
+	l->uprobe_multi = kernel_at_least(6, 6);
+	if (l->uprobe_multi) {
+		bpf_program__set_expected_attach_type(l->skel->progs.go_tls_enter_multi,
+		                                      ATTACH_UPROBE_MULTI);
+		bpf_program__set_expected_attach_type(l->skel->progs.go_tls_ret_multi,
+		                                      ATTACH_UPROBE_MULTI);
+		bpf_program__set_autoload(l->skel->progs.go_tls_enter, false);
+		bpf_program__set_autoload(l->skel->progs.go_tls_ret, false);
+	} else {
+		bpf_program__set_autoload(l->skel->progs.go_tls_enter_multi, false);
+		bpf_program__set_autoload(l->skel->progs.go_tls_ret_multi, false);
+	}
 	rc = periscope_bpf__load(l->skel);
 	if (rc) {
 		rc = rc < 0 ? rc : -EINVAL;
@@ -249,17 +311,20 @@ static void *destroy_link(void *link)
  * waits share grace periods and the whole takes about one. */
 static void destroy_links(struct bpf_link **links, int n)
 {
-	pthread_t threads[MAX_LINKS];
-	bool started[MAX_LINKS] = {false};
+	pthread_t *threads = n > 0 ? calloc((size_t)n, sizeof(*threads)) : NULL;
+	bool *started = n > 0 ? calloc((size_t)n, sizeof(*started)) : NULL;
 
 	for (int i = 0; i < n; i++)
-		started[i] = pthread_create(&threads[i], NULL, destroy_link, links[i]) == 0;
+		if (threads && started)
+			started[i] = pthread_create(&threads[i], NULL, destroy_link, links[i]) == 0;
 	for (int i = 0; i < n; i++) {
-		if (started[i])
+		if (started && started[i])
 			pthread_join(threads[i], NULL);
 		else
 			bpf_link__destroy(links[i]);
 	}
+	free(threads);
+	free(started);
 }
 
 void loader_detach_all(struct loader *l)
@@ -401,11 +466,13 @@ const char *loader_drop_reason_name(int reason)
 	return names[reason];
 }
 
-#define TLS_MAX_LINKS 10
+/* OpenSSL: 10; Go: net/http 2 + crypto/tls 2 entries and their RETs */
+#define TLS_MAX_LINKS (4 + 2 * GO_TLS_MAX_RETS)
 
 struct loader_tls {
 	struct bpf_link *links[TLS_MAX_LINKS];
 	int n_links;
+	int multi_fds[2]; /* Go TLS uprobe_multi links (entries, RETs), -1 when none */
 };
 
 /* One uprobe (or uretprobe) on func in path; NULL when the symbol is absent. */
@@ -438,6 +505,7 @@ int loader_attach_tls(struct loader *l, const char *path, struct loader_tls **ou
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
+	t->multi_fds[0] = t->multi_fds[1] = -1;
 	for (size_t i = 0; i < sizeof(funcs) / sizeof(funcs[0]); i++) {
 		struct bpf_link *in, *ret = NULL;
 
@@ -466,30 +534,104 @@ cleanup:
 	return rc;
 }
 
-int loader_attach_go_http(struct loader *l, const char *path, uint64_t round_trip_off,
-                          uint64_t conn_write_off, struct loader_tls **out)
+/* One uprobe at a file offset of path, with a cookie; 0 or a negative errno. */
+static int attach_at(struct loader_tls *t, struct bpf_program *prog, const char *path, uint64_t off,
+                     uint64_t cookie)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie);
+	struct bpf_link *link;
+
+	if (t->n_links == TLS_MAX_LINKS)
+		return -E2BIG;
+	link = bpf_program__attach_uprobe_opts(prog, -1, path, (size_t)off, &opts);
+	if (!link)
+		return errno ? -errno : -ENOENT;
+	t->links[t->n_links++] = link;
+	return 0;
+}
+
+/* The entry and every RET of one crypto/tls function, one perf-event uprobe each. */
+static int attach_go_tls_func(struct loader *l, struct loader_tls *t, const char *path,
+                              const struct go_func_plan *f, uint64_t cookie)
+{
+	int rc = 0;
+
+	/* the RETs first: an entry without its RETs would leave calls in flight */
+	for (uint32_t i = 0; !rc && i < f->n_rets; i++)
+		rc = attach_at(t, l->skel->progs.go_tls_ret, path, f->ret_offs[i], cookie);
+	if (!rc)
+		rc = attach_at(t, l->skel->progs.go_tls_enter, path, f->entry_off, cookie);
+	return rc;
+}
+
+/* Both functions' RETs in one uprobe_multi link, then both entries in another. */
+static int attach_go_tls_multi(struct loader *l, struct loader_tls *t, const char *path,
+                               const struct go_attach_plan *p, uint64_t wcookie, uint64_t rcookie)
+{
+	uint64_t offs[2 * GO_TLS_MAX_RETS], cookies[2 * GO_TLS_MAX_RETS];
+	uint32_t n = 0;
+	int fd;
+
+	for (uint32_t i = 0; i < p->tls_write.n_rets; i++, n++) {
+		offs[n] = p->tls_write.ret_offs[i];
+		cookies[n] = wcookie;
+	}
+	for (uint32_t i = 0; i < p->tls_read.n_rets; i++, n++) {
+		offs[n] = p->tls_read.ret_offs[i];
+		cookies[n] = rcookie;
+	}
+	fd = uprobe_multi_link(l->skel->progs.go_tls_ret_multi, path, offs, cookies, n);
+	if (fd < 0)
+		return fd;
+	t->multi_fds[1] = fd;
+	offs[0] = p->tls_write.entry_off;
+	cookies[0] = wcookie;
+	offs[1] = p->tls_read.entry_off;
+	cookies[1] = rcookie;
+	fd = uprobe_multi_link(l->skel->progs.go_tls_enter_multi, path, offs, cookies, 2);
+	if (fd < 0)
+		return fd;
+	t->multi_fds[0] = fd;
+	return 0;
+}
+
+int loader_attach_go(struct loader *l, const char *path, const struct go_attach_plan *p,
+                     struct loader_tls **out)
 {
 	struct loader_tls *t;
 	int rc = 0;
 
 	*out = NULL;
+	if (!p->http && !p->tls)
+		return -ENOENT;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	t->links[0] = bpf_program__attach_uprobe(l->skel->progs.go_round_trip, false, -1, path,
-	                                         round_trip_off);
-	if (!t->links[0]) {
-		rc = errno ? -errno : -ENOENT;
-		goto cleanup;
+	t->multi_fds[0] = t->multi_fds[1] = -1;
+	if (p->http) {
+		rc = attach_at(t, l->skel->progs.go_round_trip, path, p->http_round_trip_off, 0);
+		if (!rc)
+			rc = attach_at(t, l->skel->progs.go_conn_write, path,
+			               p->http_conn_write_off, 0);
+		if (rc)
+			goto cleanup;
 	}
-	t->n_links = 1;
-	t->links[1] = bpf_program__attach_uprobe(l->skel->progs.go_conn_write, false, -1, path,
-	                                         conn_write_off);
-	if (!t->links[1]) {
-		rc = errno ? -errno : -ENOENT;
-		goto cleanup;
+	if (p->tls) {
+		uint64_t wcookie =
+		    p->tls_cookie | PSCOPE_GO_TLS_COOKIE(0, 0, 0, 0, 0, PSCOPE_DIR_EGRESS);
+		uint64_t rcookie =
+		    p->tls_cookie | PSCOPE_GO_TLS_COOKIE(0, 0, 0, 0, 0, PSCOPE_DIR_INGRESS);
+
+		if (l->uprobe_multi) {
+			rc = attach_go_tls_multi(l, t, path, p, wcookie, rcookie);
+		} else {
+			rc = attach_go_tls_func(l, t, path, &p->tls_write, wcookie);
+			if (!rc)
+				rc = attach_go_tls_func(l, t, path, &p->tls_read, rcookie);
+		}
+		if (rc)
+			goto cleanup;
 	}
-	t->n_links = 2;
 	*out = t;
 	return 0;
 cleanup:
@@ -499,10 +641,59 @@ cleanup:
 
 void loader_detach_tls(struct loader_tls *t)
 {
-	if (!t)
-		return;
-	destroy_links(t->links, t->n_links);
-	free(t);
+	loader_detach_tls_all(&t, 1);
+}
+
+static void *close_fd(void *fd)
+{
+	close((int)(intptr_t)fd);
+	return NULL;
+}
+
+void loader_detach_tls_all(struct loader_tls **ts, size_t n)
+{
+	struct bpf_link **links;
+	pthread_t *closers;
+	int *fds;
+	size_t total = 0, n_fds = 0;
+
+	for (size_t i = 0; i < n; i++)
+		total += ts[i] ? (size_t)ts[i]->n_links : 0;
+	links = total ? calloc(total, sizeof(*links)) : NULL;
+	fds = n ? calloc(2 * n, sizeof(*fds)) : NULL;
+	closers = n ? calloc(2 * n, sizeof(*closers)) : NULL;
+	total = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!ts[i])
+			continue;
+		for (int j = 0; j < 2; j++) {
+			if (ts[i]->multi_fds[j] < 0)
+				continue;
+			/* closing a uprobe_multi link waits for a grace period */
+			if (fds && closers &&
+			    pthread_create(&closers[n_fds], NULL, close_fd,
+			                   (void *)(intptr_t)ts[i]->multi_fds[j]) == 0)
+				fds[n_fds++] = ts[i]->multi_fds[j];
+			else
+				close(ts[i]->multi_fds[j]);
+		}
+		if (links) {
+			memcpy(links + total, ts[i]->links,
+			       sizeof(*links) * (size_t)ts[i]->n_links);
+			total += (size_t)ts[i]->n_links;
+		} else {
+			destroy_links(ts[i]->links, ts[i]->n_links);
+		}
+		free(ts[i]);
+		ts[i] = NULL;
+	}
+	/* in one parallel batch: every uprobe waits for a grace period */
+	destroy_links(links, (int)total);
+	for (size_t i = 0; i < n_fds; i++)
+		pthread_join(closers[i], NULL);
+	free(links);
+	free(fds);
+	free(closers);
 }
 
 int loader_mark_tls_process(struct loader *l, uint32_t pid)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "periscope_abi.h"
+#include "kernel/go_attach.h"
 
 struct loader_config {
 	uint32_t self_tgid;
@@ -71,11 +72,15 @@ struct loader_tls;
  * Returns 0 and the attachment, -ENOENT when the file has no SSL_read/SSL_write. */
 int loader_attach_tls(struct loader *l, const char *path, struct loader_tls **out);
 void loader_detach_tls(struct loader_tls *t); /* accepts NULL */
-/* Uprobes on a Go executable's net/http client at these file offsets:
- * (*persistConn).roundTrip and persistConnWriter.Write (go.bpf.h). Detached
+/* Detaches n attachments at once (their waits for grace periods overlap:
+ * one after the other, 7 Go binaries took 5 s); sets each ts[i] to NULL. */
+void loader_detach_tls_all(struct loader_tls **ts, size_t n);
+/* Uprobes on a Go executable as planned (go_attach.h): net/http's client
+ * entries, crypto/tls (*Conn).Write/Read entries and RETs with the offsets in
+ * their cookie. All or nothing: -ENOENT when nothing is planned. Detached
  * with loader_detach_tls. */
-int loader_attach_go_http(struct loader *l, const char *path, uint64_t round_trip_off,
-                          uint64_t conn_write_off, struct loader_tls **out);
+int loader_attach_go(struct loader *l, const char *path, const struct go_attach_plan *p,
+                     struct loader_tls **out);
 /* pid's TLS calls may happen away from their socket's syscalls (memory BIOs):
  * let the kernel remember each thread's last socket for it. */
 int loader_mark_tls_process(struct loader *l, uint32_t pid);

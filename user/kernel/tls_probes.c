@@ -12,11 +12,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/capability.h>
 
+#include "kernel/go_attach.h"
 #include "kernel/go_binary.h"
 #include "kernel/loader.h"
+#include "kernel/x86_ret.h"
 #include "util/caps.h"
 #include "util/log.h"
 #include "kernel/tls_probes.h"
@@ -58,8 +61,10 @@ struct tls_probes {
 	size_t n_negative;
 	struct pending_scan pending[MAX_PENDING];
 	size_t n_pending;
-	bool openssl; /* OpenSSL probes (off with --no-tls); Go probes always */
-	bool said_denied; /* the one line about uprobes refused was logged */
+	bool openssl;        /* TLS probes: OpenSSL and Go crypto/tls (off with --no-tls);
+	                        Go net/http linking probes always */
+	struct x86_rets *xr; /* for Go RETs, made at the first Go binary */
+	bool said_denied;    /* the one line about uprobes refused was logged */
 	struct tls_probes_stats stats;
 };
 
@@ -136,8 +141,16 @@ void tls_probes__free(struct tls_probes *t)
 {
 	if (!t)
 		return;
+	struct loader_tls *probes[MAX_LIBS];
+
+	for (size_t i = 0; i < t->n_libs; i++) {
+		probes[i] = t->libs[i]->probes;
+		t->libs[i]->probes = NULL;
+	}
+	loader_detach_tls_all(probes, t->n_libs);
 	for (size_t i = 0; i < t->n_libs; i++)
 		lib_free(t->libs[i]);
+	x86_rets__free(t->xr);
 	free(t);
 }
 
@@ -187,11 +200,20 @@ static int lib_add_pid(struct tls_lib *lib, uint32_t pid)
 	return 0;
 }
 
-/* Attaches the probes to the file at path (identified by id) unless done before.
- * must_export: check the ELF first (executables), rather than trusting the name. */
-/* Attaches the net/http client probes to a Go executable, found through its
- * pclntab (stripped binaries too). 0, -ENOENT when path is not a Go program
- * with net/http's client, or another negative errno. */
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Attaches the probes planned for a Go executable (go_attach.h): net/http's
+ * client, and crypto/tls unless OpenSSL probes are off (--no-tls turns both
+ * TLS paths off). Found through the pclntab, stripped binaries too. A part
+ * whose layout is not recognised is skipped with one log line (this runs
+ * once per file). 0, -ENOENT when path is not a Go program with anything to
+ * probe, or another negative errno. */
 /* Uprobes refused (EACCES / EPERM): one line for the agent's life, naming
  * CAP_SYS_ADMIN when it is missing (this kernel wants it for uprobe perf
  * events); true when the failure was that. */
@@ -214,36 +236,51 @@ static int attach_go(struct tls_probes *t, const char *path, const char *shown_p
                      struct loader_tls **out)
 {
 	struct go_binary *gb = NULL;
-	uint64_t rt, wr, rt_off, wr_off;
+	struct go_attach_plan *p = NULL;
+	double t0 = now_ms(), t1;
+	char ms[32], rets[32];
 	int rc;
 
 	rc = go_binary__open(path, &gb);
 	if (rc)
 		goto cleanup;
-	if (!go_binary_is_go(gb) || go_binary_machine(gb) != 62 /* EM_X86_64 */) {
+	if (!go_binary_is_go(gb)) {
 		rc = -ENOENT;
 		goto cleanup;
 	}
-	if (go_binary_find_func(gb, "net/http.(*persistConn).roundTrip", &rt, NULL) ||
-	    go_binary_find_func(gb, "net/http.persistConnWriter.Write", &wr, NULL)) {
-		rc = -ENOENT; /* a Go program without net/http's client */
+	p = malloc(sizeof(*p));
+	if (!p) {
+		rc = -ENOMEM;
 		goto cleanup;
 	}
-	rc = go_binary_vaddr_to_offset(gb, rt, &rt_off);
-	if (!rc)
-		rc = go_binary_vaddr_to_offset(gb, wr, &wr_off);
-	if (rc) {
-		log_msg(t->log, LOG_WARN, "Go executable not probed: function outside the file",
-		        "path", LOG_STR(shown_path), NULL);
-		goto cleanup;
-	}
-	rc = loader_attach_go_http(t->loader, path, rt_off, wr_off, out);
+	if (t->openssl && !t->xr)
+		t->xr = x86_rets__new();
+	rc = go_attach_plan_make(gb, t->xr, t->openssl, p);
 	if (rc)
-		uprobes_denied(t, rc);
-	else
-		log_msg(t->log, LOG_INFO, "Go net/http probes attached", "path",
-		        LOG_STR(shown_path), "go", LOG_STR(go_binary_version(gb)), NULL);
+		goto cleanup;
+	if (p->tls_skipped[0])
+		log_msg(t->log, LOG_WARN, "Go TLS not probed: layout not recognised", "path",
+		        LOG_STR(shown_path), "go", LOG_STR(p->version), "reason",
+		        LOG_STR(p->tls_skipped), NULL);
+	rc = loader_attach_go(t->loader, path, p, out);
+	if (rc == -ENOENT)
+		goto cleanup; /* nothing to probe */
+	if (rc) {
+		if (!uprobes_denied(t, rc))
+			log_msg(t->log, LOG_WARN, "cannot attach Go probes", "path",
+			        LOG_STR(shown_path), "error", LOG_STR(strerror(-rc)), NULL);
+		goto cleanup;
+	}
+	t1 = now_ms();
+	snprintf(ms, sizeof(ms), "%.1f", t1 - t0);
+	snprintf(rets, sizeof(rets), "%u+%u", p->tls_write.n_rets, p->tls_read.n_rets);
+	log_msg(t->log, LOG_INFO,
+	        p->tls ? "Go net/http and crypto/tls probes attached"
+	               : "Go net/http probes attached",
+	        "path", LOG_STR(shown_path), "go", LOG_STR(p->version), "tls_rets",
+	        LOG_STR(p->tls ? rets : "none"), "parse_attach_ms", LOG_STR(ms), NULL);
 cleanup:
+	free(p);
 	go_binary__free(gb);
 	return rc;
 }

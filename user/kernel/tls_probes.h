@@ -1,6 +1,7 @@
 /* tls_probes.h — finds the files that processes run whose functions periscope
  * probes — TLS libraries (libssl.so.*, or an executable with OpenSSL linked in,
- * like node) and Go executables (net/http's client, found by the pclntab) — and
+ * like node) and Go executables (net/http's client and crypto/tls, found by the
+ * pclntab) — and
  * keeps the loader's uprobes attached once per file while some process uses it. The system's own
  * libssl stays attached for the agent's lifetime, so a short-lived process that
  * starts after the agent (curl) is traced from its first call. */
@@ -21,7 +22,8 @@ struct tls_probes_stats {
 };
 
 /* proc_root is "/proc" except in tests. */
-/* openssl: attach OpenSSL probes too (false with --no-tls; Go probes always). */
+/* openssl: attach the TLS plaintext probes, OpenSSL's and Go crypto/tls's (false
+ * with --no-tls; Go net/http linking probes always). */
 struct tls_probes *tls_probes__new(struct loader *l, struct logger *lg, const char *proc_root,
                                    bool openssl);
 void tls_probes__free(struct tls_probes *t); /* detaches everything; accepts NULL */

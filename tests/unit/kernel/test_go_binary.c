@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "unit.h"
+#include "periscope_abi.h"
+#include "kernel/go_attach.h"
 #include "kernel/go_binary.h"
 #include "kernel/go_offsets.h"
 #include "kernel/x86_ret.h"
@@ -1024,6 +1026,163 @@ static void test_timing_big(void)
 	unlink(copy);
 }
 
+/* ---- the attach plan (go_attach) ---- */
+
+/* One planned function agrees with the pclntab, objdump's RETs and the
+ * file offsets. */
+static void check_func_plan(struct go_binary *gb, const char *bin, const char *name,
+                            const struct go_func_plan *f)
+{
+	struct objdump_ref ref;
+	uint64_t start = 0, size = 0, off = 0;
+
+	CHECK_EQ_INT(go_binary_find_func(gb, name, &start, &size), 0);
+	CHECK_EQ_INT(f->vaddr, start);
+	CHECK_EQ_INT(f->size, size);
+	CHECK_EQ_INT(go_binary_vaddr_to_offset(gb, start, &off), 0);
+	CHECK_EQ_INT(f->entry_off, off);
+	CHECK_EQ_INT(objdump_ref(bin, start, size, &ref), 0);
+	CHECK_EQ_INT(f->n_rets, ref.nrets);
+	CHECK(f->n_rets > 0);
+	for (uint32_t i = 0; i < f->n_rets && (int)i < ref.nrets; i++) {
+		CHECK_EQ_INT(go_binary_vaddr_to_offset(gb, start + ref.rets[i], &off), 0);
+		CHECK_EQ_INT(f->ret_offs[i], off);
+	}
+}
+
+static void check_plan(const char *name)
+{
+	char bin[PATH_MAX];
+	struct go_binary *gb = NULL;
+	struct x86_rets *xr = x86_rets__new();
+	struct go_attach_plan p;
+	struct go_version v;
+	const struct go_tls_offsets *o;
+
+	fixture(bin, name);
+	CHECK_EQ_INT(go_binary__open(bin, &gb), 0);
+	if (!gb || !xr)
+		goto cleanup;
+	CHECK_EQ_INT(go_attach_plan_make(gb, xr, true, &p), 0);
+	CHECK_EQ_STR(p.version, C.go_version);
+	CHECK_EQ_STR(p.tls_skipped, "");
+	CHECK(p.http);
+	CHECK(p.tls);
+	check_func_plan(gb, bin, GO_SYM_TLS_WRITE, &p.tls_write);
+	check_func_plan(gb, bin, GO_SYM_TLS_READ, &p.tls_read);
+	printf("  %s: Write %u RETs, Read %u RETs\n", name, p.tls_write.n_rets, p.tls_read.n_rets);
+	CHECK_EQ_INT(go_version_parse(C.go_version, &v), 0);
+	o = go_offsets_tls(&v);
+	CHECK(o != NULL);
+	if (o) {
+		CHECK_EQ_INT(p.tls_cookie,
+		             PSCOPE_GO_TLS_COOKIE(o->conn_iface, o->iface_data, o->tcpconn_fd,
+		                                  o->netfd_pfd, o->pfd_sysfd, 0));
+		CHECK_EQ_INT(PSCOPE_GO_TLS_COOKIE_FIELD(p.tls_cookie, 4), o->pfd_sysfd);
+	}
+	/* --no-tls: net/http's linking probes only, nothing to report */
+	CHECK_EQ_INT(go_attach_plan_make(gb, NULL, false, &p), 0);
+	CHECK(p.http);
+	CHECK(!p.tls);
+	CHECK_EQ_STR(p.tls_skipped, "");
+cleanup:
+	x86_rets__free(xr);
+	go_binary__free(gb);
+}
+
+static void test_plan_variants(void)
+{
+	check_plan("hello_default");
+	check_plan("hello_stripped");
+	check_plan("hello_pie");
+	check_plan("hello_pie_full");
+}
+
+/* Replaces every occurrence of from by to (same length) in img. */
+static int patch_all(uint8_t *img, size_t size, const char *from, const char *to)
+{
+	size_t n = strlen(from);
+	int count = 0;
+
+	for (size_t i = 0; i + n <= size; i++) {
+		if (memcmp(img + i, from, n) == 0) {
+			memcpy(img + i, to, n);
+			count++;
+		}
+	}
+	return count;
+}
+
+/* What is not recognised is not planned, with its reason: never a guess. */
+static void test_plan_refusals(void)
+{
+	char bin[PATH_MAX], unknown[64];
+	size_t size = 0;
+	uint8_t *img, *work = NULL;
+	struct go_binary *gb = NULL;
+	struct x86_rets *xr = x86_rets__new();
+	struct go_attach_plan p;
+	uint64_t start = 0, off = 0;
+
+	fixture(bin, "hello_stripped");
+	img = read_all(bin, &size);
+	CHECK(img != NULL && xr != NULL);
+	if (!img || !xr)
+		goto cleanup;
+	work = malloc(size);
+	if (!work)
+		goto cleanup;
+
+	/* a Go version outside the offsets table */
+	memcpy(work, img, size);
+	snprintf(unknown, sizeof(unknown), "%s", C.go_version);
+	unknown[4] = '9'; /* go1.19.8 → go1.99.8 */
+	CHECK(patch_all(work, size, C.go_version, unknown) > 0);
+	CHECK_EQ_INT(go_binary__open_mem(work, size, &gb), 0);
+	CHECK_EQ_INT(go_attach_plan_make(gb, xr, true, &p), 0);
+	CHECK(!p.tls);
+	CHECK(p.http); /* net/http's probes read no struct offsets */
+	CHECK(strstr(p.tls_skipped, "offsets table") != NULL);
+	go_binary__free(gb);
+	gb = NULL;
+
+	/* Read's code cannot be decoded: no TLS probes at all */
+	memcpy(work, img, size);
+	CHECK_EQ_INT(go_binary__open_mem(work, size, &gb), 0);
+	CHECK_EQ_INT(go_binary_find_func(gb, GO_SYM_TLS_READ, &start, NULL), 0);
+	CHECK_EQ_INT(go_binary_vaddr_to_offset(gb, start, &off), 0);
+	go_binary__free(gb);
+	gb = NULL;
+	work[off] = 0x06; /* push es at its first instruction: invalid in 64-bit mode */
+	CHECK_EQ_INT(go_binary__open_mem(work, size, &gb), 0);
+	CHECK_EQ_INT(go_attach_plan_make(gb, xr, true, &p), 0);
+	CHECK(!p.tls);
+	CHECK_EQ_INT(p.tls_read.n_rets, 0);
+	CHECK_EQ_INT(p.tls_write.n_rets, 0);
+	CHECK(strstr(p.tls_skipped, "not decoded") != NULL);
+	go_binary__free(gb);
+	gb = NULL;
+
+	/* not x86-64 (arm64's e_machine): recognised, not probed */
+	memcpy(work, img, size);
+	work[18] = 183;
+	work[19] = 0;
+	CHECK_EQ_INT(go_binary__open_mem(work, size, &gb), 0);
+	CHECK_EQ_INT(go_attach_plan_make(gb, xr, true, &p), 0);
+	CHECK(!p.tls && !p.http);
+	CHECK(strstr(p.tls_skipped, "x86-64") != NULL);
+	go_binary__free(gb);
+	gb = NULL;
+
+	/* not Go */
+	CHECK_EQ_INT(go_attach_plan_make(NULL, xr, true, &p), -EINVAL);
+cleanup:
+	go_binary__free(gb);
+	x86_rets__free(xr);
+	free(work);
+	free(img);
+}
+
 /* ---- setup ---- */
 
 static void setup(void)
@@ -1103,6 +1262,8 @@ int main(void)
 	RUN_GO(test_scan_without_sections);
 	RUN_GO(test_symtab_fallback);
 	RUN_GO(test_hostile_go);
+	RUN_GO(test_plan_variants);
+	RUN_GO(test_plan_refusals);
 	if (C.debian_go[0])
 		RUN(test_debian_go);
 	else
@@ -1111,7 +1272,8 @@ int main(void)
 	if (C.big)
 		RUN_GO(test_timing_big);
 	else
-		skip("test_timing_big", "GO_FIXTURES_BIG unset (the 100 MB fixture is for make bench)");
+		skip("test_timing_big",
+		     "GO_FIXTURES_BIG unset (the 100 MB fixture is for make bench)");
 	if (skipped)
 		printf("  %d test(s) skipped, not counted\n", skipped);
 	out = run("rm -rf '%s'", C.tmp);

@@ -7,13 +7,16 @@
 // below); DB=postgres: the simple query `SELECT name FROM items WHERE id = <id>` (minimal
 // PostgreSQL v3 wire client below, trust authentication only). Both answer GET /health with "ok"
 // and print `METHOD PATH STATUS` per request on stdout. Environment: ROLE, PORT, BIND, BACK_URL, DB,
-// REDIS_HOST, REDIS_PORT, PG_HOST, PG_PORT, PG_USER, PG_DBNAME. BIND: unset → 127.0.0.1; `default`
-// → ":PORT" (net/http's own default: a dual-stack [::] socket); else that address (e.g. ::1).
-// Standard library only.
+// REDIS_HOST, REDIS_PORT, PG_HOST, PG_PORT, PG_USER, PG_DBNAME, TLS_CERT, TLS_KEY, TLS_H2. BIND:
+// unset → 127.0.0.1; `default` → ":PORT" (net/http's own default: a dual-stack [::] socket); else
+// that address (e.g. ::1). TLS_CERT and TLS_KEY (PEM files): serve HTTPS instead of HTTP; an
+// https BACK_URL is fetched without verifying its certificate. Over TLS both sides speak
+// HTTP/1.1 only unless TLS_H2=1. Standard library only.
 package main
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -269,6 +272,14 @@ func main() {
 	case "front":
 		backURL := strings.TrimRight(os.Getenv("BACK_URL"), "/")
 		client := &http.Client{Timeout: 10 * time.Second}
+		if strings.HasPrefix(backURL, "https:") {
+			tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+				ForceAttemptHTTP2: os.Getenv("TLS_H2") == "1"}
+			if os.Getenv("TLS_H2") != "1" {
+				tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
+			}
+			client.Transport = tr
+		}
 		mux.HandleFunc("/api/item/", func(w http.ResponseWriter, r *http.Request) {
 			id, ok := itemID(r.URL.Path, "/api/item/")
 			if !ok {
@@ -340,7 +351,16 @@ func main() {
 		addr = ":" + port
 	}
 	server := &http.Server{Addr: addr, Handler: logRequests(mux)}
-	if err := server.ListenAndServe(); err != nil {
+	var err error
+	if cert, key := os.Getenv("TLS_CERT"), os.Getenv("TLS_KEY"); cert != "" && key != "" {
+		if os.Getenv("TLS_H2") != "1" {
+			server.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+		}
+		err = server.ListenAndServeTLS(cert, key)
+	} else {
+		err = server.ListenAndServe()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "go chainapp:", err)
 		os.Exit(1)
 	}
