@@ -304,16 +304,16 @@ int io_exit_request(struct trace_event_raw_sys_exit *ctx)
 
 /* ---- stdout/stderr (--logs) ---- */
 
-#define S_IFCHR     0020000
-#define AF_UNIX     1
-#define DEV_NULL    ((1u << 20) | 3) /* MKDEV(1, 3), the kernel's dev_t */
-#define NSEC_PER_S  1000000000ull
+#define S_IFCHR    0020000
+#define AF_UNIX    1
+#define DEV_NULL   ((1u << 20) | 3) /* MKDEV(1, 3), the kernel's dev_t */
+#define NSEC_PER_S 1000000000ull
 
 /* A write to fd 1 or 2 (the caller checked the number) of a traced process.
  * Returns 0 when the fd is a network socket (the data path decides), 1 when
  * the write was taken or ignored here; a taken write tail-calls log_exit. */
-static __always_inline int log_start(void *ctx, long ret, int fd, __u64 buf, __u64 count,
-                                     __u8 kind, __u8 source)
+static __always_inline int log_start(void *ctx, long ret, int fd, __u64 buf, __u64 count, __u8 kind,
+                                     __u8 source)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;

@@ -178,6 +178,8 @@ static __always_inline void emit_conn_event(__u16 type, __u64 pid_tgid, int fd, 
 	struct pscope_conn_event ev = {};
 
 	ev.hdr.type = type;
+	/* a close after lost data: the requests still open may have had answers */
+	ev.hdr.flags = si->lost ? PSCOPE_EVF_LOST : 0;
 	ev.hdr.size = sizeof(ev);
 	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
 	fill_conn_ref(&ev.conn, pid_tgid, fd, sk, si);

@@ -28,10 +28,14 @@ PYTHON = "/usr/bin/python3"
 APPS = os.path.join(HERE, "apps", "logs")
 BUILD = os.environ.get("BUILD", os.path.join(os.path.dirname(os.path.dirname(HERE)), "build"))
 N = 40  # requests per instance
+# asyncio (uvicorn) runs a handler in the loop iteration after the one that read its request, where
+# other woken tasks may run too: its lines get no trace id rather than a guessed one (README,
+# connected traces); the JSON variant's own trace ids would still be used.
+NO_CONTEXT = ("fastapi",)
 
 
 def _go_app():
-    out = os.path.join(BUILD, "e2e-apps", "logs", "logapp")
+    out = os.path.abspath(os.path.join(BUILD, "e2e-apps", "logs", "logapp"))
     src = os.path.join(APPS, "logapp.go")
     if os.path.exists(out) and os.path.getmtime(out) > os.path.getmtime(src):
         return out
@@ -39,7 +43,7 @@ def _go_app():
     if not go:
         skip("no Go toolchain")
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    env = dict(os.environ, GOCACHE=os.path.join(BUILD, "e2e-apps", "logs", "gocache"),
+    env = dict(os.environ, GOCACHE=os.path.abspath(os.path.join(BUILD, "e2e-apps", "logs", "gocache")),
                GO111MODULE="off", CGO_ENABLED="0", GOPROXY="off")
     subprocess.run([go, "build", "-o", out, src], env=env, check=True, capture_output=True,
                    timeout=300)
@@ -146,8 +150,13 @@ def run_stack(stack):
             check_eq(r["attributes"].get("n"), key[1], "%s JSON field n as attribute" % stack)
         check(r["resource"].get("service.name"), "%s: service.name on the resource" % stack)
         right += r["trace_id"] == trace
+        check(r["trace_id"] in ("", None, trace),
+              "%s %s line %d carries another request's trace id %s" % (stack, key[0], key[1],
+                                                                   r["trace_id"]))
     print("  %s: %d/%d lines with their request's trace id" % (stack, right, len(want)),
           flush=True)
+    if stack in NO_CONTEXT:
+        return  # never a wrong trace id (checked above), but none is provable
     check_eq(right, len(want), "%s lines with the right trace id" % stack)
 
 
@@ -258,7 +267,8 @@ def logs_flood_rate_limited():
               cpu / max(written, 1) * 1e6, cpu / max(writes, 1) * 1e6), flush=True)
     check(written > 200000, "the flood wrote %d lines" % written)
     check(kernel_drop + agent_drop > written / 2, "the excess was counted as dropped")
-    check(records <= 1000 * 8, "records held to about the budget (1000/s): %d" % records)
+    # the kernel counts writes per CPU in one-second windows: up to twice the budget per second
+    check(records <= 1000 * 10, "records held to about the budget (1000/s over 5 s): %d" % records)
     check(rss_peak - rss0 < 64 * 1024, "agent RSS grew %d kB" % (rss_peak - rss0))
     check_eq(len(spans), 20, "server spans of the requests served during the flood")
 

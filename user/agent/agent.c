@@ -58,7 +58,7 @@
 #define IDLE_CONN_NS             (30ULL * 60 * 1000000000ULL)
 #define TRIM_AFTER_CONNS         4096 /* connections gone since the peak before malloc_trim */
 #define SHUTDOWN_FLUSH_MS        2500
-#define LOG_BATCH_MAX            512  /* records per OTLP logs request */
+#define LOG_BATCH_MAX            512                    /* records per OTLP logs request */
 #define LOG_BATCH_DELAY_NS       (1000ull * 1000000ull) /* OTel's BLRP schedule delay */
 #define LOG_RATE_SLOTS           4096 /* per-process line budgets, direct-mapped by pid */
 #define LOG_FILTER_RECHECK_NS    (1000ull * 1000000ull)
@@ -131,6 +131,10 @@ struct agent {
 	struct log_stats log_stats;
 	int64_t unix_offset_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC */
 	uint64_t now_mono_ns;
+	/* when the agent last saw the ring buffer's drop count grow (monotonic):
+	 * connections quiet since then may have lost their closing events */
+	uint64_t ring_loss_ns;
+	uint64_t ring_drops_seen;
 	int signal_fd;
 };
 
@@ -314,7 +318,8 @@ static void on_http2_exchange(struct agent *a, struct conn *c, const struct http
 	a->stats.h2_streams[ex->hpack_late_join]++;
 	if (ex->unknown_headers)
 		a->stats.h2_unknown++;
-	if (grpc || !ex->path[0] || route_table_match(a->routes, ex->path, route, sizeof(route)) < 0)
+	if (grpc || !ex->path[0] ||
+	    route_table_match(a->routes, ex->path, route, sizeof(route)) < 0)
 		route[0] = '\0';
 	trace_links_complete(a->links, c, actor, true, ex->seq, ex->traceparent, &ids);
 	span_init(&s);
@@ -443,7 +448,9 @@ static void on_conn_event(struct agent *a, const struct pscope_conn_event *e, si
 	if (c && c->ref.sock_id == e->conn.sock_id) {
 		/* a request still waiting ends with how the connection ended: at
 		 * the peer's FIN or reset when one came first, else at this close */
-		if (c->peer_end)
+		if (e->hdr.flags & PSCOPE_EVF_LOST)
+			session_on_close(c, e->hdr.timestamp_ns, e->conn.tid, L7_END_LOST);
+		else if (c->peer_end)
 			session_on_close(c, c->peer_end_ns, e->conn.tid, c->peer_end);
 		else
 			session_on_close(c, e->hdr.timestamp_ns, e->conn.tid, L7_END_CLOSE);
@@ -475,14 +482,46 @@ static void on_peer_end(struct agent *a, const struct pscope_peer_end_event *e, 
 }
 
 /* A process exited with connections open: requests still waiting on them end. */
+struct exit_ctx {
+	const struct agent *a;
+	const struct pscope_proc_event *e;
+};
+
+/* A connection still open when its process exited: its waiting requests end
+ * with it, unless the ring buffer lost events since the connection was last
+ * seen (its answer, or its close, may be what was lost: drop them). */
 static void end_conn_at_exit(void *ctx, struct conn *c)
 {
-	const struct pscope_proc_event *e = ctx;
+	const struct exit_ctx *x = ctx;
 
-	if (c->peer_end)
+	if (x->a->ring_loss_ns && c->last_seen_ns <= x->a->ring_loss_ns)
+		session_on_close(c, x->e->hdr.timestamp_ns, c->ref.tid, L7_END_LOST);
+	else if (c->peer_end)
 		session_on_close(c, c->peer_end_ns, c->ref.tid, c->peer_end);
 	else
-		session_on_close(c, e->hdr.timestamp_ns, c->ref.tid, L7_END_EXIT);
+		session_on_close(c, x->e->hdr.timestamp_ns, c->ref.tid, L7_END_EXIT);
+}
+
+/* Reads the kernel's ring-buffer drop count: remembers when it grew. */
+static void note_ring_loss(struct agent *a, uint64_t now_ns)
+{
+	uint64_t n;
+
+	if (!a->loader || loader_read_ringbuf_drops(a->loader, &n) != 0)
+		return;
+	if (n != a->ring_drops_seen) {
+		a->ring_drops_seen = n;
+		a->ring_loss_ns = now_ns;
+	}
+}
+
+/* The session's question at a close with requests waiting (one map read). */
+static bool lost_since(void *ctx, const struct conn *c)
+{
+	struct agent *a = ctx;
+
+	note_ring_loss(a, clock_ns(CLOCK_MONOTONIC));
+	return a->ring_loss_ns && c->last_seen_ns <= a->ring_loss_ns;
 }
 
 static void on_proc_exit(struct agent *a, const struct pscope_proc_event *e, size_t size)
@@ -503,7 +542,12 @@ static void on_proc_exit(struct agent *a, const struct pscope_proc_event *e, siz
 			tls_probes_on_exec(a->tls, e->pid, e->hdr.timestamp_ns);
 		return;
 	}
-	conn_table_for_pid(a->conns, e->pid, end_conn_at_exit, (void *)e);
+	{
+		struct exit_ctx x = {a, e};
+
+		note_ring_loss(a, e->hdr.timestamp_ns);
+		conn_table_for_pid(a->conns, e->pid, end_conn_at_exit, &x);
+	}
 	if (a->log_lines)
 		log_lines_flush_pid(a->log_lines, e->pid); /* while its resource is known */
 	conn_table_remove_pid(a->conns, e->pid);
@@ -533,8 +577,8 @@ static void flush_log_batch(struct agent *a)
 	if (!a->n_log_batch)
 		return;
 	if (a->exporter) {
-		if (otlp_logs_encode((const struct log_record *const *)a->log_batch,
-		                     a->n_log_batch, &body, &len) == 0)
+		if (otlp_logs_encode((const struct log_record *const *)a->log_batch, a->n_log_batch,
+		                     &body, &len) == 0)
 			otlp_exporter_submit_logs(a->exporter, body, len, a->n_log_batch);
 		else
 			a->log_stats.encode_failed += a->n_log_batch;
@@ -565,7 +609,8 @@ static void find_traced_port(void *ctx, struct conn *c)
 	struct port_search *ps = ctx;
 
 	for (size_t i = 0; i < ps->cfg->n_ports; i++)
-		if (c->ref.local_port == ps->cfg->ports[i] || c->ref.remote_port == ps->cfg->ports[i])
+		if (c->ref.local_port == ps->cfg->ports[i] ||
+		    c->ref.remote_port == ps->cfg->ports[i])
 			ps->found = true;
 }
 
@@ -889,7 +934,8 @@ static void update_self_metrics(struct agent *a)
 		log_lines_get_stats(a->log_lines, &ls);
 		if (a->loader)
 			loader_read_log_counters(a->loader, kc);
-		metrics_set_self_counter(m, "periscope.logs.writes", NULL, NULL, kc[PSCOPE_LOG_WRITES]);
+		metrics_set_self_counter(m, "periscope.logs.writes", NULL, NULL,
+		                         kc[PSCOPE_LOG_WRITES]);
 		metrics_set_self_counter(m, "periscope.logs.records", NULL, NULL,
 		                         a->log_stats.records);
 		metrics_set_self_counter(m, "periscope.logs.truncated", NULL, NULL, ls.truncated);
@@ -906,8 +952,8 @@ static void update_self_metrics(struct agent *a)
 			otlp_exporter_stats(a->exporter, &es);
 			metrics_set_self_counter(m, "periscope.logs.exported", NULL, NULL,
 			                         es.logs_exported);
-			metrics_set_self_counter(m, "periscope.logs.dropped", "reason", "queue_full",
-			                         es.logs_dropped_queue_full);
+			metrics_set_self_counter(m, "periscope.logs.dropped", "reason",
+			                         "queue_full", es.logs_dropped_queue_full);
 			metrics_set_self_counter(m, "periscope.logs.dropped", "reason",
 			                         "export_failed", es.logs_dropped_export);
 		}
@@ -1028,7 +1074,8 @@ static int setup_containers(struct agent *a)
 		                                                    : OCI_LAYOUT_DIRECT;
 
 		if (oci_bundle_paths_add(a->bundle_paths, layout, dir) < 0) {
-			log_msg(a->log, LOG_ERROR, "invalid --runtime-root", "root", LOG_STR(r), NULL);
+			log_msg(a->log, LOG_ERROR, "invalid --runtime-root", "root", LOG_STR(r),
+			        NULL);
 			return -EINVAL;
 		}
 	}
@@ -1060,8 +1107,8 @@ static int setup_containers(struct agent *a)
 			        LOG_STR(strerror(errno)), NULL);
 			return -EINVAL;
 		}
-		log_msg(a->log, LOG_INFO, "pod metadata from the Kubernetes API", "api", LOG_STR(url),
-		        "node", LOG_STR(a->node_name), NULL);
+		log_msg(a->log, LOG_INFO, "pod metadata from the Kubernetes API", "api",
+		        LOG_STR(url), "node", LOG_STR(a->node_name), NULL);
 	}
 	mc.paths = a->bundle_paths;
 	mc.k8s = a->k8s;
@@ -1208,6 +1255,7 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 	a->sink.exchange = on_exchange;
 	a->sink.request = on_request;
 	a->sink.io = on_io;
+	a->sink.lost_since = lost_since;
 	a->sink.reset = on_stream_reset;
 	a->sink.ctx = a;
 	id_gen_seed(&a->ids);

@@ -22,6 +22,7 @@ struct conn {
 	 * that wrote the pending request chose (trace_links_io) */
 	uint8_t write_parent;      /* 0 none taken, 1 a root, 2 ambiguous, 3 parent */
 	bool write_parent_connect; /* taken when the connection was opened */
+	uint32_t serve_gkey;       /* Go HTTP/1 server: the goroutine that answers on it */
 	int32_t write_parent_fd;
 	uint64_t write_parent_sock, write_parent_seq;
 	uint64_t last_seen_ns;

@@ -238,6 +238,9 @@ void session_on_close(struct conn *c, uint64_t ts_ns, uint32_t tid, enum l7_end 
 	if (!s || !s->parser)
 		return;
 	s->cur_actor = tid;
+	if (how != L7_END_LOST && s->ops->pending && s->ops->pending(s->parser) && s->sink &&
+	    s->sink->lost_since && s->sink->lost_since(s->sink->ctx, c))
+		how = L7_END_LOST;
 	s->ops->close(s->parser, ts_ns, how);
 }
 

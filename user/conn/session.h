@@ -25,6 +25,9 @@ struct session_sink {
 	 * parser saw them; request_hook: the protocol reports request starts */
 	void (*io)(void *ctx, struct conn *c, uint64_t actor, bool ingress, bool before_feed,
 	           bool request_hook);
+	/* whether the kernel may have lost events of c since it was last seen
+	 * (then requests waiting at its end are dropped, not reported failed) */
+	bool (*lost_since)(void *ctx, const struct conn *c);
 	/* c's parser started over (events were lost): forget its requests in flight */
 	void (*reset)(void *ctx, struct conn *c);
 	void *ctx;

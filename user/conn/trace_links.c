@@ -408,9 +408,19 @@ static void key_occupy(struct trace_links *tl, const struct conn *c, const struc
 	e->seq = x->seq;
 }
 
+/* Multiplexed connections (HTTP/2): requests end in any order. */
+static bool conn_multiplexed(const struct conn *c)
+{
+	const struct l7_ops *ops = l7_ops_of(c->protocol);
+
+	return ops && ops->multiplexed;
+}
+
 static void server_request(struct trace_links *tl, struct conn *c, struct link_ctx *x,
                            const char *traceparent)
 {
+	if (x->gkey && c->serve_gkey && !conn_multiplexed(c))
+		x->gkey = c->serve_gkey; /* see trace_links_complete */
 
 	if (from_traceparent(tl, x, traceparent)) {
 		tl->stats.remote_parents++;
@@ -582,13 +592,6 @@ void trace_links_request(struct trace_links *tl, struct conn *c, uint64_t actor,
 
 /* ---- multiplexed connections (HTTP/2): requests end in any order ---- */
 
-static bool conn_multiplexed(const struct conn *c)
-{
-	const struct l7_ops *ops = l7_ops_of(c->protocol);
-
-	return ops && ops->multiplexed;
-}
-
 /* Takes request seq's entry out of the ring wherever it is (an older request
  * may still be in flight: it keeps its place). */
 static bool ring_take(struct trace_links *tl, struct conn *c, struct link_ring *r, uint64_t seq,
@@ -616,6 +619,13 @@ void trace_links_complete(struct trace_links *tl, struct conn *c, uint64_t actor
 {
 	struct link_ring *r = c->links;
 	bool server = c->ref.role == PSCOPE_ROLE_SERVER;
+	uint32_t hi = (uint32_t)(actor >> 32);
+
+	/* Go's HTTP/1 server answers on the connection's serving goroutine, but a
+	 * background goroutine may read the next request's first bytes: the
+	 * answering goroutine is the one the next request's calls come from */
+	if (server && (hi & LINK_GOROUTINE_BIT) && !conn_multiplexed(c))
+		c->serve_gkey = hi;
 
 	if (r && has_seq && conn_multiplexed(c)) {
 		if (ring_take(tl, c, r, seq, out))
@@ -775,8 +785,7 @@ void trace_links_flush(struct trace_links *tl)
 	tl->n_unresolved = kept;
 }
 
-bool trace_links_context(struct trace_links *tl, uint32_t pid, uint64_t actor,
-                         struct link_ctx *out)
+bool trace_links_context(struct trace_links *tl, uint32_t pid, uint64_t actor, struct link_ctx *out)
 {
 	uint32_t tid, gkey, tick;
 	struct conn *sc = NULL;

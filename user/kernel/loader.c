@@ -70,8 +70,9 @@ static const char *missing_caps_hint(int rc, char *buf, size_t len)
 	if (caps_missing(needed, 2, list, sizeof(list)) && !caps_have(CAP_SYS_ADMIN))
 		snprintf(buf, len, " (missing %s; CAP_SYS_ADMIN would do too)", list);
 	else
-		snprintf(buf, len, " (the capabilities are there: a seccomp profile, an LSM or "
-		                   "kernel lockdown refuses bpf()/perf_event_open())");
+		snprintf(buf, len,
+		         " (the capabilities are there: a seccomp profile, an LSM or "
+		         "kernel lockdown refuses bpf()/perf_event_open())");
 	return buf;
 }
 
@@ -408,6 +409,27 @@ int loader_ignore_socket(struct loader *l, const struct pscope_conn_ref *ref, bo
 	if (bpf_map__update_elem(m, &sock_id, sizeof(sock_id), &si, sizeof(si), BPF_EXIST))
 		return -errno;
 	return 0;
+}
+
+int loader_read_ringbuf_drops(const struct loader *l, uint64_t *out)
+{
+	uint64_t *vals = calloc(l->ncpus, sizeof(uint64_t));
+	uint32_t r = PSCOPE_DROP_RINGBUF_FULL;
+	int rc = 0;
+
+	if (!vals)
+		return -ENOMEM;
+	*out = 0;
+	if (bpf_map__lookup_elem(l->skel->maps.drops, &r, sizeof(r), vals,
+	                         sizeof(uint64_t) * l->ncpus, 0)) {
+		rc = -errno;
+		goto cleanup;
+	}
+	for (int cpu = 0; cpu < l->ncpus; cpu++)
+		*out += vals[cpu];
+cleanup:
+	free(vals);
+	return rc;
 }
 
 int loader_read_drops(const struct loader *l, uint64_t out[PSCOPE_DROP__COUNT])

@@ -53,6 +53,8 @@ int loader_add_self_endpoint(struct loader *l, int family, const uint8_t *addr, 
 int loader_ignore_socket(struct loader *l, const struct pscope_conn_ref *ref, bool tls_plaintext);
 
 /* Sums the per-CPU drop counters. */
+/* The ring-buffer-full drop count alone (one map read). */
+int loader_read_ringbuf_drops(const struct loader *l, uint64_t *out);
 int loader_read_drops(const struct loader *l, uint64_t out[PSCOPE_DROP__COUNT]);
 
 /* Sums the per-CPU log-path counters (enum pscope_log_counter). */

@@ -1006,8 +1006,7 @@ static void headers_done(struct http1_parser *p, enum stream_dir dir, const stru
 			p->req_cur = NULL;
 		p->upgrading = true;
 		enter_tunnel(p);
-	} else if (st == 101 ||
-	           (req && !strcmp(req->method, "CONNECT") && st >= 200 && st < 300)) {
+	} else if (st == 101 || (req && !strcmp(req->method, "CONNECT") && st >= 200 && st < 300)) {
 		finish_message(p, dir, c->ts_last_ns);
 		enter_tunnel(p);
 	} else if (st < 200 || st == 204 || st == 304 || (req && !strcmp(req->method, "HEAD"))) {
@@ -1417,7 +1416,12 @@ void http1_parser_close(struct http1_parser *p, uint64_t ts_ns, enum l7_end how)
 		finish_message(p, STREAM_DIR_RESPONSE, rs->last_ns ? rs->last_ns : ts_ns);
 	if (rq->open)
 		finish_message(p, STREAM_DIR_REQUEST, rq->last_ns ? rq->last_ns : ts_ns);
-	/* requests still waiting: the connection ended instead of an answer */
+	/* requests still waiting: the connection ended instead of an answer;
+	 * unless data was lost, when their answers may be what is missing */
+	while (how == L7_END_LOST && (r = pending_pop(p))) {
+		p->stats.unanswered++;
+		free(r);
+	}
 	while ((r = pending_pop(p))) {
 		r->ex.failed = true;
 		r->ex.end_how = (uint8_t)how;
@@ -1435,6 +1439,11 @@ void http1_parser_close(struct http1_parser *p, uint64_t ts_ns, enum l7_end how)
 	p->req_cur = NULL;
 	dir_reset(rq);
 	dir_reset(rs);
+}
+
+bool http1_parser_pending(const struct http1_parser *p)
+{
+	return p && p->head;
 }
 
 void http1_parser_stats(const struct http1_parser *p, struct http1_stats *out)

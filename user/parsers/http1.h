@@ -54,10 +54,11 @@ struct http1_exchange {
 };
 
 struct http1_stats {
-	uint64_t exchanges;        /* reported through the callback */
-	uint64_t parse_errors;     /* garbage skipped while looking for a message start */
-	uint64_t unanswered;       /* requests dropped without a response (queue overflow) */
-	uint64_t failed; /* of exchanges: requests without a response (the connection ended first) */
+	uint64_t exchanges;    /* reported through the callback */
+	uint64_t parse_errors; /* garbage skipped while looking for a message start */
+	uint64_t unanswered;   /* requests dropped without a response (queue overflow) */
+	uint64_t
+	    failed; /* of exchanges: requests without a response (the connection ended first) */
 	uint64_t orphan_responses; /* responses with no request to pair with */
 };
 
@@ -98,6 +99,9 @@ void http1_parser_close(struct http1_parser *p, uint64_t ts_ns, enum l7_end how)
 const struct http1_exchange *http1_parser_upgrade(const struct http1_parser *p, size_t *consumed);
 
 void http1_parser_stats(const struct http1_parser *p, struct http1_stats *out);
+
+/* Requests wait for their response. */
+bool http1_parser_pending(const struct http1_parser *p);
 
 /* Bytes the parser holds now (itself, queued requests, line buffers); a few
  * hundred when nothing is pending. */

@@ -247,8 +247,8 @@ static void stream_report(struct http2_conn *c, struct h2_stream *s, enum http2_
 {
 	s->ex.end = (uint8_t)end;
 	s->ex.error_code = code;
-	s->ex.hpack_late_join = hpack_decoder_late_join(c->dir[0].hpack) ||
-	                        hpack_decoder_late_join(c->dir[1].hpack);
+	s->ex.hpack_late_join =
+	    hpack_decoder_late_join(c->dir[0].hpack) || hpack_decoder_late_join(c->dir[1].hpack);
 	s->ex.conn_first = c->stats.exchanges == 0;
 	s->ex.resp_end_ns = ts;
 	if (!s->ex.resp_start_ns)
@@ -305,13 +305,26 @@ static uint64_t parse_grpc_timeout(const char *v, size_t n)
 		x = x * 10 + (uint64_t)(v[i] - '0');
 	}
 	switch (v[n - 1]) {
-	case 'H': mult = 3600000000000ull; break;
-	case 'M': mult = 60000000000ull; break;
-	case 'S': mult = 1000000000ull; break;
-	case 'm': mult = 1000000ull; break;
-	case 'u': mult = 1000ull; break;
-	case 'n': mult = 1; break;
-	default: return 0;
+	case 'H':
+		mult = 3600000000000ull;
+		break;
+	case 'M':
+		mult = 60000000000ull;
+		break;
+	case 'S':
+		mult = 1000000000ull;
+		break;
+	case 'm':
+		mult = 1000000ull;
+		break;
+	case 'u':
+		mult = 1000ull;
+		break;
+	case 'n':
+		mult = 1;
+		break;
+	default:
+		return 0;
 	}
 	return x > UINT64_MAX / mult ? UINT64_MAX : x * mult;
 }
@@ -960,6 +973,11 @@ void http2_conn_close(struct http2_conn *c, uint64_t ts_ns)
 	http2_conn_close_how(c, ts_ns, L7_END_CLOSE);
 }
 
+bool http2_conn_pending(const struct http2_conn *c)
+{
+	return c && c->nstreams;
+}
+
 void http2_conn_close_how(struct http2_conn *c, uint64_t ts_ns, enum l7_end how)
 {
 	struct h2_stream **list;
@@ -967,6 +985,16 @@ void http2_conn_close_how(struct http2_conn *c, uint64_t ts_ns, enum l7_end how)
 
 	if (!c || !c->nstreams)
 		return;
+	if (how == L7_END_LOST) {
+		/* data was lost: the open streams' answers may be what is missing */
+		for (uint32_t i = 0; i < c->slot_cap;) {
+			if (c->slots[i])
+				stream_remove(c, c->slots[i]);
+			else
+				i++;
+		}
+		return;
+	}
 	for (uint32_t i = 0; i < c->slot_cap; i++)
 		if (c->slots[i])
 			c->slots[i]->ex.end_how = (uint8_t)how;

@@ -127,6 +127,9 @@ void http2_conn_close_how(struct http2_conn *c, uint64_t ts_ns, enum l7_end how)
 
 void http2_conn_stats(const struct http2_conn *c, struct http2_stats *out);
 
+/* Streams wait for their end. */
+bool http2_conn_pending(const struct http2_conn *c);
+
 /* Bytes the parser holds now. */
 size_t http2_conn_memory(const struct http2_conn *c);
 

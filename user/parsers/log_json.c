@@ -185,18 +185,20 @@ static bool key_is(const char *k, size_t n, const char *const *names)
 
 static uint8_t role_of(const char *k, size_t n)
 {
-	static const char *const level[] = {"level",     "severity",   "lvl",       "levelname",
-	                                    "log.level", "loglevel",   "LEVEL",     "Level",
-	                                    "severity_text", "severityText", "@l",   NULL};
-	static const char *const msg[] = {"msg",     "message", "event", "body",
-	                                  "Message", "MESSAGE", "@m",    "@mt", NULL};
-	static const char *const trace[] = {"trace_id", "traceId",     "trace.id", "otelTraceID",
-	                                    "traceid",  "TraceId",     "traceID",  "dd.trace_id_hex",
-	                                    "logging.googleapis.com/trace", NULL};
-	static const char *const span[] = {"span_id", "spanId",  "span.id", "otelSpanID",
-	                                   "spanid",  "SpanId",  "spanID",  NULL};
-	static const char *const time[] = {"time", "timestamp", "ts", "@timestamp", "@t", "asctime",
-	                                   NULL};
+	static const char *const level[] = {"level",         "severity",     "lvl",   "levelname",
+	                                    "log.level",     "loglevel",     "LEVEL", "Level",
+	                                    "severity_text", "severityText", "@l",    NULL};
+	static const char *const msg[] = {"msg",     "message", "event", "body", "Message",
+	                                  "MESSAGE", "@m",      "@mt",   NULL};
+	static const char *const trace[] = {
+	    "trace_id",    "traceId",         "trace.id",
+	    "otelTraceID", "traceid",         "TraceId",
+	    "traceID",     "dd.trace_id_hex", "logging.googleapis.com/trace",
+	    NULL};
+	static const char *const span[] = {"span_id", "spanId", "span.id", "otelSpanID",
+	                                   "spanid",  "SpanId", "spanID",  NULL};
+	static const char *const time[] = {"time", "timestamp", "ts", "@timestamp",
+	                                   "@t",   "asctime",   NULL};
 
 	if (key_is(k, n, level))
 		return LOG_JSON_LEVEL;
@@ -332,11 +334,21 @@ size_t log_json_unescape(const char *s, size_t len, char *out, size_t out_size)
 
 			i += 2;
 			switch (e) {
-			case 'n': tmp[0] = '\n'; break;
-			case 't': tmp[0] = '\t'; break;
-			case 'r': tmp[0] = '\r'; break;
-			case 'b': tmp[0] = '\b'; break;
-			case 'f': tmp[0] = '\f'; break;
+			case 'n':
+				tmp[0] = '\n';
+				break;
+			case 't':
+				tmp[0] = '\t';
+				break;
+			case 'r':
+				tmp[0] = '\r';
+				break;
+			case 'b':
+				tmp[0] = '\b';
+				break;
+			case 'f':
+				tmp[0] = '\f';
+				break;
 			case 'u': {
 				unsigned cp;
 
@@ -354,7 +366,8 @@ size_t log_json_unescape(const char *s, size_t len, char *out, size_t out_size)
 					unsigned lo = read_u4(s + i + 2);
 
 					if (lo >= 0xdc00 && lo < 0xe000) {
-						cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+						cp =
+						    0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
 						i += 6;
 					}
 				}
@@ -365,7 +378,9 @@ size_t log_json_unescape(const char *s, size_t len, char *out, size_t out_size)
 				n = put_utf8(cp, tmp);
 				break;
 			}
-			default: tmp[0] = e; break;
+			default:
+				tmp[0] = e;
+				break;
 			}
 		}
 		if (o + n >= out_size)
@@ -383,13 +398,13 @@ static enum log_severity level_word(const char *s, size_t n)
 		const char *name;
 		enum log_severity sev;
 	} words[] = {
-	    {"trace", LOG_SEV_TRACE},    {"debug", LOG_SEV_DEBUG},    {"dbg", LOG_SEV_DEBUG},
-	    {"fine", LOG_SEV_DEBUG},     {"info", LOG_SEV_INFO},      {"information", LOG_SEV_INFO},
-	    {"notice", LOG_SEV_INFO},    {"warn", LOG_SEV_WARN},      {"warning", LOG_SEV_WARN},
-	    {"error", LOG_SEV_ERROR},    {"err", LOG_SEV_ERROR},      {"severe", LOG_SEV_ERROR},
-	    {"fatal", LOG_SEV_FATAL},    {"critical", LOG_SEV_FATAL}, {"crit", LOG_SEV_FATAL},
-	    {"panic", LOG_SEV_FATAL},    {"dpanic", LOG_SEV_FATAL},   {"emerg", LOG_SEV_FATAL},
-	    {"alert", LOG_SEV_FATAL},    {"verbose", LOG_SEV_TRACE},
+	    {"trace", LOG_SEV_TRACE}, {"debug", LOG_SEV_DEBUG},    {"dbg", LOG_SEV_DEBUG},
+	    {"fine", LOG_SEV_DEBUG},  {"info", LOG_SEV_INFO},      {"information", LOG_SEV_INFO},
+	    {"notice", LOG_SEV_INFO}, {"warn", LOG_SEV_WARN},      {"warning", LOG_SEV_WARN},
+	    {"error", LOG_SEV_ERROR}, {"err", LOG_SEV_ERROR},      {"severe", LOG_SEV_ERROR},
+	    {"fatal", LOG_SEV_FATAL}, {"critical", LOG_SEV_FATAL}, {"crit", LOG_SEV_FATAL},
+	    {"panic", LOG_SEV_FATAL}, {"dpanic", LOG_SEV_FATAL},   {"emerg", LOG_SEV_FATAL},
+	    {"alert", LOG_SEV_FATAL}, {"verbose", LOG_SEV_TRACE},
 	};
 
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
@@ -451,7 +466,7 @@ enum log_severity log_severity_from_text(const char *s, size_t len, size_t *at, 
 			*at = 0;
 		if (len_out)
 			*len_out = 1;
-		return s[0] == 'I' ? LOG_SEV_INFO
+		return s[0] == 'I'   ? LOG_SEV_INFO
 		       : s[0] == 'W' ? LOG_SEV_WARN
 		       : s[0] == 'E' ? LOG_SEV_ERROR
 		                     : LOG_SEV_FATAL;
@@ -487,13 +502,20 @@ enum log_severity log_severity_from_text(const char *s, size_t len, size_t *at, 
 const char *log_severity_name(enum log_severity s)
 {
 	switch (s) {
-	case LOG_SEV_TRACE: return "TRACE";
-	case LOG_SEV_DEBUG: return "DEBUG";
-	case LOG_SEV_INFO: return "INFO";
-	case LOG_SEV_WARN: return "WARN";
-	case LOG_SEV_ERROR: return "ERROR";
-	case LOG_SEV_FATAL: return "FATAL";
-	default: return "";
+	case LOG_SEV_TRACE:
+		return "TRACE";
+	case LOG_SEV_DEBUG:
+		return "DEBUG";
+	case LOG_SEV_INFO:
+		return "INFO";
+	case LOG_SEV_WARN:
+		return "WARN";
+	case LOG_SEV_ERROR:
+		return "ERROR";
+	case LOG_SEV_FATAL:
+		return "FATAL";
+	default:
+		return "";
 	}
 }
 

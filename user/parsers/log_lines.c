@@ -5,7 +5,7 @@
 
 #include "parsers/log_lines.h"
 
-#define PROBE_WINDOW 16 /* slots looked at per (pid, fd); the oldest is evicted */
+#define PROBE_WINDOW 16   /* slots looked at per (pid, fd); the oldest is evicted */
 #define SMALL_BUF    4096 /* buffers bigger than this are freed when a stream goes idle */
 
 enum group_mode {

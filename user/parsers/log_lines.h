@@ -31,9 +31,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LOG_LINES_MAX_RECORD_DEFAULT 16384
+#define LOG_LINES_MAX_RECORD_DEFAULT  16384
 #define LOG_LINES_MAX_STREAMS_DEFAULT 4096
-#define LOG_LINES_FLUSH_NS_DEFAULT   (200ull * 1000000ull)
+#define LOG_LINES_FLUSH_NS_DEFAULT    (200ull * 1000000ull)
 
 /* Opaque to this module: copied with the write that starts a record. */
 struct log_tag {
@@ -45,27 +45,28 @@ struct log_text {
 	int32_t fd;
 	const char *text; /* not NUL-terminated; valid during the callback only */
 	size_t len;
-	uint32_t lines;   /* lines in the record (more than 1: a grouped stack trace) */
-	bool truncated;   /* cut at max_record, or a write's tail was not captured */
-	uint64_t ts_ns;   /* the write that brought its first byte */
+	uint32_t lines; /* lines in the record (more than 1: a grouped stack trace) */
+	bool truncated; /* cut at max_record, or a write's tail was not captured */
+	uint64_t ts_ns; /* the write that brought its first byte */
 	const struct log_tag *tag;
 };
 
 typedef void (*log_lines_emit_fn)(void *ctx, const struct log_text *rec);
 
 struct log_lines_config {
-	size_t max_record;       /* bytes of one record (0: the default) */
-	size_t max_streams;      /* (pid, fd) streams tracked; the oldest go first (0: default) */
-	uint64_t flush_after_ns; /* an incomplete line or held record waits this long (0: default) */
-	bool no_grouping;        /* one record per line, always */
+	size_t max_record;  /* bytes of one record (0: the default) */
+	size_t max_streams; /* (pid, fd) streams tracked; the oldest go first (0: default) */
+	uint64_t
+	    flush_after_ns; /* an incomplete line or held record waits this long (0: default) */
+	bool no_grouping;   /* one record per line, always */
 };
 
 struct log_lines_stats {
 	uint64_t records;
 	uint64_t truncated;
-	uint64_t grouped; /* records of more than one line */
+	uint64_t grouped;    /* records of more than one line */
 	uint64_t lost_bytes; /* bytes written but not captured */
-	uint64_t evicted; /* streams flushed early to make room */
+	uint64_t evicted;    /* streams flushed early to make room */
 };
 
 struct log_lines;
@@ -78,8 +79,7 @@ void log_lines__free(struct log_lines *ll); /* accepts NULL; emits nothing */
 /* One write of pid to fd at ts_ns: data[0..captured) of the written bytes
  * (bytes >= captured; the rest was not captured). */
 void log_lines_feed(struct log_lines *ll, uint32_t pid, int32_t fd, uint64_t ts_ns,
-                    const struct log_tag *tag, const uint8_t *data, size_t captured,
-                    size_t bytes);
+                    const struct log_tag *tag, const uint8_t *data, size_t captured, size_t bytes);
 /* Emits what waited longer than flush_after_ns before now_ns. */
 void log_lines_tick(struct log_lines *ll, uint64_t now_ns);
 /* Emits everything pid holds and forgets its streams (the process exited). */

@@ -78,6 +78,11 @@ static bool http1_ops_switch_info(void *p, struct l7_switch *sw)
 	return true;
 }
 
+static bool http1_ops_pending(const void *p)
+{
+	return http1_parser_pending(p);
+}
+
 static const struct l7_ops http1_ops = {
     .id = L7_HTTP1,
     .name = "http1",
@@ -89,6 +94,7 @@ static const struct l7_ops http1_ops = {
     .feed = http1_ops_feed,
     .switch_info = http1_ops_switch_info,
     .close = http1_ops_close,
+    .pending = http1_ops_pending,
 };
 
 /* ---- HTTP/2 ---- */
@@ -219,8 +225,8 @@ static void *http2_ops_create_switched(const struct l7_callbacks *cb, const stru
 	req.req_start_ns = h1->req_start_ns;
 	req.req_end_ns = h1->req_end_ns;
 	req.request_body_size = h1->request_body_size;
-	if (http2_conn__start_upgraded(c, &req, h1->http2_settings,
-	                               strlen(h1->http2_settings)) < 0) {
+	if (http2_conn__start_upgraded(c, &req, h1->http2_settings, strlen(h1->http2_settings)) <
+	    0) {
 		http2_conn__free(c);
 		return NULL;
 	}
@@ -242,6 +248,11 @@ static void http2_ops_close(void *p, uint64_t ts_ns, enum l7_end how)
 	http2_conn_close_how(p, ts_ns, how);
 }
 
+static bool http2_ops_pending(const void *p)
+{
+	return http2_conn_pending(p);
+}
+
 static const struct l7_ops http2_ops = {
     .id = L7_HTTP2,
     .name = "http2",
@@ -254,6 +265,7 @@ static const struct l7_ops http2_ops = {
     .feed = http2_ops_feed,
     .close = http2_ops_close,
     .multiplexed = true,
+    .pending = http2_ops_pending,
 };
 
 /* ---- databases: one exchange type (db_exchange), the same shape of API ---- */
@@ -323,11 +335,7 @@ DB_OPS(redis, L7_REDIS);
 /* ---- the table ---- */
 
 const struct l7_ops *const l7_protocols[] = {
-    &http1_ops,
-    &http2_ops,
-    &pgsql_ops,
-    &mysql_ops,
-    &redis_ops,
+    &http1_ops, &http2_ops, &pgsql_ops, &mysql_ops, &redis_ops,
 };
 const size_t l7_protocol_count = sizeof(l7_protocols) / sizeof(l7_protocols[0]);
 

@@ -28,6 +28,8 @@ enum l7_end {
 	L7_END_PEER_CLOSED = 1, /* the peer closed its end (FIN) first */
 	L7_END_RESET = 2,       /* the connection was reset (RST) */
 	L7_END_EXIT = 3,        /* this process exited with the connection open */
+	L7_END_LOST = 4,        /* closed after the kernel lost some of its data: requests
+	                           still open may have been answered, so they are dropped */
 };
 
 /* Where a parser reports to. `kind` tells the receiver which struct ex points
@@ -82,6 +84,9 @@ struct l7_ops {
 	bool multiplexed;
 	/* the connection ended at ts_ns, how as above */
 	void (*close)(void *parser, uint64_t ts_ns, enum l7_end how);
+	/* requests wait for an answer (close would report them as failed);
+	 * optional: without it, close reports no failures */
+	bool (*pending)(const void *parser);
 };
 
 /* Every protocol, in the order detection tries them. */
