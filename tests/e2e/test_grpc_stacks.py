@@ -1,0 +1,146 @@
+#!/usr/bin/python3
+"""test_grpc_stacks.py — end-to-end: gRPC over cleartext HTTP/2 with Go's grpc (Debian
+golang-google-grpc-dev, built offline in GOPATH mode) and Node's @grpc/grpc-js (npm,
+apps/grpc-node), client and server each (apps/grpc-go, apps/grpc-node): Unary calls (some failing
+NOT_FOUND) and server-streaming calls, SERVER and CLIENT spans counted against the server's own log
+of every call it finished, per method and status; same-node pairing per stream.
+"""
+
+import collections
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import lib  # noqa: E402
+from lib import attrs, check, check_eq, res, test  # noqa: E402
+from servers import free_port, read_lines, wait_listening  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+BUILD_DIR = os.path.join(REPO, os.environ.get("BUILD", "build"), "e2e-apps")
+CODES = ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND"]
+CALLS = 20  # per client run: 20 Unary (4 NOT_FOUND) + 4 ServerStream
+
+
+def go_binary():
+    """Builds apps/grpc-go with the Debian toolchain and golang-google-grpc-dev, offline (GOPATH
+    mode against /usr/share/gocode); None when either is missing."""
+    go = shutil.which("go")
+    if not go or not os.path.isdir("/usr/share/gocode/src/google.golang.org/grpc"):
+        return None
+    src = os.path.join(HERE, "apps", "grpc-go", "main.go")
+    out = os.path.join(BUILD_DIR, "grpc-go", "grpc-go")
+    if os.path.exists(out) and os.path.getmtime(out) > os.path.getmtime(src):
+        return out
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env.update({"GOPATH": "/usr/share/gocode", "GO111MODULE": "off", "GOPROXY": "off",
+                "GOFLAGS": "", "CGO_ENABLED": "0",
+                "GOCACHE": os.path.join(BUILD_DIR, "grpc-go", "cache")})
+    r = subprocess.run([go, "build", "-o", out, src], env=env, capture_output=True, text=True,
+                       timeout=300)
+    check_eq(r.returncode, 0, "go build apps/grpc-go (%s)" % r.stderr[-500:])
+    return out
+
+
+def node_app():
+    """apps/grpc-node with its node_modules (npm install from the lock file, cached)."""
+    if not shutil.which("node") or not shutil.which("npm"):
+        return None
+    src = os.path.join(HERE, "apps", "grpc-node")
+    stamp = os.path.join(src, "node_modules", ".package-lock.json")
+    if not os.path.exists(stamp) or os.path.getmtime(stamp) < os.path.getmtime(
+            os.path.join(src, "package-lock.json")):
+        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--no-update-notifier"],
+                           cwd=src, capture_output=True, text=True, timeout=300)
+        check_eq(r.returncode, 0, "npm ci apps/grpc-node (%s)" % r.stderr[-500:])
+    return os.path.join(src, "grpc_app.js")
+
+
+def grpc_spans(kind, port, pid=None):
+    def pred(s):
+        a = attrs(s)
+        return (s.get("kind") == kind and a.get("rpc.system") == "grpc"
+                and a.get("server.port") == port
+                and (pid is None or res(s).get("process.pid") == pid))
+    return pred
+
+
+def code_name(span):
+    c = attrs(span).get("rpc.grpc.status_code")
+    return CODES[c] if isinstance(c, int) and 0 <= c < len(CODES) else c
+
+
+def run_stack(name, server_argv, client_argv):
+    agent = lib.shared_agent()
+    d = tempfile.mkdtemp(prefix="periscope-e2e-grpc-%s-" % name)
+    log = os.path.join(d, "calls.log")
+    port = free_port()
+    srv = subprocess.Popen(server_argv(port, log), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_listening(port, proc=srv)
+        out = subprocess.run(client_argv(port), capture_output=True, text=True, timeout=60)
+        check_eq(out.returncode, 0, "%s client exit status (%s)" % (name, out.stderr[-300:]))
+        results = [tuple(ln.split()) for ln in out.stdout.splitlines() if ln.strip()]
+        check_eq(len(results), CALLS + CALLS // 5, "calls the %s client made" % name)
+        want = collections.Counter(tuple(ln.split()) for ln in read_lines(log))
+        check_eq(sum(want.values()), len(results), "calls in the %s server's log" % name)
+        spans = agent.wait_for_spans(grpc_spans("SERVER", port, srv.pid), len(results),
+                                     timeout=20)
+        got = collections.Counter((attrs(s).get("rpc.method"), code_name(s)) for s in spans)
+        if got != want:
+            raise AssertionError("%s SERVER spans differ from its log: missing %s, extra %s"
+                                 % (name, dict(want - got), dict(got - want)))
+        cspans = agent.wait_for_spans(grpc_spans("CLIENT", port), len(results), timeout=10)
+        cgot = collections.Counter((attrs(s).get("rpc.method"), code_name(s)) for s in cspans)
+        cwant = collections.Counter(results)
+        if cgot != cwant:
+            raise AssertionError("%s CLIENT spans differ from the client's results: missing %s, "
+                                 "extra %s" % (name, dict(cwant - cgot), dict(cgot - cwant)))
+        for s in spans + cspans:
+            a = attrs(s)
+            check_eq(s.get("name"), "demo.Echo/" + str(a.get("rpc.method")), "span name")
+            check_eq(a.get("rpc.service"), "demo.Echo", "rpc.service")
+            check_eq(a.get("network.protocol.version"), "2", "network.protocol.version")
+        for s in spans:  # NOT_FOUND is not a server error
+            check_eq(s.get("status"), "UNSET", "status of a %s SERVER span" % code_name(s))
+        for s in cspans:
+            want_status = "ERROR" if code_name(s) != "OK" else "UNSET"
+            check_eq(s.get("status"), want_status, "status of a %s CLIENT span" % code_name(s))
+        by_id = {s["span_id"]: s for s in cspans}
+        paired = sum(1 for s in spans if s.get("parent_span_id") in by_id
+                     and by_id[s["parent_span_id"]]["trace_id"] == s["trace_id"])
+        check_eq(paired, len(spans), "%s server spans paired with their client span" % name)
+        print("  %s: %d calls, server log %d, SERVER spans %d, CLIENT spans %d, paired %d"
+              % (name, len(results), sum(want.values()), len(spans), len(cspans), paired))
+    finally:
+        if srv.poll() is None:
+            srv.kill()
+            srv.wait()
+
+
+@test
+def test_go_grpc():
+    go = go_binary()
+    if not go:
+        lib.skip("go or golang-google-grpc-dev is not installed")
+    run_stack("go", lambda port, log: [go, "server", str(port), log],
+              lambda port: [go, "client", str(port), str(CALLS)])
+
+
+@test
+def test_node_grpc_js():
+    app = node_app()
+    if not app:
+        lib.skip("node/npm not installed")
+    run_stack("node", lambda port, log: ["node", app, "server", str(port), log],
+              lambda port: ["node", app, "client", str(port), str(CALLS)])
+
+
+if __name__ == "__main__":
+    sys.exit(lib.run_tests())
