@@ -8,7 +8,6 @@ of every call it finished, per method and status; same-node pairing per stream.
 
 import collections
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,48 +16,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import lib  # noqa: E402
 from lib import attrs, check, check_eq, res, test  # noqa: E402
+from grpc_apps import go_binary, node_app  # noqa: E402
 from servers import free_port, read_lines, wait_listening  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-BUILD_DIR = os.path.join(REPO, os.environ.get("BUILD", "build"), "e2e-apps")
 CODES = ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND"]
 CALLS = 20  # per client run: 20 Unary (4 NOT_FOUND) + 4 ServerStream
-
-
-def go_binary():
-    """Builds apps/grpc-go with the Debian toolchain and golang-google-grpc-dev, offline (GOPATH
-    mode against /usr/share/gocode); None when either is missing."""
-    go = shutil.which("go")
-    if not go or not os.path.isdir("/usr/share/gocode/src/google.golang.org/grpc"):
-        return None
-    src = os.path.join(HERE, "apps", "grpc-go", "main.go")
-    out = os.path.join(BUILD_DIR, "grpc-go", "grpc-go")
-    if os.path.exists(out) and os.path.getmtime(out) > os.path.getmtime(src):
-        return out
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env.update({"GOPATH": "/usr/share/gocode", "GO111MODULE": "off", "GOPROXY": "off",
-                "GOFLAGS": "", "CGO_ENABLED": "0",
-                "GOCACHE": os.path.join(BUILD_DIR, "grpc-go", "cache")})
-    r = subprocess.run([go, "build", "-o", out, src], env=env, capture_output=True, text=True,
-                       timeout=300)
-    check_eq(r.returncode, 0, "go build apps/grpc-go (%s)" % r.stderr[-500:])
-    return out
-
-
-def node_app():
-    """apps/grpc-node with its node_modules (npm install from the lock file, cached)."""
-    if not shutil.which("node") or not shutil.which("npm"):
-        return None
-    src = os.path.join(HERE, "apps", "grpc-node")
-    stamp = os.path.join(src, "node_modules", ".package-lock.json")
-    if not os.path.exists(stamp) or os.path.getmtime(stamp) < os.path.getmtime(
-            os.path.join(src, "package-lock.json")):
-        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--no-update-notifier"],
-                           cwd=src, capture_output=True, text=True, timeout=300)
-        check_eq(r.returncode, 0, "npm ci apps/grpc-node (%s)" % r.stderr[-500:])
-    return os.path.join(src, "grpc_app.js")
 
 
 def grpc_spans(kind, port, pid=None):

@@ -5,6 +5,9 @@
 //	grpc-go server PORT LOG      serve; one line per finished call in LOG: "<method> <code>"
 //	grpc-go client PORT N        N Unary calls (every 5th aborts NOT_FOUND) and N/5
 //	                             ServerStream calls over one connection; prints "<method> <code>"
+//	grpc-go h2c PORT LOG         plain HTTP/2 cleartext server (net/http + x/net/http2/h2c:
+//	                             prior knowledge and `Upgrade: h2c`); /missing answers 404, any
+//	                             other path 200; one line per request in LOG: "<method> <path> <status> <proto>"
 package main
 
 import (
@@ -13,11 +16,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
@@ -133,6 +139,28 @@ func main() {
 		s.RegisterService(&desc, impl)
 		fmt.Println("ready")
 		if err := s.Serve(lis); err != nil {
+			panic(err)
+		}
+	case "h2c":
+		f, err := os.OpenFile(os.Args[3], os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			panic(err)
+		}
+		logF, logW = f, bufio.NewWriter(f)
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			code := 200
+			if r.URL.Path == "/missing" {
+				code = 404
+			}
+			w.WriteHeader(code)
+			fmt.Fprintln(w, "hello")
+			logMu.Lock()
+			fmt.Fprintf(logW, "%s %s %d %s\n", r.Method, r.URL.Path, code, r.Proto)
+			logW.Flush()
+			logMu.Unlock()
+		})
+		fmt.Println("ready")
+		if err := http.ListenAndServe("127.0.0.1:"+port, h2c.NewHandler(h, &http2.Server{})); err != nil {
 			panic(err)
 		}
 	case "client":
