@@ -3,11 +3,16 @@
 golang-google-grpc-dev, built offline in GOPATH mode) and Node's @grpc/grpc-js (npm,
 apps/grpc-node), client and server each (apps/grpc-go, apps/grpc-node): Unary calls (some failing
 NOT_FOUND) and server-streaming calls, SERVER and CLIENT spans counted against the server's own log
-of every call it finished, per method and status; same-node pairing per stream.
+of every call it finished, per method and status; same-node pairing per stream. And the chain
+client → A (grpc-js server that calls B over gRPC and Redis) → B: one connected trace per call.
+Node is the stack whose links are provable: its event loop reads the request and makes the calls
+in turns that request owns; grpcio and Go grpc servers run handlers on worker threads / goroutines
+that never read the request, which the agent leaves unlinked by design (trace_links.h).
 """
 
 import collections
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -102,6 +107,78 @@ def test_node_grpc_js():
         lib.skip("node/npm not installed")
     run_stack("node", lambda port, log: ["node", app, "server", str(port), log],
               lambda port: ["node", app, "client", str(port), str(CALLS)])
+
+
+@test
+def test_node_grpc_chain():
+    app = node_app()
+    if not app:
+        lib.skip("node/npm not installed")
+    import chain
+    try:
+        redis = chain.RedisServer()
+    except chain.ToolchainMissing as e:
+        lib.skip(str(e))
+    agent = lib.shared_agent()
+    d = tempfile.mkdtemp(prefix="periscope-e2e-grpc-chain-")
+    procs = []
+
+    def serve(name, extra=()):
+        port, log = free_port(), os.path.join(d, name + ".log")
+        p = subprocess.Popen(["node", app, "server", str(port), log] + list(extra),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+        procs.append(p)
+        wait_listening(port, proc=p)
+        return port, log, p
+
+    n = 10
+    try:
+        b_port, b_log, b = serve("b")
+        a_port, a_log, a = serve("a", [str(b_port), str(redis.port)])
+        gets_before = redis.command_calls("get")
+        out = subprocess.run(["node", app, "chain", str(a_port), str(n)], capture_output=True,
+                             text=True, timeout=60)
+        check_eq(out.stdout.split(), ["Unary", "OK"] * n, "chain calls' statuses")
+        check_eq(len(read_lines(a_log)), n, "calls in A's log")
+        check_eq(len(read_lines(b_log)), n, "calls in B's log")
+        check_eq(redis.command_calls("get") - gets_before, n, "GETs in Redis's commandstats")
+        a_srv = agent.wait_for_spans(grpc_spans("SERVER", a_port, a.pid), n, timeout=20)
+        b_srv = agent.wait_for_spans(grpc_spans("SERVER", b_port, b.pid), n, timeout=10)
+        a_cli = agent.wait_for_spans(grpc_spans("CLIENT", b_port, a.pid), n, timeout=10)
+        rds = agent.wait_for_spans(
+            lambda s: s.get("kind") == "CLIENT" and attrs(s).get("db.system.name") == "redis"
+            and attrs(s).get("server.port") == redis.port
+            and res(s).get("process.pid") == a.pid, n, timeout=10)
+        client = [s for s in agent.wait_for_spans(grpc_spans("CLIENT", a_port), n, timeout=10)
+                  if res(s).get("process.pid") not in (a.pid, b.pid)]
+        for what, got in (("A SERVER", a_srv), ("B SERVER", b_srv), ("A→B CLIENT", a_cli),
+                          ("A→Redis CLIENT", rds), ("client CLIENT", client)):
+            check_eq(len(got), n, what + " spans")
+        connected = 0
+        for root in client:
+            tid = root["trace_id"]
+            a_s = [s for s in a_srv if s["trace_id"] == tid]
+            if len(a_s) != 1 or a_s[0].get("parent_span_id") != root["span_id"]:
+                continue
+            kids = [s for s in a_cli + rds if s.get("parent_span_id") == a_s[0]["span_id"]]
+            b_s = [s for s in b_srv if s["trace_id"] == tid]
+            if (len(kids) == 2 and {attrs(k).get("server.port") for k in kids}
+                    == {b_port, redis.port} and all(k["trace_id"] == tid for k in kids)
+                    and len(b_s) == 1 and b_s[0].get("parent_span_id")
+                    in {k["span_id"] for k in kids}):
+                connected += 1
+        check_eq(len({s["trace_id"] for s in client}), n, "distinct traces")
+        check_eq(connected, n, "calls with one connected trace client → A → (B, Redis)")
+        print("  node grpc chain: %d calls; A log %d, B log %d, Redis GETs %d; connected traces %d"
+              % (n, n, n, n, connected))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        redis.stop()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == "__main__":
