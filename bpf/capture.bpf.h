@@ -166,30 +166,49 @@ static __always_inline __u32 copy_user(__u8 *payload, __u32 off, __u64 src, __u6
 	return n;
 }
 
+/* One pass over at most MAX_IOV iovec entries from st->next, appending to
+ * payload at st->off within cap. Left in st: where the walk stopped. */
+static __always_inline void copy_iov_pass(__u8 *payload, struct active_io *st, __u32 cap)
+{
+	for (int k = 0; k < MAX_IOV; k++) {
+		struct iovec iov;
+		__u32 i = st->next;
+
+		if (i >= st->iovcnt || !st->left || st->off >= cap)
+			break;
+		if (bpf_probe_read_user(&iov, sizeof(iov),
+		                        (const void *)(st->iov_ptr + (__u64)i * sizeof(iov)))) {
+			st->fault = 1;
+			break;
+		}
+		__u64 len = iov.iov_len < st->left ? iov.iov_len : st->left;
+		__u32 got = copy_user(payload, st->off, (__u64)iov.iov_base, len, cap);
+		if (got != len && got + st->off < cap) {
+			st->fault = 1;
+			break;
+		}
+		st->off += got;
+		st->left -= len;
+		st->next = i + 1;
+	}
+}
+
+/* More of the syscall's bytes lie in iovec entries a further pass would copy. */
+static __always_inline int iov_more(const struct active_io *st, __u32 cap)
+{
+	return !st->fault && st->left && st->off < cap && st->next < st->iovcnt;
+}
+
+/* The first MAX_IOV entries only (the log path). */
 static __always_inline __u32 copy_iov(__u8 *payload, __u64 iov_ptr, __u64 iovcnt, __u64 total,
                                       __u32 cap)
 {
-	__u32 off = 0;
-	__u64 left = total;
+	struct active_io st = {.iov_ptr = iov_ptr, .iovcnt = iovcnt, .left = total};
 
-	for (int i = 0; i < MAX_IOV; i++) {
-		struct iovec iov;
-
-		if (i >= iovcnt || !left || off >= cap)
-			break;
-		if (bpf_probe_read_user(&iov, sizeof(iov),
-		                        (const void *)(iov_ptr + i * sizeof(iov))))
-			break;
-		__u64 len = iov.iov_len < left ? iov.iov_len : left;
-		__u32 got = copy_user(payload, off, (__u64)iov.iov_base, len, cap);
-		if (got != len && got + off < cap)
-			break; /* fault */
-		off += got;
-		left -= len;
-	}
-	if (left && off < cap)
+	copy_iov_pass(payload, &st, cap);
+	if (st.left && st.off < cap)
 		count_drop(PSCOPE_DROP_IOV_LIMIT);
-	return off;
+	return st.off;
 }
 
 /* Sends a data event of socket sk. A failure marks the socket so its next
@@ -213,8 +232,29 @@ static __always_inline void emit_data(void *ev, __u32 size, __u64 sk, __u8 was_l
 		si->lost = lost;
 }
 
+/* Completes the data event in scratch s (its header already filled) with
+ * captured payload bytes of ret, and sends it. */
+static __always_inline void finish_data(struct scratch_event *s, long ret, __u32 captured,
+                                        __u32 cap, __u64 sk, __u8 lost)
+{
+	struct pscope_data_event *e = (struct pscope_data_event *)s->raw;
+
+	if ((__u64)ret > captured && captured == cap)
+		count_drop(PSCOPE_DROP_TRUNCATED);
+	if (captured > PSCOPE_CAPTURE_MAX)
+		captured = PSCOPE_CAPTURE_MAX;
+	e->captured = captured;
+	__u32 size = sizeof(*e) + captured;
+	e->hdr.size = size;
+	/* for the verifier: size < sizeof(*s) */
+	asm volatile("%[s] &= %[mask]" : [s] "+r"(size) : [mask] "i"(2 * PSCOPE_CAPTURE_MAX - 1));
+	emit_data(s, size, sk, lost);
+}
+
 /* The body of the tail-call targets: copies up to cap bytes of the data
- * syscall io_start handed over and sends the event. */
+ * syscall io_start handed over and sends the event. A write of more iovec
+ * entries than one pass walks (gRPC C core: ~25 per call) goes on in
+ * io_exit_more, a third tail call, which sends the event. */
 static __always_inline int io_exit_capture(struct trace_event_raw_sys_exit *ctx, __u32 cap)
 {
 	long ret = ctx->ret;
@@ -249,19 +289,6 @@ static __always_inline int io_exit_capture(struct trace_event_raw_sys_exit *ctx,
 	if (cap > PSCOPE_CAPTURE_MAX)
 		cap = PSCOPE_CAPTURE_MAX;
 
-	__u32 captured = 0;
-	if (a.kind == IO_BUF) {
-		captured = copy_user(payload, 0, a.buf, ret, cap);
-	} else if (a.kind == IO_IOV) {
-		captured = copy_iov(payload, a.buf, a.count, ret, cap);
-	} else if (a.kind == IO_MSG) {
-		struct user_msghdr msg;
-		if (!bpf_probe_read_user(&msg, sizeof(msg), (const void *)a.buf))
-			captured = copy_iov(payload, (__u64)msg.msg_iov, msg.msg_iovlen, ret, cap);
-	}
-	if ((__u64)ret > captured && captured == cap)
-		count_drop(PSCOPE_DROP_TRUNCATED);
-
 	e->hdr.type = PSCOPE_EV_DATA;
 	e->hdr.flags = a.si.lost ? PSCOPE_EVF_LOST : 0;
 	e->hdr.timestamp_ns = a.enter_ns;
@@ -274,14 +301,62 @@ static __always_inline int io_exit_capture(struct trace_event_raw_sys_exit *ctx,
 	e->goroutine = current_r14();
 	if (a.direction == PSCOPE_DIR_EGRESS)
 		e->goroutine = go_effective_goroutine(pid_tgid >> 32, e->goroutine);
-	if (captured > PSCOPE_CAPTURE_MAX)
-		captured = PSCOPE_CAPTURE_MAX;
-	e->captured = captured;
-	__u32 size = sizeof(*e) + captured;
-	e->hdr.size = size;
-	/* for the verifier: size < sizeof(*s) */
-	asm volatile("%[s] &= %[mask]" : [s] "+r"(size) : [mask] "i"(2 * PSCOPE_CAPTURE_MAX - 1));
-	emit_data(s, size, a.sk, a.si.lost);
+
+	__u32 captured = 0;
+	if (a.kind == IO_BUF) {
+		captured = copy_user(payload, 0, a.buf, ret, cap);
+	} else if (a.kind == IO_IOV || a.kind == IO_MSG) {
+		__u64 iov_ptr = a.buf, iovcnt = a.count;
+		if (a.kind == IO_MSG) {
+			struct user_msghdr msg;
+			if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)a.buf))
+				goto send;
+			iov_ptr = (__u64)msg.msg_iov;
+			iovcnt = msg.msg_iovlen;
+		}
+		ap->iov_ptr = iov_ptr;
+		ap->iovcnt = iovcnt;
+		ap->left = ret;
+		ap->off = 0;
+		ap->next = 0;
+		ap->fault = 0;
+		ap->cap = cap;
+		copy_iov_pass(payload, ap, cap);
+		captured = ap->off;
+		if (iov_more(ap, cap)) {
+			bpf_tail_call(ctx, &io_exit_prog, IO_EXIT_MORE);
+			count_drop(PSCOPE_DROP_IOV_LIMIT); /* the tail call failed */
+		} else if (ap->left && ap->off < cap && !ap->fault) {
+			count_drop(PSCOPE_DROP_IOV_LIMIT);
+		}
+	}
+send:
+	finish_data(s, ret, captured, cap, a.sk, a.si.lost);
+	return 0;
+}
+
+/* The second pass over a long iovec array (iovecs MAX_IOV..2*MAX_IOV-1) into
+ * the event io_exit_capture left in this CPU's scratch slot; sends it. */
+SEC("tracepoint/syscalls/sys_exit_writev")
+int io_exit_more(struct trace_event_raw_sys_exit *ctx)
+{
+	__u32 zero = 0;
+	struct active_io *ap = bpf_map_lookup_elem(&active_io, &zero);
+
+	if (!ap || ctx->ret <= 0)
+		return 0;
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct scratch_event *s = bpf_map_lookup_elem(&scratch, &cpu);
+	if (!s)
+		return 0;
+	__u8 *payload = s->raw + sizeof(struct pscope_data_event);
+	__u32 cap = ap->cap;
+	if (cap > PSCOPE_CAPTURE_MAX)
+		cap = PSCOPE_CAPTURE_MAX;
+	copy_iov_pass(payload, ap, cap);
+	if (ap->left && ap->off < cap && !ap->fault)
+		count_drop(PSCOPE_DROP_IOV_LIMIT);
+	finish_data(s, ctx->ret, ap->off, cap, ap->sk, ap->si.lost);
 	return 0;
 }
 

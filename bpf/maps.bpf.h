@@ -12,7 +12,7 @@
 #define SOCK_STREAM 1
 #define MSG_PEEK    2
 #define EINPROGRESS 115
-#define MAX_IOV     16
+#define MAX_IOV     16 /* iovec entries per copy pass; io_exit_more makes a second pass */
 
 /* Set by the loader before load. */
 const volatile __u32 self_tgid = 0;
@@ -45,6 +45,14 @@ struct active_io {
 	__u8 direction;
 	__u8 pad;
 	struct pscope_sock_info si;
+	/* an iovec copy that io_exit_more continues (see copy_iov_pass) */
+	__u64 iov_ptr;
+	__u64 iovcnt;
+	__u64 left;  /* bytes of the syscall not yet walked */
+	__u32 off;   /* payload bytes copied so far */
+	__u32 next;  /* next iovec index */
+	__u32 cap;
+	__u32 fault; /* a read failed: stop */
 };
 
 struct active_connect {
@@ -173,9 +181,10 @@ struct {
 #define IO_EXIT_DEFAULT 0
 #define IO_EXIT_REQUEST 1
 #define IO_EXIT_LOG     2 /* log_exit: writes to stdout/stderr (--logs) */
+#define IO_EXIT_MORE    3 /* io_exit_more: iovecs MAX_IOV..2*MAX_IOV-1 of the same event */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-	__uint(max_entries, 3);
+	__uint(max_entries, 4);
 	__type(key, __u32);
 	__type(value, __u32);
 } io_exit_prog SEC(".maps");

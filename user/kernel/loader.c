@@ -35,6 +35,7 @@
 #define TRACEFS_MAGIC_NUMBER 0x74726163
 #define TRACEFS_PATH         "/sys/kernel/tracing"
 #define MAX_LINKS            64
+#define IO_EXIT_SLOT_LOG     2 /* log_exit's slot in io_exit_prog (bpf/maps.bpf.h) */
 
 struct loader {
 	struct periscope_bpf *skel;
@@ -218,6 +219,7 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 	 * uprobes are attached per library file by loader_attach_tls */
 	bpf_program__set_autoattach(l->skel->progs.io_exit, false);
 	bpf_program__set_autoattach(l->skel->progs.io_exit_request, false);
+	bpf_program__set_autoattach(l->skel->progs.io_exit_more, false);
 	bpf_program__set_autoattach(l->skel->progs.log_exit, false);
 	/* without --logs the write exits never reach it: not even loaded */
 	bpf_program__set_autoload(l->skel->progs.log_exit, c->logs);
@@ -256,11 +258,15 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 	}
 	{
 		/* slot 0: the default capture; slot 1: server reads (request heads);
-		 * slot 2: writes to stdout/stderr (--logs) */
-		struct bpf_program *exits[3] = {l->skel->progs.io_exit,
+		 * slot 2: writes to stdout/stderr (--logs); slot 3: the second pass
+		 * over a long iovec array */
+		struct bpf_program *exits[4] = {l->skel->progs.io_exit,
 		                                l->skel->progs.io_exit_request,
-		                                l->skel->progs.log_exit};
-		for (uint32_t slot = 0; slot < (c->logs ? 3u : 2u); slot++) {
+		                                l->skel->progs.log_exit,
+		                                l->skel->progs.io_exit_more};
+		for (uint32_t slot = 0; slot < 4u; slot++) {
+			if (slot == IO_EXIT_SLOT_LOG && !c->logs)
+				continue;
 			int prog_fd = bpf_program__fd(exits[slot]);
 			if (bpf_map__update_elem(l->skel->maps.io_exit_prog, &slot, sizeof(slot),
 			                         &prog_fd, sizeof(prog_fd), BPF_ANY)) {

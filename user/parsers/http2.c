@@ -747,6 +747,27 @@ static void settings_bytes(struct http2_conn *c, enum stream_dir dir, struct h2_
 	}
 }
 
+/* Does a DATA frame's payload (len bytes, the first n of them at p) start
+ * with gRPC messages: a compressed flag of 0 or 1 and a 4-byte length, the
+ * messages ending at the frame's end, or the last running past it (a message
+ * split across frames, up to gRPC's default 4 MiB)? */
+static bool grpc_framing(const uint8_t *p, size_t n, size_t len)
+{
+	size_t off = 0;
+
+	for (int i = 0; i < 8 && off + 5 <= n; i++) {
+		if (p[off] > 1)
+			return false;
+		size_t next = off + 5 + be32(p + off + 1);
+		if (next == len)
+			return true;
+		if (next > len)
+			return next - off - 5 <= (4u << 20);
+		off = next;
+	}
+	return false;
+}
+
 static void body_bytes(struct http2_conn *c, enum stream_dir dir, struct h2_dir *d,
                        const uint8_t *p, size_t n)
 {
@@ -757,6 +778,11 @@ static void body_bytes(struct http2_conn *c, enum stream_dir dir, struct h2_dir 
 		s = stream_find(c, d->sid);
 		if (!s)
 			break;
+		if (p && d->pos == d->pre_need &&
+		    (dir == STREAM_DIR_REQUEST ? s->ex.request_body_size
+		                               : s->ex.response_body_size) == 0 &&
+		    grpc_framing(p, n, d->len - d->pad - d->pre_need))
+			s->ex.grpc_framed |= dir == STREAM_DIR_REQUEST ? 1 : 2;
 		if (dir == STREAM_DIR_REQUEST)
 			s->ex.request_body_size += n;
 		else

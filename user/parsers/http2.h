@@ -72,7 +72,11 @@ struct http2_exchange {
 	uint8_t end_how;      /* HTTP2_END_CLOSE: how the connection ended (enum l7_end) */
 	uint64_t grpc_timeout_ns; /* the request's grpc-timeout, 0 when absent */
 	bool hpack_late_join;     /* a header decoder of the connection was late-join then */
-	bool conn_first;          /* the first stream the connection reported */
+	/* the stream's first DATA bytes, per direction (bit 0 request, bit 1
+	 * response), began with gRPC's length-prefixed message framing: tells a
+	 * gRPC stream whose content-type a late-joined decoder could not read */
+	uint8_t grpc_framed;
+	bool conn_first; /* the first stream the connection reported */
 };
 
 struct http2_stats {

@@ -115,34 +115,79 @@ static void http2_request_cb(void *ctx, const struct http2_exchange *req)
 		cb->request(cb->ctx, L7_HTTP2, req);
 }
 
-/* The static-table index a header block starts with, when its first field
- * names one (indexed, or a literal with an indexed name), else 0. */
-static unsigned block_first_index(const uint8_t *p, size_t n)
+/* An HPACK integer with an N-bit prefix at p[*i] (advances *i); -1 when cut
+ * or too large. */
+static long hpack_int_at(const uint8_t *p, size_t n, size_t *i, unsigned bits)
+{
+	unsigned long max = (1u << bits) - 1, v;
+
+	if (*i >= n)
+		return -1;
+	v = p[(*i)++] & max;
+	if (v < max)
+		return (long)v;
+	for (unsigned shift = 0; shift <= 21; shift += 7) {
+		if (*i >= n)
+			return -1;
+		v += (unsigned long)(p[*i] & 0x7f) << shift;
+		if (!(p[(*i)++] & 0x80))
+			return (long)v;
+	}
+	return -1;
+}
+
+/* Skips an HPACK string literal at p[*i]; false when cut. */
+static bool hpack_skip_string(const uint8_t *p, size_t n, size_t *i)
+{
+	long len = hpack_int_at(p, n, i, 7);
+
+	if (len < 0 || (size_t)len > n - *i)
+		return false;
+	*i += (size_t)len;
+	return true;
+}
+
+/* The direction a header block's fields say: the first field (in order)
+ * whose name is a static request pseudo-header (:authority, :method, :path,
+ * :scheme: indexes 1-7) or :status (8-14). Fields referencing other entries
+ * (a late-joined connection's unknown dynamic ones) are skipped over, so a
+ * gRPC C core request that starts with an indexed :path still shows its
+ * static `:method POST`. -1 when no field says. */
+static int block_dir(const uint8_t *p, size_t n)
 {
 	size_t i = 0;
 
-	while (i < n && (p[i] & 0xe0) == 0x20) { /* dynamic table size updates */
-		if ((p[i] & 0x1f) != 0x1f) {
-			i++;
+	for (int fields = 0; i < n && fields < 32; fields++) {
+		long idx;
+
+		if ((p[i] & 0xe0) == 0x20) { /* dynamic table size update */
+			if (hpack_int_at(p, n, &i, 5) < 0)
+				return -1;
 			continue;
 		}
-		for (i++; i < n && (p[i] & 0x80); i++)
-			;
-		i++;
+		if (p[i] & 0x80) {
+			idx = hpack_int_at(p, n, &i, 7);
+		} else {
+			idx = hpack_int_at(p, n, &i, (p[i] & 0xc0) == 0x40 ? 6 : 4);
+			if (idx == 0 && !hpack_skip_string(p, n, &i))
+				return -1; /* a literal name */
+			if (idx < 0 || !hpack_skip_string(p, n, &i))
+				return -1;
+		}
+		if (idx < 0)
+			return -1;
+		if (idx >= 1 && idx <= 7)
+			return STREAM_DIR_REQUEST;
+		if (idx >= 8 && idx <= 14)
+			return STREAM_DIR_RESPONSE;
 	}
-	if (i >= n)
-		return 0;
-	if (p[i] & 0x80)
-		return p[i] & 0x7f;
-	if ((p[i] & 0xc0) == 0x40)
-		return p[i] & 0x3f;
-	return p[i] & 0x0f; /* literal without indexing / never indexed */
+	return -1;
 }
 
 /* A connection joined mid-way whose role is unknown: whose bytes are these?
- * The first HEADERS frame tells: a request block starts with :authority,
- * :method, :path or :scheme (static indexes 1-7), a response with :status
- * (8-14). -1 when no HEADERS frame says. */
+ * The first HEADERS frame tells (block_dir): a request block names :authority,
+ * :method, :path or :scheme (static indexes 1-7), a response :status (8-14).
+ * -1 when no HEADERS frame says. */
 static int http2_guess_dir(const uint8_t *p, size_t n)
 {
 	size_t off = 0;
@@ -158,12 +203,10 @@ static int http2_guess_dir(const uint8_t *p, size_t n)
 			if (flags & 0x20)
 				b += 5;
 			if (b < end) {
-				unsigned idx = block_first_index(p + b, end - b);
+				int d = block_dir(p + b, end - b);
 
-				if (idx >= 1 && idx <= 7)
-					return STREAM_DIR_REQUEST;
-				if (idx >= 8 && idx <= 14)
-					return STREAM_DIR_RESPONSE;
+				if (d >= 0)
+					return d;
 			}
 		}
 		off += 9 + len;

@@ -28,11 +28,29 @@ enum grpc_code {
 	GRPC_UNAUTHENTICATED = 16,
 };
 
+/* A path gRPC could call: /service/method (or one the decoder could not read). */
+static bool grpc_path_shape(const struct http2_exchange *ex)
+{
+	const char *p = ex->path, *slash;
+
+	if (!p[0])
+		return true;
+	if (p[0] != '/' || !(slash = strchr(p + 1, '/')) || slash == p + 1 || !slash[1])
+		return false;
+	return !strchr(slash + 1, '/') && !strchr(p, '?');
+}
+
 bool http2_is_grpc(const struct http2_exchange *ex)
 {
 	if (!strncmp(ex->content_type, "application/grpc", 16))
 		return true;
-	return !ex->content_type[0] && ex->grpc_status >= 0;
+	if (ex->content_type[0])
+		return false;
+	if (ex->grpc_status >= 0)
+		return true;
+	/* a late-joined connection whose content-type is an unknown dynamic
+	 * entry: the request body's gRPC message framing tells */
+	return ex->unknown_headers && (ex->grpc_framed & 1) && grpc_path_shape(ex);
 }
 
 /* gRPC's doc/http-grpc-status-mapping.md */

@@ -1,13 +1,14 @@
 /* test_trace_links.c — span ids per request: thread causality, ambiguity on
  * event loops, same-node pairing by mirrored tuple, traceparent precedence,
- * pairing across IPv4, IPv6 and dual-stack connections, and the fallback for exchanges
- * without a request hook. */
+ * pairing across IPv4, IPv6 and dual-stack connections, the fallback for exchanges
+ * without a request hook, and HTTP/2 streams ending out of order. */
 #include <string.h>
 
 #include "conn/conn_table.h"
 #include "conn/sampler.h"
 #include "conn/trace_id.h"
 #include "conn/trace_links.h"
+#include "parsers/protocol.h"
 #include "unit.h"
 
 struct fixture {
@@ -425,6 +426,53 @@ static void test_context_for_logs(void)
 	teardown(&f);
 }
 
+/* HTTP/2: three concurrent streams on one connection (request numbers 0, 1,
+ * 2 in the order their HEADERS were seen), each served by its own thread,
+ * ending in another order on each side. Every server span keeps the client
+ * span of its own stream as parent, a call made while serving stream 1 is
+ * that stream's child, and a fourth stream after the others ended pairs too. */
+static void test_http2_streams_out_of_order(void)
+{
+	struct fixture f;
+	struct link_ctx cl[4], sv[4], db;
+
+	setup(&f);
+	struct conn *c = conn_of(&f, 10, 3, PSCOPE_ROLE_CLIENT, 40000, 50051);
+	struct conn *s = conn_of(&f, 20, 5, PSCOPE_ROLE_SERVER, 50051, 40000);
+	struct conn *d = conn_of(&f, 20, 6, PSCOPE_ROLE_CLIENT, 40001, 6379);
+
+	c->protocol = s->protocol = L7_HTTP2; /* multiplexed: requests end in any order */
+	for (uint64_t i = 0; i < 3; i++)
+		trace_links_request(f.tl, c, 11, 100 + i, i, "");
+	for (uint64_t i = 0; i < 3; i++)
+		trace_links_request(f.tl, s, 21 + i, 110 + i, i, "");
+	trace_links_complete(f.tl, d, 22, false, 0, NULL, &db); /* stream 1's handler */
+	trace_links_complete(f.tl, s, 23, true, 2, "", &sv[2]);
+	trace_links_complete(f.tl, s, 21, true, 0, "", &sv[0]);
+	trace_links_complete(f.tl, c, 11, true, 1, "", &cl[1]);
+	trace_links_complete(f.tl, c, 11, true, 2, "", &cl[2]);
+	trace_links_complete(f.tl, s, 22, true, 1, "", &sv[1]);
+	trace_links_complete(f.tl, c, 11, true, 0, "", &cl[0]);
+
+	trace_links_request(f.tl, c, 11, 200, 3, "");
+	trace_links_request(f.tl, s, 24, 201, 3, "");
+	trace_links_complete(f.tl, s, 24, true, 3, "", &sv[3]);
+	trace_links_complete(f.tl, c, 11, true, 3, "", &cl[3]);
+
+	for (int i = 0; i < 4; i++) {
+		CHECK(!memcmp(sv[i].parent_span_id, cl[i].span_id, 8));
+		CHECK(!memcmp(sv[i].trace_id, cl[i].trace_id, 16));
+		CHECK(!memcmp(cl[i].parent_span_id, zero8, 8));
+		CHECK_EQ_INT((int)sv[i].seq, i);
+		CHECK_EQ_INT((int)cl[i].seq, i);
+		for (int j = 0; j < i; j++)
+			CHECK(memcmp(cl[i].trace_id, cl[j].trace_id, 16) != 0);
+	}
+	CHECK(!memcmp(db.parent_span_id, sv[1].span_id, 8));
+	CHECK(!memcmp(db.trace_id, cl[1].trace_id, 16));
+	teardown(&f);
+}
+
 int main(void)
 {
 	RUN(test_context_for_logs);
@@ -436,5 +484,6 @@ int main(void)
 	RUN(test_pairing_from_the_client_side);
 	RUN(test_goroutine_and_no_process_fallback);
 	RUN(test_event_loop_turns);
+	RUN(test_http2_streams_out_of_order);
 	return unit_summary("test_trace_links");
 }

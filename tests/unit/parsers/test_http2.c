@@ -535,6 +535,34 @@ static void test_late_join(void)
 	CHECK(r->ex[0].unknown_headers);
 	CHECK_EQ_STR(r->ex[1].path, "/again");
 	CHECK(!r->ex[1].unknown_headers);
+	CHECK_EQ_INT(r->ex[0].grpc_framed, 0);
+
+	/* gRPC message framing on a stream's first DATA bytes is noted per
+	 * direction: one message filling the frame; two messages, the second
+	 * running into the next frame; not: a flag of 2, or a short message */
+	static const struct {
+		const char *data;
+		size_t n;
+		int framed;
+	} bodies[] = {
+	    {"\0\0\0\0\3abc", 8, 1},  {"\0\0\0\0\1a\1\0\0\0\x09xy", 13, 1},
+	    {"\2\0\0\0\3abc", 8, 0},  {"\0\0\0\0\1abc", 8, 0},
+	    {"{\"json\": 1}", 11, 0},
+	};
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		uint32_t sid = 31 + 2 * (uint32_t)i;
+
+		r->n = 0;
+		b.n = 0;
+		frame(&b, 1, 0x04, sid, "\x83\x86\x84", 3); /* POST http / */
+		frame(&b, 0, 0x01, sid, bodies[i].data, bodies[i].n);
+		feed(c, STREAM_DIR_REQUEST, b.b, b.n, 0, 500);
+		b.n = 0;
+		frame(&b, 1, 0x05, sid, "\x88", 1);
+		feed(c, STREAM_DIR_RESPONSE, b.b, b.n, 0, 600);
+		CHECK_EQ_INT(r->n, 1);
+		CHECK_EQ_INT(r->ex[0].grpc_framed, bodies[i].framed);
+	}
 	http2_conn__free(c);
 
 	/* joined mid-frame: the chunk starts inside a DATA payload; the next

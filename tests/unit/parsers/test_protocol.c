@@ -1,5 +1,5 @@
 /* test_protocol.c — the protocol table: HTTP/2 detection by preface and by
- * frame shape (direction from the first HEADERS block), and an h2c upgrade
+ * frame shape (direction from the first HEADERS block's first pseudo-header field), and an h2c upgrade
  * handed over from HTTP/1.1 through the generic switch operations. */
 #include <string.h>
 
@@ -52,6 +52,17 @@ static void test_detect(void)
 	CHECK_EQ_INT(h2->detect(req, sizeof(req), -1), STREAM_DIR_REQUEST);
 	CHECK_EQ_INT(h2->detect(resp, sizeof(resp), -1), STREAM_DIR_RESPONSE);
 	CHECK_EQ_INT(h2->detect(dyn, sizeof(dyn), -1), -1);
+	/* gRPC C core late-joined: an indexed :path (dynamic), then :authority
+	 * as a literal with an unknown dynamic name... then `:method POST` (0x83) */
+	static const uint8_t grpc_req[] = {0,    0,    8,    1, 4,   0,   0,    0,   5,
+	                                   0xbf, 0x7f, 0x03, 2, 'a', 'b', 0xc1, 0x83};
+	CHECK_EQ_INT(h2->detect(grpc_req, sizeof(grpc_req), -1), STREAM_DIR_REQUEST);
+	/* ... or a response whose :status follows a dynamic reference */
+	static const uint8_t late_resp[] = {0, 0, 2, 1, 4, 0, 0, 0, 5, 0xc0, 0x88};
+	CHECK_EQ_INT(h2->detect(late_resp, sizeof(late_resp), -1), STREAM_DIR_RESPONSE);
+	/* a cut literal says nothing */
+	static const uint8_t cut[] = {0, 0, 3, 1, 4, 0, 0, 0, 5, 0x40, 0x05, 'x'};
+	CHECK_EQ_INT(h2->detect(cut, sizeof(cut), -1), -1);
 	/* a connection seen from its start: the preface, or the server's SETTINGS */
 	CHECK_EQ_INT(h2->detect(req, sizeof(req), STREAM_DIR_REQUEST), -1);
 	CHECK_EQ_INT(h2->detect(settings, sizeof(settings), STREAM_DIR_RESPONSE),

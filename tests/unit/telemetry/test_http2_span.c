@@ -81,6 +81,26 @@ static void test_names_and_status(void)
 	CHECK(http2_is_grpc(&ex));
 	grpc_call_of(&ex, false, &call);
 	CHECK_EQ_STR(call.service, "");
+	/* or, with an unreadable content-type (unknown dynamic entry), when the
+	 * request body has gRPC message framing and the path could be a method */
+	ex = grpc_ex("/demo.Echo/Unary");
+	ex.content_type[0] = '\0';
+	ex.unknown_headers = true;
+	CHECK(!http2_is_grpc(&ex));
+	ex.grpc_framed = 1;
+	CHECK(http2_is_grpc(&ex));
+	ex.path[0] = '\0'; /* the :path unknown too */
+	CHECK(http2_is_grpc(&ex));
+	snprintf(ex.path, sizeof(ex.path), "/static/js/app.js"); /* not /service/method */
+	CHECK(!http2_is_grpc(&ex));
+	snprintf(ex.path, sizeof(ex.path), "/health");
+	CHECK(!http2_is_grpc(&ex));
+	snprintf(ex.path, sizeof(ex.path), "/demo.Echo/Unary");
+	ex.unknown_headers = false; /* every header read: no content-type, not gRPC */
+	CHECK(!http2_is_grpc(&ex));
+	snprintf(ex.content_type, sizeof(ex.content_type), "application/octet-stream");
+	ex.unknown_headers = true;
+	CHECK(!http2_is_grpc(&ex));
 	/* garbage paths give no names */
 	ex = grpc_ex("/nope");
 	grpc_call_of(&ex, false, &call);
