@@ -48,9 +48,9 @@ struct active_io {
 	/* an iovec copy that io_exit_more continues (see copy_iov_pass) */
 	__u64 iov_ptr;
 	__u64 iovcnt;
-	__u64 left;  /* bytes of the syscall not yet walked */
-	__u32 off;   /* payload bytes copied so far */
-	__u32 next;  /* next iovec index */
+	__u64 left; /* bytes of the syscall not yet walked */
+	__u32 off;  /* payload bytes copied so far */
+	__u32 next; /* next iovec index */
 	__u32 cap;
 	__u32 fault; /* a read failed: stop */
 };

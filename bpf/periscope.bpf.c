@@ -4,8 +4,9 @@
  * Data syscalls are observed at their exit tracepoints only; the arguments come from the user
  * registers saved at entry, the fd is resolved to a TCP socket by a CO-RE walk of the current
  * task's fd table, and the bytes moved are copied (bounded) into ring-buffer events. OpenSSL's
- * and Go crypto/tls's plaintext comes from uprobes. accept/connect/close and process exec/exit produce lifecycle
- * events. All protocol logic lives in userspace. One object, one skeleton; the parts:
+ * and Go crypto/tls's plaintext comes from uprobes. accept/connect/close and process exec/exit
+ * produce lifecycle events. All protocol logic lives in userspace. One object, one skeleton; the
+ * parts:
  *   maps.bpf.h       settings, shared maps, drop counting, ring-buffer wakeups
  *   sock.bpf.h       socket identification, per-socket state, pid/port/self filters
  *   go.bpf.h         Go net/http client uprobes: writes named after the caller

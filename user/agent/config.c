@@ -125,14 +125,16 @@ void config_usage(FILE *out)
 	    "                           big request heads keep their traceparent (default %d)\n"
 	    "  --ringbuf-size BYTES     kernel→agent ring buffer (default 8388608)\n"
 	    "  --max-connections N      connections tracked at once (default 262144)\n"
-	    "  --no-tls                 do not attach uprobes to TLS libraries (libssl, node, Go crypto/tls)\n"
+	    "  --no-tls                 do not attach uprobes to TLS libraries (libssl, node, Go "
+	    "crypto/tls)\n"
 	    "  --log-level LEVEL        debug, info, warn or error (default info)\n"
 	    "  -h, --help, --version\n"
 	    "\n"
 	    "Environment: OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,\n"
 	    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,\n"
 	    "OTEL_EXPORTER_OTLP_COMPRESSION, OTEL_BSP_SCHEDULE_DELAY, OTEL_RESOURCE_ATTRIBUTES,\n"
-	    "OTEL_METRIC_EXPORT_INTERVAL, OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE, NODE_NAME,\n"
+	    "OTEL_METRIC_EXPORT_INTERVAL, OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE, "
+	    "NODE_NAME,\n"
 	    "KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT.\n",
 	    CONFIG_LOGS_RATE_DEFAULT, PSCOPE_CAPTURE_DEFAULT, PSCOPE_CAPTURE_MAX,
 	    PSCOPE_REQUEST_CAPTURE_DEFAULT);
@@ -315,7 +317,8 @@ int config_parse(struct config *c, int argc, char **argv, char *err, size_t err_
 			if (!strcmp(optarg, "off")) {
 				c->kube_api_off = true;
 				c->kube_api = NULL;
-			} else if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8)) {
+			} else if (strncmp(optarg, "http://", 7) &&
+			           strncmp(optarg, "https://", 8)) {
 				return bad(err, err_len,
 				           "--kube-api takes an http:// or https:// URL or off");
 			} else {

@@ -22,8 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (log_json_unescape(f[i].val, f[i].val_len, out, sizeof(out)) >= sizeof(out))
 			abort();
 		(void)log_severity_from_level(f[i].val, f[i].val_len, f[i].type);
-		if (f[i].type == LOG_JSON_NESTED &&
-		    (f[i].val[0] != '{' && f[i].val[0] != '['))
+		if (f[i].type == LOG_JSON_NESTED && (f[i].val[0] != '{' && f[i].val[0] != '['))
 			abort();
 	}
 	if (n >= 0 && log_json_parse(s, size, f, 1) != n)

@@ -35,8 +35,8 @@ static void on_rec(void *ctx, const struct log_text *r)
 
 static void run_script(const uint8_t *data, size_t size, int bytewise, struct run *out)
 {
-	struct log_lines_config cfg = {.max_record = MAX_RECORD, .max_streams = 16,
-	                               .flush_after_ns = 10};
+	struct log_lines_config cfg = {
+	    .max_record = MAX_RECORD, .max_streams = 16, .flush_after_ns = 10};
 	struct log_lines *ll = log_lines__new(&cfg, on_rec, out);
 	uint64_t ts = 1;
 	size_t at = 0;

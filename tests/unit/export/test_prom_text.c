@@ -197,9 +197,10 @@ static void test_render_pod_resource(void)
 	CHECK_EQ_INT(prom_text_render(m, &b), 0);
 	CHECK(contains(&b, "jobs_done_total{service_name=\"orders\",service_namespace=\"shop\","
 	                   "service_instance_id=\"shop.orders-7d9f8b6c5d-x2x9k.app\"} 1\n"));
-	CHECK(contains(&b, "target_info{service_name=\"orders\",service_namespace=\"shop\","
-	                   "service_instance_id=\"shop.orders-7d9f8b6c5d-x2x9k.app\",process_pid=\"7\","
-	                   "host_name=\"box \\\"1\\\"\",k8s_pod_name=\"orders-7d9f8b6c5d-x2x9k\"} 1\n"));
+	CHECK(contains(
+	    &b, "target_info{service_name=\"orders\",service_namespace=\"shop\","
+	        "service_instance_id=\"shop.orders-7d9f8b6c5d-x2x9k.app\",process_pid=\"7\","
+	        "host_name=\"box \\\"1\\\"\",k8s_pod_name=\"orders-7d9f8b6c5d-x2x9k\"} 1\n"));
 	prom_buf_release(&b);
 cleanup:
 	resource_unref(r);

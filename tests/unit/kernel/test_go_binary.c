@@ -196,10 +196,15 @@ static int gosym_range(const char *bin, const char *name, uint64_t *start, uint6
 	return r;
 }
 
+/* out holds 2 * n + 1 bytes. */
 static void hex(const uint8_t *p, size_t n, char *out)
 {
-	for (size_t i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", p[i]);
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
 	out[2 * n] = '\0';
 }
 

@@ -673,9 +673,9 @@ static void test_upgrade(void)
 	struct buf b = {.n = 0};
 
 	memset(r, 0, sizeof(*r));
-	strcpy(req.method, "GET");
-	strcpy(req.path, "/upgrade");
-	strcpy(req.authority, "h2c.local");
+	snprintf(req.method, sizeof(req.method), "%s", "GET");
+	snprintf(req.path, sizeof(req.path), "%s", "/upgrade");
+	snprintf(req.authority, sizeof(req.authority), "%s", "h2c.local");
 	req.req_start_ns = 5;
 	req.req_end_ns = 6;
 	/* HTTP2-Settings: HEADER_TABLE_SIZE 8192 (00 01 00 00 20 00) */

@@ -15,10 +15,11 @@ static const struct log_json_field *find(const struct log_json_field *f, int n, 
 
 static void test_zap(void)
 {
-	const char *s = "{\"level\":\"warn\",\"ts\":1700000000.5,\"caller\":\"main.go:12\","
-	                "\"msg\":\"slow \\\"db\\\"\",\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\","
-	                "\"span_id\":\"00f067aa0ba902b7\",\"n\":3,\"ok\":true,\"x\":null,"
-	                "\"nested\":{\"a\":[1,2,{\"b\":\"c\"}]}}";
+	const char *s =
+	    "{\"level\":\"warn\",\"ts\":1700000000.5,\"caller\":\"main.go:12\","
+	    "\"msg\":\"slow \\\"db\\\"\",\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\","
+	    "\"span_id\":\"00f067aa0ba902b7\",\"n\":3,\"ok\":true,\"x\":null,"
+	    "\"nested\":{\"a\":[1,2,{\"b\":\"c\"}]}}";
 	struct log_json_field f[LOG_JSON_MAX_FIELDS];
 	int n = log_json_parse(s, strlen(s), f, LOG_JSON_MAX_FIELDS);
 	char buf[64];
@@ -65,9 +66,22 @@ static void test_pino_structlog_otel(void)
 static void test_not_json(void)
 {
 	static const char *const bad[] = {
-	    "", "{", "}", "[1,2]", "{\"a\":}", "{\"a\" 1}", "{\"a\":1,}", "{a:1}",
-	    "{\"a\":1} trailing", "{\"a\":\"unterminated}", "{\"a\":01x}", "{\"a\":tru}",
-	    "{\"a\":\"\\x\"}", "{\"a\":[1,}", "{\"a\":\"\\u12\"}", "plain text line",
+	    "",
+	    "{",
+	    "}",
+	    "[1,2]",
+	    "{\"a\":}",
+	    "{\"a\" 1}",
+	    "{\"a\":1,}",
+	    "{a:1}",
+	    "{\"a\":1} trailing",
+	    "{\"a\":\"unterminated}",
+	    "{\"a\":01x}",
+	    "{\"a\":tru}",
+	    "{\"a\":\"\\x\"}",
+	    "{\"a\":[1,}",
+	    "{\"a\":\"\\u12\"}",
+	    "plain text line",
 	    "{\"a\":1}{\"b\":2}",
 	};
 	struct log_json_field f[4];

@@ -1,6 +1,6 @@
 /* test_protocol.c — the protocol table: HTTP/2 detection by preface and by
- * frame shape (direction from the first HEADERS block's first pseudo-header field), and an h2c upgrade
- * handed over from HTTP/1.1 through the generic switch operations. */
+ * frame shape (direction from the first HEADERS block's first pseudo-header field), and an h2c
+ * upgrade handed over from HTTP/1.1 through the generic switch operations. */
 #include <string.h>
 
 #include "parsers/http1.h"
@@ -75,14 +75,15 @@ static void test_detect(void)
 static void test_h2c_upgrade(void)
 {
 	const struct l7_ops *h1 = l7_ops_of(L7_HTTP1), *to;
-	static const char req[] = "GET /up?q=1 HTTP/1.1\r\nHost: example:8080\r\n"
-	                          "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
-	                          "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
-	                          "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n";
+	static const char req[] =
+	    "GET /up?q=1 HTTP/1.1\r\nHost: example:8080\r\n"
+	    "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+	    "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
+	    "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n";
 	static const char head[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
 	                           "Upgrade: h2c\r\n\r\n";
 	/* server SETTINGS, then stream 1's response: HEADERS :status 200, DATA "hi" END_STREAM */
-	static const uint8_t frames[] = {0, 0, 0, 4, 0, 0, 0, 0, 0,   0, 0, 1, 1, 4, 0,
+	static const uint8_t frames[] = {0, 0, 0, 4,    0, 0, 0, 0, 0, 0, 0, 1, 1, 4,   0,
 	                                 0, 0, 1, 0x88, 0, 0, 2, 0, 1, 0, 0, 0, 1, 'h', 'i'};
 	static const uint8_t preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0";
 	uint8_t resp[sizeof(head) - 1 + sizeof(frames)];
@@ -104,9 +105,9 @@ static void test_h2c_upgrade(void)
 	CHECK(p2 != NULL);
 	h1->destroy(p);
 	CHECK_EQ_INT(g.n1, 0); /* the 101 is not an HTTP/1 exchange */
-	CHECK_EQ_INT(feed(to, p2, STREAM_DIR_RESPONSE, resp + sw.consumed,
-	                  sizeof(resp) - sw.consumed, 200),
-	             0);
+	CHECK_EQ_INT(
+	    feed(to, p2, STREAM_DIR_RESPONSE, resp + sw.consumed, sizeof(resp) - sw.consumed, 200),
+	    0);
 	CHECK_EQ_INT(feed(to, p2, STREAM_DIR_REQUEST, preface, sizeof(preface) - 1, 300), 0);
 	CHECK_EQ_INT(g.n2, 1);
 	CHECK_EQ_INT(g.h2.stream_id, 1);

@@ -172,8 +172,8 @@ static void test_http_span_addresses(void)
 		struct span s;
 
 		memset(&ex, 0, sizeof(ex));
-		strcpy(ex.method, "GET");
-		strcpy(ex.target, "/x");
+		snprintf(ex.method, sizeof(ex.method), "%s", "GET");
+		snprintf(ex.target, sizeof(ex.target), "%s", "/x");
 		ex.version_major = 1;
 		ex.version_minor = 0; /* HTTP/1.0, no Host header */
 		ex.status = 200;
@@ -186,7 +186,7 @@ static void test_http_span_addresses(void)
 		span_release(&s);
 
 		/* a Host header wins; an IPv6 literal's brackets are not part of the address */
-		strcpy(ex.host, "[::1]:18703");
+		snprintf(ex.host, sizeof(ex.host), "%s", "[::1]:18703");
 		span_init(&s);
 		http_span_build(&s, &ex, &c, NULL, r, &ids, 0);
 		CHECK_EQ_STR(attr(&s, "server.address"), "::1");
@@ -216,7 +216,7 @@ static void test_db_span_addresses(void)
 	memset(&ids, 0, sizeof(ids));
 	memset(&ex, 0, sizeof(ex));
 	ex.system = "redis";
-	strcpy(ex.operation, "GET");
+	snprintf(ex.operation, sizeof(ex.operation), "%s", "GET");
 	c.ref.role = PSCOPE_ROLE_CLIENT;
 	c.ref.remote_port = 6379;
 	span_init(&s);
