@@ -107,19 +107,16 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
  * from the request read in the iteration before it. */
 static __always_inline int poll_return(long ret)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 one = 1;
 	__u32 *t;
 
-	/* every process counts (one map update per wait): a process's first
-	 * traced request must already be in a counted turn */
+	/* every process counts (one task-storage increment per wait): a
+	 * process's first traced request must already be in a counted turn */
 	if (ret < 0)
 		return 0;
-	t = bpf_map_lookup_elem(&loop_ticks, &pid_tgid);
+	t = bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0,
+	                         BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (t)
 		*t += 1;
-	else
-		bpf_map_update_elem(&loop_ticks, &pid_tgid, &one, BPF_ANY);
 	return 0;
 }
 

@@ -243,11 +243,13 @@ struct {
 	__type(value, __u8);
 } go_procs SEC(".maps");
 
-/* Per thread (pid_tgid): turns of its event loop so far (pscope_conn_ref.tick). */
+/* Per thread: turns of its event loop so far (pscope_conn_ref.tick). Task storage: a pointer
+ * held by the task itself, no hashing and no LRU bookkeeping on every epoll return of every
+ * process, and freed with the task. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, __u32);
 } loop_ticks SEC(".maps");
 
