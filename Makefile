@@ -36,7 +36,7 @@ UNIT_BINS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 ASAN_BINS     := $(patsubst tests/unit/%.c,$(BUILD)/tests-asan/%,$(UNIT_SRCS))
 FUZZ_BINS     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
-.PHONY: all deps test unit unit-asan fuzz fuzz-smoke e2e bench clean format run
+.PHONY: all deps test unit unit-asan fuzz fuzz-smoke e2e bench bench-bins clean format run
 .SECONDARY:
 
 all: $(BUILD)/periscope
@@ -142,8 +142,25 @@ test:
 	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(ASAN_BINS) $(FUZZ_BINS)
 	@tests/run-all.sh
 
-bench: deps all
-	@scripts/bench.sh
+# The bystander bench's helpers (bench/bystander/): built for `make bench` only.
+BENCH_BINS := $(BUILD)/bench/syscall_loop $(BUILD)/bench/empty_hook $(BUILD)/bench/empty_hook.bpf.o
+
+$(BUILD)/bench/syscall_loop: bench/bystander/syscall_loop.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 $(WARN) -std=gnu11 -D_GNU_SOURCE $< -o $@
+
+$(BUILD)/bench/empty_hook: bench/bystander/empty_hook.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 $(WARN) -std=gnu11 -D_GNU_SOURCE $< -o $@ -lbpf
+
+$(BUILD)/bench/empty_hook.bpf.o: bench/bystander/empty_hook.bpf.c $(BUILD)/vmlinux.h
+	@mkdir -p $(dir $@)
+	$(CLANG) -g -O2 -target bpf -Wall -Werror -I$(BUILD) -c $< -o $@
+
+bench-bins: $(BENCH_BINS)
+
+bench: deps all $(BENCH_BINS)
+	@BENCH_BIN_DIR=$(abspath $(BUILD))/bench scripts/bench.sh
 
 format:
 	clang-format -i $(shell find user include bpf tests/unit tests/fuzz -name '*.[ch]')

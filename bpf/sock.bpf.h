@@ -40,26 +40,33 @@ static __always_inline struct file *file_from_fd(int fd)
 	return file;
 }
 
-/* The TCP socket behind fd in the current task, or NULL. */
+/* Read-only casts of a kernel pointer we hold as a number: loads through the result are plain
+ * fault-safe memory reads (no helper call each, unlike BPF_CORE_READ). */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+/* The TCP socket behind fd in the current task, or NULL. Runs at every read/write exit of every
+ * process, so after the fd-table read it walks file → socket → sock with direct loads. */
 static __always_inline struct sock *sock_from_fd(int fd)
 {
-	struct file *file = file_from_fd(fd);
+	struct file *fp = file_from_fd(fd);
 
-	if (!file)
+	if (!fp)
 		return NULL;
-	umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
-	if ((mode & S_IFMT) != S_IFSOCK)
+	struct file *file = bpf_rdonly_cast(fp, bpf_core_type_id_kernel(struct file));
+	struct inode *inode = file->f_inode;
+	if (!inode || (inode->i_mode & S_IFMT) != S_IFSOCK)
 		return NULL;
-	struct socket *sock = BPF_CORE_READ(file, private_data);
-	if (!sock || BPF_CORE_READ(sock, type) != SOCK_STREAM)
+	struct socket *sock =
+	    bpf_rdonly_cast(file->private_data, bpf_core_type_id_kernel(struct socket));
+	if (!sock || sock->type != SOCK_STREAM)
 		return NULL;
-	struct sock *sk = BPF_CORE_READ(sock, sk);
+	struct sock *sk = sock->sk;
 	if (!sk)
 		return NULL;
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 family = sk->__sk_common.skc_family;
 	if (family != AF_INET && family != AF_INET6)
 		return NULL;
-	return sk;
+	return (struct sock *)(unsigned long)(__u64)sk;
 }
 
 static __always_inline void read_tuple(struct sock *sk, struct pscope_sock_info *si)
@@ -147,7 +154,7 @@ static __always_inline struct pscope_sock_info *sock_info_get(struct sock *sk)
 /* The thread's event-loop tick (pscope_conn_ref.tick). */
 static __always_inline __u32 current_tick(__u64 pid_tgid)
 {
-	__u32 *t = bpf_map_lookup_elem(&loop_ticks, &pid_tgid);
+	__u32 *t = bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0, 0);
 
 	return t ? *t : 0;
 }

@@ -13,12 +13,16 @@ Measures, on this machine, with real servers and load generators:
   3. the agent's RSS idle, under load and with many idle open connections.
   4. soak: wrk -t1 -c4 against nginx for BENCH_SOAK_SECONDS with the agent on, the agent's RSS
      sampled every 10 s (the series and its growth after the first 20 s).
+  6. bystanders: what the agent costs a process it does not trace (cheap syscalls in a loop, the
+     agent off, an empty BPF program on one syscall tracepoint, the agent on), interleaved.
 Writes a Markdown report (default bench/RESULTS.md). Python 3 standard library only.
 
 Knobs (environment): BENCH_PAIRS (5), BENCH_SECONDS (5), BENCH_CONNS (32), BENCH_REDIS_PAIRS (3),
 BENCH_REDIS_SECONDS (8), BENCH_REDIS_RATE (10000), BENCH_REPLAY_REPEAT (4), BENCH_IDLE_CONNS
-("20000,100000"), BENCH_SOAK_SECONDS (600: ten minutes; 120 for a quicker run), BENCH_SKIP (comma
-list of: wrk, redis, replay, valgrind, memory, soak).
+("20000,100000"), BENCH_SOAK_SECONDS (600: ten minutes; 120 for a quicker run), BENCH_BYSTANDER_ROUNDS
+(7), BENCH_BYSTANDER_ITERS (200000), BENCH_BIN_DIR (build/bench: the bystander helpers `make bench`
+builds), BENCH_SKIP (comma list of: wrk, redis, grpc, replay, valgrind, memory, soak, logs, gotls,
+bystander).
 """
 
 import argparse
@@ -60,6 +64,9 @@ SOAK_SECONDS = env_int("BENCH_SOAK_SECONDS", 600)
 SOAK_SAMPLE = 10  # seconds between two RSS samples
 IDLE_CONNS = [int(x) for x in os.environ.get("BENCH_IDLE_CONNS", "20000,100000").split(",") if x]
 SKIP = set(x for x in os.environ.get("BENCH_SKIP", "").split(",") if x)
+BYSTANDER_ROUNDS = env_int("BENCH_BYSTANDER_ROUNDS", 7)
+BYSTANDER_ITERS = env_int("BENCH_BYSTANDER_ITERS", 200000)
+BIN_DIR = os.environ.get("BENCH_BIN_DIR") or os.path.join(REPO, "build", "bench")
 
 _procs = []  # everything we started, killed at exit
 
@@ -211,13 +218,22 @@ class Agent:
 
     def bpf_stats(self):
         """(run_time_ns, run_cnt) summed over the agent's BPF programs."""
-        out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, check=True)
         ns = cnt = 0
+        for pns, pcnt in self.bpf_stats_by_prog().values():
+            ns += pns
+            cnt += pcnt
+        return ns, cnt
+
+    def bpf_stats_by_prog(self):
+        """{program name: (run_time_ns, run_cnt)} of the agent's BPF programs (summed by name:
+        one program attached to several library files is one name)."""
+        out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, check=True)
+        by = {}
         for p in json.loads(out.stdout):
             if p.get("id") in self.prog_ids:
-                ns += p.get("run_time_ns", 0)
-                cnt += p.get("run_cnt", 0)
-        return ns, cnt
+                ns, cnt = by.get(p.get("name", "?"), (0, 0))
+                by[p.get("name", "?")] = (ns + p.get("run_time_ns", 0), cnt + p.get("run_cnt", 0))
+        return by
 
     def metrics(self):
         with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.prom, timeout=5) as r:
@@ -382,16 +398,20 @@ def bench_wrk(nginx, results):
                 agent = Agent(["--port", str(nginx.port)], name="agent (wrk)")
                 try:
                     time.sleep(0.5)
-                    cpu0, (bns0, bcnt0), drop0 = cpu_seconds(agent.pid), agent.bpf_stats(), \
+                    cpu0, prog0, drop0 = cpu_seconds(agent.pid), agent.bpf_stats_by_prog(), \
                         agent.dropped()
                     spans0 = agent.metric_sum("periscope_spans_created_total")
                     r = wrk(nginx.url, SECONDS)
                     mem = mem_kb(agent.pid)
-                    cpu1, (bns1, bcnt1) = cpu_seconds(agent.pid), agent.bpf_stats()
+                    cpu1, prog1 = cpu_seconds(agent.pid), agent.bpf_stats_by_prog()
+                    progs = {k: (v[0] - prog0.get(k, (0, 0))[0], v[1] - prog0.get(k, (0, 0))[1])
+                             for k, v in prog1.items()}
+                    bns, bcnt = sum(v[0] for v in progs.values()), \
+                        sum(v[1] for v in progs.values())
                     time.sleep(0.5)  # let the agent drain its ring buffer
                     cpu2 = cpu_seconds(agent.pid)
                     r.update(mode="on", agent_cpu_s=cpu2 - cpu0, agent_cpu_during_s=cpu1 - cpu0,
-                             bpf_ns=bns1 - bns0, bpf_runs=bcnt1 - bcnt0,
+                             bpf_ns=bns, bpf_runs=bcnt, bpf_progs=progs,
                              dropped=agent.dropped() - drop0,
                              spans=int(agent.metric_sum("periscope_spans_created_total") - spans0),
                              rss_kb=mem["VmRSS"], hwm_kb=mem["VmHWM"], nprogs=len(agent.prog_ids))
@@ -892,6 +912,114 @@ def bench_soak(nginx, results):
 
 # ---- the report
 
+# ---- 6. bystanders
+
+BYSTANDER_KINDS = ("getpid", "devnull", "pipe", "epoll")
+
+
+class EmptyHook:
+    """build/bench/empty_hook: one empty BPF program on sys_exit_write, held while it lives."""
+
+    def __init__(self):
+        self.proc = spawn([os.path.join(BIN_DIR, "empty_hook"),
+                           os.path.join(BIN_DIR, "empty_hook.bpf.o")],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        line = self.proc.stdout.readline()
+        if line.strip() != b"ready":
+            raise RuntimeError("empty_hook did not attach")
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+def syscall_loop():
+    out = subprocess.run([os.path.join(BIN_DIR, "syscall_loop"), str(BYSTANDER_ITERS)],
+                         capture_output=True, text=True, check=True).stdout
+    return {k: float(v) for k, v in (line.split() for line in out.splitlines())}
+
+
+def bench_bystander(results):
+    if not os.access(os.path.join(BIN_DIR, "syscall_loop"), os.X_OK):
+        log("6. bystanders: %s/syscall_loop not built (make bench builds it): skipped" % BIN_DIR)
+        return
+    log("6. bystanders: %d rounds of off / empty hook / agent, %d calls of each kind"
+        % (BYSTANDER_ROUNDS, BYSTANDER_ITERS))
+    modes = ("off", "floor", "agent")
+    runs = []
+    for i in range(BYSTANDER_ROUNDS):
+        for mode in modes[i % 3:] + modes[:i % 3]:
+            holder = None
+            try:
+                if mode == "floor":
+                    holder = EmptyHook()
+                elif mode == "agent":
+                    holder = Agent([], name="agent (bystander)")
+                    time.sleep(0.5)
+                    prog0 = holder.bpf_stats_by_prog()
+                r = syscall_loop()
+                if mode == "agent":
+                    prog1 = holder.bpf_stats_by_prog()
+                    r["bpf_progs"] = {k: (v[0] - prog0.get(k, (0, 0))[0],
+                                          v[1] - prog0.get(k, (0, 0))[1])
+                                      for k, v in prog1.items()}
+            finally:
+                if holder:
+                    holder.close()
+            r["mode"] = mode
+            runs.append(r)
+            log("   %-5s %s" % (mode, "  ".join("%s %.0f ns" % (k, r[k]) for k in BYSTANDER_KINDS)))
+    results["bystander"] = runs
+
+
+def bystander_section(runs):
+    L = []
+    add = L.append
+    by = {m: [r for r in runs if r["mode"] == m] for m in ("off", "floor", "agent")}
+    add("## 6. Bystanders: what the agent costs processes it does not trace")
+    add("")
+    add("bench/bystander/syscall_loop.c makes %d calls of each kind below, timed in its own thread"
+        " CPU time (CLOCK_THREAD_CPUTIME_ID); %d rounds, each running it with the agent off, with"
+        " the floor (bench/bystander/empty_hook.bpf.c: one empty BPF program on"
+        " sys_exit_write, nothing else) and with the agent on (`periscope --no-print`, no"
+        " filter: it traces every process), the order rotated each round. ns per call, medians"
+        " of the rounds. Attaching any syscall tracepoint puts every syscall of every task on the"
+        " tracing slow path (SYSCALL_WORK_SYSCALL_TRACEPOINT): `getpid` has no program of ours"
+        " and shows that alone." % (BYSTANDER_ITERS, BYSTANDER_ROUNDS))
+    add("")
+    add("| call | off | floor (empty hook) | agent on | floor − off | agent − off | agent − floor |")
+    add("|---|---|---|---|---|---|---|")
+    what = {"getpid": "getpid (no program)", "devnull": "write 1 B to /dev/null",
+            "pipe": "write/read 1 B on a pipe (per call)", "epoll": "epoll_wait, empty set, 0 ms"}
+    for k in BYSTANDER_KINDS:
+        off, fl, ag = (median([r[k] for r in by[m]]) for m in ("off", "floor", "agent"))
+        add("| %s | %.0f | %.0f | %.0f | %+.0f | %+.0f | %+.0f |" % (
+            what[k], off, fl, ag, fl - off, ag - off, ag - fl))
+    add("")
+    names = sorted(set(n for r in by["agent"] for n in r.get("bpf_progs", {})))
+    rows = []
+    for n in names:
+        cnt = median([r["bpf_progs"].get(n, (0, 0))[1] for r in by["agent"]])
+        ns = [r["bpf_progs"][n][0] / float(r["bpf_progs"][n][1]) for r in by["agent"]
+              if r["bpf_progs"].get(n, (0, 0))[1]]
+        if cnt >= BYSTANDER_ITERS / 2:
+            rows.append((n, cnt, median(ns)))
+    if rows:
+        add("The agent's programs that ran for the bystander's calls (run_cnt/run_time_ns deltas"
+            " over the loop, medians; the machine's other processes add their own runs):")
+        add("")
+        add("| program | runs | mean ns per run |")
+        add("|---|---|---|")
+        for n, cnt, ns in rows:
+            add("| %s | %d | %.0f |" % (n, cnt, ns))
+        add("")
+    add("Per round (ns per call: getpid / devnull / pipe / epoll):")
+    add("")
+    for i, r in enumerate(runs):
+        add("- %d %s: %s" % (i + 1, r["mode"], " / ".join("%.0f" % r[k] for k in BYSTANDER_KINDS)))
+    return "\n".join(L)
+
+
 def machine():
     model = ""
     try:
@@ -928,6 +1056,33 @@ def fn_name(fn):
 
 def fmt_kb(kb):
     return "%.1f MB" % (kb / 1024.0)
+
+
+def prog_table(on):
+    """Where the BPF time of the wrk runs goes, per program (medians over the on runs)."""
+    out = []
+    names = sorted(set(k for r in on for k in r.get("bpf_progs", {})))
+    rows = []
+    for name in names:
+        per_req = [r["bpf_progs"].get(name, (0, 0))[1] / float(r["requests"]) for r in on]
+        mean_ns = [r["bpf_progs"][name][0] / float(r["bpf_progs"][name][1]) for r in on
+                   if r["bpf_progs"].get(name, (0, 0))[1]]
+        us_req = [r["bpf_progs"].get(name, (0, 0))[0] / 1e3 / r["requests"] for r in on]
+        if median(per_req) >= 0.01:
+            rows.append((median(us_req), name, median(per_req), median(mean_ns)))
+    if not rows:
+        return out
+    out.append("Per BPF program (`run_cnt`/`run_time_ns` deltas of each program over a run, medians"
+               " of the on runs; programs with fewer than 0.01 runs per request left out; a"
+               " tail-call target's runs are counted in its caller's run time, not as runs of"
+               " its own):")
+    out.append("")
+    out.append("| program | runs per request | mean ns per run | µs per request |")
+    out.append("|---|---|---|---|")
+    for us, name, per_req, ns in sorted(rows, reverse=True):
+        out.append("| %s | %.2f | %.0f | %.2f |" % (name, per_req, ns, us))
+    out.append("")
+    return out
 
 
 def summarize(results):
@@ -1086,6 +1241,7 @@ def report(results, m, took):
                     r["bpf_ns"] / 1e9, r["bpf_runs"], r["spans"], r["dropped"],
                     fmt_kb(r["rss_kb"])))
         add("")
+        L.extend(prog_table(on))
 
     runs = results.get("redis")
     if runs:
@@ -1399,6 +1555,8 @@ def main():
             bench_logs(results)
         if "gotls" not in SKIP:
             bench_gotls(results, workdir)
+        if "bystander" not in SKIP:
+            bench_bystander(results)
     finally:
         if nginx:
             nginx.close()
@@ -1408,6 +1566,8 @@ def main():
     text = report(results, m, took)
     if results.get("logs"):
         text += "\n\n" + logs_section(results["logs"])
+    if results.get("bystander"):
+        text += "\n\n" + bystander_section(results["bystander"])
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         f.write(text + "\n")
