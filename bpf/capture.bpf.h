@@ -8,10 +8,6 @@
 
 /* ---- data syscalls ---- */
 
-/* Reads user memory into a dynptr (here: a ring-buffer record) at a run-time offset and size. */
-extern int bpf_probe_read_user_dynptr(struct bpf_dynptr *dptr, __u32 off, __u32 size,
-                                      const void *unsafe_ptr__ign) __ksym;
-
 /* The syscall's arguments, still in the user registers saved at entry: the
  * exit tracepoint reads them there, so no entry program (and no map entry
  * per syscall in flight) is needed. */
@@ -95,7 +91,6 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
 	a->kind = kind;
 	a->source = source;
 	a->direction = direction;
-	a->proc_kind = tls_proc ? *tls_proc : 0;
 	a->si = *si;
 	bpf_tail_call(ctx, &io_exit_prog,
 	              direction == PSCOPE_DIR_INGRESS && si->role == PSCOPE_ROLE_SERVER
@@ -253,106 +248,10 @@ static __always_inline void finish_data(struct scratch_event *s, long ret, __u32
 	emit_data(s, size, sk, lost);
 }
 
-/* Fills the header of a data event of the syscall io_start handed over. */
-static __always_inline void fill_data_header(struct pscope_data_event *e, const struct active_io *a,
-                                             __u64 pid_tgid, long ret)
-{
-	e->hdr.type = PSCOPE_EV_DATA;
-	e->hdr.flags = a->si.lost ? PSCOPE_EVF_LOST : 0;
-	e->hdr.timestamp_ns = a->enter_ns;
-	fill_conn_ref(&e->conn, pid_tgid, a->fd, a->sk, &a->si);
-	e->enter_ns = a->enter_ns;
-	e->bytes = ret;
-	e->direction = a->direction;
-	e->source = a->source;
-	e->pad0 = 0;
-	e->goroutine = current_r14();
-	if (a->direction == PSCOPE_DIR_EGRESS)
-		e->goroutine = go_write_goroutine(pid_tgid >> 32, e->goroutine, a->proc_kind);
-}
-
-/* Marks socket sk after a send: a failure flags its next event (the stream has a hole), a
- * success after a failure clears the flag. */
-static __always_inline void note_sent(__u64 sk, int failed, __u8 was_lost)
-{
-	struct pscope_sock_info *si;
-
-	if (failed)
-		count_drop(PSCOPE_DROP_RINGBUF_FULL);
-	else if (!was_lost)
-		return;
-	si = bpf_map_lookup_elem(&socks, &sk);
-	if (si)
-		si->lost = failed ? 1 : 0;
-}
-
-/* The common case, sent straight from the ring buffer: one user buffer, no buffer (sendfile),
- * or at most MAX_IOV iovec entries. The record is reserved at the size of the header plus the
- * bytes to capture, and the bytes are read from user memory into it: no per-CPU scratch copy
- * and no second copy by bpf_ringbuf_output. */
-static __always_inline void send_direct(const struct active_io *a, __u64 pid_tgid, long ret,
-                                        __u64 iov_ptr, __u64 iovcnt, __u32 cap)
-{
-	const __u32 hdr = sizeof(struct pscope_data_event);
-	__u32 want = (__u64)ret < cap ? (__u32)ret : cap;
-	__u32 captured = 0, size;
-	struct pscope_data_event *e;
-	struct bpf_dynptr dp;
-
-	if (a->kind == IO_NONE)
-		want = 0;
-	size = hdr + want;
-	if (bpf_ringbuf_reserve_dynptr(&events, size, 0, &dp)) {
-		bpf_ringbuf_discard_dynptr(&dp, 0);
-		note_sent(a->sk, 1, a->si.lost);
-		return;
-	}
-	if (a->kind == IO_BUF) {
-		if (want && bpf_probe_read_user_dynptr(&dp, hdr, want, (const void *)a->buf))
-			count_drop(PSCOPE_DROP_READ_FAULT);
-		else
-			captured = want;
-	} else if (a->kind != IO_NONE) {
-		__u64 left = ret;
-
-		for (int k = 0; k < MAX_IOV; k++) {
-			struct iovec iov;
-
-			if (k >= iovcnt || !left || captured >= want)
-				break;
-			if (bpf_probe_read_user(&iov, sizeof(iov),
-			                        (const void *)(iov_ptr + (__u64)k * sizeof(iov))))
-				break;
-			__u64 len = iov.iov_len < left ? iov.iov_len : left;
-			__u32 n = len < want - captured ? (__u32)len : want - captured;
-			if (n && bpf_probe_read_user_dynptr(&dp, hdr + captured, n, iov.iov_base)) {
-				count_drop(PSCOPE_DROP_READ_FAULT);
-				break;
-			}
-			captured += n;
-			left -= len;
-		}
-	}
-	e = bpf_dynptr_data(&dp, 0, sizeof(*e));
-	if (!e) {
-		bpf_ringbuf_discard_dynptr(&dp, 0);
-		return;
-	}
-	fill_data_header(e, a, pid_tgid, ret);
-	e->captured = captured;
-	e->hdr.size = hdr + captured; /* a fault leaves the record's tail unused */
-	if ((__u64)ret > captured && captured == cap)
-		count_drop(PSCOPE_DROP_TRUNCATED);
-	bpf_ringbuf_submit_dynptr(&dp, ringbuf_flags(size));
-	note_sent(a->sk, 0, a->si.lost);
-}
-
 /* The body of the tail-call targets: copies up to cap bytes of the data
- * syscall io_start handed over and sends the event, straight from the ring
- * buffer (send_direct) unless it is a write of more iovec entries than one
- * pass walks (gRPC C core: ~25 per call): that one is built in the per-CPU
- * scratch slot and goes on in io_exit_more, a third tail call, which sends
- * the event. */
+ * syscall io_start handed over and sends the event. A write of more iovec
+ * entries than one pass walks (gRPC C core: ~25 per call) goes on in
+ * io_exit_more, a third tail call, which sends the event. */
 static __always_inline int io_exit_capture(struct trace_event_raw_sys_exit *ctx, __u32 cap)
 {
 	long ret = ctx->ret;
@@ -377,23 +276,6 @@ static __always_inline int io_exit_capture(struct trace_event_raw_sys_exit *ctx,
 				return 0;
 		}
 	}
-	if (cap > PSCOPE_CAPTURE_MAX)
-		cap = PSCOPE_CAPTURE_MAX;
-
-	__u64 iov_ptr = a.buf, iovcnt = a.count;
-	if (a.kind == IO_MSG) {
-		struct user_msghdr msg;
-		if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)a.buf)) {
-			iovcnt = 0; /* sent with no payload */
-		} else {
-			iov_ptr = (__u64)msg.msg_iov;
-			iovcnt = msg.msg_iovlen;
-		}
-	}
-	if (a.kind == IO_BUF || a.kind == IO_NONE || iovcnt <= MAX_IOV) {
-		send_direct(&a, pid_tgid, ret, iov_ptr, iovcnt, cap);
-		return 0;
-	}
 
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct scratch_event *s = bpf_map_lookup_elem(&scratch, &cpu);
@@ -401,23 +283,52 @@ static __always_inline int io_exit_capture(struct trace_event_raw_sys_exit *ctx,
 		return 0;
 	struct pscope_data_event *e = (struct pscope_data_event *)s->raw;
 	__u8 *payload = s->raw + sizeof(*e);
+	if (cap > PSCOPE_CAPTURE_MAX)
+		cap = PSCOPE_CAPTURE_MAX;
 
-	fill_data_header(e, &a, pid_tgid, ret);
-	ap->iov_ptr = iov_ptr;
-	ap->iovcnt = iovcnt;
-	ap->left = ret;
-	ap->off = 0;
-	ap->next = 0;
-	ap->fault = 0;
-	ap->cap = cap;
-	copy_iov_pass(payload, ap, cap);
-	if (iov_more(ap, cap)) {
-		bpf_tail_call(ctx, &io_exit_prog, IO_EXIT_MORE);
-		count_drop(PSCOPE_DROP_IOV_LIMIT); /* the tail call failed */
-	} else if (ap->left && ap->off < cap && !ap->fault) {
-		count_drop(PSCOPE_DROP_IOV_LIMIT);
+	e->hdr.type = PSCOPE_EV_DATA;
+	e->hdr.flags = a.si.lost ? PSCOPE_EVF_LOST : 0;
+	e->hdr.timestamp_ns = a.enter_ns;
+	fill_conn_ref(&e->conn, pid_tgid, a.fd, a.sk, &a.si);
+	e->enter_ns = a.enter_ns;
+	e->bytes = ret;
+	e->direction = a.direction;
+	e->source = a.source;
+	e->pad0 = 0;
+	e->goroutine = current_r14();
+	if (a.direction == PSCOPE_DIR_EGRESS)
+		e->goroutine = go_effective_goroutine(pid_tgid >> 32, e->goroutine);
+
+	__u32 captured = 0;
+	if (a.kind == IO_BUF) {
+		captured = copy_user(payload, 0, a.buf, ret, cap);
+	} else if (a.kind == IO_IOV || a.kind == IO_MSG) {
+		__u64 iov_ptr = a.buf, iovcnt = a.count;
+		if (a.kind == IO_MSG) {
+			struct user_msghdr msg;
+			if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)a.buf))
+				goto send;
+			iov_ptr = (__u64)msg.msg_iov;
+			iovcnt = msg.msg_iovlen;
+		}
+		ap->iov_ptr = iov_ptr;
+		ap->iovcnt = iovcnt;
+		ap->left = ret;
+		ap->off = 0;
+		ap->next = 0;
+		ap->fault = 0;
+		ap->cap = cap;
+		copy_iov_pass(payload, ap, cap);
+		captured = ap->off;
+		if (iov_more(ap, cap)) {
+			bpf_tail_call(ctx, &io_exit_prog, IO_EXIT_MORE);
+			count_drop(PSCOPE_DROP_IOV_LIMIT); /* the tail call failed */
+		} else if (ap->left && ap->off < cap && !ap->fault) {
+			count_drop(PSCOPE_DROP_IOV_LIMIT);
+		}
 	}
-	finish_data(s, ret, ap->off, cap, a.sk, a.si.lost);
+send:
+	finish_data(s, ret, captured, cap, a.sk, a.si.lost);
 	return 0;
 }
 

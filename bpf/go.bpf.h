@@ -25,11 +25,6 @@ static __always_inline int go_note_caller(struct pt_regs *ctx)
 	bpf_map_update_elem(&go_pc_caller, &k, &g, BPF_ANY);
 	if (!bpf_map_lookup_elem(&go_procs, &k.tgid))
 		bpf_map_update_elem(&go_procs, &k.tgid, &one, BPF_ANY);
-	__u8 kind = TLS_PROC_GO_HTTP, *p = bpf_map_lookup_elem(&ssl_procs, &k.tgid);
-	if (!p)
-		bpf_map_update_elem(&ssl_procs, &k.tgid, &kind, BPF_NOEXIST);
-	else if (!(*p & kind))
-		*p |= kind; /* racing writers only add bits */
 	return 0;
 }
 
@@ -72,26 +67,9 @@ static __always_inline __u32 go_effective_goroutine(__u32 tgid, __u32 g)
 	return caller ? *caller : g;
 }
 
-/* The same for a socket write whose process's ssl_procs bits are known. */
-static __always_inline __u32 go_write_goroutine(__u32 tgid, __u32 g, __u8 proc_kind)
-{
-	struct go_g_key gk = {.tgid = tgid, .g = g};
-	__u32 *caller;
-
-	if (!g || !(proc_kind & TLS_PROC_GO_HTTP))
-		return g;
-	caller = bpf_map_lookup_elem(&go_g_override, &gk);
-	return caller ? *caller : g;
-}
-
 #else
 
 static __always_inline __u32 go_effective_goroutine(__u32 tgid, __u32 g)
-{
-	return g;
-}
-
-static __always_inline __u32 go_write_goroutine(__u32 tgid, __u32 g, __u8 proc_kind)
 {
 	return g;
 }

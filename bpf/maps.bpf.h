@@ -43,7 +43,7 @@ struct active_io {
 	__u8 kind;
 	__u8 source;
 	__u8 direction;
-	__u8 proc_kind; /* the process's ssl_procs bits (TLS_PROC_*), read once by io_start */
+	__u8 pad;
 	struct pscope_sock_info si;
 	/* an iovec copy that io_exit_more continues (see copy_iov_pass) */
 	__u64 iov_ptr;
@@ -159,13 +159,9 @@ struct {
  * TLS_PROC_OPENSSL — I/O may happen outside the TLS call (memory BIOs:
  * Node.js, Python asyncio): remember the last socket each thread read or
  * wrote, the best guess for a TLS call without a syscall; TLS_PROC_GO — Go
- * crypto/tls calls in flight are keyed by goroutine (go_tls_active);
- * TLS_PROC_GO_HTTP — Go net/http client probes fired (as go_procs, which the
- * TLS probes read): the data path reads it with the other bits, so a write
- * looks for a caller goroutine without a lookup of its own. */
+ * crypto/tls calls in flight are keyed by goroutine (go_tls_active). */
 #define TLS_PROC_OPENSSL 1
 #define TLS_PROC_GO      2
-#define TLS_PROC_GO_HTTP 4
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
