@@ -40,33 +40,26 @@ static __always_inline struct file *file_from_fd(int fd)
 	return file;
 }
 
-/* Read-only casts of a kernel pointer we hold as a number: loads through the result are plain
- * fault-safe memory reads (no helper call each, unlike BPF_CORE_READ). */
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
-
-/* The TCP socket behind fd in the current task, or NULL. Runs at every read/write exit of every
- * process, so after the fd-table read it walks file → socket → sock with direct loads. */
+/* The TCP socket behind fd in the current task, or NULL. */
 static __always_inline struct sock *sock_from_fd(int fd)
 {
-	struct file *fp = file_from_fd(fd);
+	struct file *file = file_from_fd(fd);
 
-	if (!fp)
+	if (!file)
 		return NULL;
-	struct file *file = bpf_rdonly_cast(fp, bpf_core_type_id_kernel(struct file));
-	struct inode *inode = file->f_inode;
-	if (!inode || (inode->i_mode & S_IFMT) != S_IFSOCK)
+	umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
 		return NULL;
-	struct socket *sock =
-	    bpf_rdonly_cast(file->private_data, bpf_core_type_id_kernel(struct socket));
-	if (!sock || sock->type != SOCK_STREAM)
+	struct socket *sock = BPF_CORE_READ(file, private_data);
+	if (!sock || BPF_CORE_READ(sock, type) != SOCK_STREAM)
 		return NULL;
-	struct sock *sk = sock->sk;
+	struct sock *sk = BPF_CORE_READ(sock, sk);
 	if (!sk)
 		return NULL;
-	__u16 family = sk->__sk_common.skc_family;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family != AF_INET && family != AF_INET6)
 		return NULL;
-	return (struct sock *)(unsigned long)(__u64)sk;
+	return sk;
 }
 
 static __always_inline void read_tuple(struct sock *sk, struct pscope_sock_info *si)
