@@ -643,7 +643,8 @@ def report_gotls(runs, add):
     add("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for i, r in enumerate(runs):
         row = "| %d | %s%s | %s | %.2f | %.2f | %.2f | %.2f |" % (
-            i + 1, r["mode"], " (another agent ran)" if r["others"] else "", r["client"], r["seconds"], r["client_user_s"], r["client_sys_s"],
+            i + 1, r["mode"], " (another agent ran)" if r["others"] else "",
+            r["client"], r["seconds"], r["client_user_s"], r["client_sys_s"],
             r["server_cpu_s"])
         if r["mode"] == "off":
             add(row + " | | | | |")
