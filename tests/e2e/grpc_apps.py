@@ -10,16 +10,23 @@ from lib import check_eq
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 BUILD_DIR = os.path.join(REPO, os.environ.get("BUILD", "build"), "e2e-apps")
+GO_VARIANTS = {  # name: go build flags
+    "default": [],
+    "stripped": ["-ldflags=-s -w"],
+    "pie": ["-buildmode=pie", "-ldflags=-s -w"],
+}
 
 
-def go_binary():
+def go_binary(variant="default"):
     """Builds apps/grpc-go with the Debian toolchain and golang-google-grpc-dev, offline (GOPATH
-    mode against /usr/share/gocode); None when either is missing."""
+    mode against /usr/share/gocode), with the flags of GO_VARIANTS[variant]; None when either is
+    missing."""
     go = shutil.which("go")
     if not go or not os.path.isdir("/usr/share/gocode/src/google.golang.org/grpc"):
         return None
     src = os.path.join(HERE, "apps", "grpc-go", "main.go")
-    out = os.path.join(BUILD_DIR, "grpc-go", "grpc-go")
+    out = os.path.join(BUILD_DIR, "grpc-go", "grpc-go" + ("" if variant == "default" else
+                                                          "-" + variant))
     if os.path.exists(out) and os.path.getmtime(out) > os.path.getmtime(src):
         return out
     os.makedirs(os.path.dirname(out), exist_ok=True)
@@ -27,8 +34,8 @@ def go_binary():
     env.update({"GOPATH": "/usr/share/gocode", "GO111MODULE": "off", "GOPROXY": "off",
                 "GOFLAGS": "", "CGO_ENABLED": "0",
                 "GOCACHE": os.path.join(BUILD_DIR, "grpc-go", "cache")})
-    r = subprocess.run([go, "build", "-o", out, src], env=env, capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run([go, "build"] + GO_VARIANTS[variant] + ["-o", out, src], env=env,
+                       capture_output=True, text=True, timeout=300)
     check_eq(r.returncode, 0, "go build apps/grpc-go (%s)" % r.stderr[-500:])
     return out
 

@@ -202,6 +202,8 @@ static void grpc_span_build(struct span *s, const struct http2_exchange *ex, con
 	span_add_int(s, "network.peer.port", c->ref.remote_port);
 	span_add_str(s, "network.protocol.name", "http");
 	span_add_str(s, "network.protocol.version", "2");
+	/* as on HTTP spans: https when the plaintext came from a TLS probe */
+	span_add_str(s, "url.scheme", (c->flags & CONN_FLAG_TLS) ? "https" : "http");
 	if (ex->user_agent[0])
 		span_add_str(s, "user_agent.original", ex->user_agent);
 	if (call.error) {

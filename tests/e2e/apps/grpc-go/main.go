@@ -2,9 +2,14 @@
 // golang-google-grpc-dev), no generated code: a hand-written ServiceDesc and a raw-bytes codec.
 // Service demo.Echo: Unary (request "abort:<code>" fails with that code) and ServerStream.
 //
-//	grpc-go server PORT LOG      serve; one line per finished call in LOG: "<method> <code>"
-//	grpc-go client PORT N        N Unary calls (every 5th aborts NOT_FOUND) and N/5
-//	                             ServerStream calls over one connection; prints "<method> <code>"
+//	grpc-go server PORT LOG [-tls CERT KEY]
+//	                             serve (over TLS with -tls, credentials.NewTLS); one line per
+//	                             finished call in LOG: "<method> <code>"
+//	grpc-go client PORT N [-tls CERT] [-wait]
+//	                             N Unary calls (every 5th aborts NOT_FOUND) and N/5
+//	                             ServerStream calls over one connection; prints "<method> <code>".
+//	                             -tls: over TLS, trusting CERT; -wait: print "waiting" and read a
+//	                             line from stdin before dialing (the test waits for the probes)
 //	grpc-go h2c PORT LOG         plain HTTP/2 cleartext server (net/http + x/net/http2/h2c:
 //	                             prior knowledge and `Upgrade: h2c`); /missing answers 404, any
 //	                             other path 200; one line per request in LOG: "<method> <path> <status> <proto>"
@@ -13,6 +18,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -26,6 +33,7 @@ import (
 	"golang.org/x/net/http2/h2c"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/status"
 )
@@ -134,7 +142,16 @@ func main() {
 		if err != nil {
 			panic(err)
 		}
-		s := grpc.NewServer()
+		var opts []grpc.ServerOption
+		if len(os.Args) >= 7 && os.Args[4] == "-tls" {
+			pair, err := tls.LoadX509KeyPair(os.Args[5], os.Args[6])
+			if err != nil {
+				panic(err)
+			}
+			opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{
+				Certificates: []tls.Certificate{pair}})))
+		}
+		s := grpc.NewServer(opts...)
 		var impl interface{} = &echo{}
 		s.RegisterService(&desc, impl)
 		fmt.Println("ready")
@@ -165,7 +182,25 @@ func main() {
 		}
 	case "client":
 		n, _ := strconv.Atoi(os.Args[3])
-		cc, err := grpc.Dial("127.0.0.1:"+port, grpc.WithInsecure())
+		creds := grpc.WithInsecure()
+		for i := 4; i < len(os.Args); i++ {
+			switch os.Args[i] {
+			case "-tls":
+				pem, err := os.ReadFile(os.Args[i+1])
+				if err != nil {
+					panic(err)
+				}
+				roots := x509.NewCertPool()
+				roots.AppendCertsFromPEM(pem)
+				creds = grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
+					RootCAs: roots, ServerName: "localhost"}))
+				i++
+			case "-wait":
+				fmt.Println("waiting")
+				bufio.NewReader(os.Stdin).ReadString('\n')
+			}
+		}
+		cc, err := grpc.Dial("127.0.0.1:"+port, creds)
 		if err != nil {
 			panic(err)
 		}
