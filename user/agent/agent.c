@@ -30,6 +30,7 @@
 #include "telemetry/http_span.h"
 #include "telemetry/http2_span.h"
 #include "kernel/loader.h"
+#include "kernel/ring_reader.h"
 #include "util/log.h"
 #include "telemetry/metrics.h"
 #include "export/otlp_exporter.h"
@@ -98,7 +99,7 @@ struct agent {
 	const struct config *cfg;
 	struct logger *log;
 	struct loader *loader;
-	struct ring_buffer *rb;
+	struct ring_reader *rb;
 	uint64_t ringbuf_peak; /* most bytes seen waiting at a drain since the last report */
 	struct event_loop *loop;
 	struct conn_table *conns;
@@ -794,7 +795,7 @@ static void drain_ringbuf(struct agent *a)
 
 	if (waiting > a->ringbuf_peak)
 		a->ringbuf_peak = waiting;
-	ring_buffer__consume(a->rb);
+	ring_reader_consume(a->rb);
 	trace_links_flush(a->links);
 	if (a->printer)
 		printer_flush(a->printer);
@@ -1343,13 +1344,13 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 		}
 		tls_probes_scan_all(a->tls);
 	}
-	a->rb = ring_buffer__new(loader_events_fd(a->loader), on_ringbuf_event, a, NULL);
+	a->rb = ring_reader__new(loader_events_fd(a->loader), on_ringbuf_event, a);
 	if (!a->rb) {
 		rc = -errno;
 		log_msg(lg, LOG_ERROR, "cannot open the ring buffer", NULL);
 		goto cleanup;
 	}
-	rc = event_loop_add_fd(a->loop, ring_buffer__epoll_fd(a->rb), EPOLLIN, on_ringbuf_ready, a);
+	rc = event_loop_add_fd(a->loop, ring_reader_fd(a->rb), EPOLLIN, on_ringbuf_ready, a);
 	if (rc < 0)
 		goto cleanup;
 	rc = event_loop_add_timer(a->loop, POLL_INTERVAL_MS, on_poll_timer, a);
@@ -1373,7 +1374,7 @@ void agent__free(struct agent *a)
 	if (!a)
 		return;
 	prom_server__free(a->prom);
-	ring_buffer__free(a->rb);
+	ring_reader__free(a->rb);
 	if (event_writer__free(a->recorder) < 0)
 		log_msg(a->log, LOG_ERROR, "the event file is incomplete", NULL);
 	tls_probes__free(a->tls);
