@@ -61,10 +61,10 @@ struct tls_probes {
 	size_t n_negative;
 	struct pending_scan pending[MAX_PENDING];
 	size_t n_pending;
-	bool openssl;        /* TLS probes: OpenSSL and Go crypto/tls (off with --no-tls);
-	                        Go net/http linking probes always */
-	struct x86_rets *xr; /* for Go RETs, made at the first Go binary */
-	bool said_denied;    /* the one line about uprobes refused was logged */
+	bool openssl;     /* TLS probes: OpenSSL and Go crypto/tls (off with --no-tls);
+	                     Go net/http linking probes always */
+	bool no_decoder;  /* capstone (for Go RETs) could not be loaded: not tried again */
+	bool said_denied; /* the one line about uprobes refused was logged */
 	struct tls_probes_stats stats;
 };
 
@@ -150,7 +150,6 @@ void tls_probes__free(struct tls_probes *t)
 	loader_detach_tls_all(probes, t->n_libs);
 	for (size_t i = 0; i < t->n_libs; i++)
 		lib_free(t->libs[i]);
-	x86_rets__free(t->xr);
 	free(t);
 }
 
@@ -237,6 +236,7 @@ static int attach_go(struct tls_probes *t, const char *path, const char *shown_p
 {
 	struct go_binary *gb = NULL;
 	struct go_attach_plan *p = NULL;
+	struct x86_rets *xr = NULL;
 	double t0 = now_ms(), t1;
 	char ms[32], rets[32];
 	int rc;
@@ -253,9 +253,19 @@ static int attach_go(struct tls_probes *t, const char *path, const char *shown_p
 		rc = -ENOMEM;
 		goto cleanup;
 	}
-	if (t->openssl && !t->xr)
-		t->xr = x86_rets__new();
-	rc = go_attach_plan_make(gb, t->xr, t->openssl, p);
+	/* capstone (~3 MB of pages) is loaded for this binary's plan only */
+	if (t->openssl && !t->no_decoder) {
+		xr = x86_rets__new();
+		t->no_decoder = !xr;
+		if (!xr)
+			log_msg(
+			    t->log, LOG_WARN,
+			    "libcapstone.so.4 not loaded: Go crypto/tls not probed (net/http and "
+			    "OpenSSL still are)",
+			    NULL);
+	}
+	rc = go_attach_plan_make(gb, xr, t->openssl, p);
+	x86_rets__free(xr);
 	if (rc)
 		goto cleanup;
 	if (p->tls_skipped[0])
