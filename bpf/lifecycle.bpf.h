@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /* lifecycle.bpf.h — lifecycle events: accept/connect open a connection with its role,
  * close ends it (and forgets the socket), a peer's FIN or reset is
- * reported (sock:inet_sock_set_state), process exec/exit let userspace read and forget
- * process metadata; the agent's own connections register its endpoints instead. */
+ * reported (sock:inet_sock_set_state), process exec/exit let userspace forget process
+ * metadata and look at new executables (a known plain one wakes no one); the agent's own
+ * connections register its endpoints instead. */
 #ifndef PERISCOPE_LIFECYCLE_BPF_H
 #define PERISCOPE_LIFECYCLE_BPF_H
 
@@ -134,7 +135,11 @@ int process_exit(void *ctx)
 	return 0;
 }
 
-/* A new program: userspace looks at its executable and libraries for TLS. */
+/* A new program: userspace forgets what it knew of the process, and looks at
+ * a new executable for Go or OpenSSL (TLS probes must be in place before its
+ * first TLS call: the agent is woken now). An executable it looked at before
+ * and found plain (plain_exes) needs no wakeup: the event waits for the next
+ * drain. */
 SEC("tracepoint/sched/sched_process_exec")
 int process_exec(void *ctx)
 {
@@ -144,18 +149,28 @@ int process_exec(void *ctx)
 	if (!pid_traced(tgid))
 		return 0;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
 	struct pscope_proc_event ev = {};
+	struct pscope_file_key key = {};
+	__u64 flags = BPF_RB_FORCE_WAKEUP;
+
 	ev.hdr.type = PSCOPE_EV_PROC_EXEC;
 	ev.hdr.size = sizeof(ev);
 	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
 	ev.pid = tgid;
 	ev.proc_start_ns = BPF_CORE_READ(task, group_leader, start_time);
-	const unsigned char *name = BPF_CORE_READ(task, mm, exe_file, f_path.dentry, d_name.name);
+	const unsigned char *name = BPF_CORE_READ(exe, f_path.dentry, d_name.name);
 	if (name)
 		bpf_probe_read_kernel_str(ev.exe_name, sizeof(ev.exe_name), name);
-	/* wake the agent now: it reads the new program's metadata from /proc
-	 * while the process surely exists (a curl lives a few milliseconds) */
-	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), BPF_RB_FORCE_WAKEUP))
+	key.ino = BPF_CORE_READ(exe, f_inode, i_ino);
+	key.dev = BPF_CORE_READ(exe, f_inode, i_sb, s_dev);
+	ev.exe_ino = key.ino;
+	ev.exe_dev = key.dev;
+	if (key.ino && bpf_map_lookup_elem(&plain_exes, &key)) {
+		ev.hdr.flags = PSCOPE_EVF_PLAIN_EXE;
+		flags = ringbuf_flags(sizeof(ev));
+	}
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), flags))
 		count_drop(PSCOPE_DROP_RINGBUF_FULL);
 	/* a new program gets a fresh guess about its TLS library */
 	bpf_map_delete_elem(&ssl_procs, &tgid);

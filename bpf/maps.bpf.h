@@ -243,6 +243,15 @@ struct {
 	__type(value, __u8);
 } go_procs SEC(".maps");
 
+/* Executables the agent looked at and found nothing to probe in (no Go, no
+ * OpenSSL of their own), by file: their exec is not worth waking it for. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct pscope_file_key);
+	__type(value, __u8);
+} plain_exes SEC(".maps");
+
 /* Per thread (pid_tgid): turns of its event loop so far (pscope_conn_ref.tick). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -527,20 +527,24 @@ static bool lost_since(void *ctx, const struct conn *c)
 
 static void on_proc_exit(struct agent *a, const struct pscope_proc_event *e, size_t size)
 {
-	if (size < sizeof(*e)) {
+	/* event files recorded before exe_ino/exe_dev have 64-byte events */
+	if (size < offsetof(struct pscope_proc_event, exe_ino)) {
 		a->stats.malformed_events++;
 		return;
 	}
 	if (e->hdr.type == PSCOPE_EV_PROC_EXEC) {
-		char name[sizeof(e->exe_name) + 1];
+		struct tls_exe exe = {0};
 
-		/* a new program in this pid: new name, maybe a TLS library */
+		if (size >= sizeof(*e))
+			exe = (struct tls_exe){.ino = e->exe_ino,
+			                       .dev = e->exe_dev,
+			                       .plain = e->hdr.flags & PSCOPE_EVF_PLAIN_EXE};
+		/* a new program in this pid: its resource is read again at its
+		 * first connection (most programs never open one); a new
+		 * executable is looked at for Go or OpenSSL now, once per file */
 		proc_info_forget(a->procs, e->pid);
-		memcpy(name, e->exe_name, sizeof(e->exe_name));
-		name[sizeof(e->exe_name)] = '\0';
-		proc_info_get(a->procs, e->pid, e->proc_start_ns, name);
 		if (a->tls)
-			tls_probes_on_exec(a->tls, e->pid, e->hdr.timestamp_ns);
+			tls_probes_on_exec(a->tls, e->pid, e->hdr.timestamp_ns, &exe);
 		return;
 	}
 	{

@@ -369,23 +369,42 @@ static bool is_libssl_name(const char *path)
 	return !strncmp(base, "libssl.so", 9);
 }
 
-void tls_probes_scan_pid(struct tls_probes *t, uint32_t pid)
+/* The executable of pid: TLS library or Go program? When exe is given (the
+ * exec event's) and the file is the same, a plain one goes into plain_exes. */
+static void scan_exe(struct tls_probes *t, uint32_t pid, const struct tls_exe *exe)
+{
+	struct stat st;
+	struct file_id id;
+	struct tls_lib *lib;
+	char path[512], shown[256];
+	ssize_t n;
+
+	/* the executable itself may carry OpenSSL (node) */
+	snprintf(path, sizeof(path), "%s/%u/exe", t->proc_root, pid);
+	if (stat(path, &st) != 0)
+		return;
+	id = (struct file_id){st.st_dev, st.st_ino};
+	lib = lib_find(t, id);
+	if (!lib && !known_negative(t, id)) {
+		n = readlink(path, shown, sizeof(shown) - 1);
+		shown[n > 0 ? n : 0] = '\0';
+		lib = lib_get(t, id, path, shown[0] ? shown : path, true);
+	}
+	use_lib(t, lib, pid);
+	/* the same file as the kernel saw at exec (not a later exec's) */
+	if (!lib && exe && exe->ino == st.st_ino &&
+	    exe->dev == ((major(st.st_dev) << 20) | minor(st.st_dev)) && known_negative(t, id))
+		loader_mark_plain_exe(t->loader, exe->dev, exe->ino);
+}
+
+static void scan_pid(struct tls_probes *t, uint32_t pid, const struct tls_exe *exe)
 {
 	char path[512], line[1024];
 	struct stat st;
 	FILE *maps;
 
 	t->stats.scans++;
-	/* the executable itself may carry OpenSSL (node) */
-	snprintf(path, sizeof(path), "%s/%u/exe", t->proc_root, pid);
-	if (stat(path, &st) == 0) {
-		struct file_id id = {st.st_dev, st.st_ino};
-		char shown[256];
-		ssize_t n = readlink(path, shown, sizeof(shown) - 1);
-
-		shown[n > 0 ? n : 0] = '\0';
-		use_lib(t, lib_get(t, id, path, shown[0] ? shown : path, true), pid);
-	}
+	scan_exe(t, pid, exe);
 	snprintf(path, sizeof(path), "%s/%u/maps", t->proc_root, pid);
 	maps = fopen(path, "re");
 	if (!maps)
@@ -411,6 +430,11 @@ void tls_probes_scan_pid(struct tls_probes *t, uint32_t pid)
 		use_lib(t, lib_get(t, id, path, file, false), pid);
 	}
 	fclose(maps);
+}
+
+void tls_probes_scan_pid(struct tls_probes *t, uint32_t pid)
+{
+	scan_pid(t, pid, NULL);
 }
 
 static void attach_system_libs(struct tls_probes *t)
@@ -462,10 +486,16 @@ void tls_probes_scan_all(struct tls_probes *t)
 	closedir(d);
 }
 
-void tls_probes_on_exec(struct tls_probes *t, uint32_t pid, uint64_t now_ns)
+void tls_probes_on_exec(struct tls_probes *t, uint32_t pid, uint64_t now_ns,
+                        const struct tls_exe *exe)
 {
 	tls_probes_on_exit(t, pid); /* the old program's libraries are gone */
-	tls_probes_scan_pid(t, pid);
+	/* a plain executable was looked at before; its libraries are mapped
+	 * after exec returns, so only the rescans can find a libssl */
+	if (exe && exe->plain)
+		t->stats.plain_execs++;
+	else
+		scan_pid(t, pid, exe);
 	if (t->n_pending < MAX_PENDING)
 		t->pending[t->n_pending++] =
 		    (struct pending_scan){.pid = pid, .round = 1, .due_ns = now_ns + RESCAN_1_NS};
