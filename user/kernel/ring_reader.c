@@ -87,11 +87,6 @@ int ring_reader_fd(const struct ring_reader *r)
 	return r->fd;
 }
 
-size_t ring_reader_mapped_bytes(const struct ring_reader *r)
-{
-	return 2 * r->page_size + r->size;
-}
-
 /* The record of len bytes at ring offset off: in place, or copied when it
  * runs past the end of the data area. NULL on ENOMEM. */
 static void *record_at(struct ring_reader *r, size_t off, size_t len)

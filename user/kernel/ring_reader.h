@@ -26,7 +26,4 @@ int ring_reader_consume(struct ring_reader *r);
 /* The descriptor to poll for EPOLLIN (the map's: readable while records wait). */
 int ring_reader_fd(const struct ring_reader *r);
 
-/* Bytes of ring mapped into this process (consumer, producer pages and data once). */
-size_t ring_reader_mapped_bytes(const struct ring_reader *r);
-
 #endif
