@@ -2,12 +2,29 @@
 /* lifecycle.bpf.h — lifecycle events: accept/connect open a connection with its role,
  * close ends it (and forgets the socket), a peer's FIN or reset is
  * reported (sock:inet_sock_set_state), process exec/exit let userspace forget process
- * metadata and look at new executables (a known plain one wakes no one); the agent's own
- * connections register its endpoints instead. */
+ * metadata and look at new executables (a known plain one wakes no one; a process's first
+ * connection does); the agent's own connections register its endpoints instead. */
 #ifndef PERISCOPE_LIFECYCLE_BPF_H
 #define PERISCOPE_LIFECYCLE_BPF_H
 
 /* ---- connection lifecycle ---- */
+
+/* The first connection of a process since its exec wakes the agent (an
+ * empty record discarded with BPF_RB_FORCE_WAKEUP): it reads the process's
+ * metadata from /proc at that connection's event, while the process surely
+ * exists (a curl lives a few milliseconds). Its exec did not wake it. */
+static __always_inline void wake_at_first_conn(__u32 tgid)
+{
+	__u8 one = 1;
+	void *rec;
+
+	if (bpf_map_lookup_elem(&conn_procs, &tgid))
+		return;
+	bpf_map_update_elem(&conn_procs, &tgid, &one, BPF_ANY);
+	rec = bpf_ringbuf_reserve(&events, 8, 0);
+	if (rec)
+		bpf_ringbuf_discard(rec, BPF_RB_FORCE_WAKEUP);
+}
 
 static __always_inline int accept_exit(long ret)
 {
@@ -19,8 +36,10 @@ static __always_inline int accept_exit(long ret)
 	if (!sk)
 		return 0;
 	struct pscope_sock_info *si = sock_info_open(sk, PSCOPE_ROLE_SERVER);
-	if (si && !si->ignored)
+	if (si && !si->ignored) {
 		emit_conn_event(PSCOPE_EV_CONN_OPEN, pid_tgid, ret, (__u64)sk, si);
+		wake_at_first_conn(pid_tgid >> 32);
+	}
 	return 0;
 }
 
@@ -78,8 +97,10 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	}
 	struct pscope_sock_info *si = sock_info_open(sk, PSCOPE_ROLE_CLIENT);
-	if (si && !si->ignored)
+	if (si && !si->ignored) {
 		emit_conn_event(PSCOPE_EV_CONN_OPEN, pid_tgid, fd, (__u64)sk, si);
+		wake_at_first_conn(pid_tgid >> 32);
+	}
 	return 0;
 }
 
@@ -132,6 +153,7 @@ int process_exit(void *ctx)
 	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags(sizeof(ev))))
 		count_drop(PSCOPE_DROP_RINGBUF_FULL);
 	bpf_map_delete_elem(&go_procs, &tgid);
+	bpf_map_delete_elem(&conn_procs, &tgid);
 	return 0;
 }
 
@@ -172,8 +194,10 @@ int process_exec(void *ctx)
 	}
 	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), flags))
 		count_drop(PSCOPE_DROP_RINGBUF_FULL);
-	/* a new program gets a fresh guess about its TLS library */
+	/* a new program gets a fresh guess about its TLS library, and its first
+	 * connection wakes the agent again */
 	bpf_map_delete_elem(&ssl_procs, &tgid);
+	bpf_map_delete_elem(&conn_procs, &tgid);
 	return 0;
 }
 

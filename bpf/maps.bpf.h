@@ -252,6 +252,15 @@ struct {
 	__type(value, __u8);
 } plain_exes SEC(".maps");
 
+/* Processes (tgid) that opened a connection since their exec: the first one
+ * wakes the agent (lifecycle.bpf.h), later ones wait for the next drain. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} conn_procs SEC(".maps");
+
 /* Per thread (pid_tgid): turns of its event loop so far (pscope_conn_ref.tick). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
