@@ -540,9 +540,18 @@ static void on_proc_exit(struct agent *a, const struct pscope_proc_event *e, siz
 			                       .dev = e->exe_dev,
 			                       .plain = e->hdr.flags & PSCOPE_EVF_PLAIN_EXE};
 		/* a new program in this pid: its resource is read again at its
-		 * first connection (most programs never open one); a new
-		 * executable is looked at for Go or OpenSSL now, once per file */
+		 * first connection (most programs never open one), with the
+		 * exec's note for a process gone by then; a new executable is
+		 * looked at for Go or OpenSSL now, once per file */
 		proc_info_forget(a->procs, e->pid);
+		if (size >= sizeof(*e)) {
+			char name[sizeof(e->exe_name) + 1];
+
+			memcpy(name, e->exe_name, sizeof(e->exe_name));
+			name[sizeof(e->exe_name)] = '\0';
+			proc_info_note_exec(a->procs, e->pid, e->proc_start_ns, name, e->exe_dev,
+			                    e->exe_ino);
+		}
 		if (a->tls)
 			tls_probes_on_exec(a->tls, e->pid, e->hdr.timestamp_ns, &exe);
 		return;
