@@ -29,6 +29,10 @@
 #define MAX_PENDING  1024
 #define RESCAN_1_NS  100000000ull  /* 100 ms after exec */
 #define RESCAN_2_NS  1000000000ull /* and 1 s after */
+/* capstone (~4.6 MB resident, 30-45 ms to load on a busy host) stays loaded
+ * this long after the last Go binary it planned: a burst of Go programs
+ * loads it once, an agent with no new Go program does not keep it */
+#define DECODER_IDLE_NS 30000000000ull
 
 struct file_id {
 	uint64_t dev;
@@ -61,10 +65,12 @@ struct tls_probes {
 	size_t n_negative;
 	struct pending_scan pending[MAX_PENDING];
 	size_t n_pending;
-	bool openssl;     /* TLS probes: OpenSSL and Go crypto/tls (off with --no-tls);
-	                     Go net/http linking probes always */
-	bool no_decoder;  /* capstone (for Go RETs) could not be loaded: not tried again */
-	bool said_denied; /* the one line about uprobes refused was logged */
+	bool openssl;        /* TLS probes: OpenSSL and Go crypto/tls (off with --no-tls);
+	                        Go net/http linking probes always */
+	bool no_decoder;     /* capstone (for Go RETs) could not be loaded: not tried again */
+	bool said_denied;    /* the one line about uprobes refused was logged */
+	struct x86_rets *xr; /* loaded at a Go binary, unloaded DECODER_IDLE_NS after */
+	uint64_t xr_used_ns;
 	struct tls_probes_stats stats;
 };
 
@@ -150,6 +156,7 @@ void tls_probes__free(struct tls_probes *t)
 	loader_detach_tls_all(probes, t->n_libs);
 	for (size_t i = 0; i < t->n_libs; i++)
 		lib_free(t->libs[i]);
+	x86_rets__free(t->xr);
 	free(t);
 }
 
@@ -199,6 +206,14 @@ static int lib_add_pid(struct tls_lib *lib, uint32_t pid)
 	return 0;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static double now_ms(void)
 {
 	struct timespec ts;
@@ -236,7 +251,6 @@ static int attach_go(struct tls_probes *t, const char *path, const char *shown_p
 {
 	struct go_binary *gb = NULL;
 	struct go_attach_plan *p = NULL;
-	struct x86_rets *xr = NULL;
 	double t0 = now_ms(), t1;
 	char ms[32], rets[32];
 	int rc;
@@ -253,19 +267,18 @@ static int attach_go(struct tls_probes *t, const char *path, const char *shown_p
 		rc = -ENOMEM;
 		goto cleanup;
 	}
-	/* capstone (~3 MB of pages) is loaded for this binary's plan only */
-	if (t->openssl && !t->no_decoder) {
-		xr = x86_rets__new();
-		t->no_decoder = !xr;
-		if (!xr)
+	if (t->openssl && !t->xr && !t->no_decoder) {
+		t->xr = x86_rets__new();
+		t->no_decoder = !t->xr;
+		if (!t->xr)
 			log_msg(
 			    t->log, LOG_WARN,
 			    "libcapstone.so.4 not loaded: Go crypto/tls not probed (net/http and "
 			    "OpenSSL still are)",
 			    NULL);
 	}
-	rc = go_attach_plan_make(gb, xr, t->openssl, p);
-	x86_rets__free(xr);
+	t->xr_used_ns = now_ns();
+	rc = go_attach_plan_make(gb, t->xr, t->openssl, p);
 	if (rc)
 		goto cleanup;
 	if (p->tls_skipped[0])
@@ -504,6 +517,11 @@ void tls_probes_on_exec(struct tls_probes *t, uint32_t pid, uint64_t now_ns,
 void tls_probes_tick(struct tls_probes *t, uint64_t now_ns)
 {
 	size_t i = 0;
+
+	if (t->xr && now_ns - t->xr_used_ns > DECODER_IDLE_NS) {
+		x86_rets__free(t->xr);
+		t->xr = NULL;
+	}
 
 	while (i < t->n_pending) {
 		struct pending_scan *p = &t->pending[i];
