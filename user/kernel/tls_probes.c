@@ -545,6 +545,15 @@ void tls_probes_on_exit(struct tls_probes *t, uint32_t pid)
 {
 	size_t i = 0;
 
+	/* no rescan of a process gone (most execs: a failed stat and open each) */
+	while (i < t->n_pending) {
+		if (t->pending[i].pid == pid)
+			t->pending[i] = t->pending[--t->n_pending];
+		else
+			i++;
+	}
+	i = 0;
+
 	while (i < t->n_libs) {
 		struct tls_lib *lib = t->libs[i];
 
