@@ -1,12 +1,30 @@
 // SPDX-License-Identifier: GPL-2.0
 /* lifecycle.bpf.h — lifecycle events: accept/connect open a connection with its role,
  * close ends it (and forgets the socket), a peer's FIN or reset is
- * reported (sock:inet_sock_set_state), process exec/exit let userspace read and forget
- * process metadata; the agent's own connections register its endpoints instead. */
+ * reported (sock:inet_sock_set_state), process exec/exit let userspace forget process
+ * metadata and look at new executables (a known plain one wakes no one; a process's first
+ * connection does); the agent's own connections register its endpoints instead. */
 #ifndef PERISCOPE_LIFECYCLE_BPF_H
 #define PERISCOPE_LIFECYCLE_BPF_H
 
 /* ---- connection lifecycle ---- */
+
+/* The first connection of a process since its exec wakes the agent (an
+ * empty record discarded with BPF_RB_FORCE_WAKEUP): it reads the process's
+ * metadata from /proc at that connection's event, while the process surely
+ * exists (a curl lives a few milliseconds). Its exec did not wake it. */
+static __always_inline void wake_at_first_conn(__u32 tgid)
+{
+	__u8 one = 1;
+	void *rec;
+
+	if (bpf_map_lookup_elem(&conn_procs, &tgid))
+		return;
+	bpf_map_update_elem(&conn_procs, &tgid, &one, BPF_ANY);
+	rec = bpf_ringbuf_reserve(&events, 8, 0);
+	if (rec)
+		bpf_ringbuf_discard(rec, BPF_RB_FORCE_WAKEUP);
+}
 
 static __always_inline int accept_exit(long ret)
 {
@@ -18,8 +36,10 @@ static __always_inline int accept_exit(long ret)
 	if (!sk)
 		return 0;
 	struct pscope_sock_info *si = sock_info_open(sk, PSCOPE_ROLE_SERVER);
-	if (si && !si->ignored)
+	if (si && !si->ignored) {
 		emit_conn_event(PSCOPE_EV_CONN_OPEN, pid_tgid, ret, (__u64)sk, si);
+		wake_at_first_conn(pid_tgid >> 32);
+	}
 	return 0;
 }
 
@@ -77,8 +97,10 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	}
 	struct pscope_sock_info *si = sock_info_open(sk, PSCOPE_ROLE_CLIENT);
-	if (si && !si->ignored)
+	if (si && !si->ignored) {
 		emit_conn_event(PSCOPE_EV_CONN_OPEN, pid_tgid, fd, (__u64)sk, si);
+		wake_at_first_conn(pid_tgid >> 32);
+	}
 	return 0;
 }
 
@@ -131,10 +153,15 @@ int process_exit(void *ctx)
 	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags(sizeof(ev))))
 		count_drop(PSCOPE_DROP_RINGBUF_FULL);
 	bpf_map_delete_elem(&go_procs, &tgid);
+	bpf_map_delete_elem(&conn_procs, &tgid);
 	return 0;
 }
 
-/* A new program: userspace looks at its executable and libraries for TLS. */
+/* A new program: userspace forgets what it knew of the process, and looks at
+ * a new executable for Go or OpenSSL (TLS probes must be in place before its
+ * first TLS call: the agent is woken now). An executable it looked at before
+ * and found plain (plain_exes) needs no wakeup: the event waits for the next
+ * drain. */
 SEC("tracepoint/sched/sched_process_exec")
 int process_exec(void *ctx)
 {
@@ -144,21 +171,33 @@ int process_exec(void *ctx)
 	if (!pid_traced(tgid))
 		return 0;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
 	struct pscope_proc_event ev = {};
+	struct pscope_file_key key = {};
+	__u64 flags = BPF_RB_FORCE_WAKEUP;
+
 	ev.hdr.type = PSCOPE_EV_PROC_EXEC;
 	ev.hdr.size = sizeof(ev);
 	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
 	ev.pid = tgid;
 	ev.proc_start_ns = BPF_CORE_READ(task, group_leader, start_time);
-	const unsigned char *name = BPF_CORE_READ(task, mm, exe_file, f_path.dentry, d_name.name);
+	const unsigned char *name = BPF_CORE_READ(exe, f_path.dentry, d_name.name);
 	if (name)
 		bpf_probe_read_kernel_str(ev.exe_name, sizeof(ev.exe_name), name);
-	/* wake the agent now: it reads the new program's metadata from /proc
-	 * while the process surely exists (a curl lives a few milliseconds) */
-	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), BPF_RB_FORCE_WAKEUP))
+	key.ino = BPF_CORE_READ(exe, f_inode, i_ino);
+	key.dev = BPF_CORE_READ(exe, f_inode, i_sb, s_dev);
+	ev.exe_ino = key.ino;
+	ev.exe_dev = key.dev;
+	if (key.ino && bpf_map_lookup_elem(&plain_exes, &key)) {
+		ev.hdr.flags = PSCOPE_EVF_PLAIN_EXE;
+		flags = ringbuf_flags(sizeof(ev));
+	}
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), flags))
 		count_drop(PSCOPE_DROP_RINGBUF_FULL);
-	/* a new program gets a fresh guess about its TLS library */
+	/* a new program gets a fresh guess about its TLS library, and its first
+	 * connection wakes the agent again */
 	bpf_map_delete_elem(&ssl_procs, &tgid);
+	bpf_map_delete_elem(&conn_procs, &tgid);
 	return 0;
 }
 

@@ -243,6 +243,24 @@ struct {
 	__type(value, __u8);
 } go_procs SEC(".maps");
 
+/* Executables the agent looked at and found nothing to probe in (no Go, no
+ * OpenSSL of their own), by file: their exec is not worth waking it for. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct pscope_file_key);
+	__type(value, __u8);
+} plain_exes SEC(".maps");
+
+/* Processes (tgid) that opened a connection since their exec: the first one
+ * wakes the agent (lifecycle.bpf.h), later ones wait for the next drain. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} conn_procs SEC(".maps");
+
 /* Per thread: turns of its event loop so far (pscope_conn_ref.tick). Task storage: a pointer
  * held by the task itself, no hashing and no LRU bookkeeping on every epoll return of every
  * process, and freed with the task. */

@@ -49,6 +49,9 @@ enum pscope_peer_end {
 /* Data events of this socket were lost before this one (ring buffer full):
  * what the parser holds for the connection no longer lines up. */
 #define PSCOPE_EVF_LOST 0x2
+/* PROC_EXEC: the executable is in the agent's plain_exes map (looked at
+ * before: no Go, no OpenSSL of its own), so nothing to inspect again. */
+#define PSCOPE_EVF_PLAIN_EXE 0x4
 
 /* Which end of the connection this process is. */
 enum pscope_role {
@@ -157,6 +160,13 @@ struct pscope_conn_event {
 	char comm[16];
 };
 
+/* A file as the kernel names it: the key of the plain_exes map. */
+struct pscope_file_key {
+	pscope_u64 ino;
+	pscope_u32 dev; /* the kernel's dev_t (major << 20 | minor) */
+	pscope_u32 pad;
+};
+
 struct pscope_proc_event {
 	struct pscope_event_header hdr; /* PSCOPE_EV_PROC_EXIT or _EXEC */
 	pscope_u32 pid;
@@ -165,6 +175,12 @@ struct pscope_proc_event {
 	/* PROC_EXEC: the new executable's file name, read in the kernel so a
 	 * process that is gone before the agent looks at /proc still has a name */
 	char exe_name[32];
+	/* PROC_EXEC: the executable's file as the kernel names it (inode number,
+	 * the kernel's dev_t of its superblock); the key of plain_exes. Absent
+	 * (a 64-byte event) in event files recorded before. */
+	pscope_u64 exe_ino;
+	pscope_u32 exe_dev;
+	pscope_u32 pad1;
 };
 
 /* A traced socket's peer ended the connection (from sock:inet_sock_set_state,
@@ -246,10 +262,11 @@ _Static_assert(sizeof(struct pscope_event_header) == 16, "header ABI");
 _Static_assert(sizeof(struct pscope_conn_ref) == 72, "conn_ref ABI");
 _Static_assert(sizeof(struct pscope_data_event) == 112, "data event ABI");
 _Static_assert(sizeof(struct pscope_conn_event) == 104, "conn event ABI");
-_Static_assert(sizeof(struct pscope_proc_event) == 64, "proc event ABI");
+_Static_assert(sizeof(struct pscope_proc_event) == 80, "proc event ABI");
 _Static_assert(sizeof(struct pscope_peer_end_event) == 64, "peer end event ABI");
 _Static_assert(sizeof(struct pscope_log_event) == 56, "log event ABI");
 _Static_assert(sizeof(struct pscope_endpoint) == 24, "endpoint ABI");
 _Static_assert(sizeof(struct pscope_sock_info) == 48, "sock_info ABI");
+_Static_assert(sizeof(struct pscope_file_key) == 16, "file key ABI");
 
 #endif

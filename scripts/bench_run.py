@@ -21,8 +21,8 @@ Knobs (environment): BENCH_PAIRS (5), BENCH_SECONDS (5), BENCH_CONNS (32), BENCH
 BENCH_REDIS_SECONDS (8), BENCH_REDIS_RATE (10000), BENCH_REPLAY_REPEAT (4), BENCH_IDLE_CONNS
 ("20000,100000"), BENCH_SOAK_SECONDS (600: ten minutes; 120 for a quicker run), BENCH_BYSTANDER_ROUNDS
 (7), BENCH_BYSTANDER_ITERS (200000), BENCH_BIN_DIR (build/bench: the bystander helpers `make bench`
-builds), BENCH_SKIP (comma list of: wrk, redis, grpc, replay, valgrind, memory, soak, logs, gotls,
-bystander).
+builds), BENCH_CHURN_N (2000 runs of each exec-churn loop), BENCH_CHURN_PAIRS (3), BENCH_SKIP (comma list
+of: wrk, redis, grpc, replay, valgrind, memory, soak, logs, gotls, bystander, churn, rss).
 """
 
 import argparse
@@ -1561,6 +1561,216 @@ def logs_section(runs):
     return "\n".join(out)
 
 
+# ---- exec churn and idle RSS (issue 16 steps 5 and 6)
+
+CHURN_N = env_int("BENCH_CHURN_N", 2000)
+CHURN_PAIRS = env_int("BENCH_CHURN_PAIRS", 3)
+# "host": the default selection, every process (other work on a shared host is traced too and
+# only subtracted); "pid": --pid of the loop's shell, nothing else traced
+CHURN_SELECTIONS = [x for x in os.environ.get("BENCH_CHURN_SELECT", "host,pid").split(",") if x]
+CHURN_LOOPS = (  # (label, shell loop, runs as a fraction of BENCH_CHURN_N, execs per run)
+    ("/bin/true", "for i in $(seq %d); do /bin/true; done", 1, 1),
+    ("sh pipeline", "for i in $(seq %d); do /bin/sh -c 'echo x | tr x y | wc -c' >/dev/null; done",
+     4, 3),
+)
+
+
+def prog_stats(ids, names):
+    """{name: (run_time_ns, run_cnt)} of the agent's BPF programs called names."""
+    out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, check=True)
+    res = {n: (0, 0) for n in names}
+    for p in json.loads(out.stdout):
+        if p.get("id") in ids and p.get("name") in names:
+            ns, cnt = res[p["name"]]
+            res[p["name"]] = (ns + p.get("run_time_ns", 0), cnt + p.get("run_cnt", 0))
+    return res
+
+
+def run_loop(cmd, n):
+    t0 = time.monotonic()
+    subprocess.run(["/bin/sh", "-c", cmd % n], check=True, stdout=subprocess.DEVNULL)
+    return time.monotonic() - t0
+
+
+class HeldLoop:
+    """The loop's shell started first, waiting on stdin, so that the agent can be started with
+    --pid of it; start() releases it, wait() returns the loop's wall time."""
+
+    def __init__(self, cmd, n):
+        self.p = subprocess.Popen(["/bin/sh", "-c", "read go; " + cmd % n], stdin=subprocess.PIPE,
+                                  stdout=subprocess.DEVNULL, start_new_session=True)
+        _procs.append(self.p)
+
+    def run(self):
+        t0 = time.monotonic()
+        self.p.stdin.write(b"go\n")
+        self.p.stdin.close()
+        self.p.wait()
+        return time.monotonic() - t0
+
+
+def bench_churn(results):
+    """The agent idle, watching the whole host (the default selection) or only the loop (--pid):
+    N runs of /bin/true and N/4 of a short shell pipeline, agent off and on interleaved. Agent CPU (utime+stime, every thread)
+    per exec, execs counted by the process_exec program's run count; BPF run time of the
+    exec/exit programs; the wall time of the loop off and on."""
+    runs = []
+    cases = [(sel, loop) for sel in CHURN_SELECTIONS for loop in CHURN_LOOPS]
+    for pair in range(CHURN_PAIRS):
+        for sel, (label, cmd, div, per) in cases:
+            n = CHURN_N // div
+            wall_off = run_loop(cmd, n)
+            held = HeldLoop(cmd, n) if sel == "pid" else None
+            agent = Agent(["--pid", str(held.p.pid)] if held else [], name="agent (churn)")
+            try:
+                time.sleep(2.0)  # past the start-up scan of /proc
+                idle0 = cpu_seconds(agent.pid)
+                time.sleep(3.0)
+                idle = cpu_seconds(agent.pid) - idle0
+                names = ("process_exec", "process_exit")
+                s0 = prog_stats(agent.prog_ids, names)
+                cpu0 = cpu_seconds(agent.pid)
+                wall_on = held.run() if held else run_loop(cmd, n)
+                time.sleep(1.5)  # the 100 ms and 1 s rescans of the last processes
+                cpu = cpu_seconds(agent.pid) - cpu0
+                s1 = prog_stats(agent.prog_ids, names)
+                idle0 = cpu_seconds(agent.pid)
+                time.sleep(3.0)
+                # the host is shared: what the agent spends on other work, before and after
+                idle = (idle + cpu_seconds(agent.pid) - idle0) / 6.0
+                cpu -= idle * (wall_on + 1.5)
+            finally:
+                agent.stop()
+                agent.close()
+            # the programs run at every exec of the host; with --pid the agent sees the loop's
+            bpf_cnt = s1["process_exec"][1] - s0["process_exec"][1]
+            execs = bpf_cnt if sel == "host" else n * per + 1  # + the seq
+            bpf_ns = sum(s1[nm][0] - s0[nm][0] for nm in names)
+            r = {"label": label, "sel": sel, "runs": n, "idle_cpu": idle, "execs": execs,
+                 "bpf_cnt": bpf_cnt, "agent_cpu_s": max(cpu, 0.0), "bpf_ns": bpf_ns,
+                 "wall_off": wall_off, "wall_on": wall_on}
+            log("churn %s %s: %d execs, agent CPU %.3f s (%.1f µs/exec), BPF %.2f µs/exec, wall"
+                " off %.2f s on %.2f s" % (sel, label, execs, r["agent_cpu_s"],
+                                           r["agent_cpu_s"] * 1e6 / max(execs, 1),
+                                           bpf_ns / 1e3 / max(bpf_cnt, 1), wall_off, wall_on))
+            runs.append(r)
+    results["churn"] = runs
+
+
+def churn_section(runs):
+    out = ["## 7. Exec churn (agent idle)", "",
+           "`sh -c 'for i in $(seq N); do CMD; done'` (N = %d for /bin/true, a quarter for the"
+           " pipeline `/bin/sh -c 'echo x | tr x y | wc -c'`), the agent off then on (`--no-print`,"
+           " Prometheus on), %d pairs, with two selections: the whole host (the default: on this"
+           " shared machine other engineers' builds and benchmarks are traced too, and only"
+           " subtracted as below) and `--pid` of the loop's shell (its children only: the same"
+           " per-exec work, nothing else traced). Agent CPU is the"
+           " agent process's user+system time from /proc/PID/stat over the loop and 1.5 s after"
+           " it, less its CPU without the loop over as long (3 s before and 3 s after the loop); execs"
+           " are, for the whole host, the run count of the BPF program `process_exec` (every exec"
+           " of the host in that time), with `--pid` the loop's own; BPF is the run time of"
+           " `process_exec` + `process_exit` per `process_exec` run (kernel.bpf_stats_enabled)."
+           " Medians." % (
+               CHURN_N, CHURN_PAIRS), "",
+           "| loop | execs | agent CPU per exec | BPF per exec | loop wall time off → on |"
+           " agent idle CPU |",
+           "|---|---|---|---|---|---|"]
+    for sel, (label, _, _, _) in [(sel, loop) for sel in CHURN_SELECTIONS for loop in CHURN_LOOPS]:
+        rs = [r for r in runs if r["label"] == label and r["sel"] == sel]
+        if not rs:
+            continue
+        out.append("| %s, %s | %d | **%.1f µs** | %.2f µs | %.2f s → %.2f s (×%.2f) | %.1f ms/s |" % (
+            label, "whole host" if sel == "host" else "`--pid` of the loop",
+            median([r["execs"] for r in rs]),
+            median([r["agent_cpu_s"] * 1e6 / max(r["execs"], 1) for r in rs]),
+            median([r["bpf_ns"] / 1e3 / max(r["bpf_cnt"], 1) for r in rs]),
+            median([r["wall_off"] for r in rs]), median([r["wall_on"] for r in rs]),
+            median([r["wall_on"] / r["wall_off"] for r in rs]),
+            median([r["idle_cpu"] * 1e3 for r in rs])))
+    out.append("")
+    return "\n".join(out)
+
+
+def smaps_breakdown(pid):
+    """RSS of pid in kB by mapping: {category: kB}, from /proc/PID/smaps."""
+    cats = {}
+    exe = os.path.realpath("/proc/%d/exe" % pid)
+    cur = None
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            head = line.split()
+            if head and re.match(r"^[0-9a-f]+-[0-9a-f]+$", head[0]):
+                path = " ".join(head[5:]) if len(head) > 5 else ""
+                lo, hi = (int(x, 16) for x in head[0].split("-"))
+                if path.startswith("anon_inode:bpf") and hi - lo >= (1 << 20):
+                    cur = "BPF ring buffer (%s, %d MiB mapped)" % (path, (hi - lo) >> 20)
+                elif path.startswith("anon_inode:bpf"):
+                    cur = "other BPF map mappings (%s)" % path
+                elif path == exe:
+                    cur = "periscope executable"
+                elif ".so" in path:
+                    cur = "library " + os.path.basename(path)
+                elif path == "[heap]":
+                    cur = "heap (brk)"
+                elif path == "[stack]":
+                    cur = "main thread stack"
+                elif path:
+                    cur = path
+                else:
+                    cur = "anonymous (malloc arenas, thread stacks, mmap)"
+            elif line.startswith("Rss:") and cur:
+                cats[cur] = cats.get(cur, 0) + int(line.split()[1])
+    return cats
+
+
+RSS_SETTLE = env_int("BENCH_RSS_SETTLE", 40)
+
+
+def bench_rss(results):
+    """The agent idle (whole host, default flags): its RSS 3 s after ready, and by mapping
+    BENCH_RSS_SETTLE (40) s after."""
+    log("idle RSS breakdown")
+    agent = Agent([], name="agent (idle rss)")
+    try:
+        time.sleep(3)
+        early = mem_kb(agent.pid).get("VmRSS", 0)
+        time.sleep(RSS_SETTLE - 3)  # capstone is unloaded 30 s after the last Go binary planned
+        cats = smaps_breakdown(agent.pid)
+        with open("/proc/%d/smaps_rollup" % agent.pid) as f:
+            roll = {l.split(":")[0]: int(l.split()[1]) for l in f if l.split()[-1:] == ["kB"]}
+        threads = len(os.listdir("/proc/%d/task" % agent.pid))
+    finally:
+        agent.stop()
+        agent.close()
+    results["rss"] = {"cats": cats, "rollup": roll, "threads": threads, "early_kb": early}
+    log("idle RSS %d kB" % roll.get("Rss", 0))
+
+
+def rss_section(r):
+    roll = r["rollup"]
+    out = ["## 8. Idle RSS breakdown", "",
+           "The agent idle (whole host, `--no-print`, Prometheus on): VmRSS %.1f MB 3 s after it"
+           " is ready; %d s after (the start-up scan's Go binaries planned 30 s before, capstone"
+           " unloaded unless a new Go program started since) /proc/PID/smaps_rollup, and the Rss"
+           " of each mapping of /proc/PID/smaps grouped (libraries by file; groups under 64 kB"
+           " summed as \"the rest\"). Threads: %d." % (
+               r.get("early_kb", 0) / 1024.0, RSS_SETTLE, r["threads"]), "",
+           "| | RSS |", "|---|---|",
+           "| **total** (Pss %.1f MB, anonymous %.1f MB, file-backed %.1f MB) | **%.1f MB** |" % (
+               roll.get("Pss", 0) / 1024.0, roll.get("Anonymous", 0) / 1024.0,
+               (roll.get("Rss", 0) - roll.get("Anonymous", 0)) / 1024.0,
+               roll.get("Rss", 0) / 1024.0)]
+    rest = 0
+    for k, v in sorted(r["cats"].items(), key=lambda kv: -kv[1]):
+        if v < 64:
+            rest += v
+            continue
+        out.append("| %s | %.2f MB |" % (k, v / 1024.0))
+    out.append("| the rest | %.2f MB |" % (rest / 1024.0))
+    out.append("")
+    return "\n".join(out)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(REPO, "bench", "RESULTS.md"))
@@ -1609,6 +1819,10 @@ def main():
             bench_gotls(results, workdir)
         if "bystander" not in SKIP:
             bench_bystander(results)
+        if "churn" not in SKIP:
+            bench_churn(results)
+        if "rss" not in SKIP:
+            bench_rss(results)
     finally:
         if nginx:
             nginx.close()
@@ -1620,6 +1834,10 @@ def main():
         text += "\n\n" + logs_section(results["logs"])
     if results.get("bystander"):
         text += "\n\n" + bystander_section(results["bystander"])
+    if results.get("churn"):
+        text += "\n\n" + churn_section(results["churn"])
+    if results.get("rss"):
+        text += "\n\n" + rss_section(results["rss"])
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         f.write(text + "\n")

@@ -30,6 +30,7 @@
 #include "telemetry/http_span.h"
 #include "telemetry/http2_span.h"
 #include "kernel/loader.h"
+#include "kernel/ring_reader.h"
 #include "util/log.h"
 #include "telemetry/metrics.h"
 #include "export/otlp_exporter.h"
@@ -98,7 +99,7 @@ struct agent {
 	const struct config *cfg;
 	struct logger *log;
 	struct loader *loader;
-	struct ring_buffer *rb;
+	struct ring_reader *rb;
 	uint64_t ringbuf_peak; /* most bytes seen waiting at a drain since the last report */
 	struct event_loop *loop;
 	struct conn_table *conns;
@@ -526,20 +527,33 @@ static bool lost_since(void *ctx, const struct conn *c)
 
 static void on_proc_exit(struct agent *a, const struct pscope_proc_event *e, size_t size)
 {
-	if (size < sizeof(*e)) {
+	/* event files recorded before exe_ino/exe_dev have 64-byte events */
+	if (size < offsetof(struct pscope_proc_event, exe_ino)) {
 		a->stats.malformed_events++;
 		return;
 	}
 	if (e->hdr.type == PSCOPE_EV_PROC_EXEC) {
-		char name[sizeof(e->exe_name) + 1];
+		struct tls_exe exe = {0};
 
-		/* a new program in this pid: new name, maybe a TLS library */
+		if (size >= sizeof(*e))
+			exe = (struct tls_exe){.ino = e->exe_ino,
+			                       .dev = e->exe_dev,
+			                       .plain = e->hdr.flags & PSCOPE_EVF_PLAIN_EXE};
+		/* a new program in this pid: its resource is read again at its
+		 * first connection (most programs never open one), with the
+		 * exec's note for a process gone by then; a new executable is
+		 * looked at for Go or OpenSSL now, once per file */
 		proc_info_forget(a->procs, e->pid);
-		memcpy(name, e->exe_name, sizeof(e->exe_name));
-		name[sizeof(e->exe_name)] = '\0';
-		proc_info_get(a->procs, e->pid, e->proc_start_ns, name);
+		if (size >= sizeof(*e)) {
+			char name[sizeof(e->exe_name) + 1];
+
+			memcpy(name, e->exe_name, sizeof(e->exe_name));
+			name[sizeof(e->exe_name)] = '\0';
+			proc_info_note_exec(a->procs, e->pid, e->proc_start_ns, name, e->exe_dev,
+			                    e->exe_ino);
+		}
 		if (a->tls)
-			tls_probes_on_exec(a->tls, e->pid, e->hdr.timestamp_ns);
+			tls_probes_on_exec(a->tls, e->pid, e->hdr.timestamp_ns, &exe);
 		return;
 	}
 	{
@@ -794,7 +808,7 @@ static void drain_ringbuf(struct agent *a)
 
 	if (waiting > a->ringbuf_peak)
 		a->ringbuf_peak = waiting;
-	ring_buffer__consume(a->rb);
+	ring_reader_consume(a->rb);
 	trace_links_flush(a->links);
 	if (a->printer)
 		printer_flush(a->printer);
@@ -1343,13 +1357,13 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 		}
 		tls_probes_scan_all(a->tls);
 	}
-	a->rb = ring_buffer__new(loader_events_fd(a->loader), on_ringbuf_event, a, NULL);
+	a->rb = ring_reader__new(loader_events_fd(a->loader), on_ringbuf_event, a);
 	if (!a->rb) {
 		rc = -errno;
 		log_msg(lg, LOG_ERROR, "cannot open the ring buffer", NULL);
 		goto cleanup;
 	}
-	rc = event_loop_add_fd(a->loop, ring_buffer__epoll_fd(a->rb), EPOLLIN, on_ringbuf_ready, a);
+	rc = event_loop_add_fd(a->loop, ring_reader_fd(a->rb), EPOLLIN, on_ringbuf_ready, a);
 	if (rc < 0)
 		goto cleanup;
 	rc = event_loop_add_timer(a->loop, POLL_INTERVAL_MS, on_poll_timer, a);
@@ -1373,7 +1387,7 @@ void agent__free(struct agent *a)
 	if (!a)
 		return;
 	prom_server__free(a->prom);
-	ring_buffer__free(a->rb);
+	ring_reader__free(a->rb);
 	if (event_writer__free(a->recorder) < 0)
 		log_msg(a->log, LOG_ERROR, "the event file is incomplete", NULL);
 	tls_probes__free(a->tls);

@@ -1,5 +1,6 @@
 /* main.c — periscope's entry point: parse the configuration, start the agent,
  * run it until SIGINT/SIGTERM. Exit codes: 0 done, 1 runtime error, 2 usage. */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,12 @@ int main(int argc, char **argv)
 	char err[256];
 	int rc;
 
+	/* A fixed threshold: glibc's adaptive one rises to the size of the
+	 * largest mmapped block freed (libbpf's BTF, a Go binary's sections),
+	 * after which the large, mostly untouched tables (connection buckets,
+	 * the bundle cache) come from the heap, where calloc must zero them:
+	 * all resident. Above 256 kB they stay fresh mmapped pages. */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	if (config_parse(&cfg, argc, argv, err, sizeof(err)) < 0) {
 		fprintf(stderr, "periscope: %s\n", err);
 		return 2;

@@ -724,6 +724,16 @@ void loader_detach_tls_all(struct loader_tls **ts, size_t n)
 	free(closers);
 }
 
+int loader_mark_plain_exe(struct loader *l, uint32_t dev, uint64_t ino)
+{
+	struct pscope_file_key k = {.ino = ino, .dev = dev};
+	uint8_t one = 1;
+
+	if (bpf_map__update_elem(l->skel->maps.plain_exes, &k, sizeof(k), &one, 1, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
 int loader_mark_tls_process(struct loader *l, uint32_t pid)
 {
 	uint8_t one = 1;

@@ -86,5 +86,8 @@ int loader_attach_go(struct loader *l, const char *path, const struct go_attach_
 /* pid's TLS calls may happen away from their socket's syscalls (memory BIOs):
  * let the kernel remember each thread's last socket for it. */
 int loader_mark_tls_process(struct loader *l, uint32_t pid);
+/* The executable (kernel dev_t, inode) has nothing to probe: its next execs
+ * need not wake the agent (PSCOPE_EVF_PLAIN_EXE). */
+int loader_mark_plain_exe(struct loader *l, uint32_t dev, uint64_t ino);
 
 #endif

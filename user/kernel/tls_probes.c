@@ -29,6 +29,10 @@
 #define MAX_PENDING  1024
 #define RESCAN_1_NS  100000000ull  /* 100 ms after exec */
 #define RESCAN_2_NS  1000000000ull /* and 1 s after */
+/* capstone (~4.6 MB resident, 30-45 ms to load on a busy host) stays loaded
+ * this long after the last Go binary it planned: a burst of Go programs
+ * loads it once, an agent with no new Go program does not keep it */
+#define DECODER_IDLE_NS 30000000000ull
 
 struct file_id {
 	uint64_t dev;
@@ -63,8 +67,10 @@ struct tls_probes {
 	size_t n_pending;
 	bool openssl;        /* TLS probes: OpenSSL and Go crypto/tls (off with --no-tls);
 	                        Go net/http linking probes always */
-	struct x86_rets *xr; /* for Go RETs, made at the first Go binary */
+	bool no_decoder;     /* capstone (for Go RETs) could not be loaded: not tried again */
 	bool said_denied;    /* the one line about uprobes refused was logged */
+	struct x86_rets *xr; /* loaded at a Go binary, unloaded DECODER_IDLE_NS after */
+	uint64_t xr_used_ns;
 	struct tls_probes_stats stats;
 };
 
@@ -200,6 +206,14 @@ static int lib_add_pid(struct tls_lib *lib, uint32_t pid)
 	return 0;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static double now_ms(void)
 {
 	struct timespec ts;
@@ -253,8 +267,17 @@ static int attach_go(struct tls_probes *t, const char *path, const char *shown_p
 		rc = -ENOMEM;
 		goto cleanup;
 	}
-	if (t->openssl && !t->xr)
+	if (t->openssl && !t->xr && !t->no_decoder) {
 		t->xr = x86_rets__new();
+		t->no_decoder = !t->xr;
+		if (!t->xr)
+			log_msg(
+			    t->log, LOG_WARN,
+			    "libcapstone.so.4 not loaded: Go crypto/tls not probed (net/http and "
+			    "OpenSSL still are)",
+			    NULL);
+	}
+	t->xr_used_ns = now_ns();
 	rc = go_attach_plan_make(gb, t->xr, t->openssl, p);
 	if (rc)
 		goto cleanup;
@@ -359,23 +382,42 @@ static bool is_libssl_name(const char *path)
 	return !strncmp(base, "libssl.so", 9);
 }
 
-void tls_probes_scan_pid(struct tls_probes *t, uint32_t pid)
+/* The executable of pid: TLS library or Go program? When exe is given (the
+ * exec event's) and the file is the same, a plain one goes into plain_exes. */
+static void scan_exe(struct tls_probes *t, uint32_t pid, const struct tls_exe *exe)
+{
+	struct stat st;
+	struct file_id id;
+	struct tls_lib *lib;
+	char path[512], shown[256];
+	ssize_t n;
+
+	/* the executable itself may carry OpenSSL (node) */
+	snprintf(path, sizeof(path), "%s/%u/exe", t->proc_root, pid);
+	if (stat(path, &st) != 0)
+		return;
+	id = (struct file_id){st.st_dev, st.st_ino};
+	lib = lib_find(t, id);
+	if (!lib && !known_negative(t, id)) {
+		n = readlink(path, shown, sizeof(shown) - 1);
+		shown[n > 0 ? n : 0] = '\0';
+		lib = lib_get(t, id, path, shown[0] ? shown : path, true);
+	}
+	use_lib(t, lib, pid);
+	/* the same file as the kernel saw at exec (not a later exec's) */
+	if (!lib && exe && exe->ino == st.st_ino &&
+	    exe->dev == ((major(st.st_dev) << 20) | minor(st.st_dev)) && known_negative(t, id))
+		loader_mark_plain_exe(t->loader, exe->dev, exe->ino);
+}
+
+static void scan_pid(struct tls_probes *t, uint32_t pid, const struct tls_exe *exe)
 {
 	char path[512], line[1024];
 	struct stat st;
 	FILE *maps;
 
 	t->stats.scans++;
-	/* the executable itself may carry OpenSSL (node) */
-	snprintf(path, sizeof(path), "%s/%u/exe", t->proc_root, pid);
-	if (stat(path, &st) == 0) {
-		struct file_id id = {st.st_dev, st.st_ino};
-		char shown[256];
-		ssize_t n = readlink(path, shown, sizeof(shown) - 1);
-
-		shown[n > 0 ? n : 0] = '\0';
-		use_lib(t, lib_get(t, id, path, shown[0] ? shown : path, true), pid);
-	}
+	scan_exe(t, pid, exe);
 	snprintf(path, sizeof(path), "%s/%u/maps", t->proc_root, pid);
 	maps = fopen(path, "re");
 	if (!maps)
@@ -401,6 +443,11 @@ void tls_probes_scan_pid(struct tls_probes *t, uint32_t pid)
 		use_lib(t, lib_get(t, id, path, file, false), pid);
 	}
 	fclose(maps);
+}
+
+void tls_probes_scan_pid(struct tls_probes *t, uint32_t pid)
+{
+	scan_pid(t, pid, NULL);
 }
 
 static void attach_system_libs(struct tls_probes *t)
@@ -452,10 +499,16 @@ void tls_probes_scan_all(struct tls_probes *t)
 	closedir(d);
 }
 
-void tls_probes_on_exec(struct tls_probes *t, uint32_t pid, uint64_t now_ns)
+void tls_probes_on_exec(struct tls_probes *t, uint32_t pid, uint64_t now_ns,
+                        const struct tls_exe *exe)
 {
 	tls_probes_on_exit(t, pid); /* the old program's libraries are gone */
-	tls_probes_scan_pid(t, pid);
+	/* a plain executable was looked at before; its libraries are mapped
+	 * after exec returns, so only the rescans can find a libssl */
+	if (exe && exe->plain)
+		t->stats.plain_execs++;
+	else
+		scan_pid(t, pid, exe);
 	if (t->n_pending < MAX_PENDING)
 		t->pending[t->n_pending++] =
 		    (struct pending_scan){.pid = pid, .round = 1, .due_ns = now_ns + RESCAN_1_NS};
@@ -464,6 +517,11 @@ void tls_probes_on_exec(struct tls_probes *t, uint32_t pid, uint64_t now_ns)
 void tls_probes_tick(struct tls_probes *t, uint64_t now_ns)
 {
 	size_t i = 0;
+
+	if (t->xr && now_ns - t->xr_used_ns > DECODER_IDLE_NS) {
+		x86_rets__free(t->xr);
+		t->xr = NULL;
+	}
 
 	while (i < t->n_pending) {
 		struct pending_scan *p = &t->pending[i];
@@ -486,6 +544,15 @@ void tls_probes_tick(struct tls_probes *t, uint64_t now_ns)
 void tls_probes_on_exit(struct tls_probes *t, uint32_t pid)
 {
 	size_t i = 0;
+
+	/* no rescan of a process gone (most execs: a failed stat and open each) */
+	while (i < t->n_pending) {
+		if (t->pending[i].pid == pid)
+			t->pending[i] = t->pending[--t->n_pending];
+		else
+			i++;
+	}
+	i = 0;
 
 	while (i < t->n_libs) {
 		struct tls_lib *lib = t->libs[i];

@@ -8,6 +8,7 @@
 #ifndef PERISCOPE_TLS_PROBES_H
 #define PERISCOPE_TLS_PROBES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,7 @@ struct tls_probes_stats {
 	size_t libraries; /* files with probes attached now */
 	uint64_t attach_failures;
 	uint64_t scans;
+	uint64_t plain_execs; /* execs of a known plain executable (not looked at again) */
 };
 
 /* proc_root is "/proc" except in tests. */
@@ -30,9 +32,21 @@ void tls_probes__free(struct tls_probes *t); /* detaches everything; accepts NUL
 
 /* Attaches the system libssl files and every library mapped by a running process. */
 void tls_probes_scan_all(struct tls_probes *t);
-/* A process started a new program: look now and again shortly (its shared
- * libraries are mapped after exec returns). */
-void tls_probes_on_exec(struct tls_probes *t, uint32_t pid, uint64_t now_ns);
+/* The kernel's name of an executable file (pscope_file_key: inode, kernel
+ * dev_t) and whether the kernel found it in plain_exes. */
+struct tls_exe {
+	uint64_t ino;
+	uint32_t dev;
+	bool plain;
+};
+
+/* A process started a new program: a new executable is looked at now (Go,
+ * OpenSSL linked in), the process again 100 ms and 1 s later (its shared
+ * libraries are mapped after exec returns). One found plain goes into the
+ * kernel's plain_exes: its next execs wake no one and are not looked at
+ * again, only rescanned (a process gone by then costs a failed open). */
+void tls_probes_on_exec(struct tls_probes *t, uint32_t pid, uint64_t now_ns,
+                        const struct tls_exe *exe);
 /* Looks at one process now (e.g. its first connection). */
 void tls_probes_scan_pid(struct tls_probes *t, uint32_t pid);
 void tls_probes_on_exit(struct tls_probes *t, uint32_t pid);

@@ -1,16 +1,42 @@
 /* x86_ret.c — RET offsets of an x86-64 function by decoding it with
  * capstone 4 (cs_disasm_iter, one reused instruction buffer, no detail
- * mode: the instruction id is enough). See x86_ret.h. */
+ * mode: the instruction id is enough). See x86_ret.h. libcapstone is
+ * dlopen'ed by x86_rets__new (Debian's libcapstone4: libcapstone.so.4), so
+ * its ~3 MB of relocated pages are paid only once a Go binary is probed. */
 #include <capstone/capstone.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "kernel/x86_ret.h"
 
+#define CAPSTONE_SONAME "libcapstone.so.4"
+
 struct x86_rets {
+	void *lib; /* the dlopen handle */
+	cs_err (*open)(cs_arch arch, cs_mode mode, csh *handle);
+	cs_err (*close)(csh *handle);
+	cs_insn *(*malloc)(csh handle);
+	void (*free)(cs_insn *insn, size_t count);
+	bool (*disasm_iter)(csh handle, const uint8_t **code, size_t *size, uint64_t *address,
+	                    cs_insn *insn);
+	cs_err (*errno_of)(csh handle);
 	csh cs;
 	cs_insn *insn;
 };
+
+/* Looks up every capstone function used; false when one is missing. */
+static bool resolve(struct x86_rets *r)
+{
+	*(void **)&r->open = dlsym(r->lib, "cs_open");
+	*(void **)&r->close = dlsym(r->lib, "cs_close");
+	*(void **)&r->malloc = dlsym(r->lib, "cs_malloc");
+	*(void **)&r->free = dlsym(r->lib, "cs_free");
+	*(void **)&r->disasm_iter = dlsym(r->lib, "cs_disasm_iter");
+	*(void **)&r->errno_of = dlsym(r->lib, "cs_errno");
+	return r->open && r->close && r->malloc && r->free && r->disasm_iter && r->errno_of;
+}
 
 struct x86_rets *x86_rets__new(void)
 {
@@ -18,25 +44,31 @@ struct x86_rets *x86_rets__new(void)
 
 	if (!r)
 		return NULL;
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &r->cs) != CS_ERR_OK) {
-		free(r);
-		return NULL;
-	}
-	r->insn = cs_malloc(r->cs);
+	r->lib = dlopen(CAPSTONE_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!r->lib)
+		goto fail;
+	if (!resolve(r) || r->open(CS_ARCH_X86, CS_MODE_64, &r->cs) != CS_ERR_OK)
+		goto fail;
+	r->insn = r->malloc(r->cs);
 	if (!r->insn) {
-		cs_close(&r->cs);
-		free(r);
-		return NULL;
+		r->close(&r->cs);
+		goto fail;
 	}
 	return r;
+fail:
+	if (r->lib)
+		dlclose(r->lib);
+	free(r);
+	return NULL;
 }
 
 void x86_rets__free(struct x86_rets *r)
 {
 	if (!r)
 		return;
-	cs_free(r->insn, 1);
-	cs_close(&r->cs);
+	r->free(r->insn, 1);
+	r->close(&r->cs);
+	dlclose(r->lib);
 	free(r);
 }
 
@@ -56,10 +88,10 @@ int x86_rets_find(struct x86_rets *r, const uint8_t *code, size_t size, uint64_t
 		size_t at = size - left;
 
 		/* On success p, left and pc move past the instruction. */
-		if (!cs_disasm_iter(r->cs, &p, &left, &pc, r->insn)) {
+		if (!r->disasm_iter(r->cs, &p, &left, &pc, r->insn)) {
 			if (bad_off)
 				*bad_off = at;
-			err = cs_errno(r->cs) == CS_ERR_MEM ? -ENOMEM : -EILSEQ;
+			err = r->errno_of(r->cs) == CS_ERR_MEM ? -ENOMEM : -EILSEQ;
 			goto cleanup;
 		}
 		if (r->insn->id != X86_INS_RET)

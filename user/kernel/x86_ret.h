@@ -18,7 +18,8 @@
 
 struct x86_rets;
 
-/* A 64-bit x86 decoder; NULL when capstone cannot be opened or on ENOMEM. */
+/* A 64-bit x86 decoder; NULL when libcapstone.so.4 cannot be loaded (dlopen)
+ * or opened, or on ENOMEM. */
 struct x86_rets *x86_rets__new(void);
 void x86_rets__free(struct x86_rets *r); /* accepts NULL */
 

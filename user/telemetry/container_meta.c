@@ -107,10 +107,13 @@ static const struct oci_bundle_info *bundle_of(struct container_meta *m,
                                                const struct container_identity *ident)
 {
 	struct bundle_entry *e = NULL, *victim = &m->cache[0];
-	uint64_t now = now_ms();
+	uint64_t now = now_ms(), victim_used = UINT64_MAX;
+	bool have_free = false;
 
 	if (!m->paths)
 		return NULL;
+	/* only reads: a slot never used stays an untouched page (the table is
+	 * CONTAINER_META_MAX_CACHED × 4 kB, nearly all of it unused) */
 	for (size_t i = 0; i < CONTAINER_META_MAX_CACHED; i++) {
 		struct bundle_entry *c = &m->cache[i];
 
@@ -118,10 +121,12 @@ static const struct oci_bundle_info *bundle_of(struct container_meta *m,
 			e = c;
 			break;
 		}
-		if (!c->id[0])
-			victim = c, victim->used_ms = 0;
-		else if (victim->id[0] && c->used_ms < victim->used_ms)
-			victim = c;
+		if (!c->id[0]) {
+			if (!have_free) /* the first free slot */
+				victim = c, have_free = true;
+		} else if (!have_free && c->used_ms < victim_used) {
+			victim = c, victim_used = c->used_ms;
+		}
 	}
 	if (e && e->rc == -ENOENT && now - e->read_ms >= NEGATIVE_TTL_MS)
 		e->id[0] = '\0', victim = e, e = NULL; /* not found before: look again */

@@ -17,13 +17,15 @@
 #include "telemetry/resource.h"
 #include "telemetry/service_name.h"
 
-#define ENVIRON_MAX     (1024 * 1024) /* bytes of /proc/PID/environ read at most */
-#define INITIAL_BUCKETS 256
-#define HOST_NAME_LEN   256
-#define COMM_LEN        16
-#define HOOK_RETRIES    40   /* rebuilds of a resource the hook left incomplete */
-#define HOOK_RETRY_MS   100  /* first delay, doubled up to HOOK_RETRY_MAX_MS */
+#define ENVIRON_MAX       (1024 * 1024) /* bytes of /proc/PID/environ read at most */
+#define INITIAL_BUCKETS   256
+#define HOST_NAME_LEN     256
+#define COMM_LEN          16
+#define HOOK_RETRIES      40  /* rebuilds of a resource the hook left incomplete */
+#define HOOK_RETRY_MS     100 /* first delay, doubled up to HOOK_RETRY_MAX_MS */
 #define HOOK_RETRY_MAX_MS 2000
+#define EXEC_NOTES        4096 /* the last execs, by pid */
+#define EXE_FILES         256  /* executables noted, by inode */
 
 struct proc_entry {
 	uint32_t pid;
@@ -34,6 +36,22 @@ struct proc_entry {
 	struct proc_entry *hash_next;
 	struct proc_entry *older; /* LRU list: least recently used first */
 	struct proc_entry *newer;
+};
+
+/* An exec the kernel reported: what is left of a process gone too soon. */
+struct exec_note {
+	uint32_t pid;
+	uint32_t dev;
+	uint64_t start_ns;
+	uint64_t ino;
+	char name[NAME_MAX + 1];
+};
+
+struct exe_file {
+	uint64_t ino;
+	uint32_t dev;
+	bool go;
+	char *path; /* NULL: slot unused */
 };
 
 struct attr_pair {
@@ -54,6 +72,8 @@ struct proc_info_cache {
 	struct proc_entry *newest;
 	proc_info_hook_fn hook;
 	void *hook_ctx;
+	struct exec_note *notes; /* EXEC_NOTES, allocated at the first exec */
+	struct exe_file *exes;   /* EXE_FILES */
 };
 
 /* ---- OTEL_RESOURCE_ATTRIBUTES ---- */
@@ -225,6 +245,10 @@ void proc_info_cache__free(struct proc_info_cache *c)
 		free(c->agent_attrs[i].value);
 	}
 	free(c->agent_attrs);
+	for (size_t i = 0; c->exes && i < EXE_FILES; i++)
+		free(c->exes[i].path);
+	free(c->exes);
+	free(c->notes);
 	free(c->buckets);
 	free(c->proc_root);
 	free(c);
@@ -470,6 +494,8 @@ struct proc_facts {
 	size_t environ_len;
 	const char *resource_attrs; /* in environ */
 	size_t resource_attrs_len;
+	bool noted;    /* exe_path and exe_name from the exec's note (the process is gone) */
+	bool noted_go; /* and Go built it */
 };
 
 static void read_exe(const struct proc_info_cache *c, uint32_t pid, struct proc_facts *f)
@@ -570,6 +596,74 @@ static void read_owner_name(const struct proc_info_cache *c, uint32_t pid, struc
 	free(cmdline);
 }
 
+static struct exe_file *exe_slot(const struct proc_info_cache *c, uint32_t dev, uint64_t ino)
+{
+	return &c->exes[(ino ^ dev) % EXE_FILES];
+}
+
+/* /proc no longer has pid: its executable as noted at its exec, if noted. */
+static void noted_exe(const struct proc_info_cache *c, uint32_t pid, uint64_t start_ns,
+                      struct proc_facts *f)
+{
+	const struct exec_note *n;
+	const struct exe_file *x;
+
+	if (!c->notes)
+		return;
+	n = &c->notes[pid % EXEC_NOTES];
+	if (n->pid != pid || (start_ns && n->start_ns != start_ns))
+		return;
+	x = exe_slot(c, n->dev, n->ino);
+	if (x->path && x->ino == n->ino && x->dev == n->dev) {
+		snprintf(f->exe_path, sizeof(f->exe_path), "%s", x->path);
+		f->noted_go = x->go;
+	}
+	snprintf(f->exe_name, sizeof(f->exe_name), "%s", n->name);
+	f->noted = true;
+}
+
+void proc_info_note_exec(struct proc_info_cache *c, uint32_t pid, uint64_t proc_start_ns,
+                         const char *exe_name, uint32_t exe_dev, uint64_t exe_ino)
+{
+	struct exec_note *n;
+	struct exe_file *x;
+	struct proc_facts *f;
+	char exe[PATH_MAX];
+
+	if (!c || !exe_ino)
+		return;
+	if (!c->notes && !(c->notes = calloc(EXEC_NOTES, sizeof(*c->notes))))
+		return;
+	if (!c->exes && !(c->exes = calloc(EXE_FILES, sizeof(*c->exes))))
+		return;
+	n = &c->notes[pid % EXEC_NOTES];
+	n->pid = pid;
+	n->start_ns = proc_start_ns;
+	n->dev = exe_dev;
+	n->ino = exe_ino;
+	snprintf(n->name, sizeof(n->name), "%s", exe_name ? exe_name : "");
+	x = exe_slot(c, exe_dev, exe_ino);
+	if (x->path && x->ino == exe_ino && x->dev == exe_dev)
+		return; /* known: nothing to read */
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return;
+	read_exe(c, pid, f);
+	if (f->exe_path[0]) {
+		char *path = strdup(f->exe_path);
+
+		if (path) {
+			free(x->path);
+			x->path = path;
+			x->ino = exe_ino;
+			x->dev = exe_dev;
+			snprintf(exe, sizeof(exe), "%s/%u/exe", c->proc_root, pid);
+			x->go = !sdk_language(f->exe_name) && exe_is_go(exe);
+		}
+	}
+	free(f);
+}
+
 static struct resource *build_resource(const struct proc_info_cache *c, uint32_t pid,
                                        uint64_t start_ns, const char *comm_fallback,
                                        bool *incomplete)
@@ -583,6 +677,8 @@ static struct resource *build_resource(const struct proc_info_cache *c, uint32_t
 	if (!f)
 		return NULL;
 	read_exe(c, pid, f);
+	if (!f->exe_path[0])
+		noted_exe(c, pid, start_ns, f);
 	if (!f->exe_name[0])
 		read_comm(c, pid, comm_fallback, f);
 	read_environ(c, pid, f);
@@ -607,7 +703,9 @@ static struct resource *build_resource(const struct proc_info_cache *c, uint32_t
 	err |= resource_add_str(r, "telemetry.sdk.name", "periscope");
 	err |= resource_add_str(r, "telemetry.sdk.version", PERISCOPE_VERSION);
 	language = sdk_language(f->exe_name);
-	if (!language && f->exe_path[0]) {
+	if (!language && f->noted_go)
+		language = "go";
+	else if (!language && f->exe_path[0] && !f->noted) {
 		char exe[PATH_MAX];
 
 		/* through /proc: the path may be another mount namespace's */

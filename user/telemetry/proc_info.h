@@ -53,6 +53,14 @@ struct resource *proc_info_get(struct proc_info_cache *c, uint32_t pid, uint64_t
                                const char *comm_fallback);
 /* Drops pid's entry (the process exited). */
 void proc_info_forget(struct proc_info_cache *c, uint32_t pid);
+/* pid started a program (the kernel's exec event: the executable's file name
+ * and its file as the kernel names it, inode and kernel dev_t). Nothing is
+ * read for an executable noted before; a new one's path (and whether Go
+ * built it) is read once, now. When the resource is built later, after the
+ * process is gone, its executable's name, path and language come from here.
+ * Kept for the last 4096 pids (by pid) and 256 executables (by inode). */
+void proc_info_note_exec(struct proc_info_cache *c, uint32_t pid, uint64_t proc_start_ns,
+                         const char *exe_name, uint32_t exe_dev, uint64_t exe_ino);
 /* Number of cached processes. */
 size_t proc_info_count(const struct proc_info_cache *c);
 

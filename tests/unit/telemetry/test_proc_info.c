@@ -1,5 +1,6 @@
 /* test_proc_info.c — process resources from a fake /proc tree (exe link,
- * environ, comm, gone processes, pid reuse, eviction, agent attributes) and
+ * environ, comm, gone processes, pid reuse, eviction, exec notes, agent
+ * attributes) and
  * from the real /proc with a child started with OTEL_SERVICE_NAME=foo. */
 #include <errno.h>
 #include <fcntl.h>
@@ -292,6 +293,51 @@ static int stop_at_b(void *ctx, const char *key, const char *value)
 	return strcmp(key, "b") ? 0 : 7;
 }
 
+/* A process gone before its resource is built: executable name, path and
+ * language from its exec's note; the executable read once, for its first
+ * process; a reused pid does not get the old note. */
+static void test_exec_notes(void)
+{
+	struct proc_info_cache *c = proc_info_cache__new_at(root, NULL, 0);
+	char path[512];
+	struct resource *r;
+
+	fake_proc(5101, "/opt/tools/fetch", NULL, 0, "fetch");
+	proc_info_note_exec(c, 5101, 900, "fetch", 7, 4321);
+	snprintf(path, sizeof(path), "rm -rf '%s/5101'", root);
+	CHECK(system(path) == 0); /* gone */
+	r = proc_info_get(c, 5101, 900, "fe");
+	CHECK(r != NULL);
+	if (r) {
+		CHECK_EQ_STR(get_str(r, "process.executable.path"), "/opt/tools/fetch");
+		CHECK_EQ_STR(get_str(r, "process.executable.name"), "fetch");
+		CHECK_EQ_STR(get_str(r, "service.name"), "fetch");
+	}
+	/* the same file again, never in /proc: nothing to read, the path is known */
+	proc_info_note_exec(c, 5102, 901, "fetch", 7, 4321);
+	r = proc_info_get(c, 5102, 901, "fe");
+	CHECK(r != NULL);
+	if (r)
+		CHECK_EQ_STR(get_str(r, "process.executable.path"), "/opt/tools/fetch");
+	/* another file with the same inode on another device is not that one */
+	proc_info_note_exec(c, 5103, 902, "other", 8, 4321);
+	r = proc_info_get(c, 5103, 902, "ot");
+	CHECK(r != NULL);
+	if (r) {
+		CHECK_EQ_STR(get_str(r, "process.executable.path"), "(none)");
+		CHECK_EQ_STR(get_str(r, "process.executable.name"), "other");
+	}
+	/* pid 5102 reused by another process: not the note's */
+	proc_info_forget(c, 5102);
+	r = proc_info_get(c, 5102, 5555, "newcomm");
+	CHECK(r != NULL);
+	if (r) {
+		CHECK_EQ_STR(get_str(r, "process.executable.path"), "(none)");
+		CHECK_EQ_STR(get_str(r, "service.name"), "newcomm");
+	}
+	proc_info_cache__free(c);
+}
+
 static void test_parse_attrs(void)
 {
 	char out[256] = "";
@@ -385,6 +431,7 @@ int main(void)
 	RUN(test_owner_names);
 	RUN(test_pid_reuse);
 	RUN(test_eviction);
+	RUN(test_exec_notes);
 	RUN(test_parse_attrs);
 	RUN(test_real_proc_child);
 	remove_tree();
