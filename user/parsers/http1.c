@@ -912,8 +912,16 @@ static enum line_result header_line(struct http1_parser *p, enum stream_dir dir,
 		return LINE_END;
 	if (s[0] == ' ' || s[0] == '\t')
 		return LINE_OK; /* obsolete line folding: the continuation is ignored */
-	for (name_len = 0; name_len < n && tchar_table[(uint8_t)s[name_len]]; name_len++)
-		;
+	/* four bytes a step while they are all tchars, then byte by byte */
+	for (name_len = 0; name_len + 4 <= n; name_len += 4) {
+		const uint8_t *b = (const uint8_t *)s + name_len;
+
+		if (!(tchar_table[b[0]] & tchar_table[b[1]] & tchar_table[b[2]] &
+		      tchar_table[b[3]]))
+			break;
+	}
+	while (name_len < n && tchar_table[(uint8_t)s[name_len]])
+		name_len++;
 	if (!name_len || name_len == n || s[name_len] != ':')
 		return LINE_BAD;
 	/* only the names we keep need their value */
@@ -1338,11 +1346,10 @@ static size_t on_idle(struct http1_parser *p, enum stream_dir dir, const struct 
 		/* a whole "HTTP/1.x NNN" plus its next byte at the origin: what the
 		 * status-line scanner would find, without its byte loop */
 		const uint8_t *h = c->data + pos;
-		uint8_t idx;
 
-		for (idx = 0; idx < 13 && status_byte_ok(idx, h[idx]); idx++)
-			;
-		if (idx == 13) {
+		if (!memcmp(h, "HTTP/1.", 7) && is_digit(h[7]) && h[8] == ' ' && h[9] >= '1' &&
+		    h[9] <= '9' && is_digit(h[10]) && is_digit(h[11]) &&
+		    (h[12] == ' ' || h[12] == '\r' || h[12] == '\n')) {
 			uint16_t status =
 			    (uint16_t)((h[9] - '0') * 100 + (h[10] - '0') * 10 + (h[11] - '0'));
 
