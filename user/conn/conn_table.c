@@ -44,17 +44,18 @@ static void addr_normalize(uint8_t family, const uint8_t in[16], uint8_t out[16]
 static size_t tuple_bucket(const struct conn_table *t, uint8_t family, const uint8_t local[16],
                            uint16_t lport, const uint8_t remote[16], uint16_t rport)
 {
-	uint8_t a[16], b[16];
-	uint64_t h = 1469598103934665603ULL;
+	uint8_t a[32];
+	uint64_t w[4], h = 1469598103934665603ULL;
 
+	/* eight bytes a step: the tuple is hashed for every request (peer lookups) */
 	addr_normalize(family, local, a);
-	addr_normalize(family, remote, b);
-	for (int i = 0; i < 16; i++)
-		h = (h ^ a[i]) * 1099511628211ULL;
-	for (int i = 0; i < 16; i++)
-		h = (h ^ b[i]) * 1099511628211ULL;
-	h = (h ^ lport) * 1099511628211ULL;
-	h = (h ^ rport) * 1099511628211ULL;
+	addr_normalize(family, remote, a + 16);
+	memcpy(w, a, sizeof(w));
+	for (int i = 0; i < 4; i++) {
+		h = (h ^ w[i]) * 0x9e3779b97f4a7c15ULL;
+		h ^= h >> 32;
+	}
+	h = (h ^ ((uint64_t)lport << 16 | rport)) * 0x9e3779b97f4a7c15ULL;
 	h ^= h >> 29;
 	return h & (t->n_buckets - 1);
 }

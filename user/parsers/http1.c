@@ -198,18 +198,21 @@ static inline bool is_token_byte(uint8_t b)
 	return b > 0x20 && b != 0x7f;
 }
 
-/* RFC 9110 tchar: ALPHA, DIGIT and !#$%&'*+-.^_`|~, as two 64-bit masks. */
-#define TCHAR_MASK_LO 0x03ff6cfa00000000ULL
-#define TCHAR_MASK_HI 0x57ffffffc7fffffeULL
-
-static inline bool is_tchar(uint8_t b)
-{
-	if (b < 64)
-		return (TCHAR_MASK_LO >> b) & 1;
-	if (b < 128)
-		return (TCHAR_MASK_HI >> (b - 64)) & 1;
-	return false;
-}
+/* RFC 9110 tchar: ALPHA, DIGIT and !#$%&'*+-.^_`|~ (a lookup table: header
+ * names are scanned byte by byte). */
+#define TC1(c) [c] = 1
+static const uint8_t tchar_table[256] = {
+    TC1('!'), TC1('#'), TC1('$'), TC1('%'), TC1('&'), TC1('\''), TC1('*'), TC1('+'), TC1('-'),
+    TC1('.'), TC1('^'), TC1('_'), TC1('`'), TC1('|'), TC1('~'),  TC1('0'), TC1('1'), TC1('2'),
+    TC1('3'), TC1('4'), TC1('5'), TC1('6'), TC1('7'), TC1('8'),  TC1('9'), TC1('A'), TC1('B'),
+    TC1('C'), TC1('D'), TC1('E'), TC1('F'), TC1('G'), TC1('H'),  TC1('I'), TC1('J'), TC1('K'),
+    TC1('L'), TC1('M'), TC1('N'), TC1('O'), TC1('P'), TC1('Q'),  TC1('R'), TC1('S'), TC1('T'),
+    TC1('U'), TC1('V'), TC1('W'), TC1('X'), TC1('Y'), TC1('Z'),  TC1('a'), TC1('b'), TC1('c'),
+    TC1('d'), TC1('e'), TC1('f'), TC1('g'), TC1('h'), TC1('i'),  TC1('j'), TC1('k'), TC1('l'),
+    TC1('m'), TC1('n'), TC1('o'), TC1('p'), TC1('q'), TC1('r'),  TC1('s'), TC1('t'), TC1('u'),
+    TC1('v'), TC1('w'), TC1('x'), TC1('y'), TC1('z'),
+};
+#undef TC1
 
 static int hex_value(uint8_t b)
 {
@@ -817,9 +820,16 @@ static size_t scan_responses(struct http1_parser *p, const struct stream_chunk *
 
 /* --- headers --------------------------------------------------------------- */
 
-static bool name_is(const char *s, size_t n, const char *name, size_t name_len)
+/* name (n bytes, tchars) equals the lowercase literal `lower`, ignoring case:
+ * setting bit 5 maps A-Z to a-z and leaves the other tchars of `lower` alone. */
+static inline bool name_is(const char *s, size_t n, const char *lower, size_t lower_len)
 {
-	return n == name_len && !strncasecmp(s, name, n);
+	if (n != lower_len)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (((uint8_t)s[i] | 0x20) != (uint8_t)lower[i])
+			return false;
+	return true;
 }
 
 static bool parse_length(const char *v, size_t n, uint64_t *out)
@@ -902,10 +912,22 @@ static enum line_result header_line(struct http1_parser *p, enum stream_dir dir,
 		return LINE_END;
 	if (s[0] == ' ' || s[0] == '\t')
 		return LINE_OK; /* obsolete line folding: the continuation is ignored */
-	for (name_len = 0; name_len < n && is_tchar((uint8_t)s[name_len]); name_len++)
-		;
+	/* four bytes a step while they are all tchars, then byte by byte */
+	for (name_len = 0; name_len + 4 <= n; name_len += 4) {
+		const uint8_t *b = (const uint8_t *)s + name_len;
+
+		if (!(tchar_table[b[0]] & tchar_table[b[1]] & tchar_table[b[2]] &
+		      tchar_table[b[3]]))
+			break;
+	}
+	while (name_len < n && tchar_table[(uint8_t)s[name_len]])
+		name_len++;
 	if (!name_len || name_len == n || s[name_len] != ':')
 		return LINE_BAD;
+	/* only the names we keep need their value */
+	if (name_len != 4 && name_len != 7 && name_len != 10 && name_len != 11 && name_len != 14 &&
+	    name_len != 17)
+		return LINE_OK;
 	colon = s + name_len;
 	v = colon + 1;
 	vn = n - name_len - 1;
@@ -1320,6 +1342,22 @@ static size_t on_idle(struct http1_parser *p, enum stream_dir dir, const struct 
 		lf = memchr(s, '\n', c->len - pos);
 		if (lf && request_line_fast(p, s, (size_t)(lf - s), c->ts_first_ns))
 			return (size_t)(lf - c->data) + 1;
+	} else if (!d->open && c->len - pos >= 13) {
+		/* a whole "HTTP/1.x NNN" plus its next byte at the origin: what the
+		 * status-line scanner would find, without its byte loop */
+		const uint8_t *h = c->data + pos;
+
+		if (!memcmp(h, "HTTP/1.", 7) && is_digit(h[7]) && h[8] == ' ' && h[9] >= '1' &&
+		    h[9] <= '9' && is_digit(h[10]) && is_digit(h[11]) &&
+		    (h[12] == ' ' || h[12] == '\r' || h[12] == '\n')) {
+			uint16_t status =
+			    (uint16_t)((h[9] - '0') * 100 + (h[10] - '0') * 10 + (h[11] - '0'));
+
+			response_begin(p, status, c->ts_first_ns);
+			if (h[12] != '\n')
+				d->state = ST_STATUS_REST;
+			return pos + 13;
+		}
 	}
 	enter_scan(d, true, false, false);
 	return pos;

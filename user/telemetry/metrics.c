@@ -89,6 +89,7 @@ struct metrics {
 	int rpc_client_duration;
 	uint64_t generation; /* bumped whenever series are freed: cached pointers die */
 	struct sample_cache_entry *cache; /* METRICS_CACHE_SLOTS entries */
+	uint64_t delta_start_ns;          /* the last metrics_delta_commit time */
 };
 
 /* A direct-mapped cache from a measurement's raw inputs (resource, kind and
@@ -125,6 +126,20 @@ uint64_t metrics_now_unix_ns(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* The time of a span's measurement. The coarse clock (the last timer tick,
+ * never ahead of the fine one) costs a fraction of a fine read, which can be a
+ * system call in a VM; it is held at or after the last delta commit so delta
+ * intervals never overlap. */
+static uint64_t sample_now_unix_ns(const struct metrics *m)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	return now > m->delta_start_ns ? now : m->delta_start_ns;
 }
 
 /* ---- strings ---- */
@@ -891,7 +906,7 @@ static int record_sample(struct metrics *m, struct resource *r, const struct sam
 	struct sample_cache_entry *e = NULL;
 	struct attr_scratch canon;
 	bool have_canon = false;
-	uint64_t hash = 0, canon_hash = 0, now = metrics_now_unix_ns();
+	uint64_t hash = 0, canon_hash = 0, now = sample_now_unix_ns(m);
 	int err = 0;
 
 	if (!key->too_long) {
@@ -1252,6 +1267,7 @@ struct resource *metrics_resource_at(const struct metrics *m, size_t i)
 
 void metrics_delta_commit(struct metrics *m, uint64_t now_unix_ns)
 {
+	m->delta_start_ns = now_unix_ns;
 	for (size_t k = 0; k < m->n_inst; k++) {
 		struct instrument *in = m->inst[k];
 

@@ -279,7 +279,25 @@ struct route_pattern {
 	struct pattern_seg segs[ROUTE_MAX_SEGMENTS];
 };
 
+/* The routes of recently seen request-targets: a request-target maps to one
+ * route until the patterns change, and most services see few distinct
+ * targets, so a small direct-mapped cache skips the segment heuristics. */
+#define ROUTE_CACHE_SLOTS 128
+#define ROUTE_CACHE_TEXT  96 /* targets and routes up to this length, NUL included */
+
+struct route_cache_slot {
+	uint8_t target_len; /* 0: empty */
+	uint8_t route_len;
+	char target[ROUTE_CACHE_TEXT];
+	char route[ROUTE_CACHE_TEXT];
+};
+
+struct route_cache {
+	struct route_cache_slot slot[ROUTE_CACHE_SLOTS];
+};
+
 struct route_table {
+	struct route_cache *cache; /* allocated by the first match */
 	struct route_pattern *patterns;
 	size_t n;
 	size_t cap;
@@ -297,6 +315,7 @@ void route_table__free(struct route_table *t)
 	for (size_t i = 0; i < t->n; i++)
 		free(t->patterns[i].text);
 	free(t->patterns);
+	free(t->cache);
 	free(t);
 }
 
@@ -365,6 +384,8 @@ int route_table_add(struct route_table *t, const char *pattern)
 		return err;
 	if (t->n == ROUTE_MAX_PATTERNS)
 		return -ENOSPC;
+	free(t->cache); /* cached routes may change */
+	t->cache = NULL;
 	if (t->n == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 8;
 		struct route_pattern *grown = realloc(t->patterns, cap * sizeof(*grown));
@@ -442,7 +463,7 @@ static bool pattern_matches(const struct route_pattern *pat, const char *const *
 	return n == pat->n_segs;
 }
 
-int route_table_match(const struct route_table *t, const char *path, char *out, size_t out_len)
+static int match_uncached(const struct route_table *t, const char *path, char *out, size_t out_len)
 {
 	const char *seg[ROUTE_MAX_SEGMENTS];
 	size_t seg_len[ROUTE_MAX_SEGMENTS];
@@ -450,9 +471,7 @@ int route_table_match(const struct route_table *t, const char *path, char *out, 
 	size_t len, n;
 	bool more;
 
-	if (!path || !out || out_len == 0)
-		return -EINVAL;
-	if (!t || t->n == 0 || strcmp(path, "*") == 0)
+	if (t->n == 0 || strcmp(path, "*") == 0)
 		return route_from_path(path, out, out_len);
 	path_extract(path, &p, &len);
 	n = path_segments(p, len, seg, seg_len, ROUTE_MAX_SEGMENTS, &more);
@@ -468,4 +487,54 @@ int route_table_match(const struct route_table *t, const char *path, char *out, 
 		}
 	}
 	return route_from_path(path, out, out_len);
+}
+
+/* FNV-1a of the target's bytes and its length, or -1 when it is too long to cache. */
+static int target_hash(const char *path, size_t *len, uint32_t *hash)
+{
+	uint32_t h = 2166136261u;
+	size_t n;
+
+	for (n = 0; path[n]; n++) {
+		if (n == ROUTE_CACHE_TEXT - 1)
+			return -1;
+		h = (h ^ (uint8_t)path[n]) * 16777619u;
+	}
+	*len = n;
+	*hash = h;
+	return 0;
+}
+
+int route_table_match(struct route_table *t, const char *path, char *out, size_t out_len)
+{
+	struct route_cache_slot *slot;
+	uint32_t hash;
+	size_t len;
+	int rc;
+
+	if (!path || !out || out_len == 0)
+		return -EINVAL;
+	if (!t)
+		return route_from_path(path, out, out_len);
+	if (!path[0] || target_hash(path, &len, &hash) < 0)
+		return match_uncached(t, path, out, out_len);
+	if (!t->cache) {
+		t->cache = calloc(1, sizeof(*t->cache));
+		if (!t->cache)
+			return match_uncached(t, path, out, out_len);
+	}
+	slot = &t->cache->slot[hash % ROUTE_CACHE_SLOTS];
+	if (slot->target_len == len && !memcmp(slot->target, path, len) &&
+	    slot->route_len < out_len) {
+		memcpy(out, slot->route, (size_t)slot->route_len + 1);
+		return slot->route_len;
+	}
+	rc = match_uncached(t, path, out, out_len);
+	if (rc >= 0 && rc < ROUTE_CACHE_TEXT) {
+		slot->target_len = (uint8_t)len;
+		slot->route_len = (uint8_t)rc;
+		memcpy(slot->target, path, len);
+		memcpy(slot->route, out, (size_t)rc + 1);
+	}
+	return rc;
 }

@@ -44,7 +44,8 @@ int route_table_add_list(struct route_table *t, const char *list);
 size_t route_table_count(const struct route_table *t);
 
 /* The route of path: the first matching pattern, else route_from_path.
- * t may be NULL. Returns as route_from_path. */
-int route_table_match(const struct route_table *t, const char *path, char *out, size_t out_len);
+ * t may be NULL. Returns as route_from_path. Remembers the routes of recent
+ * request-targets (up to 95 bytes) in t: one thread at a time. */
+int route_table_match(struct route_table *t, const char *path, char *out, size_t out_len);
 
 #endif

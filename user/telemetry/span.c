@@ -10,8 +10,16 @@
 
 void span_init(struct span *s)
 {
-	/* the arena is written before it is read (arena_used says how far) */
-	memset(s, 0, offsetof(struct span, arena));
+	/* ids, times, kind and status zeroed; the string buffers, the attribute
+	 * slots and the arena are written before they are read (their NULs,
+	 * n_attrs and arena_used say how far), so they are not cleared */
+	memset(s, 0, offsetof(struct span, name));
+	s->name[0] = '\0';
+	s->status_message[0] = '\0';
+	s->trace_state[0] = '\0';
+	s->resource = NULL;
+	s->n_attrs = 0;
+	s->arena_used = 0;
 }
 
 void span_release(struct span *s)

@@ -66,7 +66,8 @@ struct span {
 	char arena[SPAN_ARENA_SIZE];
 };
 
-/* Zeroes the span (no resource, no attributes). */
+/* Empties the span: zero ids, times, kind and status, empty strings, no
+ * resource, no attributes (unused buffer bytes are left as they were). */
 void span_init(struct span *s);
 /* Releases the resource reference; the span memory itself is the caller's. */
 void span_release(struct span *s);

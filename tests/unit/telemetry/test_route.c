@@ -1,6 +1,7 @@
 /* test_route.c — the route heuristic over real-world paths, and user route
  * patterns that win over it. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "telemetry/route.h"
@@ -212,6 +213,43 @@ static void test_pattern_limit(void)
 	route_table__free(t);
 }
 
+/* The table remembers the routes of recent targets: a target seen again, or
+ * one that shares a cache slot with many others, gets the heuristic's answer
+ * or the pattern's, and a pattern added later wins over what was remembered. */
+static void test_match_cache(void)
+{
+	struct route_table *t = route_table__new();
+	char out[ROUTE_MAX], want[ROUTE_MAX], target[64];
+
+	CHECK(t != NULL);
+	if (!t)
+		return;
+	for (int round = 0; round < 3; round++) {
+		for (size_t i = 0; i < sizeof(heuristic_cases) / sizeof(heuristic_cases[0]); i++) {
+			int len = route_table_match(t, heuristic_cases[i].path, out, sizeof(out));
+
+			CHECK_EQ_INT(len, (int)strlen(heuristic_cases[i].route));
+			CHECK_EQ_STR(out, heuristic_cases[i].route);
+		}
+	}
+	for (int i = 0; i < 1000; i++) {
+		snprintf(target, sizeof(target), "/items/%d/view", i % 300);
+		CHECK(route_table_match(t, target, out, sizeof(out)) > 0);
+		CHECK(route_from_path(target, want, sizeof(want)) > 0);
+		CHECK_EQ_STR(out, want);
+	}
+	CHECK(route_table_match(t, "/users/bob", out, sizeof(out)) > 0);
+	CHECK_EQ_STR(out, "/users/bob");
+	CHECK_EQ_INT(route_table_add(t, "/users/{name}"), 0);
+	CHECK(route_table_match(t, "/users/bob", out, sizeof(out)) > 0);
+	CHECK_EQ_STR(out, "/users/{name}");
+	/* remembered, but not room for it in a smaller output */
+	char small[8];
+	CHECK_EQ_INT(route_table_match(t, "/users/bob", small, sizeof(small)), -ENOSPC);
+	CHECK_EQ_STR(small, "");
+	route_table__free(t);
+}
+
 int main(void)
 {
 	RUN(test_heuristic_table);
@@ -219,5 +257,6 @@ int main(void)
 	RUN(test_patterns);
 	RUN(test_pattern_list);
 	RUN(test_pattern_limit);
+	RUN(test_match_cache);
 	return unit_summary("test_route");
 }
