@@ -260,10 +260,9 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 		/* slot 0: the default capture; slot 1: server reads (request heads);
 		 * slot 2: writes to stdout/stderr (--logs); slot 3: the second pass
 		 * over a long iovec array */
-		struct bpf_program *exits[4] = {l->skel->progs.io_exit,
-		                                l->skel->progs.io_exit_request,
-		                                l->skel->progs.log_exit,
-		                                l->skel->progs.io_exit_more};
+		struct bpf_program *exits[4] = {
+		    l->skel->progs.io_exit, l->skel->progs.io_exit_request, l->skel->progs.log_exit,
+		    l->skel->progs.io_exit_more};
 		for (uint32_t slot = 0; slot < 4u; slot++) {
 			if (slot == IO_EXIT_SLOT_LOG && !c->logs)
 				continue;

@@ -236,12 +236,13 @@ static bool uprobes_denied(struct tls_probes *t, int rc)
 	if (rc != -EACCES && rc != -EPERM)
 		return false;
 	if (!t->said_denied)
-		log_msg(t->log, LOG_WARN,
-		        caps_have(CAP_SYS_ADMIN)
-		            ? "uprobes refused by the kernel: TLS and Go client tracing off"
-		            : "uprobes need CAP_SYS_ADMIN on this kernel: TLS and Go client tracing "
-		              "off, plaintext tracing goes on",
-		        "error", LOG_STR(strerror(-rc)), NULL);
+		log_msg(
+		    t->log, LOG_WARN,
+		    caps_have(CAP_SYS_ADMIN)
+		        ? "uprobes refused by the kernel: TLS and Go client tracing off"
+		        : "uprobes need CAP_SYS_ADMIN on this kernel: TLS and Go client tracing "
+		          "off, plaintext tracing goes on",
+		    "error", LOG_STR(strerror(-rc)), NULL);
 	t->said_denied = true;
 	return true;
 }

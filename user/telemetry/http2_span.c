@@ -131,7 +131,8 @@ void grpc_call_of(const struct http2_exchange *ex, bool server, struct grpc_call
 		p++;
 		end = p + strcspn(p, "?#");
 		slash = memchr(p, '/', (size_t)(end - p));
-		if (slash && slash > p && slash + 1 < end && !memchr(slash + 1, '/', (size_t)(end - slash - 1))) {
+		if (slash && slash > p && slash + 1 < end &&
+		    !memchr(slash + 1, '/', (size_t)(end - slash - 1))) {
 			text_copy(out->service, sizeof(out->service), p, (size_t)(slash - p));
 			text_copy(out->method, sizeof(out->method), slash + 1,
 			          (size_t)(end - slash - 1));
@@ -156,15 +157,27 @@ const char *http2_failure_type(const struct http2_exchange *ex, bool server)
 }
 
 static const char *const grpc_code_names[] = {
-    "OK",        "CANCELLED",         "UNKNOWN",        "INVALID_ARGUMENT",    "DEADLINE_EXCEEDED",
-    "NOT_FOUND", "ALREADY_EXISTS",    "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-    "ABORTED",   "OUT_OF_RANGE",      "UNIMPLEMENTED",  "INTERNAL",            "UNAVAILABLE",
-    "DATA_LOSS", "UNAUTHENTICATED",
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
 };
 
 static void grpc_span_build(struct span *s, const struct http2_exchange *ex, const struct conn *c,
-                            struct resource *r, const struct link_ctx *ids,
-                            int64_t unix_offset_ns)
+                            struct resource *r, const struct link_ctx *ids, int64_t unix_offset_ns)
 {
 	bool server = c->ref.role == PSCOPE_ROLE_SERVER;
 	char local[INET6_ADDRSTRLEN], remote[INET6_ADDRSTRLEN], host[HTTP2_AUTHORITY_MAX];

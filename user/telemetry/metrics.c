@@ -23,7 +23,7 @@ static const double http_duration_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.075, 0
 /* db.client.operation.duration. */
 static const double db_duration_bounds[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10};
 /* rpc.{server,client}.duration (semantic conventions up to v1.37: ms). */
-static const double rpc_duration_bounds[] = {0,   5,    10,   25,   50,   75,   100, 250,
+static const double rpc_duration_bounds[] = {0,   5,   10,   25,   50,   75,   100,  250,
                                              500, 750, 1000, 2500, 5000, 7500, 10000};
 /* Body sizes: the conventions give no buckets; powers of four from 64 B to 16 MiB. */
 static const double body_size_bounds[] = {0,     64,     256,     1024,    4096,    16384,
