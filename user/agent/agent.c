@@ -64,6 +64,10 @@
 #define LOG_RATE_SLOTS           4096 /* per-process line budgets, direct-mapped by pid */
 #define LOG_FILTER_RECHECK_NS    (1000ull * 1000000ull)
 
+/* server spans waiting for their local client's request (link_ctx.hold) */
+#define HELD_SPANS_MAX 64
+#define HOLD_NS        (200 * 1000000ULL)
+
 /* One process's log-line budget for the current second, and whether its
  * lines pass the --exe/--port (and, later, container) selection. */
 struct log_rate {
@@ -93,6 +97,12 @@ struct agent_stats {
 	uint64_t h2_conns[2];   /* HTTP/2 connections by HPACK mode: synced, late_join */
 	uint64_t h2_streams[2]; /* HTTP/2 streams by their connection's HPACK mode */
 	uint64_t h2_unknown;    /* HTTP/2 streams with undecodable header fields */
+};
+
+/* A server span held until its local client's request is seen (or HOLD_NS). */
+struct held_span {
+	struct span s;
+	uint64_t until_ns; /* monotonic */
 };
 
 struct agent {
@@ -137,6 +147,8 @@ struct agent {
 	uint64_t ring_loss_ns;
 	uint64_t ring_drops_seen;
 	int signal_fd;
+	struct held_span *held; /* HELD_SPANS_MAX */
+	size_t n_held;
 };
 
 static uint64_t clock_ns(clockid_t id)
@@ -168,6 +180,50 @@ static void emit_span(struct agent *a, struct span *s)
 		printer_print_span(a->printer, s);
 	if (a->exporter)
 		otlp_exporter_submit_span(a->exporter, s);
+}
+
+/* Emits server span s now, or holds a copy of it when its ids say so. */
+static void emit_or_hold(struct agent *a, struct span *s, const struct link_ctx *ids)
+{
+	uint8_t parent[8];
+
+	if (ids->hold && a->held && a->n_held < HELD_SPANS_MAX) {
+		struct held_span *h = &a->held[a->n_held++];
+
+		span_init(&h->s);
+		span_copy(&h->s, s);
+		h->until_ns = clock_ns(CLOCK_MONOTONIC) + HOLD_NS;
+		return;
+	}
+	if (ids->hold && trace_links_held_take(a->links, s->span_id, true, parent) == 1)
+		memcpy(s->parent_span_id, parent, 8);
+	emit_span(a, s);
+}
+
+/* Emits the held spans whose client showed up, or whose time is up (all: every one). */
+static void release_held(struct agent *a, bool all)
+{
+	uint64_t now = a->n_held ? clock_ns(CLOCK_MONOTONIC) : 0;
+	size_t kept = 0;
+
+	for (size_t i = 0; i < a->n_held; i++) {
+		struct held_span *h = &a->held[i];
+		uint8_t parent[8];
+		int rc = trace_links_held_take(a->links, h->s.span_id, all || now >= h->until_ns,
+		                               parent);
+
+		if (!rc) {
+			if (kept != i)
+				a->held[kept] = *h;
+			kept++;
+			continue;
+		}
+		if (rc > 0)
+			memcpy(h->s.parent_span_id, parent, 8);
+		emit_span(a, &h->s);
+		span_release(&h->s);
+	}
+	a->n_held = kept;
 }
 
 static struct resource *conn_resource(struct agent *a, const struct conn *c)
@@ -220,7 +276,7 @@ static void on_http_exchange(struct agent *a, struct conn *c, const struct http1
 	http_span_build(&s, ex, c, route, r, &ids, a->unix_offset_ns);
 	/* every request counts in the metrics, whatever happens to its span later */
 	record_http_metrics(a, c, ex, &s, r, route);
-	emit_span(a, &s);
+	emit_or_hold(a, &s, &ids);
 	span_release(&s);
 }
 
@@ -326,7 +382,7 @@ static void on_http2_exchange(struct agent *a, struct conn *c, const struct http
 	span_init(&s);
 	http2_span_build(&s, ex, c, route, r, &ids, a->unix_offset_ns);
 	record_http2_metrics(a, c, ex, &s, r, route, grpc);
-	emit_span(a, &s);
+	emit_or_hold(a, &s, &ids);
 	span_release(&s);
 }
 
@@ -810,6 +866,7 @@ static void drain_ringbuf(struct agent *a)
 		a->ringbuf_peak = waiting;
 	ring_reader_consume(a->rb);
 	trace_links_flush(a->links);
+	release_held(a, false);
 	if (a->printer)
 		printer_flush(a->printer);
 }
@@ -1286,11 +1343,12 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 		        "parentbased_always_on",
 		        NULL);
 	a->links = trace_links__new(a->conns, &a->ids, &a->sampler);
+	a->held = calloc(HELD_SPANS_MAX, sizeof(*a->held));
 	if (cfg->logs) {
 		a->log_lines = log_lines__new(NULL, on_log_text, a);
 		a->log_rates = calloc(LOG_RATE_SLOTS, sizeof(*a->log_rates));
 	}
-	if (!a->loop || !a->conns || !a->procs || !a->routes || !a->links ||
+	if (!a->loop || !a->conns || !a->procs || !a->routes || !a->links || !a->held ||
 	    (cfg->logs && (!a->log_lines || !a->log_rates))) {
 		rc = -ENOMEM;
 		log_msg(lg, LOG_ERROR, "out of memory", NULL);
@@ -1393,6 +1451,9 @@ void agent__free(struct agent *a)
 	tls_probes__free(a->tls);
 	loader__free(a->loader);
 	conn_table__free(a->conns);
+	for (size_t i = 0; i < a->n_held; i++)
+		span_release(&a->held[i].s);
+	free(a->held);
 	trace_links__free(a->links);
 	log_lines__free(a->log_lines);
 	for (size_t i = 0; i < a->n_log_batch; i++)
@@ -1433,6 +1494,7 @@ int agent_run(struct agent *a)
 	        LOG_INT(a->cfg->logs), NULL);
 	rc = event_loop_run(a->loop);
 	drain_ringbuf(a);
+	release_held(a, true);
 	/* probes detach slowly (RCU grace periods): do it while the exports flush */
 	detaching = pthread_create(&detacher, NULL, detach_probes, a) == 0;
 	if (!detaching)
@@ -1512,8 +1574,10 @@ int agent_replay(struct agent *a)
 			memcpy(buf->data, ev, len);
 			replay_shift(buf->data, len, shift);
 			on_ringbuf_event(a, buf->data, len);
-			if ((event_reader_count(r) & 255) == 0)
+			if ((event_reader_count(r) & 255) == 0) {
 				trace_links_flush(a->links); /* as after a ring buffer batch */
+				release_held(a, false);
+			}
 		}
 		if (rc < 0) {
 			log_msg(a->log, LOG_ERROR, "the event file is damaged", "path",
@@ -1524,6 +1588,7 @@ int agent_replay(struct agent *a)
 	}
 	conn_table__free(a->conns); /* closes every connection: parsers finish */
 	a->conns = NULL;
+	release_held(a, true);
 	t1 = clock_ns(CLOCK_MONOTONIC);
 	if (a->printer)
 		printer_flush(a->printer);

@@ -9,6 +9,7 @@
 #define THREAD_SLOTS   65536 /* power of two */
 #define MAX_UNRESOLVED 1024
 #define LOOP_SLOTS     4096 /* power of two; direct-mapped by thread id */
+#define MAX_HELD       64
 
 /* One event-loop thread's current turn: who owns it (see trace_links.h). A
  * slot taken over by another thread only loses that thread's turn (its calls
@@ -39,6 +40,21 @@ struct unresolved {
 	uint32_t tries;
 };
 
+/* A server request answered as a root while the local client of its
+ * connection had not shown the request yet (its event may come after the
+ * server's answer): its span waits, in the agent, for pair_from_client. */
+struct held {
+	uint32_t pid;
+	int32_t fd;
+	uint64_t sock_id;
+	uint64_t start_ns;
+	uint8_t trace_id[16];
+	uint8_t span_id[8];
+	uint8_t parent_span_id[8];
+	bool sampled;
+	bool paired;
+};
+
 struct trace_links {
 	struct conn_table *conns;
 	struct id_gen *ids;
@@ -48,6 +64,8 @@ struct trace_links {
 	struct unresolved unresolved[MAX_UNRESOLVED];
 	size_t n_unresolved;
 	struct loop_turn *loops; /* LOOP_SLOTS */
+	struct held held[MAX_HELD];
+	size_t n_held;
 	struct trace_links_stats stats;
 };
 
@@ -272,6 +290,8 @@ static struct link_ctx *write_parent_find(struct trace_links *tl, struct conn *c
 
 /* ---- pairing ---- */
 
+static bool conn_multiplexed(const struct conn *c);
+
 /* Gives server request s on c the local client span that sent it, if any. */
 static bool try_pair(struct trace_links *tl, struct conn *c, struct link_ctx *s)
 {
@@ -299,13 +319,85 @@ static bool try_pair(struct trace_links *tl, struct conn *c, struct link_ctx *s)
 	return false;
 }
 
+/* Root client request x on c whose server request was already answered (held):
+ * the one held request of the server connection sc read after x was written
+ * (x's write starts before the server's read returns; an earlier request's
+ * read returned before its answer, so before x was written). */
+static void pair_held(struct trace_links *tl, const struct conn *sc, struct link_ctx *x)
+{
+	struct held *h = NULL;
+
+	for (size_t i = 0; i < tl->n_held; i++) {
+		struct held *e = &tl->held[i];
+
+		if (e->pid != sc->ref.pid || e->fd != sc->ref.fd || e->sock_id != sc->ref.sock_id ||
+		    e->paired || e->start_ns < x->start_ns)
+			continue;
+		if (h)
+			return; /* several: ambiguous */
+		h = e;
+	}
+	if (!h)
+		return;
+	memcpy(x->trace_id, h->trace_id, 16);
+	x->sampled = h->sampled;
+	x->consumed = true;
+	memcpy(h->parent_span_id, x->span_id, 8);
+	h->paired = true;
+	tl->stats.paired++;
+}
+
+/* Server request x on c, answered as a root: held when c's local client is
+ * known (its request may come later), unless too many are. */
+static void hold_root(struct trace_links *tl, struct conn *c, struct link_ctx *x)
+{
+	struct conn *peer;
+	struct held *h;
+
+	if (x->has_parent || conn_multiplexed(c) || tl->n_held == MAX_HELD)
+		return;
+	peer = conn_table_lookup_tuple(tl->conns, c->ref.family, c->ref.remote_addr,
+	                               c->ref.remote_port, c->ref.local_addr, c->ref.local_port);
+	if (!peer || peer == c || peer->ref.role == PSCOPE_ROLE_SERVER)
+		return;
+	h = &tl->held[tl->n_held++];
+	memset(h, 0, sizeof(*h));
+	h->pid = c->ref.pid;
+	h->fd = c->ref.fd;
+	h->sock_id = c->ref.sock_id;
+	h->start_ns = x->start_ns;
+	memcpy(h->trace_id, x->trace_id, 16);
+	memcpy(h->span_id, x->span_id, 8);
+	h->sampled = x->sampled;
+	x->hold = true;
+}
+
+int trace_links_held_take(struct trace_links *tl, const uint8_t span_id[8], bool expire,
+                          uint8_t parent[8])
+{
+	for (size_t i = 0; i < tl->n_held; i++) {
+		struct held *h = &tl->held[i];
+		int rc = h->paired ? 1 : -1;
+
+		if (memcmp(h->span_id, span_id, 8))
+			continue;
+		if (!h->paired && !expire)
+			return 0;
+		if (h->paired)
+			memcpy(parent, h->parent_span_id, 8);
+		*h = tl->held[--tl->n_held];
+		return rc;
+	}
+	return -1;
+}
+
 /* The other way round: root client request x on c finds its local server's
  * request already settled as a root (the server's read was seen before the
  * client's write, and a call the server made settled it). The server request
  * becomes the child of x, and x takes the server's trace, which the server's
  * own calls already carry. Only when that request is the server connection's
  * newest and its only one without a parent: then it can be no other
- * request's. */
+ * request's. Without one, a held request already answered (pair_held). */
 static void pair_from_client(struct trace_links *tl, struct conn *c, struct link_ctx *x)
 {
 	struct link_ctx *s = NULL;
@@ -325,8 +417,12 @@ static void pair_from_client(struct trace_links *tl, struct conn *c, struct link
 			return; /* several candidates, or not the newest */
 		s = e;
 	}
-	if (!s || !s->resolved)
-		return; /* none, or still open to the usual pairing (trace_links_flush) */
+	if (!s) {
+		pair_held(tl, peer, x);
+		return;
+	}
+	if (!s->resolved)
+		return; /* still open to the usual pairing (trace_links_flush) */
 	memcpy(x->trace_id, s->trace_id, 16);
 	x->sampled = s->sampled;
 	x->consumed = true;
@@ -644,6 +740,7 @@ void trace_links_complete(struct trace_links *tl, struct conn *c, uint64_t actor
 			if (server) {
 				resolve(tl, c, x);
 				thread_release(tl, c, x);
+				hold_root(tl, c, x);
 			}
 			*out = *x;
 			r->head = (r->head + 1) % LINK_RING_MAX;

@@ -12,7 +12,10 @@
  *    the server's trace);
  *  - an incoming W3C traceparent wins over both.
  * Ids are decided when a request starts, so children and paired spans know
- * their parent before either span ends; nothing is held back.
+ * their parent before either span ends. One exception: a server request
+ * answered as a root while its local client's request was not seen yet (that
+ * event can come after the whole answer) has its span held (link_ctx.hold)
+ * until the client's request shows up or the hold ends.
  *
  * An actor is who moved a request's bytes: the thread id in the low 32 bits
  * and in the high 32 bits, for Go programs, a goroutine key, for event-loop
@@ -76,6 +79,8 @@ struct link_ctx {
 	bool sampled;
 	bool resolved; /* server: parent settled (traceparent, pairing, or used) */
 	bool consumed; /* client: a paired server span took it as its parent */
+	bool hold;     /* server: answered as a root while its local client's request
+	                * was not seen yet: hold its span (trace_links_held_take) */
 };
 
 #define LINK_RING_MAX 8 /* pipelined (HTTP/1) or concurrent (HTTP/2) requests per connection */
@@ -137,6 +142,13 @@ void trace_links_connect(struct trace_links *tl, struct conn *c, uint64_t actor)
 /* Retries same-node pairing for server requests still unresolved (call after
  * each batch of events: the client's event may come just after the server's). */
 void trace_links_flush(struct trace_links *tl);
+
+/* A held server span (link_ctx.hold), by its span id: 1 when its local client
+ * request showed up (parent filled: the span's parent now), 0 while it may
+ * still (keep holding), -1 when it stays a root (expire, or unknown). 1 and -1
+ * end the hold. */
+int trace_links_held_take(struct trace_links *tl, const uint8_t span_id[8], bool expire,
+                          uint8_t parent[8]);
 
 /* Which server request actor of pid is serving right now (for its log
  * lines): the rules that give a client request its parent — the goroutine's

@@ -473,6 +473,68 @@ static void test_http2_streams_out_of_order(void)
 	teardown(&f);
 }
 
+/* The client's request event after the server's answer (curl's SSL_write
+ * return probe runs late; Go's probes are quick): the server span is held and
+ * pairs when the client's request shows up. A held request read before the
+ * client's write (an earlier request whose client was not seen) is not its. */
+static void test_pairing_after_the_answer(void)
+{
+	struct fixture f;
+	struct link_ctx curl_cl, front_sv, front_cl, c1, s1, s2, c3, s3;
+	uint8_t parent[8];
+
+	setup(&f);
+	struct conn *c_curl = conn_of(&f, 10, 3, PSCOPE_ROLE_CLIENT, 40000, 8001);
+	struct conn *c_front_sv = conn_of(&f, 20, 5, PSCOPE_ROLE_SERVER, 8001, 40000);
+	struct conn *c_front_cl = conn_of(&f, 20, 6, PSCOPE_ROLE_CLIENT, 40001, 8002);
+
+	trace_links_request(f.tl, c_front_sv, 21, 101, 0, "");
+	trace_links_request(f.tl, c_front_cl, 21, 102, 0, ""); /* settles it as a root */
+	trace_links_flush(f.tl);
+	trace_links_flush(f.tl);
+	trace_links_complete(f.tl, c_front_cl, 21, true, 0, "", &front_cl);
+	trace_links_complete(f.tl, c_front_sv, 21, true, 0, "", &front_sv);
+	CHECK(front_sv.hold);
+	CHECK(!memcmp(front_sv.parent_span_id, zero8, 8));
+	CHECK_EQ_INT(trace_links_held_take(f.tl, front_sv.span_id, false, parent), 0);
+	trace_links_request(f.tl, c_curl, 11, 100, 0, ""); /* written at 100, seen now */
+	trace_links_flush(f.tl);
+	trace_links_complete(f.tl, c_curl, 11, true, 0, "", &curl_cl);
+	CHECK_EQ_INT(trace_links_held_take(f.tl, front_sv.span_id, false, parent), 1);
+	CHECK(!memcmp(parent, curl_cl.span_id, 8));
+	CHECK(!memcmp(curl_cl.parent_span_id, zero8, 8));
+	CHECK(!memcmp(curl_cl.trace_id, front_sv.trace_id, 16));
+	CHECK(!memcmp(front_cl.trace_id, curl_cl.trace_id, 16));
+	CHECK_EQ_INT(trace_links_held_take(f.tl, front_sv.span_id, true, parent), -1); /* ended */
+
+	/* the next request, same order: its own held span, not the first one */
+	trace_links_request(f.tl, c_front_sv, 21, 201, 1, "");
+	trace_links_request(f.tl, c_front_cl, 21, 202, 1, "");
+	trace_links_complete(f.tl, c_front_sv, 21, true, 1, "", &s1);
+	trace_links_request(f.tl, c_curl, 11, 200, 1, "");
+	trace_links_complete(f.tl, c_curl, 11, true, 1, "", &c1);
+	CHECK(s1.hold);
+	CHECK_EQ_INT(trace_links_held_take(f.tl, s1.span_id, false, parent), 1);
+	CHECK(!memcmp(parent, c1.span_id, 8));
+	CHECK(!memcmp(c1.trace_id, s1.trace_id, 16));
+
+	/* request 2's client is never seen: request 3's client, written after
+	 * request 2 was read, is not its parent; request 3 pairs as usual */
+	trace_links_request(f.tl, c_front_sv, 21, 301, 2, "");
+	trace_links_complete(f.tl, c_front_sv, 21, true, 2, "", &s2);
+	CHECK(s2.hold);
+	trace_links_request(f.tl, c_curl, 11, 400, 3, "");
+	trace_links_request(f.tl, c_front_sv, 21, 401, 3, "");
+	trace_links_complete(f.tl, c_front_sv, 21, true, 3, "", &s3);
+	trace_links_complete(f.tl, c_curl, 11, true, 3, "", &c3);
+	CHECK_EQ_INT(trace_links_held_take(f.tl, s2.span_id, false, parent), 0);
+	CHECK_EQ_INT(trace_links_held_take(f.tl, s2.span_id, true, parent), -1);
+	CHECK(!s3.hold);
+	CHECK(!memcmp(s3.parent_span_id, c3.span_id, 8));
+	CHECK(memcmp(c3.trace_id, s2.trace_id, 16) != 0);
+	teardown(&f);
+}
+
 int main(void)
 {
 	RUN(test_context_for_logs);
@@ -482,6 +544,7 @@ int main(void)
 	RUN(test_traceparent_and_late_pairing);
 	RUN(test_unanswered_request_frees_thread);
 	RUN(test_pairing_from_the_client_side);
+	RUN(test_pairing_after_the_answer);
 	RUN(test_goroutine_and_no_process_fallback);
 	RUN(test_event_loop_turns);
 	RUN(test_http2_streams_out_of_order);
