@@ -19,6 +19,47 @@ static void skipped(struct go_attach_plan *p, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Where to put a function's entry probe: the offset of the JBE of Go's
+ * stack check when the prologue is one of the compiler's two usual forms
+ *     CMPQ 0x10(R14), SP                            ; JBE morestack
+ *     LEAQ -n(SP), R12 ; CMPQ 0x10(R14), R12        ; JBE morestack
+ * else 0 (the first instruction). The kernel emulates a probed conditional
+ * jump; any other instruction it single-steps out of line, a second trap
+ * that costs about four times the first on a paravirtualised guest (PVM:
+ * ~36 against ~9 us per hit, bench/RESULTS.md section 5). Up to the JBE the
+ * argument registers, SP and R14 (g) are those of the entry; R12 is
+ * scratch. A stack growth re-runs the prologue from the first instruction,
+ * so the JBE is hit again exactly when the first instruction would be. */
+static uint64_t entry_probe_at(const uint8_t *code, uint64_t size)
+{
+	static const uint8_t cmp_sp[] = {0x49, 0x3b, 0x66, 0x10};  /* CMPQ 0x10(R14), SP */
+	static const uint8_t cmp_r12[] = {0x4d, 0x3b, 0x66, 0x10}; /* CMPQ 0x10(R14), R12 */
+	uint64_t at = 0;
+
+	if (!code || size < 16)
+		return 0;
+	if (code[0] == 0x4c && code[1] == 0x8d && code[3] == 0x24 &&
+	    (code[2] == 0x64 || code[2] == 0xa4)) { /* LEAQ disp8/disp32(SP), R12 */
+		at = code[2] == 0x64 ? 5 : 8;
+		if (memcmp(code + at, cmp_r12, sizeof(cmp_r12)) != 0)
+			return 0;
+	} else if (memcmp(code, cmp_sp, sizeof(cmp_sp)) != 0) {
+		return 0;
+	}
+	at += 4;
+	if (code[at] == 0x76 || (code[at] == 0x0f && code[at + 1] == 0x86))
+		return at; /* JBE rel8 / JBE rel32 */
+	return 0;
+}
+
+/* File offset of the entry probe of the function at vaddr (entry_probe_at). */
+static int entry_offset(const struct go_binary *gb, uint64_t vaddr, uint64_t size, uint64_t *off)
+{
+	uint64_t skip = entry_probe_at(go_binary_bytes(gb, vaddr, size), size);
+
+	return go_binary_vaddr_to_offset(gb, vaddr + skip, off);
+}
+
 /* The entry and every RET of name: 0, or a negative errno with the reason
  * in p->tls_skipped. */
 static int plan_func(const struct go_binary *gb, struct x86_rets *xr, const char *name,
@@ -35,7 +76,7 @@ static int plan_func(const struct go_binary *gb, struct x86_rets *xr, const char
 		return -ENOENT;
 	}
 	code = go_binary_bytes(gb, f->vaddr, f->size);
-	if (!code || go_binary_vaddr_to_offset(gb, f->vaddr, &f->entry_off) != 0) {
+	if (!code || entry_offset(gb, f->vaddr, f->size, &f->entry_off) != 0) {
 		skipped(p, "%s: code not in the file", name);
 		return -ERANGE;
 	}
@@ -97,7 +138,7 @@ static void plan_tls(const struct go_binary *gb, struct x86_rets *xr, struct go_
 int go_attach_plan_make(const struct go_binary *gb, struct x86_rets *xr, bool want_tls,
                         struct go_attach_plan *p)
 {
-	uint64_t rt, wr;
+	uint64_t rt, rt_size, wr, wr_size;
 
 	if (!gb || !p)
 		return -EINVAL;
@@ -111,10 +152,10 @@ int go_attach_plan_make(const struct go_binary *gb, struct x86_rets *xr, bool wa
 			        go_binary_machine(gb));
 		return 0;
 	}
-	if (go_binary_find_func(gb, GO_SYM_HTTP_PC_ROUNDTRIP, &rt, NULL) == 0 &&
-	    go_binary_find_func(gb, "net/http.persistConnWriter.Write", &wr, NULL) == 0 &&
-	    go_binary_vaddr_to_offset(gb, rt, &p->http_round_trip_off) == 0 &&
-	    go_binary_vaddr_to_offset(gb, wr, &p->http_conn_write_off) == 0)
+	if (go_binary_find_func(gb, GO_SYM_HTTP_PC_ROUNDTRIP, &rt, &rt_size) == 0 &&
+	    go_binary_find_func(gb, "net/http.persistConnWriter.Write", &wr, &wr_size) == 0 &&
+	    entry_offset(gb, rt, rt_size, &p->http_round_trip_off) == 0 &&
+	    entry_offset(gb, wr, wr_size, &p->http_conn_write_off) == 0)
 		p->http = true;
 	if (want_tls)
 		plan_tls(gb, xr, p);

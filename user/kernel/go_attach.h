@@ -27,16 +27,17 @@
 /* One probed function: file offsets of its entry and of each RET. */
 struct go_func_plan {
 	uint64_t vaddr, size;               /* as linked (for logs and tests) */
-	uint64_t entry_off;                 /* file offset of the first instruction */
+	uint64_t entry_off;                 /* file offset of the entry probe: the stack check's JBE
+	                                       in Go's usual prologue, else the first instruction */
 	uint32_t n_rets;                    /* RETs, all of them (1 .. GO_TLS_MAX_RETS) */
 	uint64_t ret_offs[GO_TLS_MAX_RETS]; /* file offsets */
 };
 
 struct go_attach_plan {
-	char version[GO_BINARY_VERSION_MAX]; /* "go1.19.8", "" when unknown */
-	bool http;                           /* net/http client probes planned */
-	uint64_t http_round_trip_off, http_conn_write_off;
-	bool tls; /* crypto/tls probes planned */
+	char version[GO_BINARY_VERSION_MAX];               /* "go1.19.8", "" when unknown */
+	bool http;                                         /* net/http client probes planned */
+	uint64_t http_round_trip_off, http_conn_write_off; /* entry probes, as entry_off */
+	bool tls;                                          /* crypto/tls probes planned */
 	struct go_func_plan tls_write, tls_read;
 	uint64_t tls_cookie; /* PSCOPE_GO_TLS_COOKIE of the offsets (direction 0) */
 	/* Why crypto/tls (or the whole binary) is not probed although it uses

@@ -1033,6 +1033,28 @@ static void test_timing_big(void)
 
 /* ---- the attach plan (go_attach) ---- */
 
+/* An entry probe at file offset probe_off of the function name: on the JBE
+ * of its stack check, within its first three instructions (Go 1.19's
+ * prologues of every probed function have one). */
+static void check_entry_probe(struct go_binary *gb, const char *name, uint64_t probe_off)
+{
+	uint64_t start = 0, size = 0, off = 0, skip;
+	const uint8_t *code;
+
+	CHECK_EQ_INT(go_binary_find_func(gb, name, &start, &size), 0);
+	CHECK_EQ_INT(go_binary_vaddr_to_offset(gb, start, &off), 0);
+	code = go_binary_bytes(gb, start, size);
+	CHECK(code != NULL);
+	skip = probe_off - off;
+	CHECK(probe_off > off && skip <= 12);
+	if (!code || probe_off <= off || skip > 12)
+		return;
+	CHECK(code[skip] == 0x76 || (code[skip] == 0x0f && code[skip + 1] == 0x86));
+	/* what precedes it is the stack check: CMPQ 0x10(R14), SP or R12 */
+	CHECK(code[skip - 4] == 0x49 || code[skip - 4] == 0x4d);
+	CHECK_EQ_INT(code[skip - 3], 0x3b);
+}
+
 /* One planned function agrees with the pclntab, objdump's RETs and the
  * file offsets. */
 static void check_func_plan(struct go_binary *gb, const char *bin, const char *name,
@@ -1044,8 +1066,7 @@ static void check_func_plan(struct go_binary *gb, const char *bin, const char *n
 	CHECK_EQ_INT(go_binary_find_func(gb, name, &start, &size), 0);
 	CHECK_EQ_INT(f->vaddr, start);
 	CHECK_EQ_INT(f->size, size);
-	CHECK_EQ_INT(go_binary_vaddr_to_offset(gb, start, &off), 0);
-	CHECK_EQ_INT(f->entry_off, off);
+	check_entry_probe(gb, name, f->entry_off);
 	CHECK_EQ_INT(objdump_ref(bin, start, size, &ref), 0);
 	CHECK_EQ_INT(f->n_rets, ref.nrets);
 	CHECK(f->n_rets > 0);
@@ -1075,6 +1096,8 @@ static void check_plan(const char *name)
 	CHECK(p.tls);
 	check_func_plan(gb, bin, GO_SYM_TLS_WRITE, &p.tls_write);
 	check_func_plan(gb, bin, GO_SYM_TLS_READ, &p.tls_read);
+	check_entry_probe(gb, GO_SYM_HTTP_PC_ROUNDTRIP, p.http_round_trip_off);
+	check_entry_probe(gb, "net/http.persistConnWriter.Write", p.http_conn_write_off);
 	printf("  %s: Write %u RETs, Read %u RETs\n", name, p.tls_write.n_rets, p.tls_read.n_rets);
 	CHECK_EQ_INT(go_version_parse(C.go_version, &v), 0);
 	o = go_offsets_tls(&v);
