@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define CONFIG_MAX_FILTERS 64
+#define CONFIG_MAX_FILTERS       64
 #define CONFIG_LOGS_RATE_DEFAULT 1000 /* log lines per second per process */
 
 enum config_print {
@@ -51,15 +51,15 @@ struct config {
 	uint32_t logs_rate;     /* --logs-rate: lines per second per process (0: no limit) */
 	const char *event_file; /* record/replay FILE */
 	/* containers and Kubernetes */
-	bool no_containers;       /* --no-container-metadata */
-	const char *host_root;    /* --host-root: the host's / as mounted here ("" : /) */
+	bool no_containers;    /* --no-container-metadata */
+	const char *host_root; /* --host-root: the host's / as mounted here ("" : /) */
 	const char *runtime_roots[CONFIG_MAX_FILTERS]; /* --runtime-root KIND:DIR, in argv */
 	size_t n_runtime_roots;
-	const char *kube_api;    /* --kube-api URL; NULL: in-cluster if detected */
-	bool kube_api_off;       /* --kube-api off */
-	const char *kube_token;  /* --kube-token FILE (default: the service account's) */
-	const char *kube_ca;     /* --kube-ca FILE */
-	const char *node_name;   /* --node-name, else $NODE_NAME; may be NULL */
+	const char *kube_api;   /* --kube-api URL; NULL: in-cluster if detected */
+	bool kube_api_off;      /* --kube-api off */
+	const char *kube_token; /* --kube-token FILE (default: the service account's) */
+	const char *kube_ca;    /* --kube-ca FILE */
+	const char *node_name;  /* --node-name, else $NODE_NAME; may be NULL */
 	uint32_t replay_repeat; /* replay --repeat N (default 1) */
 };
 

@@ -180,9 +180,7 @@ static void grpc_span_build(struct span *s, const struct http2_exchange *ex, con
                             struct resource *r, const struct link_ctx *ids, int64_t unix_offset_ns)
 {
 	bool server = c->ref.role == PSCOPE_ROLE_SERVER;
-	char local[INET6_ADDRSTRLEN], remote[INET6_ADDRSTRLEN], host[HTTP2_AUTHORITY_MAX];
 	struct grpc_call call;
-	int host_port = 0;
 
 	http_span_start(s, c, r, ids, ex->traceparent, ex->tracestate, ex->req_start_ns,
 	                ex->resp_end_ns, unix_offset_ns);
@@ -192,10 +190,6 @@ static void grpc_span_build(struct span *s, const struct http2_exchange *ex, con
 	else
 		snprintf(s->name, sizeof(s->name), "grpc");
 
-	conn_addr_format(c->ref.family, c->ref.local_addr, local, sizeof(local));
-	conn_addr_format(c->ref.family, c->ref.remote_addr, remote, sizeof(remote));
-	http_host_split(ex->authority, host, sizeof(host), &host_port);
-
 	span_add_str(s, "rpc.system", "grpc");
 	if (call.service[0]) {
 		span_add_str(s, "rpc.service", call.service);
@@ -203,16 +197,7 @@ static void grpc_span_build(struct span *s, const struct http2_exchange *ex, con
 	}
 	if (call.status >= 0)
 		span_add_int(s, "rpc.grpc.status_code", call.status);
-	if (server) {
-		span_add_str(s, "server.address", host[0] ? host : local);
-		span_add_int(s, "server.port", host_port ? host_port : c->ref.local_port);
-		span_add_str(s, "client.address", remote);
-	} else {
-		span_add_str(s, "server.address", host[0] ? host : remote);
-		span_add_int(s, "server.port", host_port ? host_port : c->ref.remote_port);
-	}
-	span_add_str(s, "network.peer.address", remote);
-	span_add_int(s, "network.peer.port", c->ref.remote_port);
+	http_span_add_endpoints(s, c, ex->authority);
 	span_add_str(s, "network.protocol.name", "http");
 	span_add_str(s, "network.protocol.version", "2");
 	/* as on HTTP spans: https when the plaintext came from a TLS probe */

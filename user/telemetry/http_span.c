@@ -197,33 +197,15 @@ void http_span_start(struct span *s, const struct conn *c, struct resource *r,
 	s->end_unix_ns = (end_ns > start_ns ? end_ns : start_ns) + unix_offset_ns;
 }
 
-void http_span_fill(struct span *s, const struct http_span_view *v, const struct conn *c,
-                    const char *route, struct resource *r, const struct link_ctx *ids,
-                    int64_t unix_offset_ns)
+void http_span_add_endpoints(struct span *s, const struct conn *c, const char *host_header)
 {
 	bool server = c->ref.role == PSCOPE_ROLE_SERVER;
-	const char *method = http_method_normalize(v->method);
 	char local[INET6_ADDRSTRLEN], remote[INET6_ADDRSTRLEN], host[HTTP1_HOST_MAX];
-	size_t path_len = strcspn(v->target, "?#");
 	int host_port = 0;
-
-	http_span_start(s, c, r, ids, v->traceparent, v->tracestate, v->start_ns, v->end_ns,
-	                unix_offset_ns);
-	span_name_set(s, method, server ? route : NULL);
 
 	conn_addr_format(c->ref.family, c->ref.local_addr, local, sizeof(local));
 	conn_addr_format(c->ref.family, c->ref.remote_addr, remote, sizeof(remote));
-	http_host_split(v->host, host, sizeof(host), &host_port);
-
-	span_add_str(s, "http.request.method", method);
-	if (strcmp(method, v->method))
-		span_add_str(s, "http.request.method_original", v->method);
-	span_add_strn(s, "url.path", v->target, path_len);
-	span_add_str(s, "url.scheme", (c->flags & CONN_FLAG_TLS) ? "https" : "http");
-	if (v->status)
-		span_add_int(s, "http.response.status_code", v->status);
-	if (server && route && route[0])
-		span_add_str(s, "http.route", route);
+	http_host_split(host_header, host, sizeof(host), &host_port);
 	if (server) {
 		span_add_str(s, "server.address", host[0] ? host : local);
 		span_add_int(s, "server.port", host_port ? host_port : c->ref.local_port);
@@ -234,6 +216,30 @@ void http_span_fill(struct span *s, const struct http_span_view *v, const struct
 	}
 	span_add_str(s, "network.peer.address", remote);
 	span_add_int(s, "network.peer.port", c->ref.remote_port);
+}
+
+void http_span_fill(struct span *s, const struct http_span_view *v, const struct conn *c,
+                    const char *route, struct resource *r, const struct link_ctx *ids,
+                    int64_t unix_offset_ns)
+{
+	bool server = c->ref.role == PSCOPE_ROLE_SERVER;
+	const char *method = http_method_normalize(v->method);
+	size_t path_len = strcspn(v->target, "?#");
+
+	http_span_start(s, c, r, ids, v->traceparent, v->tracestate, v->start_ns, v->end_ns,
+	                unix_offset_ns);
+	span_name_set(s, method, server ? route : NULL);
+
+	span_add_str(s, "http.request.method", method);
+	if (strcmp(method, v->method))
+		span_add_str(s, "http.request.method_original", v->method);
+	span_add_strn(s, "url.path", v->target, path_len);
+	span_add_str(s, "url.scheme", (c->flags & CONN_FLAG_TLS) ? "https" : "http");
+	if (v->status)
+		span_add_int(s, "http.response.status_code", v->status);
+	if (server && route && route[0])
+		span_add_str(s, "http.route", route);
+	http_span_add_endpoints(s, c, v->host);
 	span_add_str(s, "network.protocol.version", v->version);
 	if (v->user_agent && v->user_agent[0])
 		span_add_str(s, "user_agent.original", v->user_agent);

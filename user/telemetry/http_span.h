@@ -42,6 +42,11 @@ void http_span_start(struct span *s, const struct conn *c, struct resource *r,
                      const struct link_ctx *ids, const char *traceparent, const char *tracestate,
                      uint64_t start_ns, uint64_t end_ns, int64_t unix_offset_ns);
 
+/* Adds server.address/port (from the Host or :authority value, else the
+ * connection's server end), client.address on a server span, and
+ * network.peer.address/port. */
+void http_span_add_endpoints(struct span *s, const struct conn *c, const char *host_header);
+
 /* Splits a Host (or :authority) value into host and port (0: none). */
 void http_host_split(const char *host, char *name, size_t name_len, int *port);
 

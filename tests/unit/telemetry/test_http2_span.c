@@ -11,8 +11,8 @@ static struct http2_exchange grpc_ex(const char *path)
 	struct http2_exchange ex;
 
 	memset(&ex, 0, sizeof(ex));
-	strcpy(ex.path, path);
-	strcpy(ex.content_type, "application/grpc+proto");
+	snprintf(ex.path, sizeof(ex.path), "%s", path);
+	snprintf(ex.content_type, sizeof(ex.content_type), "application/grpc+proto");
 	ex.grpc_status = -1;
 	ex.req_start_ns = 1000;
 	ex.resp_end_ns = 2000;

@@ -421,7 +421,7 @@ static void test_oversized_object(void)
 	                 "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"uid\":\"" UID1
 	                 "\",\"annotations\":{\"huge\":\"");
 	memset(big + n, 'x', 100000);
-	strcpy(big + n + 100000, "\"}}}}\n");
+	snprintf(big + n + 100000, 120000 - (size_t)n - 100000, "\"}}}}\n");
 	CHECK_EQ_INT(feed(w, big, 4096), -EMSGSIZE);
 	k8s_watch_end(w, 20, 0);
 	k8s_watch_get_stats(w, &st);

@@ -239,15 +239,17 @@ static void test_huge_values(void)
 	/* A 254-byte pod name (over the cap), a 253-byte one (at it), a
 	 * 2000-byte OTEL_RESOURCE_ATTRIBUTES and a 300 kB annotation. */
 	size_t n = 0;
-	n += (size_t)sprintf(s + n, "{\"annotations\":{\"io.kubernetes.cri.sandbox-name\":\"");
+	n += (size_t)snprintf(s + n, big + 4096 - n,
+	                      "{\"annotations\":{\"io.kubernetes.cri.sandbox-name\":\"");
 	memset(s + n, 'p', 254), n += 254;
-	n += (size_t)sprintf(s + n, "\",\"io.kubernetes.cri.container-name\":\"");
+	n += (size_t)snprintf(s + n, big + 4096 - n, "\",\"io.kubernetes.cri.container-name\":\"");
 	memset(s + n, 'c', 253), n += 253;
-	n += (size_t)sprintf(s + n, "\",\"some.huge/annotation\":\"");
+	n += (size_t)snprintf(s + n, big + 4096 - n, "\",\"some.huge/annotation\":\"");
 	memset(s + n, 'h', big), n += big;
-	n += (size_t)sprintf(s + n, "\"},\"process\":{\"env\":[\"OTEL_RESOURCE_ATTRIBUTES=");
+	n += (size_t)snprintf(s + n, big + 4096 - n,
+	                      "\"},\"process\":{\"env\":[\"OTEL_RESOURCE_ATTRIBUTES=");
 	memset(s + n, 'a', 2000), n += 2000;
-	n += (size_t)sprintf(s + n, "\",\"OTEL_SERVICE_NAME=ok\"]}}");
+	n += (size_t)snprintf(s + n, big + 4096 - n, "\",\"OTEL_SERVICE_NAME=ok\"]}}");
 	CHECK_EQ_INT(oci_bundle_parse(s, n, &b), 0);
 	CHECK_EQ_STR(b.pod_name, "");
 	CHECK_EQ_INT(strlen(b.container_name), 253);
