@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.." || exit 1
 build=${BUILD:-build}
 export BUILD=$build
 total_passed=0 total_failed=0 rc=0
+failures=$(mktemp)
+trap 'rm -f "$failures"' EXIT
 
 # section NAME COMMAND... — runs COMMAND, shows its output, adds its last "N passed, N failed".
 section() {
@@ -19,6 +21,9 @@ section() {
 	"$@" 2>&1 | tee "$out"
 	st=${PIPESTATUS[0]}
 	line=$(grep -Eo '[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
+	# The lines naming what failed, repeated at the very end where a truncated log still shows them.
+	grep -E '^ *(FAIL|--- FAIL)|: FAILED|crashed \(exit|no summary|despite 0 failures|^  [a-z_0-9]+: [0-9]+ passed, [1-9][0-9]* failed$' "$out" |
+		sed "s/^ */$name: /" >>"$failures"
 	rm -f "$out"
 	if [ -z "$line" ]; then
 		echo "--- $name: no summary line (exit $st), counted as 1 failure"
@@ -44,5 +49,9 @@ fi
 section "fuzz (${FUZZ_SECONDS:-10} s each)" tests/run-fuzz.sh "$build/fuzz" "${FUZZ_SECONDS:-10}"
 section "e2e" tests/run-e2e.sh
 
+if [ -s "$failures" ]; then
+	echo "=== what failed (repeated from above)"
+	head -40 "$failures"
+fi
 echo "$total_passed passed, $total_failed failed"
 [ "$rc" -eq 0 ] && [ "$total_failed" -eq 0 ]
