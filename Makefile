@@ -12,7 +12,7 @@ VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 WARN      := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 CFLAGS    ?= -O2 -g
 CFLAGS    += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD) -I$(BUILD)/gen
-LDLIBS    := -lbpf -lelf -lz -lprotobuf-c -lcurl -ljson-c -lpthread -lm
+LDLIBS    := -lbpf -lelf -lz -lprotobuf-c -ljson-c -lpthread -lm
 # Extra link flags of one test or fuzzer, by binary name (test-only libraries):
 # LDLIBS_<name> := ...
 LDLIBS_fuzz_hpack_diff := -lnghttp2

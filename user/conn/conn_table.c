@@ -1,15 +1,23 @@
 /* conn_table.c — the TCP connections the agent follows, keyed by (pid, fd) and
  * checked against the kernel socket id so fd reuse never mixes connections.
- * Chained hash table plus an LRU list for eviction and idle expiry. */
+ * Chained hash table plus an LRU list for eviction and idle expiry. The
+ * bucket arrays start small and double (order-preserving split of each chain)
+ * while the count outgrows them, up to a size for max: an idle agent sized for
+ * 262,144 connections holds 16 kB of buckets, not two 2 MiB arrays whose pages
+ * a few hundred connections hashed all over would each dirty. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "conn/conn_table.h"
 
+#define MIN_BUCKETS 1024 /* power of two */
+#define MAX_BUCKETS (1u << 22)
+
 struct conn_table {
 	struct conn **buckets;
 	struct conn **tbuckets; /* by 4-tuple, same size */
-	size_t n_buckets;       /* power of two */
+	size_t n_buckets;       /* power of two; grows up to max_buckets */
+	size_t max_buckets;     /* power of two: max connections, rounded up */
 	size_t count;
 	size_t max;
 	uint64_t evictions;
@@ -88,12 +96,13 @@ struct conn *conn_table_lookup_tuple(struct conn_table *t, uint8_t family, const
 struct conn_table *conn_table__new(size_t max, conn_release_fn release, void *ctx)
 {
 	struct conn_table *t = calloc(1, sizeof(*t));
-	size_t n = 1024;
+	size_t n = MIN_BUCKETS;
 
 	if (!t)
 		return NULL;
-	while (n < max && n < (1u << 22))
-		n <<= 1;
+	t->max_buckets = MIN_BUCKETS;
+	while (t->max_buckets < max && t->max_buckets < MAX_BUCKETS)
+		t->max_buckets <<= 1;
 	t->buckets = calloc(n, sizeof(*t->buckets));
 	t->tbuckets = calloc(n, sizeof(*t->tbuckets));
 	if (!t->buckets || !t->tbuckets) {
@@ -107,6 +116,66 @@ struct conn_table *conn_table__new(size_t max, conn_release_fn release, void *ct
 	t->release = release;
 	t->ctx = ctx;
 	return t;
+}
+
+/* Splits each chain of old (n_old buckets) into new[i] and new[i + n_old], in
+ * order: the bucket index keeps its low bits, and a chain's order (newest
+ * first) stays, so the 4-tuple lookup still finds the newest of a shared
+ * socket first. next_of gives a conn's link of the chain kind. */
+static void split_chains(struct conn **old, struct conn **new, size_t n_old,
+                         struct conn **(*next_of)(struct conn *c),
+                         size_t (*bucket)(const struct conn_table *t, const struct conn *c),
+                         const struct conn_table *t)
+{
+	for (size_t i = 0; i < n_old; i++) {
+		struct conn **lo = &new[i], **hi = &new[i + n_old];
+
+		for (struct conn *c = old[i], *next; c; c = next) {
+			struct conn ***tail = bucket(t, c) == i ? &lo : &hi;
+
+			next = *next_of(c);
+			**tail = c;
+			*tail = next_of(c);
+		}
+		*lo = NULL;
+		*hi = NULL;
+	}
+}
+
+static struct conn **hnext_of(struct conn *c)
+{
+	return &c->hnext;
+}
+
+static struct conn **tnext_of(struct conn *c)
+{
+	return &c->tnext;
+}
+
+static size_t pid_fd_bucket_of(const struct conn_table *t, const struct conn *c)
+{
+	return bucket_of(t, c->ref.pid, c->ref.fd);
+}
+
+/* Doubles both bucket arrays. Out of memory, the table stays as it is (longer
+ * chains); no entry is ever lost. */
+static void grow(struct conn_table *t)
+{
+	size_t n_old = t->n_buckets, n = n_old * 2;
+	struct conn **b = calloc(n, sizeof(*b)), **tb = calloc(n, sizeof(*tb));
+
+	if (!b || !tb) {
+		free(b);
+		free(tb);
+		return;
+	}
+	t->n_buckets = n; /* the hashes below mask with the new size */
+	split_chains(t->buckets, b, n_old, hnext_of, pid_fd_bucket_of, t);
+	split_chains(t->tbuckets, tb, n_old, tnext_of, tuple_bucket_of, t);
+	free(t->buckets);
+	free(t->tbuckets);
+	t->buckets = b;
+	t->tbuckets = tb;
 }
 
 static void lru_unlink(struct conn_table *t, struct conn *c)
@@ -226,6 +295,8 @@ struct conn *conn_table_upsert(struct conn_table *t, const struct pscope_conn_re
 	t->tbuckets[b] = c;
 	lru_push_tail(t, c);
 	t->count++;
+	if (t->count > t->n_buckets && t->n_buckets < t->max_buckets)
+		grow(t);
 	return c;
 }
 
@@ -263,6 +334,11 @@ size_t conn_table_expire(struct conn_table *t, uint64_t cutoff_ns)
 size_t conn_table_count(const struct conn_table *t)
 {
 	return t->count;
+}
+
+size_t conn_table_buckets(const struct conn_table *t)
+{
+	return t->n_buckets;
 }
 
 uint64_t conn_table_evictions(const struct conn_table *t)

@@ -71,6 +71,8 @@ void conn_table_remove_pid(struct conn_table *t, uint32_t pid);
 /* Releases connections not seen since before cutoff_ns. Returns how many. */
 size_t conn_table_expire(struct conn_table *t, uint64_t cutoff_ns);
 size_t conn_table_count(const struct conn_table *t);
+/* Hash buckets now: they double while the count outgrows them (1024 at first). */
+size_t conn_table_buckets(const struct conn_table *t);
 uint64_t conn_table_evictions(const struct conn_table *t);
 
 #endif

@@ -6,7 +6,8 @@
 #include "conn/trace_links.h"
 #include "parsers/protocol.h"
 
-#define THREAD_SLOTS   65536 /* power of two */
+#define THREAD_SLOTS   65536 /* power of two; the most the thread table grows to */
+#define THREAD_MIN     1024  /* power of two; its size at first */
 #define MAX_UNRESOLVED 1024
 #define LOOP_SLOTS     4096 /* power of two; direct-mapped by thread id */
 #define MAX_HELD       64
@@ -59,7 +60,8 @@ struct trace_links {
 	struct conn_table *conns;
 	struct id_gen *ids;
 	const struct sampler *sampler;
-	struct thread_entry *threads;
+	struct thread_entry *threads; /* thread_cap slots, doubling while half full */
+	size_t thread_cap;
 	size_t n_threads;
 	struct unresolved unresolved[MAX_UNRESOLVED];
 	size_t n_unresolved;
@@ -76,7 +78,8 @@ struct trace_links *trace_links__new(struct conn_table *conns, struct id_gen *id
 
 	if (!tl)
 		return NULL;
-	tl->threads = calloc(THREAD_SLOTS, sizeof(*tl->threads));
+	tl->thread_cap = THREAD_MIN;
+	tl->threads = calloc(tl->thread_cap, sizeof(*tl->threads));
 	tl->loops = calloc(LOOP_SLOTS, sizeof(*tl->loops));
 	if (!tl->threads || !tl->loops) {
 		free(tl->threads);
@@ -101,17 +104,17 @@ void trace_links__free(struct trace_links *tl)
 
 /* ---- threads (open addressing, backward-shift deletion) ---- */
 
-static size_t thread_slot(uint32_t tid)
+static size_t thread_slot(const struct trace_links *tl, uint32_t tid)
 {
 	uint32_t h = tid * 2654435761u;
 
-	return h & (THREAD_SLOTS - 1);
+	return h & (tl->thread_cap - 1);
 }
 
 static struct thread_entry *thread_find(struct trace_links *tl, uint32_t tid)
 {
-	for (size_t i = thread_slot(tid), n = 0; n < THREAD_SLOTS;
-	     i = (i + 1) & (THREAD_SLOTS - 1), n++) {
+	for (size_t i = thread_slot(tl, tid), n = 0; n < tl->thread_cap;
+	     i = (i + 1) & (tl->thread_cap - 1), n++) {
 		if (!tl->threads[i].tid)
 			return NULL;
 		if (tl->threads[i].tid == tid)
@@ -120,11 +123,38 @@ static struct thread_entry *thread_find(struct trace_links *tl, uint32_t tid)
 	return NULL;
 }
 
+/* Doubles the thread table, every entry re-inserted at its new home; false
+ * (the table unchanged) at THREAD_SLOTS or out of memory. */
+static bool threads_grow(struct trace_links *tl)
+{
+	size_t cap = tl->thread_cap * 2;
+	struct thread_entry *old = tl->threads, *t;
+
+	if (cap > THREAD_SLOTS)
+		return false;
+	t = calloc(cap, sizeof(*t));
+	if (!t)
+		return false;
+	tl->threads = t;
+	tl->thread_cap = cap;
+	for (size_t k = 0; k < cap / 2; k++) {
+		size_t i;
+
+		if (!old[k].tid)
+			continue;
+		for (i = thread_slot(tl, old[k].tid); t[i].tid; i = (i + 1) & (cap - 1))
+			;
+		t[i] = old[k];
+	}
+	free(old);
+	return true;
+}
+
 static struct thread_entry *thread_insert(struct trace_links *tl, uint32_t tid)
 {
-	if (tl->n_threads >= THREAD_SLOTS / 2)
+	if (tl->n_threads >= tl->thread_cap / 2 && !threads_grow(tl))
 		return NULL; /* keep probes short; such a host links less */
-	for (size_t i = thread_slot(tid);; i = (i + 1) & (THREAD_SLOTS - 1)) {
+	for (size_t i = thread_slot(tl, tid);; i = (i + 1) & (tl->thread_cap - 1)) {
 		if (!tl->threads[i].tid) {
 			memset(&tl->threads[i], 0, sizeof(tl->threads[i]));
 			tl->threads[i].tid = tid;
@@ -139,10 +169,10 @@ static void thread_delete(struct trace_links *tl, struct thread_entry *e)
 	size_t i = (size_t)(e - tl->threads), j = i;
 
 	for (;;) {
-		j = (j + 1) & (THREAD_SLOTS - 1);
+		j = (j + 1) & (tl->thread_cap - 1);
 		if (!tl->threads[j].tid)
 			break;
-		size_t home = thread_slot(tl->threads[j].tid);
+		size_t home = thread_slot(tl, tl->threads[j].tid);
 		/* move j back to i unless its home lies cyclically in (i, j] */
 		if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
 			tl->threads[i] = tl->threads[j];

@@ -2,8 +2,8 @@
  * fixed ring of struct span; the worker encodes up to one batch straight from
  * the ring (those slots stay occupied until the batch is done, so the queue
  * stays bounded while an endpoint is down), posts it with libcurl (one easy
- * handle, keep-alive) and retries 429/502/503/504 and connection errors with
- * exponential backoff and jitter, honouring Retry-After. */
+ * handle, keep-alive; libcurl is dlopen'ed here, util/curl_lib.h) and retries 429/502/503/504 and
+ * connection errors with exponential backoff and jitter, honouring Retry-After. */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -15,11 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "export/otlp_encode.h"
 #include "export/otlp_exporter.h"
 #include "telemetry/span.h"
+#include "util/curl_lib.h"
 
 #define DEFAULT_ENDPOINT "http://localhost:4318"
 #define ERROR_BODY_MAX   200
@@ -67,6 +66,8 @@ struct otlp_exporter {
 	size_t log_cap, log_head, log_count;
 	uint64_t flush_requested, flush_done;
 	struct otlp_exporter_stats stats; /* counters via __atomic */
+
+	struct curl_lib *lib; /* libcurl, loaded by otlp_exporter__new */
 
 	/* Worker thread only. */
 	CURL *curl;
@@ -289,6 +290,7 @@ int otlp_exporter_config_from_env(struct otlp_exporter_config *c)
 /* ---- HTTP ---- */
 
 struct header_list_builder {
+	struct curl_lib *lib;
 	struct curl_slist *list;
 	const char *override_spec; /* keys set here are skipped */
 	bool failed;
@@ -321,7 +323,7 @@ static void append_header(void *ctx, const char *key, const char *value)
 			return;
 	}
 	snprintf(line, sizeof(line), "%s: %s", key, value);
-	next = curl_slist_append(b->list, line);
+	next = curl_lib_slist_append(b->lib, b->list, line);
 	if (!next) {
 		b->failed = true;
 		return;
@@ -329,9 +331,10 @@ static void append_header(void *ctx, const char *key, const char *value)
 	b->list = next;
 }
 
-static struct curl_slist *build_headers(const char *generic, const char *specific, bool gzip)
+static struct curl_slist *build_headers(struct curl_lib *lib, const char *generic,
+                                        const char *specific, bool gzip)
 {
-	struct header_list_builder b = {NULL, NULL, false};
+	struct header_list_builder b = {lib, NULL, NULL, false};
 	const char *fixed[] = {"Content-Type: application/x-protobuf",
 	                       "Expect:", gzip ? "Content-Encoding: gzip" : NULL};
 
@@ -340,7 +343,7 @@ static struct curl_slist *build_headers(const char *generic, const char *specifi
 
 		if (!fixed[i])
 			continue;
-		next = curl_slist_append(b.list, fixed[i]);
+		next = curl_lib_slist_append(lib, b.list, fixed[i]);
 		if (!next)
 			goto fail;
 		b.list = next;
@@ -352,7 +355,7 @@ static struct curl_slist *build_headers(const char *generic, const char *specifi
 		goto fail;
 	return b.list;
 fail:
-	curl_slist_free_all(b.list);
+	curl_lib_slist_free_all(lib, b.list);
 	return NULL;
 }
 
@@ -400,7 +403,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
 				vlen++;
 			memcpy(value, v, vlen);
 			value[vlen] = '\0';
-			when = curl_getdate(value, &now);
+			when = curl_lib_getdate(e->lib, value, &now);
 			if (when > now && when - now < 3600)
 				e->retry_after_s = (long)(when - now);
 		}
@@ -420,23 +423,23 @@ static int curl_setup(struct otlp_exporter *e)
 {
 	char agent[64];
 
-	e->curl = curl_easy_init();
+	e->curl = curl_lib_easy_init(e->lib);
 	if (!e->curl)
 		return -ENOMEM;
 	snprintf(agent, sizeof(agent), "periscope/%s", otlp_scope_version());
-	curl_easy_setopt(e->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e->curl, CURLOPT_USERAGENT, agent);
-	curl_easy_setopt(e->curl, CURLOPT_TIMEOUT_MS, (long)e->cfg.timeout_ms);
-	curl_easy_setopt(e->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)e->cfg.timeout_ms);
-	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, e);
-	curl_easy_setopt(e->curl, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(e->curl, CURLOPT_HEADERDATA, e);
-	curl_easy_setopt(e->curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(e->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(e->curl, CURLOPT_XFERINFODATA, e);
-	curl_easy_setopt(e->curl, CURLOPT_ERRORBUFFER, e->curl_error);
-	curl_easy_setopt(e->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_lib_setopt_long(e->lib, e->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_lib_setopt_ptr(e->lib, e->curl, CURLOPT_USERAGENT, agent);
+	curl_lib_setopt_long(e->lib, e->curl, CURLOPT_TIMEOUT_MS, (long)e->cfg.timeout_ms);
+	curl_lib_setopt_long(e->lib, e->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)e->cfg.timeout_ms);
+	curl_lib_setopt_fn(e->lib, e->curl, CURLOPT_WRITEFUNCTION, (curl_lib_fn)on_body);
+	curl_lib_setopt_ptr(e->lib, e->curl, CURLOPT_WRITEDATA, e);
+	curl_lib_setopt_fn(e->lib, e->curl, CURLOPT_HEADERFUNCTION, (curl_lib_fn)on_header);
+	curl_lib_setopt_ptr(e->lib, e->curl, CURLOPT_HEADERDATA, e);
+	curl_lib_setopt_long(e->lib, e->curl, CURLOPT_NOPROGRESS, 0L);
+	curl_lib_setopt_fn(e->lib, e->curl, CURLOPT_XFERINFOFUNCTION, (curl_lib_fn)on_progress);
+	curl_lib_setopt_ptr(e->lib, e->curl, CURLOPT_XFERINFODATA, e);
+	curl_lib_setopt_ptr(e->lib, e->curl, CURLOPT_ERRORBUFFER, e->curl_error);
+	curl_lib_setopt_ptr(e->lib, e->curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	return 0;
 }
 
@@ -506,13 +509,13 @@ static int post_once(struct otlp_exporter *e, enum signal_kind sig, const uint8_
 	e->error_body[0] = '\0';
 	e->curl_error[0] = '\0';
 	*status = 0;
-	curl_easy_setopt(e->curl, CURLOPT_URL, url);
-	curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, e->signal_headers[sig]);
-	curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, (const char *)body);
-	curl_easy_setopt(e->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	*cc = curl_easy_perform(e->curl);
+	curl_lib_setopt_ptr(e->lib, e->curl, CURLOPT_URL, url);
+	curl_lib_setopt_ptr(e->lib, e->curl, CURLOPT_HTTPHEADER, e->signal_headers[sig]);
+	curl_lib_setopt_ptr(e->lib, e->curl, CURLOPT_POSTFIELDS, (const char *)body);
+	curl_lib_setopt_off(e->lib, e->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	*cc = curl_lib_easy_perform(e->lib, e->curl);
 	if (*cc == CURLE_OK)
-		curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, status);
+		curl_lib_getinfo_long(e->lib, e->curl, CURLINFO_RESPONSE_CODE, status);
 	stat_add(&e->stats.bytes_sent, *cc == CURLE_OK ? len : 0);
 	return *cc == CURLE_OK && *status >= 200 && *status < 300 ? 0 : -EIO;
 }
@@ -533,7 +536,7 @@ static void note_failure(struct otlp_exporter *e, enum signal_kind sig, long sta
 		         e->error_body);
 	else
 		snprintf(why, sizeof(why), "%s",
-		         e->curl_error[0] ? e->curl_error : curl_easy_strerror(cc));
+		         e->curl_error[0] ? e->curl_error : curl_lib_easy_strerror(e->lib, cc));
 	exporter_log(e, will_retry ? OTLP_LOG_WARNING : OTLP_LOG_ERR,
 	             "OTLP %s export to %s failed (%s)%s; not logging again until it recovers",
 	             signal_name(sig), signal_url(e, sig), why,
@@ -745,6 +748,7 @@ static int init_sync(struct otlp_exporter *e)
 struct otlp_exporter *otlp_exporter__new(const struct otlp_exporter_config *c)
 {
 	struct otlp_exporter *e;
+	char why[300];
 
 	if (c->max_queue_size <= 0 || c->max_export_batch_size <= 0 || c->timeout_ms <= 0 ||
 	    c->schedule_delay_ms <= 0)
@@ -780,16 +784,18 @@ struct otlp_exporter *otlp_exporter__new(const struct otlp_exporter_config *c)
 	e->batch = calloc((size_t)e->cfg.max_export_batch_size, sizeof(*e->batch));
 	if (!e->ring || !e->metric_ring || !e->batch || !e->log_ring)
 		goto fail;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	if (curl_lib__open(&e->lib, why, sizeof(why)) < 0) {
+		exporter_log(e, OTLP_LOG_ERR, "OTLP exporter: %s", why);
 		goto fail;
+	}
 	if (curl_setup(e) < 0)
 		goto fail_curl;
 	e->signal_headers[SIGNAL_TRACES] =
-	    build_headers(e->cfg.headers, e->cfg.traces_headers, e->cfg.gzip);
+	    build_headers(e->lib, e->cfg.headers, e->cfg.traces_headers, e->cfg.gzip);
 	e->signal_headers[SIGNAL_METRICS] =
-	    build_headers(e->cfg.headers, e->cfg.metrics_headers, e->cfg.gzip);
+	    build_headers(e->lib, e->cfg.headers, e->cfg.metrics_headers, e->cfg.gzip);
 	e->signal_headers[SIGNAL_LOGS] =
-	    build_headers(e->cfg.headers, e->cfg.logs_headers, e->cfg.gzip);
+	    build_headers(e->lib, e->cfg.headers, e->cfg.logs_headers, e->cfg.gzip);
 	if (!e->signal_headers[SIGNAL_TRACES] || !e->signal_headers[SIGNAL_METRICS] ||
 	    !e->signal_headers[SIGNAL_LOGS])
 		goto fail_curl;
@@ -801,7 +807,7 @@ fail_curl:
 	otlp_exporter__free(e);
 	return NULL;
 fail:
-	/* curl_global_init not done: free by hand */
+	/* libcurl not loaded: free by hand */
 	free(e->ring);
 	free(e->metric_ring);
 	free(e->log_ring);
@@ -831,10 +837,10 @@ void otlp_exporter__free(struct otlp_exporter *e)
 	for (size_t i = 0; i < e->log_count; i++)
 		free(e->log_ring[(e->log_head + i) % e->log_cap].data);
 	for (int sig = 0; sig < SIGNAL__COUNT; sig++)
-		curl_slist_free_all(e->signal_headers[sig]);
+		curl_lib_slist_free_all(e->lib, e->signal_headers[sig]);
 	if (e->curl)
-		curl_easy_cleanup(e->curl);
-	curl_global_cleanup();
+		curl_lib_easy_cleanup(e->lib, e->curl);
+	curl_lib__close(e->lib);
 	free(e->ring);
 	free(e->metric_ring);
 	free(e->log_ring);

@@ -1,7 +1,6 @@
-/* k8s_client.c — one thread with libcurl driving the pod list+watch state
- * machine (see k8s_client.h). The state machine is guarded by one mutex; the
- * transport holds it only while feeding a piece of body, lookups only try it. */
-#include <curl/curl.h>
+/* k8s_client.c — one thread with libcurl (dlopen'ed, util/curl_lib.h) driving the pod list+watch
+ * state machine (see k8s_client.h). The state machine is guarded by one mutex; the transport holds
+ * it only while feeding a piece of body, lookups only try it. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "telemetry/k8s_client.h"
+#include "util/curl_lib.h"
 #include "util/log.h"
 
 #define URL_MAX           1024
@@ -37,6 +37,8 @@ struct k8s_client {
 	struct k8s_client_stats stats_copy;
 	uint64_t requests; /* atomic */
 	uint32_t rng;
+
+	struct curl_lib *lib; /* libcurl, loaded by k8s_client__new */
 
 	/* the open request (transport thread only) */
 	CURL *curl;
@@ -110,7 +112,7 @@ static bool begin_response(struct k8s_client *c)
 	long status = 0;
 	int rc;
 
-	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	curl_lib_getinfo_long(c->lib, c->curl, CURLINFO_RESPONSE_CODE, &status);
 	c->begun = true;
 	rc = k8s_watch_begin(c->w, (int)status);
 	if (rc != 0) {
@@ -129,7 +131,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *ctx)
 	long status = 0;
 	bool go_on = true;
 
-	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	curl_lib_getinfo_long(c->lib, c->curl, CURLINFO_RESPONSE_CODE, &status);
 	if ((len == 2 && data[0] == '\r') || (len == 1 && data[0] == '\n')) {
 		if (status >= 200 && !c->begun) { /* not a 100 Continue's end */
 			pthread_mutex_lock(&c->lock);
@@ -190,7 +192,7 @@ static struct curl_slist *auth_header(struct k8s_client *c)
 		buf[22 + n] = '\0';
 		tok = buf + 22;
 		tok[strcspn(tok, "\r\n")] = '\0';
-		h = curl_slist_append(NULL, buf);
+		h = curl_lib_slist_append(c->lib, NULL, buf);
 		free(buf);
 	}
 	fclose(f);
@@ -212,37 +214,37 @@ static void do_request(struct k8s_client *c, const struct k8s_watch_request *req
 		snprintf(url + strlen(url), sizeof(url) - strlen(url), "&timeoutSeconds=%u",
 		         c->watch_timeout_s);
 	headers = auth_header(c);
-	headers = curl_slist_append(headers, "Accept: application/json");
-	curl_easy_reset(c->curl);
-	curl_easy_setopt(c->curl, CURLOPT_URL, url);
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
-	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT,
-	                 (long)(watch ? c->watch_timeout_s + 30 : LIST_TIMEOUT_S));
+	headers = curl_lib_slist_append(c->lib, headers, "Accept: application/json");
+	curl_lib_easy_reset(c->lib, c->curl);
+	curl_lib_setopt_ptr(c->lib, c->curl, CURLOPT_URL, url);
+	curl_lib_setopt_ptr(c->lib, c->curl, CURLOPT_HTTPHEADER, headers);
+	curl_lib_setopt_long(c->lib, c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_lib_setopt_ptr(c->lib, c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_lib_setopt_long(c->lib, c->curl, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
+	curl_lib_setopt_long(c->lib, c->curl, CURLOPT_TIMEOUT,
+	                     (long)(watch ? c->watch_timeout_s + 30 : LIST_TIMEOUT_S));
 	if (!watch) {
-		curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-		curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME, (long)LIST_STALL_S);
+		curl_lib_setopt_long(c->lib, c->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+		curl_lib_setopt_long(c->lib, c->curl, CURLOPT_LOW_SPEED_TIME, (long)LIST_STALL_S);
 	}
 	if (c->ca_file)
-		curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_file);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, c);
-	curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, c);
-	curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, c);
+		curl_lib_setopt_ptr(c->lib, c->curl, CURLOPT_CAINFO, c->ca_file);
+	curl_lib_setopt_fn(c->lib, c->curl, CURLOPT_WRITEFUNCTION, (curl_lib_fn)on_body);
+	curl_lib_setopt_ptr(c->lib, c->curl, CURLOPT_WRITEDATA, c);
+	curl_lib_setopt_fn(c->lib, c->curl, CURLOPT_HEADERFUNCTION, (curl_lib_fn)on_header);
+	curl_lib_setopt_ptr(c->lib, c->curl, CURLOPT_HEADERDATA, c);
+	curl_lib_setopt_long(c->lib, c->curl, CURLOPT_NOPROGRESS, 0L);
+	curl_lib_setopt_fn(c->lib, c->curl, CURLOPT_XFERINFOFUNCTION, (curl_lib_fn)on_progress);
+	curl_lib_setopt_ptr(c->lib, c->curl, CURLOPT_XFERINFODATA, c);
 	c->begun = false;
 	c->watching = watch;
 	c->closed_as_told = false;
 	c->feed_error = 0;
 	__atomic_add_fetch(&c->requests, 1, __ATOMIC_RELAXED);
 
-	res = curl_easy_perform(c->curl);
-	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
-	curl_slist_free_all(headers);
+	res = curl_lib_easy_perform(c->lib, c->curl);
+	curl_lib_getinfo_long(c->lib, c->curl, CURLINFO_RESPONSE_CODE, &status);
+	curl_lib_slist_free_all(c->lib, headers);
 
 	pthread_mutex_lock(&c->lock);
 	if (!c->begun && status > 0)
@@ -281,7 +283,7 @@ static void do_request(struct k8s_client *c, const struct k8s_watch_request *req
 		            k8s_watch_last_error(c->w));
 	} else if (res != CURLE_OK && !c->closed_as_told &&
 	           !(watch && res == CURLE_OPERATION_TIMEDOUT)) {
-		log_problem(c, "kubernetes API unreachable", curl_easy_strerror(res));
+		log_problem(c, "kubernetes API unreachable", curl_lib_easy_strerror(c->lib, res));
 	} else if (status >= 300 && status != 410) {
 		char detail[64];
 
@@ -339,6 +341,8 @@ struct k8s_client *k8s_client__new(const struct k8s_client_config *cfg)
 	struct k8s_watch_config wc = {0};
 	pthread_condattr_t ca;
 	struct k8s_client *c;
+	char why[300];
+	int rc;
 
 	if (!cfg || !cfg->api_url || !cfg->node_name ||
 	    (strncmp(cfg->api_url, "http://", 7) && strncmp(cfg->api_url, "https://", 8)) ||
@@ -371,7 +375,14 @@ struct k8s_client *k8s_client__new(const struct k8s_client_config *cfg)
 	c->w = k8s_watch__new(&wc);
 	if (!c->w)
 		goto cleanup; /* errno from k8s_watch__new */
-	c->curl = curl_easy_init();
+	rc = curl_lib__open(&c->lib, why, sizeof(why));
+	if (rc < 0) {
+		log_msg(c->log, LOG_ERROR, "cannot load libcurl for the Kubernetes API", "detail",
+		        LOG_STR(why), NULL);
+		errno = -rc;
+		goto cleanup;
+	}
+	c->curl = curl_lib_easy_init(c->lib);
 	if ((cfg->token_file && !c->token_file) || (cfg->ca_file && !c->ca_file) || !c->curl) {
 		errno = ENOMEM;
 		goto cleanup;
@@ -403,7 +414,8 @@ void k8s_client__free(struct k8s_client *c)
 		pthread_join(c->thread, NULL);
 	}
 	if (c->curl)
-		curl_easy_cleanup(c->curl);
+		curl_lib_easy_cleanup(c->lib, c->curl);
+	curl_lib__close(c->lib);
 	k8s_watch__free(c->w);
 	pthread_cond_destroy(&c->wake);
 	pthread_mutex_destroy(&c->lock);

@@ -230,6 +230,70 @@ static void test_dup_fd_shares_connection(void)
 	conn_table__free(t);
 }
 
+/* The bucket arrays start at 1024 and double as connections come, up to the size for max;
+ * every connection stays findable by (pid, fd) and by 4-tuple across each growth, a shared
+ * socket's newest connection is still found first by tuple, and removal works after. */
+static void test_growth(void)
+{
+	enum { N = 20000 };
+	struct conn_table *t = conn_table__new(N, on_release, NULL);
+	const uint8_t v4[16] = {10, 0, 0, 1};
+	struct conn **all = calloc(N, sizeof(*all));
+	struct pscope_conn_ref shared_old, shared_new;
+	struct conn *old_c, *new_c;
+	size_t grown_at = 0;
+	int lost = 0, lost_tuple = 0;
+
+	CHECK(t && all);
+	if (!t || !all)
+		goto cleanup;
+	CHECK_EQ_INT(conn_table_buckets(t), 1024);
+	/* one socket shared by two processes (fork): the same tuple twice, the second newer */
+	shared_old = tuple_ref(900000, 3, 2, v4, 5000, v4, 80);
+	shared_new = tuple_ref(900001, 3, 2, v4, 5000, v4, 80);
+	shared_new.sock_id = shared_old.sock_id;
+	old_c = conn_table_upsert(t, &shared_old, 1);
+	new_c = conn_table_upsert(t, &shared_new, 1);
+	CHECK(conn_table_lookup_tuple(t, 2, v4, 5000, v4, 80) == new_c);
+	for (int i = 0; i < N - 2; i++) {
+		struct pscope_conn_ref r =
+		    tuple_ref(1000 + i / 100, i % 100 + 3, 2, v4, (uint16_t)(10000 + i % 50000), v4,
+		              (uint16_t)(1 + i / 50000));
+
+		all[i] = conn_table_upsert(t, &r, 2);
+		CHECK(all[i] != NULL);
+		if (!grown_at && conn_table_buckets(t) > 1024)
+			grown_at = conn_table_count(t);
+	}
+	CHECK_EQ_INT(grown_at, 1025);
+	CHECK_EQ_INT(conn_table_count(t), N);
+	CHECK_EQ_INT(conn_table_buckets(t), 32768); /* max 20000, rounded up */
+	CHECK_EQ_INT(conn_table_evictions(t), 0);
+	for (int i = 0; i < N - 2; i++) {
+		if (conn_table_lookup(t, 1000 + i / 100, i % 100 + 3) != all[i])
+			lost++;
+		if (conn_table_lookup_tuple(t, 2, v4, (uint16_t)(10000 + i % 50000), v4,
+		                            (uint16_t)(1 + i / 50000)) != all[i])
+			lost_tuple++;
+	}
+	CHECK_EQ_INT(lost, 0);
+	CHECK_EQ_INT(lost_tuple, 0);
+	CHECK(conn_table_lookup(t, 900000, 3) == old_c);
+	CHECK(conn_table_lookup_tuple(t, 2, v4, 5000, v4, 80) == new_c);
+	conn_table_remove(t, new_c);
+	CHECK(conn_table_lookup_tuple(t, 2, v4, 5000, v4, 80) == old_c);
+	for (int i = 0; i < N - 2; i += 2)
+		conn_table_remove(t, all[i]);
+	for (int i = 1; i < N - 2; i += 2)
+		if (conn_table_lookup(t, 1000 + i / 100, i % 100 + 3) != all[i])
+			lost++;
+	CHECK_EQ_INT(lost, 0);
+	CHECK_EQ_INT(conn_table_count(t), N / 2);
+cleanup:
+	conn_table__free(t);
+	free(all);
+}
+
 int main(void)
 {
 	RUN(test_insert_lookup);
@@ -239,5 +303,6 @@ int main(void)
 	RUN(test_tuple_lookup);
 	RUN(test_tuple_lookup_families);
 	RUN(test_dup_fd_shares_connection);
+	RUN(test_growth);
 	return unit_summary("test_conn_table");
 }

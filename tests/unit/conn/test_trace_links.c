@@ -535,6 +535,67 @@ static void test_pairing_after_the_answer(void)
 	teardown(&f);
 }
 
+/* The thread table starts at 1024 slots and doubles while half full: 3000 server requests in
+ * flight on 3000 threads each give their thread's client call its parent, across every
+ * growth; once answered, the threads' calls are roots again. */
+static void test_thread_table_growth(void)
+{
+	enum { N = 3000 };
+	struct fixture f;
+	static struct link_ctx sv[N];
+	struct trace_links_stats st;
+	int wrong = 0, not_root = 0;
+
+	memset(&f, 0, sizeof(f));
+	id_gen_seed_fixed(&f.ids, 9);
+	sampler_init(&f.sampler, NULL, NULL);
+	f.conns = conn_table__new(4 * N, on_release, &f);
+	f.tl = trace_links__new(f.conns, &f.ids, &f.sampler);
+	CHECK(f.conns && f.tl);
+	if (!f.conns || !f.tl)
+		goto cleanup;
+	for (int i = 0; i < N; i++) {
+		struct conn *c =
+		    conn_of(&f, 1000, 3 + i, PSCOPE_ROLE_SERVER, 8080, (uint16_t)(10000 + i));
+
+		trace_links_request(f.tl, c, 5000 + (uint64_t)i, 100, 0, "");
+	}
+	for (int i = 0; i < N; i++) {
+		struct conn *c =
+		    conn_of(&f, 1000, 3 + N + i, PSCOPE_ROLE_CLIENT, (uint16_t)(30000 + i), 6379);
+		struct link_ctx cl;
+
+		trace_links_complete(f.tl, c, 5000 + (uint64_t)i, false, 0, NULL, &cl);
+		if (i % 2 == 0) {
+			/* the server's span id is known once it completes: compare then */
+			trace_links_complete(f.tl, conn_table_lookup(f.conns, 1000, 3 + i),
+			                     5000 + (uint64_t)i, true, 0, "", &sv[i]);
+			if (memcmp(cl.parent_span_id, sv[i].span_id, 8) ||
+			    memcmp(cl.trace_id, sv[i].trace_id, 16))
+				wrong++;
+		} else if (!memcmp(cl.parent_span_id, zero8, 8)) {
+			wrong++;
+		}
+	}
+	CHECK_EQ_INT(wrong, 0);
+	trace_links_get_stats(f.tl, &st);
+	CHECK_EQ_INT(st.in_process_links, N);
+	for (int i = 1; i < N; i += 2)
+		trace_links_complete(f.tl, conn_table_lookup(f.conns, 1000, 3 + i),
+		                     5000 + (uint64_t)i, true, 0, "", &sv[i]);
+	for (int i = 0; i < N; i++) {
+		struct link_ctx late;
+
+		trace_links_complete(f.tl, conn_table_lookup(f.conns, 1000, 3 + N + i),
+		                     5000 + (uint64_t)i, false, 0, NULL, &late);
+		if (memcmp(late.parent_span_id, zero8, 8))
+			not_root++;
+	}
+	CHECK_EQ_INT(not_root, 0);
+cleanup:
+	teardown(&f);
+}
+
 int main(void)
 {
 	RUN(test_context_for_logs);
@@ -548,5 +609,6 @@ int main(void)
 	RUN(test_goroutine_and_no_process_fallback);
 	RUN(test_event_loop_turns);
 	RUN(test_http2_streams_out_of_order);
+	RUN(test_thread_table_growth);
 	return unit_summary("test_trace_links");
 }

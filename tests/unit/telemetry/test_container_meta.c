@@ -24,14 +24,30 @@
 
 static char root[] = "/tmp/periscope-cmeta-XXXXXX";
 
+/* mkdir -p of path's directory (no shell: a test makes thousands of files). */
+static int make_parents(const char *path)
+{
+	char dir[1024];
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return 0;
+}
+
 static void put(const char *rel, const char *data, size_t len)
 {
-	char path[1024], cmd[1200];
+	char path[1024];
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s", root, rel);
-	snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", path);
-	CHECK(system(cmd) == 0);
+	CHECK_EQ_INT(make_parents(path), 0);
 	f = fopen(path, "w");
 	CHECK(f != NULL);
 	if (!f)
@@ -184,6 +200,58 @@ cleanup:
 	oci_bundle_paths__free(paths);
 }
 
+/* More containers than the bundle cache holds: slots are taken in order, the cache holds
+ * CONTAINER_META_MAX_CACHED, the least recently used is replaced once it is full, and every
+ * process is named from its own bundle across that boundary. */
+static void test_cache_fills_then_replaces(void)
+{
+	enum { N = CONTAINER_META_MAX_CACHED + 6 };
+	char proc[512];
+	struct oci_bundle_paths *paths = oci_bundle_paths__new(root, true);
+	struct container_meta_config mc = {.paths = paths, .node_name = "node-a"};
+	struct container_meta *m;
+	struct proc_info_cache *c;
+	struct container_meta_stats st;
+	int wrong = 0;
+
+	snprintf(proc, sizeof(proc), "%s/proc", root);
+	mc.proc_root = proc;
+	m = container_meta__new(&mc);
+	c = proc_info_cache__new_at(proc, NULL, 0);
+	CHECK(paths && m && c);
+	if (!paths || !m || !c)
+		goto cleanup;
+	proc_info_set_hook(c, container_meta_hook, m);
+	for (int i = 0; i < N; i++) {
+		char id[65], pod[64], cgroup[200];
+		struct resource *r;
+
+		snprintf(id, sizeof(id), "%064x", 0xc0000 + i);
+		snprintf(pod, sizeof(pod), "fill-%d", i);
+		snprintf(cgroup, sizeof(cgroup), "0::/kubepods/besteffort/pod" UID "/%s\n", id);
+		bundle(id, pod, "app");
+		fake_proc(20000 + (unsigned)i, cgroup, NULL, 0);
+		r = proc_info_get(c, 20000 + (uint32_t)i, 1, NULL);
+		if (!r || strcmp(attr(r, "k8s.pod.name"), pod))
+			wrong++;
+		if (i == CONTAINER_META_MAX_CACHED - 1) {
+			container_meta_get_stats(m, &st);
+			CHECK_EQ_INT(st.cached, CONTAINER_META_MAX_CACHED);
+		}
+	}
+	CHECK_EQ_INT(wrong, 0);
+	container_meta_get_stats(m, &st);
+	CHECK_EQ_INT(st.cached, CONTAINER_META_MAX_CACHED);
+	CHECK_EQ_INT(st.bundle_reads, N);
+	container_meta_expire(m, 0);
+	container_meta_get_stats(m, &st);
+	CHECK_EQ_INT(st.cached, 0);
+cleanup:
+	proc_info_cache__free(c);
+	container_meta__free(m);
+	oci_bundle_paths__free(paths);
+}
+
 static void test_deployment_from_pod_name(void)
 {
 	char out[256];
@@ -210,6 +278,7 @@ int main(void)
 		return 1;
 	}
 	RUN(test_hook);
+	RUN(test_cache_fills_then_replaces);
 	RUN(test_deployment_from_pod_name);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
 	if (system(cmd) != 0)
