@@ -32,6 +32,7 @@
 #include "kernel/loader.h"
 #include "kernel/ring_reader.h"
 #include "util/log.h"
+#include "util/mem_pool.h"
 #include "telemetry/metrics.h"
 #include "export/otlp_exporter.h"
 #include "export/otlp_metrics.h"
@@ -51,6 +52,7 @@
 #include "conn/trace_links.h"
 #include "conn/sampler.h"
 #include "parsers/log_lines.h"
+#include "parsers/protocol.h"
 #include "telemetry/log_record.h"
 #include "export/otlp_logs.h"
 
@@ -1329,6 +1331,7 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 	a->sink.lost_since = lost_since;
 	a->sink.reset = on_stream_reset;
 	a->sink.ctx = a;
+	a->sink.pool = l7_pool__new(); /* NULL: the parsers use malloc */
 	id_gen_seed(&a->ids);
 	refresh_clock(a);
 
@@ -1451,6 +1454,7 @@ void agent__free(struct agent *a)
 	tls_probes__free(a->tls);
 	loader__free(a->loader);
 	conn_table__free(a->conns);
+	mem_pool__free(a->sink.pool); /* after every parser */
 	for (size_t i = 0; i < a->n_held; i++)
 		span_release(&a->held[i].s);
 	free(a->held);

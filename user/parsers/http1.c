@@ -39,6 +39,7 @@
 #include <strings.h>
 
 #include "parsers/http1.h"
+#include "util/mem_pool.h"
 #include "util/text.h"
 
 #define PENDING_MAX        32   /* requests waiting for their response */
@@ -173,6 +174,7 @@ struct http1_parser {
 	struct http1_stats stats;
 	struct dir_state dir[2];
 	struct pending *upgraded; /* the request an h2c upgrade answered (owned) */
+	struct mem_pool *pool;    /* where pending entries come from (not owned) */
 	size_t upgrade_pos;       /* where in the chunk the 101 head ended */
 	bool upgrading;           /* set by headers_done: the feed stops there */
 };
@@ -275,10 +277,20 @@ static struct pending *pending_pop(struct http1_parser *p)
 	return r;
 }
 
+static struct pending *pending_new(struct http1_parser *p)
+{
+	return mem_pool_get(p->pool, sizeof(struct pending));
+}
+
+static void pending_free(struct http1_parser *p, struct pending *r)
+{
+	mem_pool_put(p->pool, r, sizeof(*r));
+}
+
 static void pending_push(struct http1_parser *p, struct pending *r)
 {
 	if (p->n_pending >= PENDING_MAX) {
-		free(pending_pop(p));
+		pending_free(p, pending_pop(p));
 		p->stats.unanswered++;
 	}
 	r->next = NULL;
@@ -420,7 +432,7 @@ static void report(struct http1_parser *p, const struct dir_state *d, uint64_t e
 	p->stats.exchanges++;
 	if (p->fn)
 		p->fn(p->ctx, &r->ex);
-	free(r);
+	pending_free(p, r);
 }
 
 /* Records the end of the open message of one direction: completes the
@@ -478,7 +490,7 @@ static void request_begin(struct http1_parser *p, const char *method, size_t met
 		finish_message(p, STREAM_DIR_RESPONSE, rs->last_ns);
 	message_begin(&p->dir[STREAM_DIR_REQUEST], start_ns);
 	p->req_cur = NULL;
-	r = malloc(sizeof(*r));
+	r = pending_new(p);
 	if (!r) {
 		p->stats.unanswered++;
 		return;
@@ -1299,12 +1311,22 @@ void http1_parser_set_request_fn(struct http1_parser *p, http1_request_fn fn)
 	p->req_fn = fn;
 }
 
+void http1_parser_set_pool(struct http1_parser *p, struct mem_pool *pool)
+{
+	p->pool = pool;
+}
+
+size_t http1_request_block_size(void)
+{
+	return sizeof(struct pending);
+}
+
 static void pending_free_all(struct http1_parser *p)
 {
 	struct pending *r;
 
 	while ((r = pending_pop(p)))
-		free(r);
+		pending_free(p, r);
 }
 
 void http1_parser__free(struct http1_parser *p)
@@ -1314,7 +1336,7 @@ void http1_parser__free(struct http1_parser *p)
 	pending_free_all(p);
 	dir_reset(&p->dir[0]);
 	dir_reset(&p->dir[1]);
-	free(p->upgraded);
+	pending_free(p, p->upgraded);
 	free(p);
 }
 
@@ -1458,7 +1480,7 @@ void http1_parser_close(struct http1_parser *p, uint64_t ts_ns, enum l7_end how)
 	 * unless data was lost, when their answers may be what is missing */
 	while (how == L7_END_LOST && (r = pending_pop(p))) {
 		p->stats.unanswered++;
-		free(r);
+		pending_free(p, r);
 	}
 	while ((r = pending_pop(p))) {
 		r->ex.failed = true;
@@ -1472,7 +1494,7 @@ void http1_parser_close(struct http1_parser *p, uint64_t ts_ns, enum l7_end how)
 		p->stats.exchanges++;
 		if (p->fn)
 			p->fn(p->ctx, &r->ex);
-		free(r);
+		pending_free(p, r);
 	}
 	p->req_cur = NULL;
 	dir_reset(rq);
