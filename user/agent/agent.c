@@ -235,10 +235,9 @@ static struct resource *conn_resource(struct agent *a, const struct conn *c)
 
 static void record_http_metrics(struct agent *a, const struct conn *c,
                                 const struct http1_exchange *ex, const struct span *s,
-                                struct resource *r, const char *route)
+                                struct resource *r, const char *route,
+                                const struct http_span_server *srv)
 {
-	const struct span_attr *addr = span_find_attr(s, "server.address");
-	const struct span_attr *port = span_find_attr(s, "server.port");
 	struct http_metric_sample m = {0};
 
 	m.kind = c->ref.role == PSCOPE_ROLE_SERVER ? METRICS_HTTP_SERVER : METRICS_HTTP_CLIENT;
@@ -247,8 +246,8 @@ static void record_http_metrics(struct agent *a, const struct conn *c,
 	m.route = route;
 	m.scheme = (c->flags & CONN_FLAG_TLS) ? "https" : "http";
 	m.protocol_version = ex->version_minor == 0 ? "1.0" : "1.1";
-	m.server_address = addr ? span_attr_str(s, addr) : NULL;
-	m.server_port = port ? (int)port->i : 0;
+	m.server_address = srv->address;
+	m.server_port = srv->port;
 	m.duration_s = (double)(s->end_unix_ns - s->start_unix_ns) / 1e9;
 	m.request_body_size = (int64_t)ex->request_body_size;
 	if (ex->failed)
@@ -267,6 +266,7 @@ static void on_http_exchange(struct agent *a, struct conn *c, const struct http1
                              uint64_t actor)
 {
 	struct resource *r = conn_resource(a, c);
+	struct http_span_server srv;
 	char route[ROUTE_MAX];
 	struct link_ctx ids;
 	struct span s;
@@ -275,9 +275,9 @@ static void on_http_exchange(struct agent *a, struct conn *c, const struct http1
 		route[0] = '\0';
 	trace_links_complete(a->links, c, actor, true, ex->seq, ex->traceparent, &ids);
 	span_init(&s);
-	http_span_build(&s, ex, c, route, r, &ids, a->unix_offset_ns);
+	http_span_build(&s, ex, c, route, r, &ids, a->unix_offset_ns, &srv);
 	/* every request counts in the metrics, whatever happens to its span later */
-	record_http_metrics(a, c, ex, &s, r, route);
+	record_http_metrics(a, c, ex, &s, r, route, &srv);
 	emit_or_hold(a, &s, &ids);
 	span_release(&s);
 }

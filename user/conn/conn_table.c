@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn/conn_addr.h"
 #include "conn/conn_table.h"
 
 struct conn_table {
@@ -150,6 +151,7 @@ void conn_table_remove(struct conn_table *t, struct conn *c)
 	t->count--;
 	if (t->release)
 		t->release(t->ctx, c);
+	conn_addr_text_free(c);
 	free(c);
 }
 
