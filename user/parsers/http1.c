@@ -909,8 +909,8 @@ static bool has_token(const char *v, size_t n, const char *tok)
 }
 
 /* One header line (LF excluded). cut: the line was longer than kept. */
-static enum line_result header_line(struct http1_parser *p, enum stream_dir dir, const char *s,
-                                    size_t n, bool cut)
+static inline __attribute__((always_inline)) enum line_result
+header_line(struct http1_parser *p, enum stream_dir dir, const char *s, size_t n, bool cut)
 {
 	struct dir_state *d = &p->dir[dir];
 	struct http1_exchange *ex =
