@@ -338,8 +338,10 @@ static void pending_push(struct http1_parser *p, struct pending *r)
 
 static void line_free(struct dir_state *d)
 {
-	free(d->line);
-	d->line = NULL;
+	if (d->line) {
+		free(d->line);
+		d->line = NULL;
+	}
 	d->in_line = false;
 }
 
@@ -1075,10 +1077,12 @@ static void headers_done(struct http1_parser *p, enum stream_dir dir, const stru
 			p->req_cur = NULL;
 		p->upgrading = true;
 		enter_tunnel(p);
-	} else if (st == 101 || (req && !strcmp(req->method, "CONNECT") && st >= 200 && st < 300)) {
+	} else if (st == 101 || (req && req->method[0] == 'C' && !strcmp(req->method, "CONNECT") &&
+	                         st >= 200 && st < 300)) {
 		finish_message(p, dir, c->ts_last_ns);
 		enter_tunnel(p);
-	} else if (st < 200 || st == 204 || st == 304 || (req && !strcmp(req->method, "HEAD"))) {
+	} else if (st < 200 || st == 204 || st == 304 ||
+	           (req && req->method[0] == 'H' && !strcmp(req->method, "HEAD"))) {
 		finish_message(p, dir, c->ts_last_ns);
 		enter_idle(d);
 	} else if (d->chunked) {

@@ -14,12 +14,14 @@
 static const char *const known_methods[] = {"GET",   "POST",    "PUT",     "DELETE", "HEAD",
                                             "PATCH", "OPTIONS", "CONNECT", "TRACE"};
 
+static const char other_method[] = "_OTHER";
+
 const char *http_method_normalize(const char *m)
 {
 	for (size_t i = 0; i < sizeof(known_methods) / sizeof(known_methods[0]); i++)
-		if (!strcmp(m, known_methods[i]))
+		if (m[0] == known_methods[i][0] && !strcmp(m, known_methods[i]))
 			return known_methods[i];
-	return "_OTHER";
+	return other_method;
 }
 
 /* The port after a Host header's colon: 0 unless 1..65535 in digits only. */
@@ -192,7 +194,8 @@ void http_span_fill(struct span *s, const struct http_span_view *v, struct conn 
 	span_name_set(s, method, server ? route : NULL);
 
 	span_add_str(s, "http.request.method", method);
-	if (strcmp(method, v->method))
+	/* a known method is returned as sent: only _OTHER can differ from it */
+	if (method == other_method && strcmp(method, v->method))
 		span_add_str(s, "http.request.method_original", v->method);
 	span_add_strn(s, "url.path", v->target, path_len);
 	span_add_str(s, "url.scheme", (c->flags & CONN_FLAG_TLS) ? "https" : "http");
