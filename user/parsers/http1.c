@@ -266,6 +266,27 @@ static inline size_t name_run(const char *s, size_t n)
 	return i;
 }
 
+/* memchr(s, '\n', n) for header lines: they are short, so sixteen bytes a
+ * step inline (SSE2) beat the library call; the tail is left to memchr. */
+static inline const uint8_t *find_lf(const uint8_t *s, size_t n)
+{
+	size_t i = 0;
+#ifdef __SSE2__
+	const __m128i lf = _mm_set1_epi8('\n');
+
+	for (; i + 16 <= n; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+		unsigned mask = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf));
+
+		if (mask)
+			return s + i + __builtin_ctz(mask);
+	}
+	if (i == n)
+		return NULL;
+#endif
+	return memchr(s + i, '\n', n - i);
+}
+
 /* Appends a comma-separated list value to dst, keeping whole members only. */
 static void append_list(char *dst, size_t cap, const char *v, size_t n)
 {
@@ -1126,7 +1147,7 @@ static size_t on_headers(struct http1_parser *p, enum stream_dir dir, const stru
 
 	while (pos < c->len) {
 		const uint8_t *s = c->data + pos;
-		const uint8_t *lf = memchr(s, '\n', c->len - pos);
+		const uint8_t *lf = find_lf(s, c->len - pos);
 		size_t n = lf ? (size_t)(lf - s) : c->len - pos;
 		enum line_result r = LINE_OK;
 
