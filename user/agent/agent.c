@@ -32,6 +32,7 @@
 #include "kernel/loader.h"
 #include "kernel/ring_reader.h"
 #include "util/log.h"
+#include "util/mem_pool.h"
 #include "telemetry/metrics.h"
 #include "export/otlp_exporter.h"
 #include "export/otlp_metrics.h"
@@ -51,6 +52,7 @@
 #include "conn/trace_links.h"
 #include "conn/sampler.h"
 #include "parsers/log_lines.h"
+#include "parsers/protocol.h"
 #include "telemetry/log_record.h"
 #include "export/otlp_logs.h"
 
@@ -233,10 +235,9 @@ static struct resource *conn_resource(struct agent *a, const struct conn *c)
 
 static void record_http_metrics(struct agent *a, const struct conn *c,
                                 const struct http1_exchange *ex, const struct span *s,
-                                struct resource *r, const char *route)
+                                struct resource *r, const char *route,
+                                const struct http_span_server *srv)
 {
-	const struct span_attr *addr = span_find_attr(s, "server.address");
-	const struct span_attr *port = span_find_attr(s, "server.port");
 	struct http_metric_sample m = {0};
 
 	m.kind = c->ref.role == PSCOPE_ROLE_SERVER ? METRICS_HTTP_SERVER : METRICS_HTTP_CLIENT;
@@ -245,8 +246,8 @@ static void record_http_metrics(struct agent *a, const struct conn *c,
 	m.route = route;
 	m.scheme = (c->flags & CONN_FLAG_TLS) ? "https" : "http";
 	m.protocol_version = ex->version_minor == 0 ? "1.0" : "1.1";
-	m.server_address = addr ? span_attr_str(s, addr) : NULL;
-	m.server_port = port ? (int)port->i : 0;
+	m.server_address = srv->address;
+	m.server_port = srv->port;
 	m.duration_s = (double)(s->end_unix_ns - s->start_unix_ns) / 1e9;
 	m.request_body_size = (int64_t)ex->request_body_size;
 	if (ex->failed)
@@ -265,6 +266,7 @@ static void on_http_exchange(struct agent *a, struct conn *c, const struct http1
                              uint64_t actor)
 {
 	struct resource *r = conn_resource(a, c);
+	struct http_span_server srv;
 	char route[ROUTE_MAX];
 	struct link_ctx ids;
 	struct span s;
@@ -273,9 +275,9 @@ static void on_http_exchange(struct agent *a, struct conn *c, const struct http1
 		route[0] = '\0';
 	trace_links_complete(a->links, c, actor, true, ex->seq, ex->traceparent, &ids);
 	span_init(&s);
-	http_span_build(&s, ex, c, route, r, &ids, a->unix_offset_ns);
+	http_span_build(&s, ex, c, route, r, &ids, a->unix_offset_ns, &srv);
 	/* every request counts in the metrics, whatever happens to its span later */
-	record_http_metrics(a, c, ex, &s, r, route);
+	record_http_metrics(a, c, ex, &s, r, route, &srv);
 	emit_or_hold(a, &s, &ids);
 	span_release(&s);
 }
@@ -1329,6 +1331,7 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 	a->sink.lost_since = lost_since;
 	a->sink.reset = on_stream_reset;
 	a->sink.ctx = a;
+	a->sink.pool = l7_pool__new(); /* NULL: the parsers use malloc */
 	id_gen_seed(&a->ids);
 	refresh_clock(a);
 
@@ -1451,6 +1454,7 @@ void agent__free(struct agent *a)
 	tls_probes__free(a->tls);
 	loader__free(a->loader);
 	conn_table__free(a->conns);
+	mem_pool__free(a->sink.pool); /* after every parser */
 	for (size_t i = 0; i < a->n_held; i++)
 		span_release(&a->held[i].s);
 	free(a->held);

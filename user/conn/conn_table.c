@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn/conn_addr.h"
 #include "conn/conn_table.h"
 
 #define MIN_BUCKETS 1024 /* power of two */
@@ -219,6 +220,7 @@ void conn_table_remove(struct conn_table *t, struct conn *c)
 	t->count--;
 	if (t->release)
 		t->release(t->ctx, c);
+	conn_addr_text_free(c);
 	free(c);
 }
 

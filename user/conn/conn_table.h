@@ -10,6 +10,7 @@
 #include "periscope_abi.h"
 
 struct link_ring;
+struct conn_addr_text;
 
 struct conn {
 	struct pscope_conn_ref ref; /* pid, fd, sock id, role, addresses, ports */
@@ -28,6 +29,7 @@ struct conn {
 	uint64_t last_seen_ns;
 	void *session;           /* protocol state, owned through the table's release hook */
 	struct link_ring *links; /* span ids of its requests in flight (trace_links.h) */
+	struct conn_addr_text *addr_text; /* its addresses as text (conn_addr.h), owned */
 	struct conn *hnext;
 	struct conn *tnext;               /* chain in the 4-tuple index */
 	struct conn *lru_prev, *lru_next; /* least recently seen first */

@@ -87,6 +87,7 @@ static void *parser_new(struct session *s, uint8_t proto)
 	s->cb.exchange = on_exchange;
 	s->cb.request = on_request;
 	s->cb.ctx = s;
+	s->cb.pool = s->sink ? s->sink->pool : NULL;
 	s->parser = s->ops->create(&s->cb);
 	return s->parser;
 }

@@ -31,6 +31,9 @@ struct session_sink {
 	/* c's parser started over (events were lost): forget its requests in flight */
 	void (*reset)(void *ctx, struct conn *c);
 	void *ctx;
+	/* the parsers' per-request blocks (l7_pool__new; may be NULL), outliving
+	 * every session fed with this sink */
+	struct mem_pool *pool;
 };
 
 struct session_stats {

@@ -37,8 +37,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "parsers/http1.h"
+#include "util/mem_pool.h"
 #include "util/text.h"
 
 #define PENDING_MAX        32   /* requests waiting for their response */
@@ -173,6 +177,7 @@ struct http1_parser {
 	struct http1_stats stats;
 	struct dir_state dir[2];
 	struct pending *upgraded; /* the request an h2c upgrade answered (owned) */
+	struct mem_pool *pool;    /* where pending entries come from (not owned) */
 	size_t upgrade_pos;       /* where in the chunk the 101 head ended */
 	bool upgrading;           /* set by headers_done: the feed stops there */
 };
@@ -234,6 +239,54 @@ static void trim_ows(const char **s, size_t *n)
 		(*n)--;
 }
 
+/* How many bytes at the start of s[0..n) are letters, digits or '-' (what
+ * header names are made of: all tchars), found sixteen at a time while
+ * sixteen remain; the rest is left to the tchar table. */
+static inline size_t name_run(const char *s, size_t n)
+{
+	size_t i = 0;
+#ifdef __SSE2__
+	const __m128i case_bit = _mm_set1_epi8(0x20), dash = _mm_set1_epi8('-');
+	const __m128i a_1 = _mm_set1_epi8('a' - 1), z_1 = _mm_set1_epi8('z' + 1);
+	const __m128i d_1 = _mm_set1_epi8('0' - 1), d_9 = _mm_set1_epi8('9' + 1);
+
+	/* signed byte compares: bytes >= 0x80 are negative, never in a range */
+	for (; i + 16 <= n; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+		__m128i l = _mm_or_si128(v, case_bit);
+		__m128i alpha = _mm_and_si128(_mm_cmpgt_epi8(l, a_1), _mm_cmpgt_epi8(z_1, l));
+		__m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, d_1), _mm_cmpgt_epi8(d_9, v));
+		__m128i ok = _mm_or_si128(_mm_or_si128(alpha, digit), _mm_cmpeq_epi8(v, dash));
+		unsigned mask = (unsigned)_mm_movemask_epi8(ok);
+
+		if (mask != 0xffff)
+			return i + (size_t)__builtin_ctz(~mask);
+	}
+#endif
+	return i;
+}
+
+/* memchr(s, '\n', n) for header lines: they are short, so sixteen bytes a
+ * step inline (SSE2) beat the library call; the tail is left to memchr. */
+static inline const uint8_t *find_lf(const uint8_t *s, size_t n)
+{
+	size_t i = 0;
+#ifdef __SSE2__
+	const __m128i lf = _mm_set1_epi8('\n');
+
+	for (; i + 16 <= n; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+		unsigned mask = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf));
+
+		if (mask)
+			return s + i + __builtin_ctz(mask);
+	}
+	if (i == n)
+		return NULL;
+#endif
+	return memchr(s + i, '\n', n - i);
+}
+
 /* Appends a comma-separated list value to dst, keeping whole members only. */
 static void append_list(char *dst, size_t cap, const char *v, size_t n)
 {
@@ -275,10 +328,20 @@ static struct pending *pending_pop(struct http1_parser *p)
 	return r;
 }
 
+static struct pending *pending_new(struct http1_parser *p)
+{
+	return mem_pool_get(p->pool, sizeof(struct pending));
+}
+
+static void pending_free(struct http1_parser *p, struct pending *r)
+{
+	mem_pool_put(p->pool, r, sizeof(*r));
+}
+
 static void pending_push(struct http1_parser *p, struct pending *r)
 {
 	if (p->n_pending >= PENDING_MAX) {
-		free(pending_pop(p));
+		pending_free(p, pending_pop(p));
 		p->stats.unanswered++;
 	}
 	r->next = NULL;
@@ -296,8 +359,10 @@ static void pending_push(struct http1_parser *p, struct pending *r)
 
 static void line_free(struct dir_state *d)
 {
-	free(d->line);
-	d->line = NULL;
+	if (d->line) {
+		free(d->line);
+		d->line = NULL;
+	}
 	d->in_line = false;
 }
 
@@ -420,7 +485,7 @@ static void report(struct http1_parser *p, const struct dir_state *d, uint64_t e
 	p->stats.exchanges++;
 	if (p->fn)
 		p->fn(p->ctx, &r->ex);
-	free(r);
+	pending_free(p, r);
 }
 
 /* Records the end of the open message of one direction: completes the
@@ -478,7 +543,7 @@ static void request_begin(struct http1_parser *p, const char *method, size_t met
 		finish_message(p, STREAM_DIR_RESPONSE, rs->last_ns);
 	message_begin(&p->dir[STREAM_DIR_REQUEST], start_ns);
 	p->req_cur = NULL;
-	r = malloc(sizeof(*r));
+	r = pending_new(p);
 	if (!r) {
 		p->stats.unanswered++;
 		return;
@@ -897,8 +962,8 @@ static bool has_token(const char *v, size_t n, const char *tok)
 }
 
 /* One header line (LF excluded). cut: the line was longer than kept. */
-static enum line_result header_line(struct http1_parser *p, enum stream_dir dir, const char *s,
-                                    size_t n, bool cut)
+static inline __attribute__((always_inline)) enum line_result
+header_line(struct http1_parser *p, enum stream_dir dir, const char *s, size_t n, bool cut)
 {
 	struct dir_state *d = &p->dir[dir];
 	struct http1_exchange *ex =
@@ -912,16 +977,21 @@ static enum line_result header_line(struct http1_parser *p, enum stream_dir dir,
 		return LINE_END;
 	if (s[0] == ' ' || s[0] == '\t')
 		return LINE_OK; /* obsolete line folding: the continuation is ignored */
-	/* four bytes a step while they are all tchars, then byte by byte */
-	for (name_len = 0; name_len + 4 <= n; name_len += 4) {
-		const uint8_t *b = (const uint8_t *)s + name_len;
+	/* sixteen bytes a step while they are letters, digits or '-'; unless
+	 * that stopped at a byte that is no tchar (the colon, usually), four
+	 * bytes a step while they are all tchars, then byte by byte */
+	name_len = name_run(s, n);
+	if (name_len == n || tchar_table[(uint8_t)s[name_len]]) {
+		for (; name_len + 4 <= n; name_len += 4) {
+			const uint8_t *b = (const uint8_t *)s + name_len;
 
-		if (!(tchar_table[b[0]] & tchar_table[b[1]] & tchar_table[b[2]] &
-		      tchar_table[b[3]]))
-			break;
+			if (!(tchar_table[b[0]] & tchar_table[b[1]] & tchar_table[b[2]] &
+			      tchar_table[b[3]]))
+				break;
+		}
+		while (name_len < n && tchar_table[(uint8_t)s[name_len]])
+			name_len++;
 	}
-	while (name_len < n && tchar_table[(uint8_t)s[name_len]])
-		name_len++;
 	if (!name_len || name_len == n || s[name_len] != ':')
 		return LINE_BAD;
 	/* only the names we keep need their value */
@@ -1028,10 +1098,12 @@ static void headers_done(struct http1_parser *p, enum stream_dir dir, const stru
 			p->req_cur = NULL;
 		p->upgrading = true;
 		enter_tunnel(p);
-	} else if (st == 101 || (req && !strcmp(req->method, "CONNECT") && st >= 200 && st < 300)) {
+	} else if (st == 101 || (req && req->method[0] == 'C' && !strcmp(req->method, "CONNECT") &&
+	                         st >= 200 && st < 300)) {
 		finish_message(p, dir, c->ts_last_ns);
 		enter_tunnel(p);
-	} else if (st < 200 || st == 204 || st == 304 || (req && !strcmp(req->method, "HEAD"))) {
+	} else if (st < 200 || st == 204 || st == 304 ||
+	           (req && req->method[0] == 'H' && !strcmp(req->method, "HEAD"))) {
 		finish_message(p, dir, c->ts_last_ns);
 		enter_idle(d);
 	} else if (d->chunked) {
@@ -1075,7 +1147,7 @@ static size_t on_headers(struct http1_parser *p, enum stream_dir dir, const stru
 
 	while (pos < c->len) {
 		const uint8_t *s = c->data + pos;
-		const uint8_t *lf = memchr(s, '\n', c->len - pos);
+		const uint8_t *lf = find_lf(s, c->len - pos);
 		size_t n = lf ? (size_t)(lf - s) : c->len - pos;
 		enum line_result r = LINE_OK;
 
@@ -1299,12 +1371,22 @@ void http1_parser_set_request_fn(struct http1_parser *p, http1_request_fn fn)
 	p->req_fn = fn;
 }
 
+void http1_parser_set_pool(struct http1_parser *p, struct mem_pool *pool)
+{
+	p->pool = pool;
+}
+
+size_t http1_request_block_size(void)
+{
+	return sizeof(struct pending);
+}
+
 static void pending_free_all(struct http1_parser *p)
 {
 	struct pending *r;
 
 	while ((r = pending_pop(p)))
-		free(r);
+		pending_free(p, r);
 }
 
 void http1_parser__free(struct http1_parser *p)
@@ -1314,7 +1396,7 @@ void http1_parser__free(struct http1_parser *p)
 	pending_free_all(p);
 	dir_reset(&p->dir[0]);
 	dir_reset(&p->dir[1]);
-	free(p->upgraded);
+	pending_free(p, p->upgraded);
 	free(p);
 }
 
@@ -1458,7 +1540,7 @@ void http1_parser_close(struct http1_parser *p, uint64_t ts_ns, enum l7_end how)
 	 * unless data was lost, when their answers may be what is missing */
 	while (how == L7_END_LOST && (r = pending_pop(p))) {
 		p->stats.unanswered++;
-		free(r);
+		pending_free(p, r);
 	}
 	while ((r = pending_pop(p))) {
 		r->ex.failed = true;
@@ -1472,7 +1554,7 @@ void http1_parser_close(struct http1_parser *p, uint64_t ts_ns, enum l7_end how)
 		p->stats.exchanges++;
 		if (p->fn)
 			p->fn(p->ctx, &r->ex);
-		free(r);
+		pending_free(p, r);
 	}
 	p->req_cur = NULL;
 	dir_reset(rq);

@@ -11,6 +11,8 @@
 #include "parsers/protocol.h"
 #include "parsers/stream.h"
 
+struct mem_pool;
+
 #define HTTP1_METHOD_MAX      24
 #define HTTP1_TARGET_MAX      512
 #define HTTP1_HOST_MAX        256
@@ -75,6 +77,11 @@ struct http1_parser *http1_parser__new(http1_exchange_fn fn, void *ctx);
 void http1_parser__free(struct http1_parser *p); /* accepts NULL */
 /* Also report each request when its head is parsed (same ctx as fn). */
 void http1_parser_set_request_fn(struct http1_parser *p, http1_request_fn fn);
+/* Take the blocks of queued requests from pool (NULL: malloc), which must
+ * outlive the parser. Call before the first feed. */
+void http1_parser_set_pool(struct http1_parser *p, struct mem_pool *pool);
+/* The size of the block each queued request takes (for a pool). */
+size_t http1_request_block_size(void);
 
 /* http1_parser_feed's return when the connection stopped being HTTP/1: a
  * request with "Upgrade: h2c" was answered by "101 Switching Protocols".

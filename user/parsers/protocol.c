@@ -13,6 +13,7 @@
 #include "parsers/pgsql.h"
 #include "parsers/protocol.h"
 #include "parsers/redis.h"
+#include "util/mem_pool.h"
 
 /* ---- HTTP/1.x ---- */
 
@@ -43,8 +44,10 @@ static void *http1_ops_create(const struct l7_callbacks *cb)
 {
 	struct http1_parser *p = http1_parser__new(http1_exchange_cb, (void *)cb);
 
-	if (p)
+	if (p) {
 		http1_parser_set_request_fn(p, http1_request_cb);
+		http1_parser_set_pool(p, cb->pool);
+	}
 	return p;
 }
 
@@ -381,6 +384,15 @@ const struct l7_ops *const l7_protocols[] = {
     &http1_ops, &http2_ops, &pgsql_ops, &mysql_ops, &redis_ops,
 };
 const size_t l7_protocol_count = sizeof(l7_protocols) / sizeof(l7_protocols[0]);
+
+/* Blocks kept for reuse: enough for the requests in flight on a few dozen
+ * busy connections; the rest goes back to malloc. */
+#define L7_POOL_KEEP 64
+
+struct mem_pool *l7_pool__new(void)
+{
+	return mem_pool__new(http1_request_block_size(), L7_POOL_KEEP);
+}
 
 const struct l7_ops *l7_ops_of(uint8_t id)
 {

@@ -11,6 +11,8 @@
 
 #include "parsers/stream.h"
 
+struct mem_pool;
+
 enum l7_protocol {
 	L7_UNKNOWN = 0, /* not recognised yet */
 	L7_HTTP1 = 1,
@@ -40,6 +42,9 @@ struct l7_callbacks {
 	/* a request has started (its head was parsed): trace ids are decided here */
 	void (*request)(void *ctx, enum l7_protocol kind, const void *req);
 	void *ctx;
+	/* recycles the parsers' per-request blocks (l7_pool__new; may be NULL):
+	 * shared by every connection, it outlives their parsers */
+	struct mem_pool *pool;
 };
 
 /* A connection changing protocol mid-stream (HTTP/1.1 "Upgrade: h2c"
@@ -95,5 +100,9 @@ extern const size_t l7_protocol_count;
 
 /* The ops of a protocol id, or NULL. */
 const struct l7_ops *l7_ops_of(uint8_t id);
+
+/* A pool for l7_callbacks.pool, sized for the parsers' per-request blocks
+ * (mem_pool__free frees it). NULL on ENOMEM. */
+struct mem_pool *l7_pool__new(void);
 
 #endif

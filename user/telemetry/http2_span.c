@@ -176,7 +176,7 @@ static const char *const grpc_code_names[] = {
     "UNAUTHENTICATED",
 };
 
-static void grpc_span_build(struct span *s, const struct http2_exchange *ex, const struct conn *c,
+static void grpc_span_build(struct span *s, const struct http2_exchange *ex, struct conn *c,
                             struct resource *r, const struct link_ctx *ids, int64_t unix_offset_ns)
 {
 	bool server = c->ref.role == PSCOPE_ROLE_SERVER;
@@ -197,7 +197,7 @@ static void grpc_span_build(struct span *s, const struct http2_exchange *ex, con
 	}
 	if (call.status >= 0)
 		span_add_int(s, "rpc.grpc.status_code", call.status);
-	http_span_add_endpoints(s, c, ex->authority);
+	http_span_add_endpoints(s, c, ex->authority, NULL);
 	span_add_str(s, "network.protocol.name", "http");
 	span_add_str(s, "network.protocol.version", "2");
 	/* as on HTTP spans: https when the plaintext came from a TLS probe */
@@ -214,7 +214,7 @@ static void grpc_span_build(struct span *s, const struct http2_exchange *ex, con
 	}
 }
 
-void http2_span_build(struct span *s, const struct http2_exchange *ex, const struct conn *c,
+void http2_span_build(struct span *s, const struct http2_exchange *ex, struct conn *c,
                       const char *route, struct resource *r, const struct link_ctx *ids,
                       int64_t unix_offset_ns)
 {
@@ -236,5 +236,5 @@ void http2_span_build(struct span *s, const struct http2_exchange *ex, const str
 		return;
 	}
 	v.failure = http2_failure_type(ex, c->ref.role == PSCOPE_ROLE_SERVER);
-	http_span_fill(s, &v, c, route, r, ids, unix_offset_ns);
+	http_span_fill(s, &v, c, route, r, ids, unix_offset_ns, NULL);
 }

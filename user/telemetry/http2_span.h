@@ -42,7 +42,7 @@ const char *http2_failure_type(const struct http2_exchange *ex, bool server);
 
 /* Fills s (span_init'ed). route: as http_span_build (plain HTTP/2 only). The
  * span takes a reference on r. */
-void http2_span_build(struct span *s, const struct http2_exchange *ex, const struct conn *c,
+void http2_span_build(struct span *s, const struct http2_exchange *ex, struct conn *c,
                       const char *route, struct resource *r, const struct link_ctx *ids,
                       int64_t unix_offset_ns);
 

@@ -11,98 +11,17 @@
 #include "conn/trace_links.h"
 #include "util/text.h"
 
-/* Dotted quad, without inet_ntop's sprintf: every span formats two. */
-static void ipv4_format(const uint8_t a[4], char *out, size_t len)
-{
-	char buf[16];
-	size_t n = 0;
-
-	for (int i = 0; i < 4; i++) {
-		unsigned v = a[i];
-
-		if (i)
-			buf[n++] = '.';
-		if (v >= 100)
-			buf[n++] = (char)('0' + v / 100);
-		if (v >= 10)
-			buf[n++] = (char)('0' + v / 10 % 10);
-		buf[n++] = (char)('0' + v % 10);
-	}
-	if (!len)
-		return;
-	if (n >= len)
-		n = len - 1;
-	memcpy(out, buf, n);
-	out[n] = '\0';
-}
-
-/* RFC 5952 text: lowercase hex without leading zeros, the longest run of two or more zero
- * fields (the first of equal runs) as "::", never a single zero field. glibc's inet_ntop
- * instead writes ::1:2 as ::0.1.0.2 (the deprecated IPv4-compatible form). */
-static void ipv6_format(const uint8_t a[16], char *out, size_t len)
-{
-	static const char hex[] = "0123456789abcdef";
-	char buf[INET6_ADDRSTRLEN];
-	int best = -1, best_len = 1, run = 0;
-	size_t n = 0;
-
-	for (int i = 0; i < 8; i++) {
-		run = a[2 * i] | a[2 * i + 1] ? 0 : run + 1;
-		if (run > best_len) {
-			best_len = run;
-			best = i - run + 1;
-		}
-	}
-	for (int i = 0; i < 8; i++) {
-		unsigned v = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
-		bool lead = true;
-
-		if (i == best) {
-			buf[n++] = ':';
-			buf[n++] = ':';
-			i += best_len - 1;
-			continue;
-		}
-		if (i && i != best + best_len)
-			buf[n++] = ':';
-		for (int shift = 12; shift >= 0; shift -= 4) {
-			unsigned d = v >> shift & 0xf;
-
-			if (lead && d == 0 && shift)
-				continue;
-			lead = false;
-			buf[n++] = hex[d];
-		}
-	}
-	if (!len)
-		return;
-	if (n >= len)
-		n = len - 1;
-	memcpy(out, buf, n);
-	out[n] = '\0';
-}
-
-void conn_addr_format(uint8_t family, const uint8_t addr[16], char *out, size_t len)
-{
-	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-	if (family == AF_INET)
-		ipv4_format(addr, out, len);
-	else if (!memcmp(addr, v4mapped, 12))
-		ipv4_format(addr + 12, out, len); /* a dual-stack socket's IPv4 peer */
-	else
-		ipv6_format(addr, out, len);
-}
-
 static const char *const known_methods[] = {"GET",   "POST",    "PUT",     "DELETE", "HEAD",
                                             "PATCH", "OPTIONS", "CONNECT", "TRACE"};
+
+static const char other_method[] = "_OTHER";
 
 const char *http_method_normalize(const char *m)
 {
 	for (size_t i = 0; i < sizeof(known_methods) / sizeof(known_methods[0]); i++)
-		if (!strcmp(m, known_methods[i]))
+		if (m[0] == known_methods[i][0] && !strcmp(m, known_methods[i]))
 			return known_methods[i];
-	return "_OTHER";
+	return other_method;
 }
 
 /* The port after a Host header's colon: 0 unless 1..65535 in digits only. */
@@ -120,6 +39,34 @@ static int parse_port(const char *s)
 			return 0;
 	}
 	return port;
+}
+
+/* Where the host name is in a Host value (host_split without the copy: the
+ * name is cut to cap - 1 bytes as that copy would). */
+static void host_locate(const char *host, size_t cap, const char **name, size_t *n, int *port)
+{
+	const char *colon;
+
+	*port = 0;
+	*name = host;
+	if (host[0] == '[') {
+		const char *end = strchr(host, ']');
+		if (!end) {
+			*n = strlen(host);
+		} else {
+			*name = host + 1;
+			*n = (size_t)(end - host - 1);
+			if (end[1] == ':')
+				*port = parse_port(end + 2);
+		}
+	} else {
+		colon = strrchr(host, ':');
+		*n = colon ? (size_t)(colon - host) : strlen(host);
+		if (colon)
+			*port = parse_port(colon + 1);
+	}
+	if (*n > cap - 1)
+		*n = cap - 1;
 }
 
 /* Splits a Host header into host and port (0 when absent or not a port). */
@@ -197,30 +144,46 @@ void http_span_start(struct span *s, const struct conn *c, struct resource *r,
 	s->end_unix_ns = (end_ns > start_ns ? end_ns : start_ns) + unix_offset_ns;
 }
 
-void http_span_add_endpoints(struct span *s, const struct conn *c, const char *host_header)
+void http_span_add_endpoints(struct span *s, struct conn *c, const char *host_header,
+                             struct http_span_server *srv)
 {
 	bool server = c->ref.role == PSCOPE_ROLE_SERVER;
-	char local[INET6_ADDRSTRLEN], remote[INET6_ADDRSTRLEN], host[HTTP1_HOST_MAX];
-	int host_port = 0;
+	char rbuf[INET6_ADDRSTRLEN], sbuf[INET6_ADDRSTRLEN];
+	const char *remote, *addr, *host;
+	size_t remote_len, addr_len, host_len;
+	int host_port, port;
 
-	conn_addr_format(c->ref.family, c->ref.local_addr, local, sizeof(local));
-	conn_addr_format(c->ref.family, c->ref.remote_addr, remote, sizeof(remote));
-	http_host_split(host_header, host, sizeof(host), &host_port);
-	if (server) {
-		span_add_str(s, "server.address", host[0] ? host : local);
-		span_add_int(s, "server.port", host_port ? host_port : c->ref.local_port);
-		span_add_str(s, "client.address", remote);
+	remote = conn_addr_text(c, true, rbuf, &remote_len);
+	host_locate(host_header, HTTP1_HOST_MAX, &host, &host_len, &host_port);
+	if (host_len) {
+		addr = host;
+		addr_len = host_len;
+	} else if (server) {
+		addr = conn_addr_text(c, false, sbuf, &addr_len);
 	} else {
-		span_add_str(s, "server.address", host[0] ? host : remote);
-		span_add_int(s, "server.port", host_port ? host_port : c->ref.remote_port);
+		addr = remote;
+		addr_len = remote_len;
 	}
-	span_add_str(s, "network.peer.address", remote);
+	port = host_port ? host_port : server ? c->ref.local_port : c->ref.remote_port;
+	if (span_add_strn(s, "server.address", addr, addr_len) == 0) {
+		if (srv)
+			srv->address = span_attr_str(s, &s->attrs[s->n_attrs - 1]);
+	} else if (srv) {
+		srv->address = NULL;
+	}
+	if (srv)
+		srv->port = span_add_int(s, "server.port", port) == 0 ? port : 0;
+	else
+		span_add_int(s, "server.port", port);
+	if (server)
+		span_add_strn(s, "client.address", remote, remote_len);
+	span_add_strn(s, "network.peer.address", remote, remote_len);
 	span_add_int(s, "network.peer.port", c->ref.remote_port);
 }
 
-void http_span_fill(struct span *s, const struct http_span_view *v, const struct conn *c,
+void http_span_fill(struct span *s, const struct http_span_view *v, struct conn *c,
                     const char *route, struct resource *r, const struct link_ctx *ids,
-                    int64_t unix_offset_ns)
+                    int64_t unix_offset_ns, struct http_span_server *srv)
 {
 	bool server = c->ref.role == PSCOPE_ROLE_SERVER;
 	const char *method = http_method_normalize(v->method);
@@ -231,7 +194,8 @@ void http_span_fill(struct span *s, const struct http_span_view *v, const struct
 	span_name_set(s, method, server ? route : NULL);
 
 	span_add_str(s, "http.request.method", method);
-	if (strcmp(method, v->method))
+	/* a known method is returned as sent: only _OTHER can differ from it */
+	if (method == other_method && strcmp(method, v->method))
 		span_add_str(s, "http.request.method_original", v->method);
 	span_add_strn(s, "url.path", v->target, path_len);
 	span_add_str(s, "url.scheme", (c->flags & CONN_FLAG_TLS) ? "https" : "http");
@@ -239,7 +203,7 @@ void http_span_fill(struct span *s, const struct http_span_view *v, const struct
 		span_add_int(s, "http.response.status_code", v->status);
 	if (server && route && route[0])
 		span_add_str(s, "http.route", route);
-	http_span_add_endpoints(s, c, v->host);
+	http_span_add_endpoints(s, c, v->host, srv);
 	span_add_str(s, "network.protocol.version", v->version);
 	if (v->user_agent && v->user_agent[0])
 		span_add_str(s, "user_agent.original", v->user_agent);
@@ -256,9 +220,9 @@ void http_span_fill(struct span *s, const struct http_span_view *v, const struct
 	}
 }
 
-void http_span_build(struct span *s, const struct http1_exchange *ex, const struct conn *c,
+void http_span_build(struct span *s, const struct http1_exchange *ex, struct conn *c,
                      const char *route, struct resource *r, const struct link_ctx *ids,
-                     int64_t unix_offset_ns)
+                     int64_t unix_offset_ns, struct http_span_server *srv)
 {
 	struct http_span_view v = {
 	    .method = ex->method,
@@ -274,5 +238,5 @@ void http_span_build(struct span *s, const struct http1_exchange *ex, const stru
 	    .failure = ex->failed ? http_failure_type(ex, c->ref.role == PSCOPE_ROLE_SERVER) : NULL,
 	};
 
-	http_span_fill(s, &v, c, route, r, ids, unix_offset_ns);
+	http_span_fill(s, &v, c, route, r, ids, unix_offset_ns, srv);
 }

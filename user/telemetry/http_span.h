@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "conn/conn_addr.h"
 #include "conn/conn_table.h"
 #include "parsers/http1.h"
 #include "telemetry/span.h"
@@ -14,13 +15,22 @@
 struct resource;
 struct link_ctx;
 
+/* The span's server.address and server.port, for the metrics: the address is
+ * its attribute's value in the span's arena (NULL when the span had no room
+ * for the attribute), the port 0 when absent. */
+struct http_span_server {
+	const char *address;
+	int port;
+};
+
 /* Fills s (which the caller has span_init'ed). route is the low-cardinality
  * route template of the path (NULL: none); server spans get http.route and the
  * name "METHOD route". unix_offset_ns converts the exchange's monotonic
- * timestamps to Unix time. The span takes a reference on r. */
-void http_span_build(struct span *s, const struct http1_exchange *ex, const struct conn *c,
+ * timestamps to Unix time. The span takes a reference on r. srv (NULL: not
+ * wanted) gets the server endpoint. c keeps its addresses' text. */
+void http_span_build(struct span *s, const struct http1_exchange *ex, struct conn *c,
                      const char *route, struct resource *r, const struct link_ctx *ids,
-                     int64_t unix_offset_ns);
+                     int64_t unix_offset_ns, struct http_span_server *srv);
 
 /* What an HTTP span is built from, whatever the version (HTTP/1.x, HTTP/2). */
 struct http_span_view {
@@ -32,9 +42,9 @@ struct http_span_view {
 };
 
 /* http_span_build for any version. */
-void http_span_fill(struct span *s, const struct http_span_view *v, const struct conn *c,
+void http_span_fill(struct span *s, const struct http_span_view *v, struct conn *c,
                     const char *route, struct resource *r, const struct link_ctx *ids,
-                    int64_t unix_offset_ns);
+                    int64_t unix_offset_ns, struct http_span_server *srv);
 
 /* What every request/response span shares: kind by role, resource, ids,
  * tracestate (kept when a traceparent came with it), start and end. */
@@ -44,8 +54,9 @@ void http_span_start(struct span *s, const struct conn *c, struct resource *r,
 
 /* Adds server.address/port (from the Host or :authority value, else the
  * connection's server end), client.address on a server span, and
- * network.peer.address/port. */
-void http_span_add_endpoints(struct span *s, const struct conn *c, const char *host_header);
+ * network.peer.address/port; srv (NULL: not wanted) gets the server's. */
+void http_span_add_endpoints(struct span *s, struct conn *c, const char *host_header,
+                             struct http_span_server *srv);
 
 /* Splits a Host (or :authority) value into host and port (0: none). */
 void http_host_split(const char *host, char *name, size_t name_len, int *port);
@@ -62,9 +73,5 @@ const char *http_method_normalize(const char *method);
  * cancellation), no_response (a server closed it without answering),
  * process_exit (the process ended with it open). */
 const char *http_failure_type(const struct http1_exchange *ex, bool server);
-
-/* Formats a connection address: IPv4 (and IPv4-mapped IPv6, a dual-stack socket's IPv4 peer)
- * as a dotted quad, IPv6 in RFC 5952 text (::1, 2001:db8::1). Truncates to len - 1. */
-void conn_addr_format(uint8_t family, const uint8_t addr[16], char *out, size_t len);
 
 #endif

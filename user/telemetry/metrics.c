@@ -837,7 +837,7 @@ static const char *http_method_name(const char *method)
 	                                    "PATCH",   "POST",   "PUT", "TRACE"};
 
 	for (size_t i = 0; method && i < N_BOUNDS(known); i++) {
-		if (strcmp(method, known[i]) == 0)
+		if (method[0] == known[i][0] && strcmp(method, known[i]) == 0)
 			return known[i];
 	}
 	return "_OTHER";
@@ -888,11 +888,59 @@ static void key_start(struct sample_key *k, const struct resource *r, const int3
 static void key_put_str(struct sample_key *k, const char *str)
 {
 	static const uint8_t absent = 0xff;
+	size_t room = sizeof(k->buf) - k->len, i = 0;
+	uint8_t *dst = k->buf + k->len;
 
-	if (str)
-		key_put(k, str, strlen(str) + 1);
-	else
+	if (!str) {
 		key_put(k, &absent, 1);
+		return;
+	}
+	if (k->too_long)
+		return;
+	/* short strings: copied byte by byte with their NUL, no strlen + memcpy */
+	do {
+		if (i == room) {
+			k->too_long = true;
+			return;
+		}
+		dst[i] = (uint8_t)str[i];
+	} while (str[i++]);
+	k->len += i;
+}
+
+/* record_sample when the cache knows the series of every instrument to
+ * record (the usual case): the attributes are not needed. Returns false,
+ * having recorded nothing, when it does not; else true with *err as
+ * record_sample would return. */
+static bool record_sample_cached(struct metrics *m, const struct sample_key *key,
+                                 const int inst[METRICS_CACHE_INSTS],
+                                 const double value[METRICS_CACHE_INSTS], int *err)
+{
+	const struct sample_cache_entry *e;
+	uint64_t hash, now;
+
+	if (key->too_long)
+		return false;
+	hash = hash_bytes(0x84222325cbf29ce4ULL, key->buf, key->len);
+	e = &m->cache[hash & (METRICS_CACHE_SLOTS - 1)];
+	if (e->generation != m->generation || e->hash != hash || e->key_len != key->len ||
+	    memcmp(e->key, key->buf, key->len) != 0)
+		return false;
+	for (size_t i = 0; i < METRICS_CACHE_INSTS; i++)
+		if (inst[i] >= 0 && isfinite(value[i]) && !e->series[i])
+			return false;
+	now = sample_now_unix_ns(m);
+	*err = 0;
+	for (size_t i = 0; i < METRICS_CACHE_INSTS; i++) {
+		if (inst[i] < 0)
+			continue;
+		if (!isfinite(value[i])) {
+			*err = first_error(*err, -EINVAL);
+			continue;
+		}
+		series_record(m->inst[inst[i]], e->series[i], value[i], RECORD_MEASURE, now, false);
+	}
+	return true;
 }
 
 /* One measurement: up to METRICS_CACHE_INSTS instruments (inst[i] < 0: not
@@ -964,6 +1012,7 @@ int metrics_record_http(struct metrics *m, struct resource *r, const struct http
 	int32_t nums[3];
 	bool client;
 	size_t n = 0;
+	int err;
 
 	if (!m || !s)
 		return -EINVAL;
@@ -974,19 +1023,6 @@ int metrics_record_http(struct metrics *m, struct resource *r, const struct http
 		error_type = status_text;
 	}
 	method = http_method_name(s->method);
-	attrs[n++] = str_attr("http.request.method", method);
-	if (s->status_code > 0)
-		attrs[n++] = int_attr("http.response.status_code", s->status_code);
-	if (s->route && s->route[0])
-		attrs[n++] = str_attr(client ? "url.template" : "http.route", s->route);
-	attrs[n++] = str_attr("url.scheme", s->scheme);
-	attrs[n++] = str_attr("network.protocol.version", s->protocol_version);
-	if (client) {
-		attrs[n++] = str_attr("server.address", s->server_address);
-		if (s->server_port > 0)
-			attrs[n++] = int_attr("server.port", s->server_port);
-	}
-	attrs[n++] = str_attr("error.type", error_type);
 
 	inst[0] = client ? m->http_client_duration : m->http_server_duration;
 	inst[1] = s->request_body_size < 0 ? -1
@@ -1009,6 +1045,22 @@ int metrics_record_http(struct metrics *m, struct resource *r, const struct http
 	key_put_str(&key, s->protocol_version);
 	key_put_str(&key, client ? s->server_address : NULL);
 	key_put_str(&key, error_type);
+	if (record_sample_cached(m, &key, inst, value, &err))
+		return err;
+
+	attrs[n++] = str_attr("http.request.method", method);
+	if (s->status_code > 0)
+		attrs[n++] = int_attr("http.response.status_code", s->status_code);
+	if (s->route && s->route[0])
+		attrs[n++] = str_attr(client ? "url.template" : "http.route", s->route);
+	attrs[n++] = str_attr("url.scheme", s->scheme);
+	attrs[n++] = str_attr("network.protocol.version", s->protocol_version);
+	if (client) {
+		attrs[n++] = str_attr("server.address", s->server_address);
+		if (s->server_port > 0)
+			attrs[n++] = int_attr("server.port", s->server_port);
+	}
+	attrs[n++] = str_attr("error.type", error_type);
 	return record_sample(m, r, &key, attrs, n, inst, value);
 }
 

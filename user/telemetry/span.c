@@ -124,14 +124,9 @@ int span_set_str(struct span *s, const char *key, const char *value)
 	return put_strn(s, key, value, value ? strlen(value) : 0, true);
 }
 
-int span_add_strn(struct span *s, const char *key, const char *value, size_t len)
+int span_add_str_slow(struct span *s, const char *key, const char *value, size_t len)
 {
 	return put_strn(s, key, value, len, false);
-}
-
-int span_add_str(struct span *s, const char *key, const char *value)
-{
-	return put_strn(s, key, value, value ? strlen(value) : 0, false);
 }
 
 static int put_int(struct span *s, const char *key, int64_t value, bool replace)
@@ -151,7 +146,7 @@ int span_set_int(struct span *s, const char *key, int64_t value)
 	return put_int(s, key, value, true);
 }
 
-int span_add_int(struct span *s, const char *key, int64_t value)
+int span_add_int_slow(struct span *s, const char *key, int64_t value)
 {
 	return put_int(s, key, value, false);
 }

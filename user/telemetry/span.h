@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct resource;
 
@@ -83,9 +84,42 @@ int span_set_bool(struct span *s, const char *key, bool value);
 int span_set_double(struct span *s, const char *key, double value);
 /* Like the setters, without looking for an attribute with the same key: for
  * builders that set each key once on a fresh span. */
-int span_add_str(struct span *s, const char *key, const char *value);
-int span_add_strn(struct span *s, const char *key, const char *value, size_t len);
-int span_add_int(struct span *s, const char *key, int64_t value);
+int span_add_str_slow(struct span *s, const char *key, const char *value, size_t len);
+int span_add_int_slow(struct span *s, const char *key, int64_t value);
+
+/* Inline: a span takes a dozen of them. The fast path (a free slot, room for
+ * the whole value) stores what the slow one would. */
+static inline int span_add_strn(struct span *s, const char *key, const char *value, size_t len)
+{
+	if (key && value && s->n_attrs < SPAN_MAX_ATTRS &&
+	    (size_t)s->arena_used + len + 2 <= SPAN_ARENA_SIZE) {
+		struct span_attr *a = &s->attrs[s->n_attrs++];
+
+		*a = (struct span_attr){.key = key, .type = SPAN_ATTR_STR};
+		a->off = s->arena_used;
+		a->len = (uint16_t)len;
+		memcpy(s->arena + a->off, value, len);
+		s->arena[a->off + len] = '\0';
+		s->arena_used = (uint16_t)(s->arena_used + len + 1);
+		return 0;
+	}
+	return span_add_str_slow(s, key, value, len);
+}
+
+static inline int span_add_str(struct span *s, const char *key, const char *value)
+{
+	return span_add_strn(s, key, value, value ? strlen(value) : 0);
+}
+
+static inline int span_add_int(struct span *s, const char *key, int64_t value)
+{
+	if (key && s->n_attrs < SPAN_MAX_ATTRS) {
+		s->attrs[s->n_attrs++] =
+		    (struct span_attr){.key = key, .type = SPAN_ATTR_INT, .i = value};
+		return 0;
+	}
+	return span_add_int_slow(s, key, value);
+}
 const char *span_attr_str(const struct span *s, const struct span_attr *a);
 /* The attribute named key, or NULL. */
 const struct span_attr *span_find_attr(const struct span *s, const char *key);

@@ -1265,6 +1265,49 @@ static void test_bad_header_line(void)
 	}
 }
 
+/* Header names of every length around the sixteen-byte steps of the name
+ * scan, made of letters, digits and '-' or of the other tchars, with a byte
+ * that is no tchar (or no colon) at every position: a valid name is parsed
+ * (and recognised in any case), a malformed line ends the message. */
+static void test_header_name_scan(void)
+{
+	static const char tchars[] = "aZ09-!#$%&'*+.^_`|~";
+	static const char bad[] = {' ', '(', '@', '[', '{', '"', (char)0x80, (char)0xff, 0x7f, 1};
+
+	for (size_t len = 1; len <= 40; len++) {
+		for (size_t mode = 0; mode <= sizeof(bad); mode++) {
+			/* mode 0: a valid name; else bad[mode - 1] at position (len - 1) */
+			char req[256], name[64];
+			struct collected got;
+			struct http1_parser *p = new_parser(&got);
+			int n;
+
+			for (size_t i = 0; i < len; i++)
+				name[i] = tchars[(i * 7 + len) % (sizeof(tchars) - 1)];
+			if (mode)
+				name[len - 1] = bad[mode - 1];
+			name[len] = '\0';
+			n = snprintf(
+			    req, sizeof(req),
+			    "GET /x HTTP/1.1\r\n%s: v\r\ntRANSFER-eNCODING: chunked\r\n\r\n"
+			    "0\r\n\r\n",
+			    name);
+			feed_chunk(p, STREAM_DIR_REQUEST, req, (size_t)n, 0, 1, 1);
+			feed_str(p, STREAM_DIR_RESPONSE, "HTTP/1.1 204 No Content\r\n\r\n", 2);
+			CHECK_EQ_INT(got.n, 1);
+			if (!mode || (len == 1 && bad[mode - 1] == ' ')) {
+				/* valid; " : v" is a folded continuation line, ignored */
+				CHECK(!got.ex[0].headers_truncated);
+				CHECK_EQ_INT(stats_of(p).parse_errors, 0);
+			} else {
+				CHECK(got.ex[0].headers_truncated);
+				CHECK(stats_of(p).parse_errors >= 1);
+			}
+			http1_parser__free(p);
+		}
+	}
+}
+
 /* The request hook fires once per request head, in order, with the request's
  * seq and headers, before the exchange completes; the exchange carries the
  * same seq. (trace_links decides span ids from it.) */
@@ -1324,6 +1367,7 @@ static void test_request_hook(void)
 int main(void)
 {
 	RUN(test_request_hook);
+	RUN(test_header_name_scan);
 	RUN(test_keepalive_all_splits);
 	RUN(test_keepalive_interleaved);
 	RUN(test_pipelining);

@@ -169,6 +169,7 @@ static void test_http_span_addresses(void)
 	memset(&ids, 0, sizeof(ids));
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct conn c = server_conn(cases[i].family, cases[i].local, cases[i].remote);
+		struct http_span_server srv;
 		struct span s;
 
 		memset(&ex, 0, sizeof(ex));
@@ -178,7 +179,9 @@ static void test_http_span_addresses(void)
 		ex.version_minor = 0; /* HTTP/1.0, no Host header */
 		ex.status = 200;
 		span_init(&s);
-		http_span_build(&s, &ex, &c, NULL, r, &ids, 0);
+		http_span_build(&s, &ex, &c, NULL, r, &ids, 0, &srv);
+		CHECK_EQ_STR(srv.address, cases[i].want_local);
+		CHECK_EQ_INT(srv.port, 18703);
 		CHECK_EQ_STR(attr(&s, "client.address"), cases[i].want_remote);
 		CHECK_EQ_STR(attr(&s, "network.peer.address"), cases[i].want_remote);
 		CHECK_EQ_STR(attr(&s, "server.address"), cases[i].want_local);
@@ -188,8 +191,9 @@ static void test_http_span_addresses(void)
 		/* a Host header wins; an IPv6 literal's brackets are not part of the address */
 		snprintf(ex.host, sizeof(ex.host), "%s", "[::1]:18703");
 		span_init(&s);
-		http_span_build(&s, &ex, &c, NULL, r, &ids, 0);
+		http_span_build(&s, &ex, &c, NULL, r, &ids, 0, &srv);
 		CHECK_EQ_STR(attr(&s, "server.address"), "::1");
+		CHECK_EQ_STR(srv.address, "::1");
 		CHECK_EQ_INT(attr_int(&s, "server.port"), 18703);
 		span_release(&s);
 
@@ -197,10 +201,11 @@ static void test_http_span_addresses(void)
 		c.ref.role = PSCOPE_ROLE_CLIENT;
 		ex.host[0] = '\0';
 		span_init(&s);
-		http_span_build(&s, &ex, &c, NULL, r, &ids, 0);
+		http_span_build(&s, &ex, &c, NULL, r, &ids, 0, NULL);
 		CHECK_EQ_STR(attr(&s, "server.address"), cases[i].want_remote);
 		CHECK_EQ_INT(attr_int(&s, "server.port"), 40001);
 		span_release(&s);
+		conn_addr_text_free(&c); /* the texts the spans' connection kept */
 	}
 	resource_unref(r);
 }
