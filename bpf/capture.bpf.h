@@ -99,25 +99,105 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
 	return 0;
 }
 
-/* A thread returned from epoll: a new turn of its event loop begins (the work
- * until its next wait belongs to what it reads then). Every return counts, also
- * a check that found nothing: asyncio runs a task woken in one iteration (a
- * background job, a task a lock or another task released) in the next, after
- * a zero-timeout poll, so only one iteration per turn keeps such work apart
- * from the request read in the iteration before it. */
+/* Event-loop turns. A turn begins when the thread returns from epoll; its work
+ * until the next wait belongs to what it reads then (trace_links.c). One
+ * exception keeps a request's own work in its turn: asyncio runs the handler a
+ * read woke in the *next* iteration, after a zero-timeout poll (libuv the
+ * same for setImmediate and deferred callbacks). A zero-timeout poll that
+ * returns nothing continues the turn when nothing else can run in it:
+ *  - the turn began with a blocking poll (timeout != 0: nothing was left
+ *    ready from before) that returned exactly one event (one wake-up: the
+ *    request's socket, not also a pipe, a timer fd or another connection);
+ *  - and no timer can be due (checked at each event of the continued part,
+ *    current_tick in sock.bpf.h): a loop computes its poll timeout from its nearest timer
+ *    after its previous poll returned, and reads its clock for due timers
+ *    before it runs the callbacks that make our events, so no timer set
+ *    before the blocking poll runs before (previous return + timeout). We
+ *    keep loop_timer_margin_ns of that for ms rounding and coarse clocks
+ *    (asyncio rounds up to 1 ms; nginx reads CLOCK_MONOTONIC_COARSE). An
+ *    event later than that begins a new turn.
+ * Every other poll return begins a new turn, also a check that found nothing
+ * after a poll that woke for several things. Every process counts (one task
+ * storage access per wait): a process's first traced request must already be
+ * in a counted turn. */
+static __always_inline int poll_enter(__s64 timeout_ns)
+{
+	struct loop_state *t = bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0,
+	                                            BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+	if (t) {
+		t->timeout_ns = timeout_ns;
+		t->entered = 1;
+	}
+	return 0;
+}
+
+static __always_inline __s64 poll_timeout_ms(long ms)
+{
+	return (int)ms < 0 ? -1 : (__s64)(int)ms * 1000000;
+}
+
 static __always_inline int poll_return(long ret)
 {
-	__u32 *t;
+	struct loop_state *t = bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0,
+	                                            BPF_LOCAL_STORAGE_GET_F_CREATE);
+	__u64 now;
 
-	/* every process counts (one task-storage increment per wait): a
-	 * process's first traced request must already be in a counted turn */
-	if (ret < 0)
+	if (!t)
 		return 0;
-	t = bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0,
-	                         BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (t)
-		*t += 1;
+	if (ret < 0) {
+		t->entered = 0; /* interrupted: the loop waits again */
+		return 0;
+	}
+	now = bpf_ktime_get_ns();
+	if (t->entered && t->timeout_ns == 0) {
+		if (t->chain && ret == 1 &&
+		    (t->seen & (LOOP_SEEN_ACCEPT | LOOP_SEEN_READ)) == LOOP_SEEN_ACCEPT) {
+			/* the accepted connection's first data: once */
+			t->seen = LOOP_SEEN_MERGED;
+		} else if (ret == 0 && t->chain) {
+			t->seen |= LOOP_SEEN_MERGED;
+		} else {
+			t->tick += 1;
+			t->chain = 0;
+		}
+	} else {
+		/* a blocking wait, or one whose entry we did not see (its
+		 * timeout unknown: no chain) */
+		t->tick += 1;
+		t->chain = t->entered && ret == 1;
+		t->seen = 0;
+		t->horizon_ns = t->timeout_ns < 0 ? ~0ULL : t->last_return_ns + t->timeout_ns;
+	}
+	t->entered = 0;
+	t->last_return_ns = now;
 	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_epoll_wait")
+int poll_enter_epoll_wait(struct trace_event_raw_sys_enter *ctx)
+{
+	return poll_enter(poll_timeout_ms(ctx->args[3]));
+}
+
+SEC("tracepoint/syscalls/sys_enter_epoll_pwait")
+int poll_enter_epoll_pwait(struct trace_event_raw_sys_enter *ctx)
+{
+	return poll_enter(poll_timeout_ms(ctx->args[3]));
+}
+
+/* epoll_pwait2 takes a struct timespec pointer: NULL waits forever. */
+SEC("tracepoint/syscalls/sys_enter_epoll_pwait2")
+int poll_enter_epoll_pwait2(struct trace_event_raw_sys_enter *ctx)
+{
+	struct __kernel_timespec ts;
+	const void *uts = (const void *)ctx->args[3];
+
+	if (!uts)
+		return poll_enter(-1);
+	if (bpf_probe_read_user(&ts, sizeof(ts), uts))
+		return poll_enter(1); /* unknown: a blocking wait of no known length */
+	return poll_enter(ts.tv_sec * 1000000000LL + ts.tv_nsec);
 }
 
 /* epoll only: event loops (libuv, asyncio, nginx, Java NIO) wait there, while
@@ -289,7 +369,8 @@ static __always_inline int io_exit_capture(struct trace_event_raw_sys_exit *ctx,
 	e->hdr.type = PSCOPE_EV_DATA;
 	e->hdr.flags = a.si.lost ? PSCOPE_EVF_LOST : 0;
 	e->hdr.timestamp_ns = a.enter_ns;
-	fill_conn_ref(&e->conn, pid_tgid, a.fd, a.sk, &a.si);
+	fill_conn_ref(&e->conn, pid_tgid, a.fd, a.sk, &a.si,
+	              a.direction == PSCOPE_DIR_INGRESS ? LOOP_SEEN_READ : 0);
 	e->enter_ns = a.enter_ns;
 	e->bytes = ret;
 	e->direction = a.direction;
@@ -478,7 +559,7 @@ int log_exit(struct trace_event_raw_sys_exit *ctx)
 	e->tid = (__u32)pid_tgid;
 	e->proc_start_ns = task->group_leader->start_time;
 	e->fd = a.fd;
-	e->tick = current_tick(pid_tgid);
+	e->tick = current_tick(pid_tgid, 0);
 	e->goroutine = current_r14();
 	e->bytes = ret;
 	e->captured = captured;

@@ -144,16 +144,32 @@ static __always_inline struct pscope_sock_info *sock_info_get(struct sock *sk)
 	return sock_info_open(sk, PSCOPE_ROLE_UNKNOWN);
 }
 
-/* The thread's event-loop tick (pscope_conn_ref.tick). */
-static __always_inline __u32 current_tick(__u64 pid_tgid)
+/* The thread's event-loop tick (pscope_conn_ref.tick) for an event that does
+ * what seen says (LOOP_SEEN_*, or 0). A turn that may continue over
+ * zero-timeout polls ends at the first event made when a timer may be due
+ * (see "Event-loop turns" in capture.bpf.h). */
+static __always_inline __u32 current_tick(__u64 pid_tgid, __u8 seen)
 {
-	__u32 *t = bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0, 0);
+	struct loop_state *t = bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0, 0);
 
-	return t ? *t : 0;
+	if (!t)
+		return 0;
+	if (t->chain) {
+		/* only where the turn continued: the turn as the poll began it
+		 * is one iteration, as it always was */
+		if ((t->seen & LOOP_SEEN_MERGED) &&
+		    bpf_ktime_get_ns() + loop_timer_margin_ns >= t->horizon_ns) {
+			t->tick += 1;
+			t->chain = 0;
+		}
+		t->seen |= seen;
+	}
+	return t->tick;
 }
 
+/* seen: LOOP_SEEN_* for what the event is (current_tick). */
 static __always_inline void fill_conn_ref(struct pscope_conn_ref *c, __u64 pid_tgid, int fd,
-                                          __u64 sk, const struct pscope_sock_info *si)
+                                          __u64 sk, const struct pscope_sock_info *si, __u8 seen)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 
@@ -169,11 +185,11 @@ static __always_inline void fill_conn_ref(struct pscope_conn_ref *c, __u64 pid_t
 	__builtin_memcpy(c->remote_addr, si->remote_addr, 16);
 	c->local_port = si->local_port;
 	c->remote_port = si->remote_port;
-	c->tick = current_tick(pid_tgid);
+	c->tick = current_tick(pid_tgid, seen);
 }
 
 static __always_inline void emit_conn_event(__u16 type, __u64 pid_tgid, int fd, __u64 sk,
-                                            const struct pscope_sock_info *si)
+                                            const struct pscope_sock_info *si, __u8 seen)
 {
 	struct pscope_conn_event ev = {};
 
@@ -182,7 +198,7 @@ static __always_inline void emit_conn_event(__u16 type, __u64 pid_tgid, int fd, 
 	ev.hdr.flags = si->lost ? PSCOPE_EVF_LOST : 0;
 	ev.hdr.size = sizeof(ev);
 	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
-	fill_conn_ref(&ev.conn, pid_tgid, fd, sk, si);
+	fill_conn_ref(&ev.conn, pid_tgid, fd, sk, si, seen);
 	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
 	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags(sizeof(ev))))
 		count_drop(PSCOPE_DROP_RINGBUF_FULL);
