@@ -109,48 +109,60 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
  *    ready from before) that returned exactly one event (one wake-up: the
  *    request's socket, not also a pipe, a timer fd or another connection);
  *  - and no timer can be due (checked at each event of the continued part,
- *    current_tick in sock.bpf.h): a loop computes its poll timeout from its nearest timer
- *    after its previous poll returned, and reads its clock for due timers
- *    before it runs the callbacks that make our events, so no timer set
- *    before the blocking poll runs before (previous return + timeout). We
- *    keep loop_timer_margin_ns of that for ms rounding and coarse clocks
- *    (asyncio rounds up to 1 ms; nginx reads CLOCK_MONOTONIC_COARSE). An
- *    event later than that begins a new turn.
+ *    current_tick in sock.bpf.h): a loop computes its poll timeout from its
+ *    nearest timer after its previous poll returned, and reads its clock for
+ *    due timers before it runs the callbacks that make our events, so no
+ *    timer set before the blocking poll runs before (previous return +
+ *    timeout). We keep loop_timer_margin_ns of that for ms rounding and
+ *    coarse clocks (asyncio rounds up to 1 ms; nginx reads
+ *    CLOCK_MONOTONIC_COARSE). An event later than that begins a new turn.
  * Every other poll return begins a new turn, also a check that found nothing
- * after a poll that woke for several things. Every process counts (one task
- * storage access per wait): a process's first traced request must already be
- * in a counted turn. */
-static __always_inline int poll_enter(__s64 timeout_ns)
-{
-	struct loop_state *t = bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0,
-	                                            BPF_LOCAL_STORAGE_GET_F_CREATE);
-
-	if (t) {
-		t->timeout_ns = timeout_ns;
-		t->entered = 1;
-	}
-	return 0;
-}
-
+ * after a poll that woke for several things. The timeout is read at the exit
+ * from the saved user registers, as data syscalls' arguments are: no entry
+ * program. Every process counts (one task storage access per wait): a
+ * process's first traced request must already be in a counted turn. */
 static __always_inline __s64 poll_timeout_ms(long ms)
 {
 	return (int)ms < 0 ? -1 : (__s64)(int)ms * 1000000;
 }
 
-static __always_inline int poll_return(long ret)
+/* The wait's timeout, still in the user registers saved at entry (SYSCALL_ARG):
+ * epoll_wait and epoll_pwait take milliseconds (negative: forever). */
+static __always_inline __s64 poll_timeout_arg_ms(void)
 {
-	struct loop_state *t = bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0,
-	                                            BPF_LOCAL_STORAGE_GET_F_CREATE);
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	return poll_timeout_ms((long)SYSCALL_ARG(regs, 3));
+}
+
+/* epoll_pwait2 takes a struct timespec pointer: NULL waits forever; one we
+ * cannot read counts as a blocking wait of no known length (no chain). */
+static __always_inline __s64 poll_timeout_arg_ts(void)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	const void *uts = (const void *)SYSCALL_ARG(regs, 3);
+	struct __kernel_timespec ts;
+
+	if (!uts)
+		return -1;
+	if (bpf_probe_read_user(&ts, sizeof(ts), uts))
+		return 1;
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static __always_inline int poll_return(long ret, __s64 timeout_ns)
+{
+	struct loop_state *t;
 	__u64 now;
 
+	if (ret < 0)
+		return 0; /* interrupted: the loop waits again */
+	t = bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0,
+	                         BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!t)
 		return 0;
-	if (ret < 0) {
-		t->entered = 0; /* interrupted: the loop waits again */
-		return 0;
-	}
 	now = bpf_ktime_get_ns();
-	if (t->entered && t->timeout_ns == 0) {
+	if (timeout_ns == 0) {
 		if (t->chain && ret == 1 &&
 		    (t->seen & (LOOP_SEEN_ACCEPT | LOOP_SEEN_READ)) == LOOP_SEEN_ACCEPT) {
 			/* the accepted connection's first data: once */
@@ -162,42 +174,14 @@ static __always_inline int poll_return(long ret)
 			t->chain = 0;
 		}
 	} else {
-		/* a blocking wait, or one whose entry we did not see (its
-		 * timeout unknown: no chain) */
 		t->tick += 1;
-		t->chain = t->entered && ret == 1;
+		/* a thread's first wait has no previous return: no chain */
+		t->chain = ret == 1 && t->last_return_ns;
 		t->seen = 0;
-		t->horizon_ns = t->timeout_ns < 0 ? ~0ULL : t->last_return_ns + t->timeout_ns;
+		t->horizon_ns = timeout_ns < 0 ? ~0ULL : t->last_return_ns + timeout_ns;
 	}
-	t->entered = 0;
 	t->last_return_ns = now;
 	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_epoll_wait")
-int poll_enter_epoll_wait(struct trace_event_raw_sys_enter *ctx)
-{
-	return poll_enter(poll_timeout_ms(ctx->args[3]));
-}
-
-SEC("tracepoint/syscalls/sys_enter_epoll_pwait")
-int poll_enter_epoll_pwait(struct trace_event_raw_sys_enter *ctx)
-{
-	return poll_enter(poll_timeout_ms(ctx->args[3]));
-}
-
-/* epoll_pwait2 takes a struct timespec pointer: NULL waits forever. */
-SEC("tracepoint/syscalls/sys_enter_epoll_pwait2")
-int poll_enter_epoll_pwait2(struct trace_event_raw_sys_enter *ctx)
-{
-	struct __kernel_timespec ts;
-	const void *uts = (const void *)ctx->args[3];
-
-	if (!uts)
-		return poll_enter(-1);
-	if (bpf_probe_read_user(&ts, sizeof(ts), uts))
-		return poll_enter(1); /* unknown: a blocking wait of no known length */
-	return poll_enter(ts.tv_sec * 1000000000LL + ts.tv_nsec);
 }
 
 /* epoll only: event loops (libuv, asyncio, nginx, Java NIO) wait there, while
@@ -207,19 +191,19 @@ int poll_enter_epoll_pwait2(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_epoll_wait")
 int poll_exit_epoll_wait(struct trace_event_raw_sys_exit *ctx)
 {
-	return poll_return(ctx->ret);
+	return poll_return(ctx->ret, poll_timeout_arg_ms());
 }
 
 SEC("tracepoint/syscalls/sys_exit_epoll_pwait")
 int poll_exit_epoll_pwait(struct trace_event_raw_sys_exit *ctx)
 {
-	return poll_return(ctx->ret);
+	return poll_return(ctx->ret, poll_timeout_arg_ms());
 }
 
 SEC("tracepoint/syscalls/sys_exit_epoll_pwait2")
 int poll_exit_epoll_pwait2(struct trace_event_raw_sys_exit *ctx)
 {
-	return poll_return(ctx->ret);
+	return poll_return(ctx->ret, poll_timeout_arg_ts());
 }
 
 /* Copies up to len bytes from user memory to payload[off...], within cap. Returns bytes copied. */

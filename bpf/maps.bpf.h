@@ -274,11 +274,9 @@ struct {
 
 struct loop_state {
 	__u32 tick;
-	__u8 entered; /* the current wait's entry was seen */
-	__u8 chain;   /* the turn began with a blocking poll that woke for one event */
-	__u8 seen;    /* LOOP_SEEN_*: what the turn did so far */
-	__u8 pad;
-	__s64 timeout_ns;     /* of the current wait; -1: none */
+	__u8 chain; /* the turn began with a blocking poll that woke for one event */
+	__u8 seen;  /* LOOP_SEEN_*: what the turn did so far */
+	__u8 pad[2];
 	__u64 last_return_ns; /* the previous wait's return */
 	__u64 horizon_ns;     /* no timer set before the turn's poll is due before this */
 };
