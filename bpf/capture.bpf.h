@@ -172,9 +172,11 @@ static __always_inline int poll_return(long ret, __s64 timeout_ns)
 		} else {
 			t->tick += 1;
 			t->chain = 0;
+			t->blocking = 0;
 		}
 	} else {
 		t->tick += 1;
+		t->blocking = 1;
 		/* a thread's first wait has no previous return: no chain */
 		t->chain = ret == 1 && t->last_return_ns;
 		t->seen = 0;

@@ -144,27 +144,32 @@ static __always_inline struct pscope_sock_info *sock_info_get(struct sock *sk)
 	return sock_info_open(sk, PSCOPE_ROLE_UNKNOWN);
 }
 
-/* The thread's event-loop tick (pscope_conn_ref.tick) for an event that does
- * what seen says (LOOP_SEEN_*, or 0). A turn that may continue over
- * zero-timeout polls ends at the first event made when a timer may be due
- * (see "Event-loop turns" in capture.bpf.h). */
+/* The thread's event-loop tick (pscope_conn_ref.tick, with
+ * PSCOPE_TICK_TIMER_SAFE while no timer can be due) for an event that does
+ * what seen says (LOOP_SEEN_*, or 0). A turn that continued over zero-timeout
+ * polls ends at the first event made when a timer may be due (see "Event-loop
+ * turns" in capture.bpf.h). */
 static __always_inline __u32 current_tick(__u64 pid_tgid, __u8 seen)
 {
 	struct loop_state *t = bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0, 0);
 
 	if (!t)
 		return 0;
-	if (t->chain) {
-		/* only where the turn continued: the turn as the poll began it
-		 * is one iteration, as it always was */
-		if ((t->seen & LOOP_SEEN_MERGED) &&
-		    bpf_ktime_get_ns() + loop_timer_margin_ns >= t->horizon_ns) {
-			t->tick += 1;
-			t->chain = 0;
-		}
+	if (t->chain)
 		t->seen |= seen;
+	if (!t->blocking)
+		return t->tick & ~PSCOPE_TICK_TIMER_SAFE;
+	if (bpf_ktime_get_ns() + loop_timer_margin_ns < t->horizon_ns)
+		return (t->tick & ~PSCOPE_TICK_TIMER_SAFE) | PSCOPE_TICK_TIMER_SAFE;
+	if (t->chain && (t->seen & LOOP_SEEN_MERGED)) {
+		/* a turn continued over zero-timeout polls ends here (the
+		 * turn as the poll began it is one iteration, as it always
+		 * was: it goes on, without the timer-safe mark) */
+		t->tick += 1;
+		t->chain = 0;
+		t->blocking = 0;
 	}
-	return t->tick;
+	return t->tick & ~PSCOPE_TICK_TIMER_SAFE;
 }
 
 /* seen: LOOP_SEEN_* for what the event is (current_tick). */
