@@ -46,8 +46,10 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
 	if (ret <= 0 || !pid_traced(tgid))
 		return 0;
 	struct sock *sk = sock_from_fd(fd);
-	if (!sk)
+	if (!sk) {
+		loop_mark_untraced(direction);
 		return 0;
+	}
 	__u8 *tls_proc = bpf_map_lookup_elem(&ssl_procs, &tgid);
 	if (tls_proc && (*tls_proc & TLS_PROC_GO)) {
 		/* a Go program whose crypto/tls probes fired: a syscall inside a
@@ -76,8 +78,12 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
 			bpf_map_update_elem(&thread_sock, &pid_tgid, &fd, BPF_ANY);
 	}
 	struct pscope_sock_info *si = sock_info_get(sk);
-	if (!si || si->ignored || si->tls || si->raw_skip)
+	if (!si || si->ignored) {
+		loop_mark_untraced(direction);
 		return 0;
+	}
+	if (si->tls || si->raw_skip)
+		return 0; /* its plaintext comes from the TLS library's probes */
 
 	struct active_io *a = bpf_map_lookup_elem(&active_io, &zero);
 	if (!a)
@@ -177,6 +183,7 @@ static __always_inline int poll_return(long ret, __s64 timeout_ns)
 	} else {
 		t->tick += 1;
 		t->blocking = 1;
+		t->untraced = 0;
 		/* a thread's first wait has no previous return: no chain */
 		t->chain = ret == 1 && t->last_return_ns;
 		t->seen = 0;

@@ -274,10 +274,10 @@ struct {
 
 struct loop_state {
 	__u32 tick;
-	__u8 chain;    /* the turn began with a blocking poll that woke for one event */
-	__u8 seen;     /* LOOP_SEEN_*: what the turn did so far */
-	__u8 blocking; /* the turn began with a blocking wait (horizon_ns holds) */
-	__u8 pad;
+	__u8 chain;           /* the turn began with a blocking poll that woke for one event */
+	__u8 seen;            /* LOOP_SEEN_*: what the turn did so far */
+	__u8 blocking;        /* the turn began with a blocking wait (horizon_ns holds) */
+	__u8 untraced;        /* the turn read something we do not follow (a pipe, UDP, ...) */
 	__u64 last_return_ns; /* the previous wait's return */
 	__u64 horizon_ns;     /* no timer set before the turn's poll is due before this */
 };

@@ -157,7 +157,7 @@ static __always_inline __u32 current_tick(__u64 pid_tgid, __u8 seen)
 		return 0;
 	if (t->chain)
 		t->seen |= seen;
-	if (!t->blocking)
+	if (!t->blocking || t->untraced)
 		return t->tick & ~PSCOPE_TICK_TIMER_SAFE;
 	if (bpf_ktime_get_ns() + loop_timer_margin_ns < t->horizon_ns)
 		return (t->tick & ~PSCOPE_TICK_TIMER_SAFE) | PSCOPE_TICK_TIMER_SAFE;
@@ -170,6 +170,21 @@ static __always_inline __u32 current_tick(__u64 pid_tgid, __u8 seen)
 		t->blocking = 0;
 	}
 	return t->tick & ~PSCOPE_TICK_TIMER_SAFE;
+}
+
+/* An event-loop thread read something that makes no event (not a TCP socket,
+ * or one not followed): its turn may now run work for what it read, so its
+ * events lose PSCOPE_TICK_TIMER_SAFE ("the request read last" would not hold:
+ * nginx continues a request from a DNS answer over UDP, say). */
+static __always_inline void loop_mark_untraced(__u8 direction)
+{
+	struct loop_state *t;
+
+	if (direction != PSCOPE_DIR_INGRESS)
+		return;
+	t = bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0, 0);
+	if (t && t->blocking)
+		t->untraced = 1;
 }
 
 /* seen: LOOP_SEEN_* for what the event is (current_tick). */
