@@ -43,7 +43,13 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
 	__u32 tgid = pid_tgid >> 32;
 	__u32 zero = 0;
 
-	if (ret <= 0 || !pid_traced(tgid))
+	if (ret <= 0) {
+		/* an end or an error (not "try again") wakes work we do not see */
+		if (ret != -11 /* EAGAIN */ && ret != -4 /* EINTR */)
+			loop_mark_untraced(direction);
+		return 0;
+	}
+	if (!pid_traced(tgid))
 		return 0;
 	struct sock *sk = sock_from_fd(fd);
 	if (!sk) {
