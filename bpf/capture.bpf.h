@@ -43,11 +43,19 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
 	__u32 tgid = pid_tgid >> 32;
 	__u32 zero = 0;
 
-	if (ret <= 0 || !pid_traced(tgid))
+	if (ret <= 0) {
+		/* an end or an error (not "try again") wakes work we do not see */
+		if (ret != -11 /* EAGAIN */ && ret != -4 /* EINTR */)
+			loop_mark_untraced(direction);
+		return 0;
+	}
+	if (!pid_traced(tgid))
 		return 0;
 	struct sock *sk = sock_from_fd(fd);
-	if (!sk)
+	if (!sk) {
+		loop_mark_untraced(direction);
 		return 0;
+	}
 	__u8 *tls_proc = bpf_map_lookup_elem(&ssl_procs, &tgid);
 	if (tls_proc && (*tls_proc & TLS_PROC_GO)) {
 		/* a Go program whose crypto/tls probes fired: a syscall inside a
@@ -76,8 +84,12 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
 			bpf_map_update_elem(&thread_sock, &pid_tgid, &fd, BPF_ANY);
 	}
 	struct pscope_sock_info *si = sock_info_get(sk);
-	if (!si || si->ignored || si->tls || si->raw_skip)
+	if (!si || si->ignored) {
+		loop_mark_untraced(direction);
 		return 0;
+	}
+	if (si->tls || si->raw_skip)
+		return 0; /* its plaintext comes from the TLS library's probes */
 
 	struct active_io *a = bpf_map_lookup_elem(&active_io, &zero);
 	if (!a)
@@ -99,24 +111,91 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
 	return 0;
 }
 
-/* A thread returned from epoll: a new turn of its event loop begins (the work
- * until its next wait belongs to what it reads then). Every return counts, also
- * a check that found nothing: asyncio runs a task woken in one iteration (a
- * background job, a task a lock or another task released) in the next, after
- * a zero-timeout poll, so only one iteration per turn keeps such work apart
- * from the request read in the iteration before it. */
-static __always_inline int poll_return(long ret)
+/* Event-loop turns. A turn begins when the thread returns from epoll; its work
+ * until the next wait belongs to what it reads then (trace_links.c). One
+ * exception keeps a request's own work in its turn: asyncio runs the handler a
+ * read woke in the *next* iteration, after a zero-timeout poll (libuv the
+ * same for setImmediate and deferred callbacks). A zero-timeout poll that
+ * returns nothing continues the turn when nothing else can run in it:
+ *  - the turn began with a blocking poll (timeout != 0: nothing was left
+ *    ready from before) that returned exactly one event (one wake-up: the
+ *    request's socket, not also a pipe, a timer fd or another connection);
+ *  - and no timer can be due (checked at each event of the continued part,
+ *    current_tick in sock.bpf.h): a loop computes its poll timeout from its
+ *    nearest timer after its previous poll returned, and reads its clock for
+ *    due timers before it runs the callbacks that make our events, so no
+ *    timer set before the blocking poll runs before (previous return +
+ *    timeout). We keep loop_timer_margin_ns of that for ms rounding and
+ *    coarse clocks (asyncio rounds up to 1 ms; nginx reads
+ *    CLOCK_MONOTONIC_COARSE). An event later than that begins a new turn.
+ * Every other poll return begins a new turn, also a check that found nothing
+ * after a poll that woke for several things. The timeout is read at the exit
+ * from the saved user registers, as data syscalls' arguments are: no entry
+ * program. Every process counts (one task storage access per wait): a
+ * process's first traced request must already be in a counted turn. */
+static __always_inline __s64 poll_timeout_ms(long ms)
 {
-	__u32 *t;
+	return (int)ms < 0 ? -1 : (__s64)(int)ms * 1000000;
+}
 
-	/* every process counts (one task-storage increment per wait): a
-	 * process's first traced request must already be in a counted turn */
+/* The wait's timeout, still in the user registers saved at entry (SYSCALL_ARG):
+ * epoll_wait and epoll_pwait take milliseconds (negative: forever). */
+static __always_inline __s64 poll_timeout_arg_ms(void)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	return poll_timeout_ms((long)SYSCALL_ARG(regs, 3));
+}
+
+/* epoll_pwait2 takes a struct timespec pointer: NULL waits forever; one we
+ * cannot read counts as a blocking wait of no known length (no chain). */
+static __always_inline __s64 poll_timeout_arg_ts(void)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	const void *uts = (const void *)SYSCALL_ARG(regs, 3);
+	struct __kernel_timespec ts;
+
+	if (!uts)
+		return -1;
+	if (bpf_probe_read_user(&ts, sizeof(ts), uts))
+		return 1;
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static __always_inline int poll_return(long ret, __s64 timeout_ns)
+{
+	struct loop_state *t;
+	__u64 now;
+
 	if (ret < 0)
-		return 0;
+		return 0; /* interrupted: the loop waits again */
 	t = bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0,
 	                         BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (t)
-		*t += 1;
+	if (!t)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (timeout_ns == 0) {
+		if (t->chain && ret == 1 &&
+		    (t->seen & (LOOP_SEEN_ACCEPT | LOOP_SEEN_READ)) == LOOP_SEEN_ACCEPT) {
+			/* the accepted connection's first data: once */
+			t->seen = LOOP_SEEN_MERGED;
+		} else if (ret == 0 && t->chain) {
+			t->seen |= LOOP_SEEN_MERGED;
+		} else {
+			t->tick += 1;
+			t->chain = 0;
+			t->blocking = 0;
+		}
+	} else {
+		t->tick += 1;
+		t->blocking = 1;
+		t->untraced = 0;
+		/* a thread's first wait has no previous return: no chain */
+		t->chain = ret == 1 && t->last_return_ns;
+		t->seen = 0;
+		t->horizon_ns = timeout_ns < 0 ? ~0ULL : t->last_return_ns + timeout_ns;
+	}
+	t->last_return_ns = now;
 	return 0;
 }
 
@@ -127,19 +206,19 @@ static __always_inline int poll_return(long ret)
 SEC("tracepoint/syscalls/sys_exit_epoll_wait")
 int poll_exit_epoll_wait(struct trace_event_raw_sys_exit *ctx)
 {
-	return poll_return(ctx->ret);
+	return poll_return(ctx->ret, poll_timeout_arg_ms());
 }
 
 SEC("tracepoint/syscalls/sys_exit_epoll_pwait")
 int poll_exit_epoll_pwait(struct trace_event_raw_sys_exit *ctx)
 {
-	return poll_return(ctx->ret);
+	return poll_return(ctx->ret, poll_timeout_arg_ms());
 }
 
 SEC("tracepoint/syscalls/sys_exit_epoll_pwait2")
 int poll_exit_epoll_pwait2(struct trace_event_raw_sys_exit *ctx)
 {
-	return poll_return(ctx->ret);
+	return poll_return(ctx->ret, poll_timeout_arg_ts());
 }
 
 /* Copies up to len bytes from user memory to payload[off...], within cap. Returns bytes copied. */
@@ -289,7 +368,8 @@ static __always_inline int io_exit_capture(struct trace_event_raw_sys_exit *ctx,
 	e->hdr.type = PSCOPE_EV_DATA;
 	e->hdr.flags = a.si.lost ? PSCOPE_EVF_LOST : 0;
 	e->hdr.timestamp_ns = a.enter_ns;
-	fill_conn_ref(&e->conn, pid_tgid, a.fd, a.sk, &a.si);
+	fill_conn_ref(&e->conn, pid_tgid, a.fd, a.sk, &a.si,
+	              a.direction == PSCOPE_DIR_INGRESS ? LOOP_SEEN_READ : 0);
 	e->enter_ns = a.enter_ns;
 	e->bytes = ret;
 	e->direction = a.direction;
@@ -478,7 +558,7 @@ int log_exit(struct trace_event_raw_sys_exit *ctx)
 	e->tid = (__u32)pid_tgid;
 	e->proc_start_ns = task->group_leader->start_time;
 	e->fd = a.fd;
-	e->tick = current_tick(pid_tgid);
+	e->tick = current_tick(pid_tgid, 0);
 	e->goroutine = current_r14();
 	e->bytes = ret;
 	e->captured = captured;

@@ -37,7 +37,8 @@ static __always_inline int accept_exit(long ret)
 		return 0;
 	struct pscope_sock_info *si = sock_info_open(sk, PSCOPE_ROLE_SERVER);
 	if (si && !si->ignored) {
-		emit_conn_event(PSCOPE_EV_CONN_OPEN, pid_tgid, ret, (__u64)sk, si);
+		emit_conn_event(PSCOPE_EV_CONN_OPEN, pid_tgid, ret, (__u64)sk, si,
+		                LOOP_SEEN_ACCEPT);
 		wake_at_first_conn(pid_tgid >> 32);
 	}
 	return 0;
@@ -98,7 +99,7 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 	}
 	struct pscope_sock_info *si = sock_info_open(sk, PSCOPE_ROLE_CLIENT);
 	if (si && !si->ignored) {
-		emit_conn_event(PSCOPE_EV_CONN_OPEN, pid_tgid, fd, (__u64)sk, si);
+		emit_conn_event(PSCOPE_EV_CONN_OPEN, pid_tgid, fd, (__u64)sk, si, 0);
 		wake_at_first_conn(pid_tgid >> 32);
 	}
 	return 0;
@@ -130,7 +131,7 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	if (!si)
 		return 0;
 	if (!si->ignored)
-		emit_conn_event(PSCOPE_EV_CONN_CLOSE, pid_tgid, fd, key, si);
+		emit_conn_event(PSCOPE_EV_CONN_CLOSE, pid_tgid, fd, key, si, 0);
 	bpf_map_delete_elem(&socks, &key);
 	return 0;
 }

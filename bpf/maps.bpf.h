@@ -24,6 +24,10 @@ const volatile __u64 wakeup_bytes = 0; /* per CPU (ringbuf_flags); 0: on every e
  * removes the log path from the write exits: it costs nothing. */
 const volatile __u32 logs_enabled = 0;
 const volatile __u32 log_writes_per_sec = 0; /* per process; 0: no limit */
+/* How far before its earliest possible due time a timer is taken as maybe due
+ * (event-loop turns, capture.bpf.h): the loop's clock lag (1 ms rounding plus
+ * a coarse clock's tick: nginx reads CLOCK_MONOTONIC_COARSE). */
+const volatile __u64 loop_timer_margin_ns = 5 * 1000 * 1000;
 
 enum io_kind {
 	IO_BUF = 0, /* read/write/recvfrom/sendto: one user buffer */
@@ -261,14 +265,30 @@ struct {
 	__type(value, __u8);
 } conn_procs SEC(".maps");
 
-/* Per thread: turns of its event loop so far (pscope_conn_ref.tick). Task storage: a pointer
- * held by the task itself, no hashing and no LRU bookkeeping on every epoll return of every
- * process, and freed with the task. */
+/* Per thread: its event loop's turns (capture.bpf.h, poll_return). tick is
+ * pscope_conn_ref.tick; the rest decides whether a zero-timeout poll continues
+ * the turn. */
+#define LOOP_SEEN_ACCEPT 1 /* accepted a connection */
+#define LOOP_SEEN_READ   2 /* read a socket */
+#define LOOP_SEEN_MERGED 4 /* continued over a zero-timeout poll */
+
+struct loop_state {
+	__u32 tick;
+	__u8 chain;           /* the turn began with a blocking poll that woke for one event */
+	__u8 seen;            /* LOOP_SEEN_*: what the turn did so far */
+	__u8 blocking;        /* the turn began with a blocking wait (horizon_ns holds) */
+	__u8 untraced;        /* the turn read something we do not follow (a pipe, UDP, ...) */
+	__u64 last_return_ns; /* the previous wait's return */
+	__u64 horizon_ns;     /* no timer set before the turn's poll is due before this */
+};
+
+/* Task storage: a pointer held by the task itself, no hashing and no LRU bookkeeping on every
+ * epoll return of every process, and freed with the task. */
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, __u32);
+	__type(value, struct loop_state);
 } loop_ticks SEC(".maps");
 
 /* Per process: its log writes in the current one-second window (rate limit). */

@@ -144,16 +144,52 @@ static __always_inline struct pscope_sock_info *sock_info_get(struct sock *sk)
 	return sock_info_open(sk, PSCOPE_ROLE_UNKNOWN);
 }
 
-/* The thread's event-loop tick (pscope_conn_ref.tick). */
-static __always_inline __u32 current_tick(__u64 pid_tgid)
+/* The thread's event-loop tick (pscope_conn_ref.tick, with
+ * PSCOPE_TICK_TIMER_SAFE while no timer can be due) for an event that does
+ * what seen says (LOOP_SEEN_*, or 0). A turn that continued over zero-timeout
+ * polls ends at the first event made when a timer may be due (see "Event-loop
+ * turns" in capture.bpf.h). */
+static __always_inline __u32 current_tick(__u64 pid_tgid, __u8 seen)
 {
-	__u32 *t = bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0, 0);
+	struct loop_state *t = bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0, 0);
 
-	return t ? *t : 0;
+	if (!t)
+		return 0;
+	if (t->chain)
+		t->seen |= seen;
+	if (!t->blocking || t->untraced)
+		return t->tick & ~PSCOPE_TICK_TIMER_SAFE;
+	if (bpf_ktime_get_ns() + loop_timer_margin_ns < t->horizon_ns)
+		return (t->tick & ~PSCOPE_TICK_TIMER_SAFE) | PSCOPE_TICK_TIMER_SAFE;
+	if (t->chain && (t->seen & LOOP_SEEN_MERGED)) {
+		/* a turn continued over zero-timeout polls ends here (the
+		 * turn as the poll began it is one iteration, as it always
+		 * was: it goes on, without the timer-safe mark) */
+		t->tick += 1;
+		t->chain = 0;
+		t->blocking = 0;
+	}
+	return t->tick & ~PSCOPE_TICK_TIMER_SAFE;
 }
 
+/* An event-loop thread read something that makes no event (not a TCP socket,
+ * or one not followed): its turn may now run work for what it read, so its
+ * events lose PSCOPE_TICK_TIMER_SAFE ("the request read last" would not hold:
+ * nginx continues a request from a DNS answer over UDP, say). */
+static __always_inline void loop_mark_untraced(__u8 direction)
+{
+	struct loop_state *t;
+
+	if (direction != PSCOPE_DIR_INGRESS)
+		return;
+	t = bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0, 0);
+	if (t && t->blocking)
+		t->untraced = 1;
+}
+
+/* seen: LOOP_SEEN_* for what the event is (current_tick). */
 static __always_inline void fill_conn_ref(struct pscope_conn_ref *c, __u64 pid_tgid, int fd,
-                                          __u64 sk, const struct pscope_sock_info *si)
+                                          __u64 sk, const struct pscope_sock_info *si, __u8 seen)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 
@@ -169,11 +205,11 @@ static __always_inline void fill_conn_ref(struct pscope_conn_ref *c, __u64 pid_t
 	__builtin_memcpy(c->remote_addr, si->remote_addr, 16);
 	c->local_port = si->local_port;
 	c->remote_port = si->remote_port;
-	c->tick = current_tick(pid_tgid);
+	c->tick = current_tick(pid_tgid, seen);
 }
 
 static __always_inline void emit_conn_event(__u16 type, __u64 pid_tgid, int fd, __u64 sk,
-                                            const struct pscope_sock_info *si)
+                                            const struct pscope_sock_info *si, __u8 seen)
 {
 	struct pscope_conn_event ev = {};
 
@@ -182,7 +218,7 @@ static __always_inline void emit_conn_event(__u16 type, __u64 pid_tgid, int fd, 
 	ev.hdr.flags = si->lost ? PSCOPE_EVF_LOST : 0;
 	ev.hdr.size = sizeof(ev);
 	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
-	fill_conn_ref(&ev.conn, pid_tgid, fd, sk, si);
+	fill_conn_ref(&ev.conn, pid_tgid, fd, sk, si, seen);
 	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
 	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags(sizeof(ev))))
 		count_drop(PSCOPE_DROP_RINGBUF_FULL);

@@ -46,7 +46,8 @@ static __always_inline int emit_plaintext(__u64 pid_tgid, int fd, struct sock *s
 	e->hdr.type = PSCOPE_EV_DATA;
 	e->hdr.flags = PSCOPE_EVF_TLS | (was_lost ? PSCOPE_EVF_LOST : 0);
 	e->hdr.timestamp_ns = bpf_ktime_get_ns();
-	fill_conn_ref(&e->conn, pid_tgid, fd, (__u64)sk, si);
+	fill_conn_ref(&e->conn, pid_tgid, fd, (__u64)sk, si,
+	              a->direction == PSCOPE_DIR_INGRESS ? LOOP_SEEN_READ : 0);
 	e->enter_ns = a->enter_ns;
 	e->bytes = n;
 	e->direction = a->direction;

@@ -133,9 +133,14 @@ struct pscope_conn_ref {
 	 * it has returned from epoll_wait (or epoll_pwait/_pwait2). Events of one
 	 * thread with the same tick belong to one turn (iteration) of its event
 	 * loop. 0 for threads that never wait in epoll (thread-per-request
-	 * servers). */
+	 * servers). The top bit is PSCOPE_TICK_TIMER_SAFE, not part of the count. */
 	pscope_u32 tick;
 };
+
+/* pscope_conn_ref.tick: the turn began with a blocking wait and no timer the
+ * loop had set before it can be due yet (bpf/capture.bpf.h): no timer
+ * callback has run in the turn so far. */
+#define PSCOPE_TICK_TIMER_SAFE 0x80000000u
 
 struct pscope_data_event {
 	struct pscope_event_header hdr; /* hdr.timestamp_ns = syscall exit */

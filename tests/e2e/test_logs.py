@@ -28,10 +28,12 @@ PYTHON = "/usr/bin/python3"
 APPS = os.path.join(HERE, "apps", "logs")
 BUILD = os.environ.get("BUILD", os.path.join(os.path.dirname(os.path.dirname(HERE)), "build"))
 N = 40  # requests per instance
-# asyncio (uvicorn) runs a handler in the loop iteration after the one that read its request, where
-# other woken tasks may run too: its lines get no trace id rather than a guessed one (README,
-# connected traces); the JSON variant's own trace ids would still be used.
-NO_CONTEXT = ("fastapi",)
+# asyncio (uvicorn) runs a handler in the loop iterations after the one that read its request; the
+# agent follows it there while nothing else can run in them (bpf/capture.bpf.h), which uvicorn's
+# own 100 ms ticker ends now and then: such a line gets no trace id rather than a guessed one
+# (README, connected traces). 76/80 here; at least PARTIAL_MIN_SHARE must have it.
+PARTIAL_CONTEXT = ("fastapi",)
+PARTIAL_MIN_SHARE = 0.5
 
 
 def _go_app():
@@ -155,8 +157,11 @@ def run_stack(stack):
                                                                    r["trace_id"]))
     print("  %s: %d/%d lines with their request's trace id" % (stack, right, len(want)),
           flush=True)
-    if stack in NO_CONTEXT:
-        return  # never a wrong trace id (checked above), but none is provable
+    if stack in PARTIAL_CONTEXT:
+        # never a wrong trace id (checked above); most are provable
+        check(right >= PARTIAL_MIN_SHARE * len(want),
+              "%s lines with the right trace id: %d of %d" % (stack, right, len(want)))
+        return
     check_eq(right, len(want), "%s lines with the right trace id" % stack)
 
 
@@ -244,6 +249,11 @@ def logs_flood_rate_limited():
                 (s.get("attributes") or {}).get("server.port") == port and
                 (s.get("attributes") or {}).get("url.path", "").startswith("/r/"), 20)
             agent.stop_and_check()
+            # the flood's own records: --logs takes every process's lines (other services on
+            # the machine log too, and their lines are not the flood's budget)
+            with agent._cond:
+                flood_records = sum(1 for line in agent.stdout_other
+                                    if line.startswith("{") and '"body":"flood line' in line)
         with open(count_file) as f:
             written = int(f.read())
     finally:
@@ -261,14 +271,17 @@ def logs_flood_rate_limited():
     records = val("periscope_logs_records_total")
     writes = val("periscope_logs_writes_total")
     print("  flood: %d lines written in 5 s; kernel sent %d writes, dropped %d over the budget; "
-          "agent dropped %d lines; %d records; agent RSS %d -> peak %d kB; agent CPU %.3f s = "
+          "agent dropped %d lines; %d records (%d of the flood); agent RSS %d -> peak %d kB; agent CPU %.3f s = "
           "%.2f us per line written, %.2f us per line sent" % (
-              written, writes, kernel_drop, agent_drop, records, rss0, rss_peak, cpu,
+              written, writes, kernel_drop, agent_drop, records, flood_records, rss0, rss_peak, cpu,
               cpu / max(written, 1) * 1e6, cpu / max(writes, 1) * 1e6), flush=True)
     check(written > 200000, "the flood wrote %d lines" % written)
     check(kernel_drop + agent_drop > written / 2, "the excess was counted as dropped")
     # the kernel counts writes per CPU in one-second windows: up to twice the budget per second
-    check(records <= 1000 * 10, "records held to about the budget (1000/s over 5 s): %d" % records)
+    check(flood_records <= 1000 * 10,
+          "the flood's records held to about the budget (1000/s over 5 s): %d (all records %d)"
+          % (flood_records, records))
+    check(flood_records > 0, "the flood's lines under the budget were exported")
     check(rss_peak - rss0 < 64 * 1024, "agent RSS grew %d kB" % (rss_peak - rss0))
     check_eq(len(spans), 20, "server spans of the requests served during the flood")
 

@@ -13,7 +13,10 @@ requests, downstream CLIENT spans (front → back), linked, roots, wrong.
     uvicorn              FastAPI, async handler, httpx.AsyncClient, 10 at a time
     gunicorn             Flask on gunicorn sync workers, urllib, 10 at a time
     express              Express 4, http.get (keep-alive agent), 10 at a time
-    nginx proxy_pass     nginx (2 workers) → the Flask back, 10 at a time
+    nginx proxy_pass     nginx (2 workers) → the Flask back, 10 at a time (a new upstream
+                         connection per request, nginx's default)
+    nginx keepalive      the same → the Express back over kept-alive upstream connections
+                         (`keepalive 4`, HTTP/1.1), 100 requests 10 at a time
     big heads            a 5 KB and a 16 KB Cookie with a traceparent after it (Flask chain)
     failed calls         the back SIGKILLed while it handles the call; an upstream that never
                          answers (the front gives up after 1 s): ERROR spans with error.type,
@@ -45,8 +48,9 @@ N = 40  # requests per scenario at CONCURRENCY (the Go one does N_GO)
 N_GO = 200
 # The linked share of downstream calls each scenario must keep (measured on the current agent;
 # raise these as the linking improves).
-MIN_LINKED = {"go": 0.95, "uvicorn": 0.0, "gunicorn": 1.0, "express": 0.0, "nginx": 0.0,
-              "big heads": 1.0, "failed calls": 1.0}
+MIN_LINKED = {"go": 0.95, "uvicorn": 0.0, "gunicorn": 1.0, "express": 0.0, "nginx": 0.9,
+              "nginx keepalive": 0.9, "big heads": 1.0, "failed calls": 1.0}
+N_NGINX_KEEPALIVE = 100
 ERROR_TYPES_KILLED = ("connection_closed", "connection_reset", "process_exit")
 TABLE = tracecheck.Table()
 
@@ -116,12 +120,20 @@ http {{
 """
 
 
-def nginx_argv(front_port, back_port):
+NGINX_KEEPALIVE_CONF = NGINX_PROXY_CONF.replace(
+    "    server {{\n",
+    "    upstream back {{ server 127.0.0.1:{back}; keepalive 4; }}\n    server {{\n").replace(
+    "proxy_pass http://127.0.0.1:{back}/item/; }}",
+    "proxy_pass http://back/item/; proxy_http_version 1.1; "
+    "proxy_set_header Connection \"\"; }}")
+
+
+def nginx_argv(front_port, back_port, template=NGINX_PROXY_CONF):
     import tempfile
     d = tempfile.mkdtemp(prefix="periscope-truth-nginx-")
     conf = os.path.join(d, "nginx.conf")
     with open(conf, "w") as f:
-        f.write(NGINX_PROXY_CONF.format(dir=d, port=front_port, back=back_port))
+        f.write(template.format(dir=d, port=front_port, back=back_port))
     return ["/usr/sbin/nginx", "-p", d, "-c", conf, "-e", os.path.join(d, "error.log")]
 
 
@@ -130,6 +142,14 @@ def nginx_proxy_pass_c10_no_wrong_parent():
     if not os.access("/usr/sbin/nginx", os.X_OK):
         lib.skip("no /usr/sbin/nginx")
     concurrency_test("nginx", "flask", front_argv=nginx_argv)
+
+
+@test
+def nginx_keepalive_upstream_c10_no_wrong_parent():
+    if not os.access("/usr/sbin/nginx", os.X_OK):
+        lib.skip("no /usr/sbin/nginx")
+    concurrency_test("nginx keepalive", "node", n=N_NGINX_KEEPALIVE,
+                     front_argv=lambda f, b: nginx_argv(f, b, NGINX_KEEPALIVE_CONF))
 
 
 # ---- big request heads: a cookie bigger than the default 4 KiB capture, the traceparent after it

@@ -45,10 +45,15 @@ def db_lookups(db, server):
 need = tracecheck.need  # noqa: E305 (one definition, in tracecheck)
 
 # Stacks whose in-process links are not all provable from the kernel, so not required: asyncio
-# (uvicorn) runs a handler's task in the loop iteration after the one that read its request, where
-# a background job or another woken task could run as well, so the agent leaves its calls roots
-# rather than guess (README, connected traces). Wrong links stay forbidden for every stack.
+# (uvicorn) runs a handler's task in the loop iterations after the one that read its request. The
+# agent follows it there only while nothing else can run in them (zero-timeout polls after a
+# poll that woke for one thing, no timer due: bpf/capture.bpf.h); uvicorn's own 100 ms ticker
+# ends that now and then, and the call is then a root rather than a guess (README, connected
+# traces). Wrong links stay forbidden for every stack. NOT_EXACT_MIN_SHARE: the share of those
+# links that must still be made (sequential requests link 19-20 of 20 on this machine; the
+# bound leaves room for a loaded CI machine, where a slower handler meets the ticker more often).
 NOT_EXACT = ("fastapi",)
+NOT_EXACT_MIN_SHARE = 0.5
 
 
 def item_of(k):
@@ -284,6 +289,12 @@ class Run:
         check_eq(self.links[(role, "ok")], self.counts[role],
                  "%s links (%s)" % (LINK_NAME[role], self.summary()))
 
+    def check_link_share(self, role, share):
+        check(self.links[(role, "ok")] >= share * self.counts[role],
+              "%s links: %d of %d, want at least %d%% (%s)"
+              % (LINK_NAME[role], self.links[(role, "ok")], self.counts[role], share * 100,
+                 self.summary()))
+
     def check_chain(self, exact=None, exact_db_link=True):
         """The checks of a connected chain: spans match the servers, no wrong links, pairing
         exact; with exact, the in-process links too and every trace complete. exact None: as
@@ -298,3 +309,7 @@ class Run:
             if exact_db_link:
                 self.check_link_exact("db")
                 check_eq(self.complete, self.n, "complete traces (%s)" % self.summary())
+        elif self.stack in NOT_EXACT:
+            self.check_link_share("front_cli", NOT_EXACT_MIN_SHARE)
+            if exact_db_link:
+                self.check_link_share("db", NOT_EXACT_MIN_SHARE)

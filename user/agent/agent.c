@@ -492,10 +492,8 @@ static void on_conn_event(struct agent *a, const struct pscope_conn_event *e, si
 			return;
 		memcpy(c->comm, e->comm, sizeof(c->comm));
 		if (e->conn.role == PSCOPE_ROLE_CLIENT && e->conn.tick)
-			trace_links_connect(
-			    a->links, c,
-			    (uint64_t)((e->conn.tick & LINK_TICK_MASK) | LINK_TICK_BIT) << 32 |
-			        e->conn.tid);
+			trace_links_connect(a->links, c,
+			                    link_loop_actor(e->conn.tid, e->conn.tick));
 		/* read the process's metadata while it surely exists (curl may be
 		 * gone by the time its span ends) */
 		conn_resource(a, c);
@@ -797,7 +795,7 @@ static void on_log_event(struct agent *a, const struct pscope_log_event *e, size
 			actor |= (uint64_t)(e->goroutine | LINK_GOROUTINE_BIT) << 32;
 	}
 	if (!(actor >> 32) && e->tick)
-		actor |= (uint64_t)((e->tick & LINK_TICK_MASK) | LINK_TICK_BIT) << 32;
+		actor = link_loop_actor(e->tid, e->tick);
 	if (trace_links_context(a->links, e->pid, actor, &ids)) {
 		memcpy(tc->trace_id, ids.trace_id, 16);
 		memcpy(tc->span_id, ids.span_id, 8);

@@ -219,7 +219,7 @@ void session_on_data(struct conn *c, const struct pscope_data_event *e,
 	if ((c->flags & CONN_FLAG_GO) && e->goroutine)
 		s->cur_actor |= (uint64_t)(e->goroutine | LINK_GOROUTINE_BIT) << 32;
 	else if (e->conn.tick)
-		s->cur_actor |= (uint64_t)((e->conn.tick & LINK_TICK_MASK) | LINK_TICK_BIT) << 32;
+		s->cur_actor = link_loop_actor(e->conn.tid, e->conn.tick);
 	ingress = e->direction == PSCOPE_DIR_INGRESS;
 	if (sink->io)
 		sink->io(sink->ctx, c, s->cur_actor, ingress, true, s->ops->request_hook);

@@ -20,7 +20,9 @@ struct loop_turn {
 	uint32_t tick;
 	uint8_t owners; /* 0, 1, or 2 for several */
 	bool claimed;   /* a client request of this turn took the owner already */
+	bool last_ok;   /* last names whose work the turn does now */
 	struct link_ref owner;
+	struct link_ref last; /* the request the turn read last (or whose call's answer) */
 };
 
 /* A thread handling server requests: the last one it started. */
@@ -272,6 +274,8 @@ static void loop_own(struct trace_links *tl, uint32_t pid, uint32_t tid, uint32_
 		t->owners = 0;
 		t->claimed = false;
 	}
+	t->last = *o;
+	t->last_ok = true;
 	if (!t->owners) {
 		t->owner = *o;
 		t->owners = 1;
@@ -279,6 +283,23 @@ static void loop_own(struct trace_links *tl, uint32_t pid, uint32_t tid, uint32_
 	           t->owner.seq != o->seq) {
 		t->owners = 2;
 	}
+}
+
+/* Thread tid's turn tick read something whose work is nobody's we know (the
+ * answer to a call that has no parent): what follows is not the last
+ * reader's. */
+static void loop_foreign(struct trace_links *tl, uint32_t pid, uint32_t tid, uint32_t tick)
+{
+	struct loop_turn *t = loop_slot(tl, tid);
+
+	if (t->tid != tid || t->pid != pid || t->tick != tick) {
+		t->tid = tid;
+		t->pid = pid;
+		t->tick = tick;
+		t->owners = 0;
+		t->claimed = false;
+	}
+	t->last_ok = false;
 }
 
 /* The server request a ref names, if it is still in flight. */
@@ -566,6 +587,17 @@ static void server_request(struct trace_links *tl, struct conn *c, struct link_c
 	}
 }
 
+/* nginx runs a request's handler when it reads it and opens or writes its
+ * upstream request right there (posted events, subrequests and upstream
+ * retries included); only its timers (a retry after a timeout) run other
+ * work between, and a timer-safe turn has run none. Other loops (asyncio,
+ * libuv) defer handlers to later callbacks, where another request's or a
+ * background job's work may come after a read. */
+static bool loop_synchronous(const struct conn *c)
+{
+	return !strcmp(c->comm, "nginx");
+}
+
 /* An event loop's client request on c, written in turn tick of thread tid.
  * The first request on a connection belongs to the request whose turn opened
  * it (pools open a connection for the request that needs one; its write may
@@ -576,8 +608,8 @@ static void server_request(struct trace_links *tl, struct conn *c, struct link_c
  * writing a queued request when an earlier response arrives), and such work
  * must not take a parent it may not have. */
 static struct link_ctx *loop_decide(struct trace_links *tl, struct conn *c, uint32_t tid,
-                                    uint32_t tick, bool claim, struct conn **conn_out,
-                                    bool *ambiguous)
+                                    uint32_t tick, bool timer_safe, bool claim,
+                                    struct conn **conn_out, bool *ambiguous)
 {
 	struct link_ctx *owner, *only;
 	struct loop_turn *turn;
@@ -593,6 +625,16 @@ static struct link_ctx *loop_decide(struct trace_links *tl, struct conn *c, uint
 			return owner;
 		}
 		c->write_parent = 0;
+	}
+	if (timer_safe && loop_synchronous(c)) {
+		/* a loop that calls out from the handler of the read itself:
+		 * the request read last, before any timer could run */
+		turn = loop_current(tl, c->ref.pid, tid, tick);
+		if (turn && turn->last_ok) {
+			owner = ref_find(tl, c->ref.pid, &turn->last, conn_out);
+			if (owner)
+				return owner;
+		}
 	}
 	owner = loop_parent(tl, c->ref.pid, tid, tick, conn_out, ambiguous);
 	if (!owner)
@@ -659,7 +701,7 @@ static void client_request(struct trace_links *tl, struct conn *c, struct link_c
 		parent = thread_parent(tl, c->ref.pid, x->gkey, &sc, &ambiguous);
 	} else if (x->tick) {
 		/* an event loop: see loop_decide */
-		parent = loop_decide(tl, c, x->tid, x->tick, true, &sc, &ambiguous);
+		parent = loop_decide(tl, c, x->tid, x->tick, x->timer_safe, true, &sc, &ambiguous);
 		if (parent)
 			tl->stats.loop_links++;
 	} else {
@@ -688,7 +730,15 @@ static void actor_split(uint64_t actor, uint32_t *tid, uint32_t *gkey, uint32_t 
 
 	*tid = (uint32_t)actor;
 	*gkey = (hi & LINK_GOROUTINE_BIT) ? hi : 0;
-	*tick = !(hi & LINK_GOROUTINE_BIT) && (hi & LINK_TICK_BIT) ? hi : 0;
+	*tick = !(hi & LINK_GOROUTINE_BIT) && (hi & LINK_TICK_BIT) ? hi & ~LINK_TICK_SAFE_BIT : 0;
+}
+
+/* The actor's event is in a turn where no timer has run (LINK_TICK_SAFE_BIT). */
+static bool actor_timer_safe(uint64_t actor)
+{
+	uint32_t hi = (uint32_t)(actor >> 32);
+
+	return !(hi & LINK_GOROUTINE_BIT) && (hi & LINK_TICK_BIT) && (hi & LINK_TICK_SAFE_BIT);
 }
 
 void trace_links_request(struct trace_links *tl, struct conn *c, uint64_t actor, uint64_t ts_ns,
@@ -707,6 +757,7 @@ void trace_links_request(struct trace_links *tl, struct conn *c, uint64_t actor,
 	memset(x, 0, sizeof(*x));
 	x->seq = seq;
 	actor_split(actor, &x->tid, &x->gkey, &x->tick);
+	x->timer_safe = actor_timer_safe(actor);
 	x->start_ns = ts_ns;
 	id_gen_span_id(tl->ids, x->span_id);
 	r->n++;
@@ -840,6 +891,10 @@ void trace_links_io(struct trace_links *tl, struct conn *c, uint64_t actor, bool
 			    .fd = c->ref.fd, .sock_id = c->ref.sock_id, .seq = x->seq};
 
 			loop_own(tl, c->ref.pid, tid, tick, &o);
+			/* one read, several requests (pipelined, or HTTP/2 streams):
+			 * the handlers ran for each, not for the last only */
+			if (r->n != 1 || conn_multiplexed(c))
+				loop_foreign(tl, c->ref.pid, tid, tick);
 		}
 		return;
 	}
@@ -855,6 +910,8 @@ void trace_links_io(struct trace_links *tl, struct conn *c, uint64_t actor, bool
 			                     .seq = c->write_parent_seq};
 
 			loop_own(tl, c->ref.pid, tid, tick, &o);
+		} else {
+			loop_foreign(tl, c->ref.pid, tid, tick);
 		}
 		return;
 	}
@@ -865,7 +922,8 @@ void trace_links_io(struct trace_links *tl, struct conn *c, uint64_t actor, bool
 		 * kept until its exchange completes */
 		struct conn *sc = NULL;
 		bool ambiguous = false;
-		struct link_ctx *p = loop_decide(tl, c, tid, tick, true, &sc, &ambiguous);
+		struct link_ctx *p =
+		    loop_decide(tl, c, tid, tick, actor_timer_safe(actor), true, &sc, &ambiguous);
 
 		write_parent_store(c, sc, p, ambiguous);
 	}
@@ -888,7 +946,7 @@ void trace_links_connect(struct trace_links *tl, struct conn *c, uint64_t actor)
 	c->write_parent = 0;
 	/* the opener claims its turn: its own call goes out on this new
 	 * connection, so another write in the same turn (a timer's) is not its */
-	p = loop_decide(tl, c, tid, tick, true, &sc, &ambiguous);
+	p = loop_decide(tl, c, tid, tick, actor_timer_safe(actor), true, &sc, &ambiguous);
 	write_parent_store(c, sc, p, ambiguous);
 	c->write_parent_connect = true;
 }

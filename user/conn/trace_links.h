@@ -53,6 +53,19 @@
  * bits) instead of a goroutine key: the thread waits in epoll (an event loop). */
 #define LINK_TICK_BIT  0x20000000u
 #define LINK_TICK_MASK 0x1fffffffu
+/* With LINK_TICK_BIT: no timer can have run in the turn so far
+ * (PSCOPE_TICK_TIMER_SAFE); not part of the turn's key. */
+#define LINK_TICK_SAFE_BIT 0x40000000u
+
+/* The actor of an event of thread tid whose pscope_conn_ref.tick is tick (non-zero). */
+static inline uint64_t link_loop_actor(uint32_t tid, uint32_t tick)
+{
+	uint32_t hi = (tick & LINK_TICK_MASK) | LINK_TICK_BIT;
+
+	if (tick & PSCOPE_TICK_TIMER_SAFE)
+		hi |= LINK_TICK_SAFE_BIT;
+	return (uint64_t)hi << 32 | tid;
+}
 
 /* A server request, by its connection and number (to find it again). */
 struct link_ref {
@@ -67,10 +80,11 @@ struct link_ctx {
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
 	uint8_t parent_span_id[8];
-	uint64_t seq;  /* the request's number on its connection (the parser's) */
-	uint32_t tid;  /* the thread that read (server) or wrote (client) it */
-	uint32_t gkey; /* its goroutine key (Go programs), else 0 */
-	uint32_t tick; /* its event-loop tick key (LINK_TICK_BIT set), else 0 */
+	uint64_t seq;    /* the request's number on its connection (the parser's) */
+	uint32_t tid;    /* the thread that read (server) or wrote (client) it */
+	uint32_t gkey;   /* its goroutine key (Go programs), else 0 */
+	uint32_t tick;   /* its event-loop tick key (LINK_TICK_BIT set), else 0 */
+	bool timer_safe; /* with tick: no timer had run in the turn (LINK_TICK_SAFE_BIT) */
 	/* client: the local server request it was linked to (local_parent) */
 	struct link_ref parent;
 	bool local_parent;

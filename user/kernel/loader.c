@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -141,6 +142,19 @@ struct link_create_uprobe_multi {
 	uint32_t cnt, multi_flags, pid;
 };
 
+/* The margin event-loop turns keep before a timer may be due (bpf/maps.bpf.h,
+ * loop_timer_margin_ns): 1 ms of rounding plus the coarse clock's tick, which
+ * nginx reads (4 ms at HZ=250, 10 ms at HZ=100); 10 ms if it cannot be read. */
+static uint64_t loop_timer_margin_ns(void)
+{
+	struct timespec res;
+	uint64_t tick = 10 * 1000 * 1000;
+
+	if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0 && res.tv_sec == 0)
+		tick = (uint64_t)res.tv_nsec;
+	return 1000 * 1000 + tick;
+}
+
 static bool kernel_at_least(unsigned major, unsigned minor)
 {
 	struct utsname u;
@@ -209,6 +223,7 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 	l->skel->rodata->wakeup_bytes = c->wakeup_bytes;
 	l->skel->rodata->logs_enabled = c->logs;
 	l->skel->rodata->log_writes_per_sec = c->log_writes_per_sec;
+	l->skel->rodata->loop_timer_margin_ns = loop_timer_margin_ns();
 	l->skel->rodata->filter_flags =
 	    (c->n_pids ? PSCOPE_FILTER_PIDS : 0) | (c->n_ports ? PSCOPE_FILTER_PORTS : 0);
 	bpf_map__set_max_entries(l->skel->maps.events, c->ringbuf_bytes);

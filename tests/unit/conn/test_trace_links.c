@@ -596,6 +596,92 @@ cleanup:
 	teardown(&f);
 }
 
+/* nginx (pid 60, thread 61) reads A then B in one timer-safe turn and opens an
+ * upstream connection after each read: each is its reader's child although
+ * two requests are in flight. The same sequence without the timer-safe mark
+ * (a timer may have run) is ambiguous, as it is for a process not named
+ * nginx; after a read of an answer to a parentless call (even after a
+ * request's read), or of two pipelined requests at once, nothing is the last
+ * reader's. */
+static void test_synchronous_loop(void)
+{
+	struct fixture f;
+	struct link_ctx a, b, up_a, up_b, up_late, up_other, up_foreign, up_pipe;
+	const uint64_t safe = (uint64_t)LINK_TICK_SAFE_BIT << 32;
+
+	setup(&f);
+	struct conn *sa = conn_of(&f, 60, 5, PSCOPE_ROLE_SERVER, 8080, 42000);
+	struct conn *sb = conn_of(&f, 60, 6, PSCOPE_ROLE_SERVER, 8080, 42001);
+	struct conn *ua = conn_of(&f, 60, 7, PSCOPE_ROLE_CLIENT, 42002, 9000);
+	struct conn *ub = conn_of(&f, 60, 8, PSCOPE_ROLE_CLIENT, 42003, 9000);
+	struct conn *late = conn_of(&f, 60, 9, PSCOPE_ROLE_CLIENT, 42004, 9000);
+	struct conn *idle = conn_of(&f, 60, 10, PSCOPE_ROLE_CLIENT, 42005, 9000);
+	struct conn *fg = conn_of(&f, 60, 11, PSCOPE_ROLE_CLIENT, 42006, 9000);
+	struct conn *sp = conn_of(&f, 60, 12, PSCOPE_ROLE_SERVER, 8080, 42007);
+	struct conn *pp = conn_of(&f, 60, 13, PSCOPE_ROLE_CLIENT, 42008, 9000);
+	struct conn *sc = conn_of(&f, 60, 14, PSCOPE_ROLE_SERVER, 8080, 42012);
+	struct conn *other = conn_of(&f, 70, 5, PSCOPE_ROLE_CLIENT, 42009, 9000);
+	struct conn *osv = conn_of(&f, 70, 6, PSCOPE_ROLE_SERVER, 8081, 42010);
+	struct conn *osv2 = conn_of(&f, 70, 7, PSCOPE_ROLE_SERVER, 8081, 42011);
+
+	for (int i = 5; i <= 14; i++) {
+		struct conn *c = conn_table_lookup(f.conns, 60, i);
+
+		if (c)
+			memcpy(c->comm, "nginx", 6);
+	}
+	/* turn 1 (timer-safe): read A, connect for A, read B, connect for B */
+	trace_links_request(f.tl, sa, loop_actor(61, 1) | safe, 100, 0, "");
+	trace_links_io(f.tl, sa, loop_actor(61, 1) | safe, true, false, true);
+	trace_links_connect(f.tl, ua, loop_actor(61, 1) | safe);
+	trace_links_request(f.tl, sb, loop_actor(61, 1) | safe, 101, 0, "");
+	trace_links_io(f.tl, sb, loop_actor(61, 1) | safe, true, false, true);
+	trace_links_connect(f.tl, ub, loop_actor(61, 1) | safe);
+	/* the writes come in later turns: the connections' openers decide */
+	trace_links_request(f.tl, ub, loop_actor(61, 2), 102, 0, "");
+	trace_links_request(f.tl, ua, loop_actor(61, 2), 103, 0, "");
+	/* later in turn 1 but no longer timer-safe: not the last reader's */
+	trace_links_connect(f.tl, late, loop_actor(61, 1));
+	trace_links_request(f.tl, late, loop_actor(61, 3), 104, 0, "");
+	/* turn 4: the answer to a parentless call, then a write: nobody's */
+	trace_links_request(f.tl, idle, loop_actor(61, 3), 105, 0,
+	                    ""); /* a root (turn 3: no reads) */
+	trace_links_request(f.tl, sc, loop_actor(61, 4) | safe, 105, 0, "");
+	trace_links_io(f.tl, sc, loop_actor(61, 4) | safe, true, false, true);
+	trace_links_io(f.tl, idle, loop_actor(61, 4) | safe, true, true, true);
+	trace_links_request(f.tl, fg, loop_actor(61, 4) | safe, 106, 0, "");
+	/* turn 5: one read brings two pipelined requests */
+	trace_links_request(f.tl, sp, loop_actor(61, 5) | safe, 107, 0, "");
+	trace_links_request(f.tl, sp, loop_actor(61, 5) | safe, 108, 1, "");
+	trace_links_io(f.tl, sp, loop_actor(61, 5) | safe, true, false, true);
+	trace_links_request(f.tl, pp, loop_actor(61, 5) | safe, 109, 0, "");
+	/* not nginx: two requests read in the turn, the call ambiguous */
+	trace_links_request(f.tl, osv, loop_actor(71, 1) | safe, 110, 0, "");
+	trace_links_io(f.tl, osv, loop_actor(71, 1) | safe, true, false, true);
+	trace_links_request(f.tl, osv2, loop_actor(71, 1) | safe, 111, 0, "");
+	trace_links_io(f.tl, osv2, loop_actor(71, 1) | safe, true, false, true);
+	trace_links_request(f.tl, other, loop_actor(71, 1) | safe, 112, 0, "");
+
+	trace_links_complete(f.tl, ua, loop_actor(61, 6), true, 0, "", &up_a);
+	trace_links_complete(f.tl, ub, loop_actor(61, 6), true, 0, "", &up_b);
+	trace_links_complete(f.tl, late, loop_actor(61, 6), true, 0, "", &up_late);
+	trace_links_complete(f.tl, fg, loop_actor(61, 6), true, 0, "", &up_foreign);
+	trace_links_complete(f.tl, pp, loop_actor(61, 6), true, 0, "", &up_pipe);
+	trace_links_complete(f.tl, other, loop_actor(71, 2), true, 0, "", &up_other);
+	trace_links_complete(f.tl, sa, loop_actor(61, 6), true, 0, "", &a);
+	trace_links_complete(f.tl, sb, loop_actor(61, 6), true, 0, "", &b);
+
+	CHECK(!memcmp(up_a.parent_span_id, a.span_id, 8));
+	CHECK(!memcmp(up_a.trace_id, a.trace_id, 16));
+	CHECK(!memcmp(up_b.parent_span_id, b.span_id, 8));
+	CHECK(!memcmp(up_b.trace_id, b.trace_id, 16));
+	CHECK(!memcmp(up_late.parent_span_id, zero8, 8));
+	CHECK(!memcmp(up_foreign.parent_span_id, zero8, 8));
+	CHECK(!memcmp(up_pipe.parent_span_id, zero8, 8));
+	CHECK(!memcmp(up_other.parent_span_id, zero8, 8));
+	teardown(&f);
+}
+
 int main(void)
 {
 	RUN(test_context_for_logs);
@@ -608,6 +694,7 @@ int main(void)
 	RUN(test_pairing_after_the_answer);
 	RUN(test_goroutine_and_no_process_fallback);
 	RUN(test_event_loop_turns);
+	RUN(test_synchronous_loop);
 	RUN(test_http2_streams_out_of_order);
 	RUN(test_thread_table_growth);
 	return unit_summary("test_trace_links");
