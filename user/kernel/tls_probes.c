@@ -309,6 +309,15 @@ cleanup:
 	return rc;
 }
 
+/* path (often /proc/PID/exe or /proc/PID/root/...) still opens: a failure on
+ * it says something about the file. A process that exited took the path with
+ * it; the file itself is not known bad then, and the next process running it
+ * must be tried again (a short-lived `node --version` before the server). */
+static bool path_still_there(const char *path)
+{
+	return access(path, F_OK) == 0;
+}
+
 static struct tls_lib *lib_get(struct tls_probes *t, struct file_id id, const char *path,
                                const char *shown_path, bool must_export)
 {
@@ -328,7 +337,8 @@ static struct tls_lib *lib_get(struct tls_probes *t, struct file_id id, const ch
 		if (rc) {
 			if (rc != -ENOENT)
 				t->stats.attach_failures++;
-			add_negative(t, id);
+			if (path_still_there(path))
+				add_negative(t, id);
 			return NULL;
 		}
 		lib = calloc(1, sizeof(*lib));
@@ -352,7 +362,8 @@ static struct tls_lib *lib_get(struct tls_probes *t, struct file_id id, const ch
 	rc = loader_attach_tls(t->loader, path, &lib->probes);
 	if (rc) {
 		t->stats.attach_failures++;
-		add_negative(t, id);
+		if (path_still_there(path))
+			add_negative(t, id);
 		if (!uprobes_denied(t, rc))
 			log_msg(t->log, LOG_WARN, "cannot attach TLS probes", "path",
 			        LOG_STR(shown_path), "error", LOG_STR(strerror(-rc)), NULL);
