@@ -261,19 +261,23 @@ static struct loop_turn *loop_current(struct trace_links *tl, uint32_t pid, uint
 	return t->tid == tid && t->pid == pid && t->tick == tick ? t : NULL;
 }
 
+/* Thread tid's slot, holding turn tick (a fresh one when it held another). */
+static struct loop_turn *loop_take(struct trace_links *tl, uint32_t pid, uint32_t tid,
+                                   uint32_t tick)
+{
+	struct loop_turn *t = loop_slot(tl, tid);
+
+	if (t->tid != tid || t->pid != pid || t->tick != tick)
+		*t = (struct loop_turn){.tid = tid, .pid = pid, .tick = tick};
+	return t;
+}
+
 /* Server request o owns thread tid's turn tick (with any other owner: several). */
 static void loop_own(struct trace_links *tl, uint32_t pid, uint32_t tid, uint32_t tick,
                      const struct link_ref *o)
 {
-	struct loop_turn *t = loop_slot(tl, tid);
+	struct loop_turn *t = loop_take(tl, pid, tid, tick);
 
-	if (t->tid != tid || t->pid != pid || t->tick != tick) {
-		t->tid = tid;
-		t->pid = pid;
-		t->tick = tick;
-		t->owners = 0;
-		t->claimed = false;
-	}
 	t->last = *o;
 	t->last_ok = true;
 	if (!t->owners) {
@@ -290,16 +294,7 @@ static void loop_own(struct trace_links *tl, uint32_t pid, uint32_t tid, uint32_
  * reader's. */
 static void loop_foreign(struct trace_links *tl, uint32_t pid, uint32_t tid, uint32_t tick)
 {
-	struct loop_turn *t = loop_slot(tl, tid);
-
-	if (t->tid != tid || t->pid != pid || t->tick != tick) {
-		t->tid = tid;
-		t->pid = pid;
-		t->tick = tick;
-		t->owners = 0;
-		t->claimed = false;
-	}
-	t->last_ok = false;
+	loop_take(tl, pid, tid, tick)->last_ok = false;
 }
 
 /* The server request a ref names, if it is still in flight. */
