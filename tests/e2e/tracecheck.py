@@ -228,6 +228,10 @@ class ChainRun:
                 agent.wait_ready()
                 self.agent = agent
                 load(self, ch)
+                # Again after the load: a pre-forking front (gunicorn --workers 4) may still be
+                # forking its last workers when the chain answers its first health check.
+                self.front_pids |= ch.front_pids()
+                self.back_pids |= ch.back_pids()
                 time.sleep(settle)  # let the last spans out
                 self.before_stop(agent)
                 agent.stop_and_check()
