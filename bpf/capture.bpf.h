@@ -56,8 +56,13 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
 		loop_mark_untraced(direction);
 		return 0;
 	}
-	__u8 *tls_proc = bpf_map_lookup_elem(&ssl_procs, &tgid);
-	if (tls_proc && (*tls_proc & TLS_PROC_GO)) {
+	struct pscope_sock_info *si = sock_info_get(sk);
+	if (!si) {
+		loop_mark_untraced(direction);
+		return 0;
+	}
+	__u8 proc_flags = sock_proc_flags(si, tgid);
+	if (proc_flags & TLS_PROC_GO) {
 		/* a Go program whose crypto/tls probes fired: a syscall inside a
 		 * (*tls.Conn).Write/Read names that call's socket */
 		struct go_g_key gk = {.tgid = tgid, .g = current_r14()};
@@ -67,7 +72,7 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
 			return 0;
 		}
 	}
-	if (tls_proc && (*tls_proc & TLS_PROC_OPENSSL)) {
+	if (proc_flags & TLS_PROC_OPENSSL) {
 		/* a process that called a TLS library (ssl_enter marks it first) */
 		struct active_ssl *as = bpf_map_lookup_elem(&active_ssl, &pid_tgid);
 		if (as) {
@@ -83,8 +88,7 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
 		else
 			bpf_map_update_elem(&thread_sock, &pid_tgid, &fd, BPF_ANY);
 	}
-	struct pscope_sock_info *si = sock_info_get(sk);
-	if (!si || si->ignored) {
+	if (si->ignored) {
 		loop_mark_untraced(direction);
 		return 0;
 	}
@@ -295,7 +299,7 @@ static __always_inline void emit_data(void *ev, __u32 size, __u64 sk, __u8 was_l
 	__u8 lost;
 
 	asm volatile("%[s] &= %[mask]" : [s] "+r"(size) : [mask] "i"(2 * PSCOPE_CAPTURE_MAX - 1));
-	if (bpf_ringbuf_output(&events, ev, size, ringbuf_flags(size))) {
+	if (events_output(ev, size)) {
 		count_drop(PSCOPE_DROP_RINGBUF_FULL);
 		lost = 1;
 	} else if (was_lost) {
@@ -377,7 +381,8 @@ static __always_inline int io_exit_capture(struct trace_event_raw_sys_exit *ctx,
 	e->pad0 = 0;
 	e->goroutine = current_r14();
 	if (a.direction == PSCOPE_DIR_EGRESS)
-		e->goroutine = go_effective_goroutine(pid_tgid >> 32, e->goroutine);
+		e->goroutine =
+		    go_effective_goroutine(pid_tgid >> 32, e->goroutine, a.si.proc_flags);
 
 	__u32 captured = 0;
 	if (a.kind == IO_BUF) {
@@ -567,7 +572,7 @@ int log_exit(struct trace_event_raw_sys_exit *ctx)
 	__u32 size = sizeof(*e) + captured;
 	e->hdr.size = size;
 	asm volatile("%[s] &= %[mask]" : [s] "+r"(size) : [mask] "i"(2 * PSCOPE_CAPTURE_MAX - 1));
-	if (bpf_ringbuf_output(&events, s, size, ringbuf_flags(size))) {
+	if (events_output(s, size)) {
 		count_drop(PSCOPE_DROP_RINGBUF_FULL);
 		return 0;
 	}

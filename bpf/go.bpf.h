@@ -23,8 +23,10 @@ static __always_inline int go_note_caller(struct pt_regs *ctx)
 	if (!pid_traced(k.tgid))
 		return 0;
 	bpf_map_update_elem(&go_pc_caller, &k, &g, BPF_ANY);
-	if (!bpf_map_lookup_elem(&go_procs, &k.tgid))
+	if (!bpf_map_lookup_elem(&go_procs, &k.tgid)) {
 		bpf_map_update_elem(&go_procs, &k.tgid, &one, BPF_ANY);
+		proc_flags_changed();
+	}
 	return 0;
 }
 
@@ -56,12 +58,12 @@ int go_conn_write(struct pt_regs *ctx)
 
 /* The goroutine a write of this Go process is made for: its caller's when
  * the writer goroutine is a net/http connection writer, else its own. */
-static __always_inline __u32 go_effective_goroutine(__u32 tgid, __u32 g)
+static __always_inline __u32 go_effective_goroutine(__u32 tgid, __u32 g, __u8 proc_flags)
 {
 	struct go_g_key gk = {.tgid = tgid, .g = g};
 	__u32 *caller;
 
-	if (!g || !bpf_map_lookup_elem(&go_procs, &tgid))
+	if (!g || !(proc_flags & PROC_GO_HTTP))
 		return g;
 	caller = bpf_map_lookup_elem(&go_g_override, &gk);
 	return caller ? *caller : g;
@@ -69,7 +71,7 @@ static __always_inline __u32 go_effective_goroutine(__u32 tgid, __u32 g)
 
 #else
 
-static __always_inline __u32 go_effective_goroutine(__u32 tgid, __u32 g)
+static __always_inline __u32 go_effective_goroutine(__u32 tgid, __u32 g, __u8 proc_flags)
 {
 	return g;
 }

@@ -151,9 +151,10 @@ int process_exit(void *ctx)
 	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
 	ev.pid = tgid;
 	ev.proc_start_ns = BPF_CORE_READ(task, start_time);
-	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags(sizeof(ev))))
+	if (events_output(&ev, sizeof(ev)))
 		count_drop(PSCOPE_DROP_RINGBUF_FULL);
-	bpf_map_delete_elem(&go_procs, &tgid);
+	if (!bpf_map_delete_elem(&go_procs, &tgid))
+		proc_flags_changed(); /* its sockets may live on in its children */
 	bpf_map_delete_elem(&conn_procs, &tgid);
 	return 0;
 }
@@ -175,7 +176,7 @@ int process_exec(void *ctx)
 	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
 	struct pscope_proc_event ev = {};
 	struct pscope_file_key key = {};
-	__u64 flags = BPF_RB_FORCE_WAKEUP;
+	int force_wake = 1;
 
 	ev.hdr.type = PSCOPE_EV_PROC_EXEC;
 	ev.hdr.size = sizeof(ev);
@@ -191,13 +192,14 @@ int process_exec(void *ctx)
 	ev.exe_dev = key.dev;
 	if (key.ino && bpf_map_lookup_elem(&plain_exes, &key)) {
 		ev.hdr.flags = PSCOPE_EVF_PLAIN_EXE;
-		flags = ringbuf_flags(sizeof(ev));
+		force_wake = 0;
 	}
-	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), flags))
+	if (events_output_wake(&ev, sizeof(ev), force_wake))
 		count_drop(PSCOPE_DROP_RINGBUF_FULL);
 	/* a new program gets a fresh guess about its TLS library, and its first
 	 * connection wakes the agent again */
-	bpf_map_delete_elem(&ssl_procs, &tgid);
+	if (!bpf_map_delete_elem(&ssl_procs, &tgid))
+		proc_flags_changed(); /* the sockets it keeps across exec */
 	bpf_map_delete_elem(&conn_procs, &tgid);
 	return 0;
 }
@@ -241,7 +243,7 @@ int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	ev.remote_port = si->remote_port;
 	ev.family = si->family;
 	ev.how = how;
-	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags(sizeof(ev))))
+	if (events_output(&ev, sizeof(ev)))
 		count_drop(PSCOPE_DROP_RINGBUF_FULL);
 	return 0;
 }

@@ -166,6 +166,19 @@ struct {
  * crypto/tls calls in flight are keyed by goroutine (go_tls_active). */
 #define TLS_PROC_OPENSSL 1
 #define TLS_PROC_GO      2
+/* pscope_sock_info.proc_flags: the bits above, and these */
+#define PROC_GO_HTTP     4    /* in go_procs */
+#define PROC_FLAGS_VALID 0x80 /* filled in (a process may have no flag) */
+
+/* Bumped after every change of ssl_procs or go_procs (by these programs and
+ * by the loader): the process flags a socket's entry caches are good while
+ * it has not moved (sock_proc_flags). */
+volatile __u32 proc_flags_gen = 0;
+
+static __always_inline void proc_flags_changed(void)
+{
+	__sync_fetch_and_add(&proc_flags_gen, 1);
+}
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
@@ -346,6 +359,104 @@ static __always_inline __u64 ringbuf_flags(__u32 size)
 		return BPF_RB_NO_WAKEUP;
 	*acc = 0;
 	return BPF_RB_FORCE_WAKEUP;
+}
+
+/* ---- per-CPU event rings (layout: periscope_abi.h) ----
+ * The ring buffer takes a spinlock with interrupts off for every record; on a
+ * paravirtualised VM turning interrupts back on is a hypercall, and measured
+ * here that was ~550 ns per event: more than everything else an event does.
+ * These rings take no lock: a CPU's producers claim space by
+ * compare-and-swap. The loader sets cpu_ring_mask (ring size - 1) and sizes
+ * the map; 0 keeps every event on `events` (--ringbuf), whose records then
+ * only wake the consumer. */
+const volatile __u64 cpu_ring_mask = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(key_size, sizeof(__u32));
+	/* resized by the loader: ctl + ring + slack, for each possible CPU */
+	__uint(value_size, PSCOPE_CPU_RING_CTL + 4096 + PSCOPE_CPU_RING_SLACK);
+	__uint(max_entries, 1);
+} cpu_rings SEC(".maps");
+
+/* Claims room for an event of size bytes on this CPU's ring: the record's
+ * header is written (busy), the event goes right after it. NULL when the
+ * ring is full (or producers keep racing for it). The claim time is read
+ * after the claim: a consumer that did not see the claim read its own clock
+ * before it, so it cannot have passed this record by (cpu_rings.c). */
+static __always_inline struct pscope_ring_rec *cpu_ring_claim(__u32 size)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	__u8 *base = bpf_map_lookup_elem(&cpu_rings, &cpu);
+	__u64 need = (sizeof(struct pscope_ring_rec) + (__u64)size + 7) & ~7ULL;
+	struct pscope_cpu_ring_ctl *ctl;
+
+	if (!base)
+		return NULL;
+	ctl = (struct pscope_cpu_ring_ctl *)base;
+	for (int i = 0; i < 4; i++) {
+		__u64 head = *(volatile __u64 *)&ctl->head;
+		__u64 tail = *(volatile __u64 *)&ctl->tail;
+		struct pscope_ring_rec *rec;
+
+		if (head - tail + need > cpu_ring_mask + 1)
+			return NULL;
+		if (__sync_val_compare_and_swap(&ctl->head, head, head + need) != head)
+			continue;
+		/* head is a multiple of 8: the mask tells the verifier so (the commit's
+		 * atomic exchange needs an aligned address) */
+		rec = (struct pscope_ring_rec *)(base + PSCOPE_CPU_RING_CTL +
+		                                 (head & cpu_ring_mask & ~7ULL));
+		rec->order_ns = bpf_ktime_get_ns();
+		asm volatile(
+		    "" ::
+		        : "memory"); /* order_ns before the length (x86 keeps stores in order) */
+		*(volatile __u64 *)rec = (__u64)size | PSCOPE_RING_BUSY;
+		return rec;
+	}
+	return NULL;
+}
+
+/* The event after rec is written: the consumer may take it. */
+static __always_inline void cpu_ring_commit(struct pscope_ring_rec *rec, __u32 size)
+{
+	__sync_lock_test_and_set((__u64 *)rec, (__u64)size);
+}
+
+/* Sends the event at data (size bytes, at most 2 * PSCOPE_CAPTURE_MAX - 1),
+ * waking the consumer now with force_wake, else after wakeup_bytes: 0, or
+ * nonzero when there was no room (the caller counts the drop). */
+static __always_inline long events_output_wake(void *data, __u32 size, int force_wake)
+{
+	struct pscope_ring_rec *rec;
+	__u64 flags;
+
+	if (!cpu_ring_mask)
+		return bpf_ringbuf_output(&events, data, size,
+		                          force_wake ? BPF_RB_FORCE_WAKEUP : ringbuf_flags(size));
+	asm volatile("%[s] &= %[mask]" : [s] "+r"(size) : [mask] "i"(2 * PSCOPE_CAPTURE_MAX - 1));
+	rec = cpu_ring_claim(size);
+	if (!rec)
+		return -1;
+	if (bpf_probe_read_kernel(rec + 1, size, data)) {
+		/* cannot happen (our own memory): leave a harmless empty record */
+		__builtin_memset(rec + 1, 0, sizeof(struct pscope_event_header));
+	}
+	cpu_ring_commit(rec, size);
+	flags = ringbuf_flags(size);
+	if (force_wake || flags == BPF_RB_FORCE_WAKEUP || !wakeup_bytes) {
+		/* the ring buffer only wakes the consumer now: an empty record */
+		void *kick = bpf_ringbuf_reserve(&events, 8, 0);
+		if (kick)
+			bpf_ringbuf_discard(kick, BPF_RB_FORCE_WAKEUP);
+	}
+	return 0;
+}
+
+static __always_inline long events_output(void *data, __u32 size)
+{
+	return events_output_wake(data, size, 0);
 }
 
 #endif

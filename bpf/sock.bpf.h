@@ -144,6 +144,37 @@ static __always_inline struct pscope_sock_info *sock_info_get(struct sock *sk)
 	return sock_info_open(sk, PSCOPE_ROLE_UNKNOWN);
 }
 
+/* tgid's process flags (TLS_PROC_*, PROC_GO_HTTP, with PROC_FLAGS_VALID),
+ * from the maps. */
+static __always_inline __u8 proc_flags_lookup(__u32 tgid)
+{
+	__u8 f = PROC_FLAGS_VALID;
+	__u8 *tls = bpf_map_lookup_elem(&ssl_procs, &tgid);
+
+	if (tls)
+		f |= *tls & (TLS_PROC_OPENSSL | TLS_PROC_GO);
+	if (bpf_map_lookup_elem(&go_procs, &tgid))
+		f |= PROC_GO_HTTP;
+	return f;
+}
+
+/* The flags of the process tgid using socket si, cached in si until a flag
+ * of any process changes (proc_flags_gen) or another process uses it. The
+ * generation is read before the maps: a change that lands in between leaves
+ * an old generation behind, and the next event looks again. */
+static __always_inline __u8 sock_proc_flags(struct pscope_sock_info *si, __u32 tgid)
+{
+	__u32 gen = proc_flags_gen;
+
+	if ((si->proc_flags & PROC_FLAGS_VALID) && si->proc_gen == gen && si->proc_tgid == tgid)
+		return si->proc_flags;
+	__u8 f = proc_flags_lookup(tgid);
+	si->proc_flags = f;
+	si->proc_gen = gen;
+	si->proc_tgid = tgid;
+	return f;
+}
+
 /* The thread's event-loop tick (pscope_conn_ref.tick, with
  * PSCOPE_TICK_TIMER_SAFE while no timer can be due) for an event that does
  * what seen says (LOOP_SEEN_*, or 0). A turn that continued over zero-timeout
@@ -220,7 +251,7 @@ static __always_inline void emit_conn_event(__u16 type, __u64 pid_tgid, int fd, 
 	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
 	fill_conn_ref(&ev.conn, pid_tgid, fd, sk, si, seen);
 	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
-	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags(sizeof(ev))))
+	if (events_output(&ev, sizeof(ev)))
 		count_drop(PSCOPE_DROP_RINGBUF_FULL);
 }
 

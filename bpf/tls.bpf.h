@@ -69,10 +69,13 @@ static __always_inline void mark_tls_proc(__u32 tgid, __u8 kind)
 {
 	__u8 *p = bpf_map_lookup_elem(&ssl_procs, &tgid);
 
-	if (!p)
+	if (!p) {
 		bpf_map_update_elem(&ssl_procs, &tgid, &kind, BPF_NOEXIST);
-	else if (!(*p & kind))
+		proc_flags_changed();
+	} else if (!(*p & kind)) {
 		*p |= kind; /* racing writers only add bits */
+		proc_flags_changed();
+	}
 }
 
 static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 direction, __u8 is_ex)
@@ -277,9 +280,9 @@ static __always_inline int go_tls_on_entry(struct pt_regs *ctx)
 			a.is_ex = 1; /* sent: the RET has nothing to do */
 			if (bpf_map_update_elem(&go_tls_active, &k, &a, BPF_ANY))
 				count_drop(PSCOPE_DROP_ACTIVE_FULL);
-			return emit_plaintext(pid_tgid, fd, sk, &a, a.out_len,
-			                      PSCOPE_SRC_GO_TLS_WRITE,
-			                      go_effective_goroutine(k.tgid, k.g));
+			return emit_plaintext(
+			    pid_tgid, fd, sk, &a, a.out_len, PSCOPE_SRC_GO_TLS_WRITE,
+			    go_effective_goroutine(k.tgid, k.g, proc_flags_lookup(k.tgid)));
 		}
 	}
 	if (bpf_map_update_elem(&go_tls_active, &k, &a, BPF_ANY))
@@ -341,10 +344,12 @@ static __always_inline int go_tls_on_ret(struct pt_regs *ctx)
 		count_drop(PSCOPE_DROP_SSL_NO_FD);
 		return 0;
 	}
-	return emit_plaintext(
-	    pid_tgid, fd, sk, &a, n,
-	    a.direction == PSCOPE_DIR_INGRESS ? PSCOPE_SRC_GO_TLS_READ : PSCOPE_SRC_GO_TLS_WRITE,
-	    a.direction == PSCOPE_DIR_EGRESS ? go_effective_goroutine(k.tgid, k.g) : k.g);
+	return emit_plaintext(pid_tgid, fd, sk, &a, n,
+	                      a.direction == PSCOPE_DIR_INGRESS ? PSCOPE_SRC_GO_TLS_READ
+	                                                        : PSCOPE_SRC_GO_TLS_WRITE,
+	                      a.direction == PSCOPE_DIR_EGRESS
+	                          ? go_effective_goroutine(k.tgid, k.g, proc_flags_lookup(k.tgid))
+	                          : k.g);
 }
 
 /* Attached as uprobe_multi links (Linux >= 6.6: one link, and one wait for a

@@ -28,6 +28,31 @@ typedef uint64_t pscope_u64;
  * cost a request its traceparent) are captured up to this by default. */
 #define PSCOPE_REQUEST_CAPTURE_DEFAULT 32768
 
+/* Per-CPU event rings (the cpu_rings map, bpf/maps.bpf.h; read by
+ * user/kernel/cpu_rings.c). Each CPU's element of the mmap-able array is a
+ * control page, ring_size bytes of ring (a power of two) and
+ * PSCOPE_CPU_RING_SLACK bytes past it, so that a record that starts near the
+ * end lies in one piece. A record is a pscope_ring_rec header followed by
+ * one event, 8-byte aligned. Producers (BPF programs, usually one per CPU at a
+ * time but preemptible ones may interleave) claim space by compare-and-swap
+ * on head, write the header with PSCOPE_RING_BUSY, the event, then the length
+ * alone; the consumer takes ready records in order, zeroes them and moves
+ * tail. A zero length at tail: claimed, not yet written. */
+#define PSCOPE_CPU_RING_CTL   4096
+#define PSCOPE_CPU_RING_SLACK (2 * PSCOPE_CAPTURE_MAX + 4096)
+#define PSCOPE_RING_BUSY      0x80000000u
+struct pscope_cpu_ring_ctl {
+	pscope_u64 head; /* bytes claimed by producers, ever */
+	pscope_u64 pad0[7];
+	pscope_u64 tail; /* bytes released by the consumer, ever */
+	pscope_u64 pad1[7];
+};
+struct pscope_ring_rec {
+	pscope_u32 len; /* of the event after this header; PSCOPE_RING_BUSY while written */
+	pscope_u32 pad;
+	pscope_u64 order_ns; /* when the space was claimed: the consumer merges CPUs by it */
+};
+
 enum pscope_event_type {
 	PSCOPE_EV_DATA = 1,       /* bytes read or written on a TCP socket */
 	PSCOPE_EV_CONN_OPEN = 2,  /* accept/connect returned a TCP socket */
@@ -257,13 +282,22 @@ struct pscope_sock_info {
 	 * copying them, while TLS plaintext still flows. `ignored` stops both. */
 	pscope_u8 raw_skip;
 	pscope_u8 lost; /* a data event of it could not be sent: flag the next one */
-	pscope_u8 pad[5];
+	/* The flags of the process last seen using it (kernel side only: its TLS
+	 * library kinds, Go net/http probes), valid while proc_gen equals the
+	 * kernel's proc_flags_gen and proc_tgid is still the user: one map
+	 * lookup per event instead of three. */
+	pscope_u8 proc_flags;
+	pscope_u32 proc_gen;
+	pscope_u32 proc_tgid;
+	pscope_u32 pad;
 };
 
 #define PSCOPE_FILTER_PIDS  0x1 /* only pids in the pid_filter map */
 #define PSCOPE_FILTER_PORTS 0x2 /* only connections with a port in port_filter */
 
 _Static_assert(sizeof(struct pscope_event_header) == 16, "header ABI");
+_Static_assert(sizeof(struct pscope_cpu_ring_ctl) == 128, "cpu ring control ABI");
+_Static_assert(sizeof(struct pscope_ring_rec) == 16, "ring record ABI");
 _Static_assert(sizeof(struct pscope_conn_ref) == 72, "conn_ref ABI");
 _Static_assert(sizeof(struct pscope_data_event) == 112, "data event ABI");
 _Static_assert(sizeof(struct pscope_conn_event) == 104, "conn event ABI");
@@ -271,7 +305,7 @@ _Static_assert(sizeof(struct pscope_proc_event) == 80, "proc event ABI");
 _Static_assert(sizeof(struct pscope_peer_end_event) == 64, "peer end event ABI");
 _Static_assert(sizeof(struct pscope_log_event) == 56, "log event ABI");
 _Static_assert(sizeof(struct pscope_endpoint) == 24, "endpoint ABI");
-_Static_assert(sizeof(struct pscope_sock_info) == 48, "sock_info ABI");
+_Static_assert(sizeof(struct pscope_sock_info) == 56, "sock_info ABI");
 _Static_assert(sizeof(struct pscope_file_key) == 16, "file key ABI");
 
 #endif

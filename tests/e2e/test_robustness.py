@@ -625,12 +625,22 @@ def run_wrk(argv, timeout=60):
 
 @test
 def ringbuf_overflow_counted_no_wrong_spans():
+    # the per-CPU rings (the default): 64 KiB each, the smallest
+    ring_overflow(["--ringbuf-size", "65536"], per_cpu=True)
+
+
+@test
+def shared_ringbuf_overflow_counted_no_wrong_spans():
+    ring_overflow(["--shared-ringbuf", "--ringbuf-size", "65536"], per_cpu=False)
+
+
+def ring_overflow(ring_args, per_cpu):
     lib.require_agent()
     check(os.access(WRK, os.X_OK), "wrk is not installed")
     prom = free_port()
     with Nginx() as nginx, \
             Agent(args=["--port", str(nginx.port), "--prometheus", "127.0.0.1:%d" % prom,
-                        "--ringbuf-size", "65536", "--capture-size", "16384"]) as agent:
+                        "--capture-size", "16384"] + ring_args) as agent:
         agent.wait_ready()
         port = nginx.port
         with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
@@ -656,9 +666,16 @@ def ringbuf_overflow_counted_no_wrong_spans():
         check(nreq >= 1000, "wrk made only %d requests: %s" % (nreq, out))
         check(full > 0, "periscope_events_dropped_total{reason=\"ringbuf_full\"} is 0 after %d "
               "large requests into a 64 KiB ring buffer (drops %r)" % (nreq, drops))
-        check_eq(size, 65536, "periscope_ringbuf_size_bytes")
-        check(size / 2 < usage <= size, "periscope_ringbuf_usage_bytes %r after an overflow of a "
-              "%r-byte ring buffer" % (usage, size))
+        if per_cpu:
+            # one ring per CPU, each of 64 KiB: one CPU's ring overflowed
+            ncpus = os.cpu_count()
+            check_eq(size, 65536 * ncpus, "periscope_ringbuf_size_bytes (%d CPUs)" % ncpus)
+            check(65536 / 2 < usage <= size, "periscope_ringbuf_usage_bytes %r after an "
+                  "overflow of 64 KiB rings" % usage)
+        else:
+            check_eq(size, 65536, "periscope_ringbuf_size_bytes")
+            check(size / 2 < usage <= size, "periscope_ringbuf_usage_bytes %r after an overflow "
+                  "of a %r-byte ring buffer" % (usage, size))
         # checked last, so that a failure here still lets the rest be measured
         bad = collections.Counter((s["kind"],) + server_key(s) for s in storm
                                   if server_key(s) not in logged)

@@ -30,6 +30,7 @@
 #include "telemetry/http_span.h"
 #include "telemetry/http2_span.h"
 #include "kernel/loader.h"
+#include "kernel/cpu_rings.h"
 #include "kernel/ring_reader.h"
 #include "util/log.h"
 #include "util/mem_pool.h"
@@ -112,7 +113,9 @@ struct agent {
 	struct logger *log;
 	struct loader *loader;
 	struct ring_reader *rb;
-	uint64_t ringbuf_peak; /* most bytes seen waiting at a drain since the last report */
+	struct cpu_rings *cpu_rings;  /* NULL with --shared-ringbuf */
+	uint64_t events_buffer_bytes; /* the ring buffer's, or all CPUs' rings' */
+	uint64_t ringbuf_peak;        /* most bytes seen waiting at a drain since the last report */
 	struct event_loop *loop;
 	struct conn_table *conns;
 	size_t conns_peak; /* most connections tracked since memory was last trimmed */
@@ -858,17 +861,41 @@ static void release_conn(void *ctx, struct conn *c)
 
 /* ---- loop callbacks ---- */
 
-static void drain_ringbuf(struct agent *a)
+/* The per-CPU rings' records are taken once this much older than the drain
+ * (clock skew between CPUs); a drain that left some goes again after it, so
+ * an event that woke the agent is read at once (a process's first
+ * connection: its /proc entry may be gone 50 ms later). */
+#define CPU_RINGS_GRACE_NS (50 * 1000)
+
+/* Hands every event waiting in the kernel's buffers to on_ringbuf_event; with
+ * all, also the per-CPU rings' youngest (at shutdown). */
+static void drain_events(struct agent *a, bool all)
 {
-	uint64_t waiting = loader_ringbuf_waiting(a->loader);
+	uint64_t waiting =
+	    a->cpu_rings ? cpu_rings_waiting(a->cpu_rings) : loader_ringbuf_waiting(a->loader);
 
 	if (waiting > a->ringbuf_peak)
 		a->ringbuf_peak = waiting;
-	ring_reader_consume(a->rb);
+	ring_reader_consume(a->rb); /* with per-CPU rings: wake-ups only */
+	if (a->cpu_rings && all)
+		cpu_rings_flush(a->cpu_rings);
+	else if (a->cpu_rings) {
+		cpu_rings_consume(a->cpu_rings, clock_ns(CLOCK_MONOTONIC), CPU_RINGS_GRACE_NS);
+		if (cpu_rings_left(a->cpu_rings)) {
+			nanosleep(&(struct timespec){.tv_nsec = CPU_RINGS_GRACE_NS}, NULL);
+			cpu_rings_consume(a->cpu_rings, clock_ns(CLOCK_MONOTONIC),
+			                  CPU_RINGS_GRACE_NS);
+		}
+	}
 	trace_links_flush(a->links);
 	release_held(a, false);
 	if (a->printer)
 		printer_flush(a->printer);
+}
+
+static void drain_ringbuf(struct agent *a)
+{
+	drain_events(a, false);
 }
 
 static void on_ringbuf_ready(void *ctx, int fd, uint32_t events)
@@ -1031,7 +1058,7 @@ static void update_self_metrics(struct agent *a)
 	}
 	if (a->loader) {
 		metrics_set_self_gauge(m, "periscope.ringbuf.size", NULL, NULL,
-		                       (double)a->cfg->ringbuf_bytes);
+		                       (double)a->events_buffer_bytes);
 		metrics_set_self_gauge(m, "periscope.ringbuf.usage", NULL, NULL,
 		                       (double)a->ringbuf_peak);
 		a->ringbuf_peak = 0;
@@ -1309,6 +1336,18 @@ static int setup_metric_outputs(struct agent *a)
 	return rc < 0 ? rc : 0;
 }
 
+/* Each CPU's ring: its share of the event buffer budget (--ringbuf-size),
+ * a power of two of at least 64 KiB (one record of the largest capture). */
+static uint32_t cpu_ring_bytes(uint32_t total, int ncpus)
+{
+	uint64_t share = total / (uint64_t)(ncpus > 0 ? ncpus : 1);
+	uint32_t size = 1u << 16;
+
+	while ((uint64_t)size * 2 <= share && size < (1u << 30))
+		size *= 2;
+	return size;
+}
+
 int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 {
 	struct loader_config lc = {0};
@@ -1396,6 +1435,8 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 	/* woken before an eighth of the buffer is used, whichever CPUs filled it */
 	ncpus = libbpf_num_possible_cpus();
 	lc.wakeup_bytes = cfg->ringbuf_bytes / 8 / (uint64_t)(ncpus > 0 ? ncpus : 1);
+	if (!cfg->shared_ringbuf)
+		lc.cpu_ring_bytes = cpu_ring_bytes(cfg->ringbuf_bytes, ncpus);
 	lc.pids = cfg->pids;
 	lc.n_pids = cfg->n_pids;
 	lc.ports = cfg->ports;
@@ -1422,6 +1463,24 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 		log_msg(lg, LOG_ERROR, "cannot open the ring buffer", NULL);
 		goto cleanup;
 	}
+	{
+		unsigned n;
+		size_t stride, ring_size;
+		int fd = loader_cpu_rings(a->loader, &n, &stride, &ring_size);
+
+		a->events_buffer_bytes = cfg->ringbuf_bytes;
+		if (fd >= 0) {
+			a->events_buffer_bytes = (uint64_t)n * ring_size;
+			a->cpu_rings =
+			    cpu_rings__new(fd, NULL, n, stride, ring_size, on_ringbuf_event, a);
+			if (!a->cpu_rings) {
+				rc = -errno;
+				log_msg(lg, LOG_ERROR, "cannot map the per-CPU event rings",
+				        "error", LOG_STR(strerror(errno)), NULL);
+				goto cleanup;
+			}
+		}
+	}
 	rc = event_loop_add_fd(a->loop, ring_reader_fd(a->rb), EPOLLIN, on_ringbuf_ready, a);
 	if (rc < 0)
 		goto cleanup;
@@ -1447,6 +1506,7 @@ void agent__free(struct agent *a)
 		return;
 	prom_server__free(a->prom);
 	ring_reader__free(a->rb);
+	cpu_rings__free(a->cpu_rings);
 	if (event_writer__free(a->recorder) < 0)
 		log_msg(a->log, LOG_ERROR, "the event file is incomplete", NULL);
 	tls_probes__free(a->tls);
@@ -1495,7 +1555,7 @@ int agent_run(struct agent *a)
 	        LOG_INT(getpid()), "capture_size", LOG_INT(a->cfg->capture_size), "logs",
 	        LOG_INT(a->cfg->logs), NULL);
 	rc = event_loop_run(a->loop);
-	drain_ringbuf(a);
+	drain_events(a, true);
 	release_held(a, true);
 	/* probes detach slowly (RCU grace periods): do it while the exports flush */
 	detaching = pthread_create(&detacher, NULL, detach_probes, a) == 0;

@@ -21,6 +21,7 @@ enum {
 	OPT_CAPTURE,
 	OPT_REQUEST_CAPTURE,
 	OPT_RINGBUF,
+	OPT_SHARED_RINGBUF,
 	OPT_MAX_CONNS,
 	OPT_PROMETHEUS,
 	OPT_NO_PROMETHEUS,
@@ -50,6 +51,7 @@ static const struct option long_options[] = {
     {"capture-size", required_argument, NULL, OPT_CAPTURE},
     {"request-capture-size", required_argument, NULL, OPT_REQUEST_CAPTURE},
     {"ringbuf-size", required_argument, NULL, OPT_RINGBUF},
+    {"shared-ringbuf", no_argument, NULL, OPT_SHARED_RINGBUF},
     {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
     {"prometheus", required_argument, NULL, OPT_PROMETHEUS},
     {"no-prometheus", no_argument, NULL, OPT_NO_PROMETHEUS},
@@ -123,7 +125,10 @@ void config_usage(FILE *out)
 	    "  --request-capture-size BYTES\n"
 	    "                           payload captured per read of a server connection, so\n"
 	    "                           big request heads keep their traceparent (default %d)\n"
-	    "  --ringbuf-size BYTES     kernel→agent ring buffer (default 8388608)\n"
+	    "  --ringbuf-size BYTES     kernel→agent event buffers, all CPUs together (default\n"
+	    "                           8388608; at least 64 KiB per CPU)\n"
+	    "  --shared-ringbuf         one BPF ring buffer for all CPUs instead of a lock-free\n"
+	    "                           ring per CPU (slower: a lock per event)\n"
 	    "  --max-connections N      connections tracked at once (default 262144)\n"
 	    "  --no-tls                 do not attach uprobes to TLS libraries (libssl, node, Go "
 	    "crypto/tls)\n"
@@ -248,6 +253,9 @@ int config_parse(struct config *c, int argc, char **argv, char *err, size_t err_
 				    "not '%s'",
 				    optarg);
 			c->ringbuf_bytes = (uint32_t)v;
+			break;
+		case OPT_SHARED_RINGBUF:
+			c->shared_ringbuf = true;
 			break;
 		case OPT_MAX_CONNS:
 			if (parse_u64(optarg, 16, 1u << 24, &v))

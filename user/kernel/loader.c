@@ -43,6 +43,7 @@ struct loader {
 	struct bpf_link *links[MAX_LINKS];
 	int n_links;
 	int ncpus;
+	uint32_t cpu_ring_bytes; /* 0: no per-CPU rings */
 	/* the ring buffer's consumer and producer positions, mapped read-only */
 	const volatile unsigned long *rb_consumer;
 	const volatile unsigned long *rb_producer;
@@ -227,6 +228,16 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 	l->skel->rodata->filter_flags =
 	    (c->n_pids ? PSCOPE_FILTER_PIDS : 0) | (c->n_ports ? PSCOPE_FILTER_PORTS : 0);
 	bpf_map__set_max_entries(l->skel->maps.events, c->ringbuf_bytes);
+	if (c->cpu_ring_bytes) {
+		/* the ring buffer only wakes the agent then: the smallest will do */
+		l->cpu_ring_bytes = c->cpu_ring_bytes;
+		l->skel->rodata->cpu_ring_mask = c->cpu_ring_bytes - 1;
+		bpf_map__set_max_entries(l->skel->maps.events, 64 << 10);
+		bpf_map__set_value_size(l->skel->maps.cpu_rings, PSCOPE_CPU_RING_CTL +
+		                                                     c->cpu_ring_bytes +
+		                                                     PSCOPE_CPU_RING_SLACK);
+		bpf_map__set_max_entries(l->skel->maps.cpu_rings, l->ncpus);
+	}
 	bpf_map__set_max_entries(l->skel->maps.socks, c->max_sockets);
 	bpf_map__set_max_entries(l->skel->maps.scratch, l->ncpus);
 
@@ -381,6 +392,16 @@ uint64_t loader_ringbuf_waiting(const struct loader *l)
 int loader_events_fd(const struct loader *l)
 {
 	return bpf_map__fd(l->skel->maps.events);
+}
+
+int loader_cpu_rings(const struct loader *l, unsigned *ncpus, size_t *stride, size_t *ring_size)
+{
+	if (!l->cpu_ring_bytes)
+		return -1;
+	*ncpus = (unsigned)l->ncpus;
+	*stride = bpf_map__value_size(l->skel->maps.cpu_rings);
+	*ring_size = l->cpu_ring_bytes;
+	return bpf_map__fd(l->skel->maps.cpu_rings);
 }
 
 int loader_probe_count(const struct loader *l)
@@ -754,5 +775,7 @@ int loader_mark_tls_process(struct loader *l, uint32_t pid)
 
 	if (bpf_map__update_elem(l->skel->maps.ssl_procs, &pid, sizeof(pid), &one, 1, BPF_ANY))
 		return -errno;
+	/* sockets' cached process flags (sock_proc_flags) are stale now */
+	__atomic_fetch_add(&l->skel->bss->proc_flags_gen, 1, __ATOMIC_SEQ_CST);
 	return 0;
 }

@@ -15,7 +15,10 @@ struct loader_config {
 	uint32_t capture_size;         /* bytes of payload per syscall, <= PSCOPE_CAPTURE_MAX */
 	uint32_t request_capture_size; /* per read of a server connection, <= PSCOPE_CAPTURE_MAX */
 	uint32_t ringbuf_bytes;        /* power of two */
-	uint32_t max_sockets;          /* socket table entries */
+	/* Per CPU, a power of two: events go through the per-CPU rings
+	 * (cpu_rings.h); 0: through the one ring buffer of ringbuf_bytes. */
+	uint32_t cpu_ring_bytes;
+	uint32_t max_sockets; /* socket table entries */
 	uint64_t
 	    wakeup_bytes; /* wake the consumer each time a CPU has sent this much; 0: every event */
 	const uint32_t *pids; /* --pid filter (with their children) */
@@ -36,7 +39,9 @@ void loader__free(struct loader *l); /* accepts NULL; detaches everything */
  * it flushes its exports); the maps stay readable. */
 void loader_detach_all(struct loader *l);
 
-int loader_events_fd(const struct loader *l);   /* the ring buffer map */
+int loader_events_fd(const struct loader *l); /* the ring buffer map */
+/* The per-CPU rings' map and geometry (cpu_rings__new), or -1 without them. */
+int loader_cpu_rings(const struct loader *l, unsigned *ncpus, size_t *stride, size_t *ring_size);
 int loader_probe_count(const struct loader *l); /* probes attached */
 
 /* Traffic whose peer is addr:port (16-byte IPv6 or IPv4 in the first 4 bytes,
