@@ -1336,12 +1336,14 @@ static int setup_metric_outputs(struct agent *a)
 	return rc < 0 ? rc : 0;
 }
 
-/* Each CPU's ring: its share of the event buffer budget (--ringbuf-size),
- * a power of two of at least 64 KiB (one record of the largest capture). */
-static uint32_t cpu_ring_bytes(uint32_t total, int ncpus)
+/* Each CPU's ring: its share of the event buffer budget, a power of two of
+ * at least 64 KiB (one record of the largest capture) when --ringbuf-size
+ * set the budget, else of at least 256 KiB (a burst on one CPU of a big
+ * machine must not overflow its ring before the agent wakes). */
+static uint32_t cpu_ring_bytes(uint32_t total, int ncpus, bool total_set)
 {
 	uint64_t share = total / (uint64_t)(ncpus > 0 ? ncpus : 1);
-	uint32_t size = 1u << 16;
+	uint32_t size = total_set ? 1u << 16 : 1u << 18;
 
 	while ((uint64_t)size * 2 <= share && size < (1u << 30))
 		size *= 2;
@@ -1435,8 +1437,10 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 	/* woken before an eighth of the buffer is used, whichever CPUs filled it */
 	ncpus = libbpf_num_possible_cpus();
 	lc.wakeup_bytes = cfg->ringbuf_bytes / 8 / (uint64_t)(ncpus > 0 ? ncpus : 1);
-	if (!cfg->shared_ringbuf)
-		lc.cpu_ring_bytes = cpu_ring_bytes(cfg->ringbuf_bytes, ncpus);
+	if (!cfg->shared_ringbuf) {
+		lc.cpu_ring_bytes = cpu_ring_bytes(cfg->ringbuf_bytes, ncpus, cfg->ringbuf_set);
+		lc.wakeup_bytes = lc.cpu_ring_bytes / 8; /* an eighth of each CPU's ring */
+	}
 	lc.pids = cfg->pids;
 	lc.n_pids = cfg->n_pids;
 	lc.ports = cfg->ports;

@@ -126,7 +126,7 @@ void config_usage(FILE *out)
 	    "                           payload captured per read of a server connection, so\n"
 	    "                           big request heads keep their traceparent (default %d)\n"
 	    "  --ringbuf-size BYTES     kernel→agent event buffers, all CPUs together (default\n"
-	    "                           8388608; at least 64 KiB per CPU)\n"
+	    "                           8388608; per CPU at least 256 KiB, or 64 KiB when set)\n"
 	    "  --shared-ringbuf         one BPF ring buffer for all CPUs instead of a lock-free\n"
 	    "                           ring per CPU (slower: a lock per event)\n"
 	    "  --max-connections N      connections tracked at once (default 262144)\n"
@@ -253,6 +253,7 @@ int config_parse(struct config *c, int argc, char **argv, char *err, size_t err_
 				    "not '%s'",
 				    optarg);
 			c->ringbuf_bytes = (uint32_t)v;
+			c->ringbuf_set = true;
 			break;
 		case OPT_SHARED_RINGBUF:
 			c->shared_ringbuf = true;

@@ -37,6 +37,7 @@ struct config {
 	uint32_t capture_size;
 	uint32_t request_capture_size; /* reads of server connections */
 	uint32_t ringbuf_bytes;
+	bool ringbuf_set;    /* --ringbuf-size given */
 	bool shared_ringbuf; /* --shared-ringbuf: no per-CPU rings */
 	uint32_t max_connections;
 	const char *prometheus_addr; /* NULL: off */
