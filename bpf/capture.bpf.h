@@ -72,21 +72,22 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
 			return 0;
 		}
 	}
-	if (proc_flags & TLS_PROC_OPENSSL) {
-		/* a process that called a TLS library (ssl_enter marks it first) */
-		struct active_ssl *as = bpf_map_lookup_elem(&active_ssl, &pid_tgid);
-		if (as) {
-			/* ciphertext moved by a TLS call: it names the call's socket */
-			as->fd = fd;
-			return 0;
+	/* the thread's state: its loop tick, and for TLS library users its SSL
+	 * call in flight and last socket */
+	struct loop_state *t = bpf_task_storage_get(
+	    &loop_ticks, bpf_get_current_task_btf(), 0,
+	    (proc_flags & TLS_PROC_OPENSSL) ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+	if (t && (proc_flags & TLS_PROC_OPENSSL)) {
+		/* a process that maps a TLS library (or called one: ssl_enter) */
+		if (t->in_ssl) {
+			struct active_ssl *as = bpf_map_lookup_elem(&active_ssl, &pid_tgid);
+			if (as) {
+				/* ciphertext moved by a TLS call: it names the call's socket */
+				as->fd = fd;
+				return 0;
+			}
 		}
-		/* written in place: an LRU update per syscall would cost more than
-		 * the rest of this program (every libssl user gets here) */
-		__s32 *last = bpf_map_lookup_elem(&thread_sock, &pid_tgid);
-		if (last)
-			*last = fd;
-		else
-			bpf_map_update_elem(&thread_sock, &pid_tgid, &fd, BPF_ANY);
+		t->last_fd_1 = fd + 1;
 	}
 	if (si->ignored) {
 		loop_mark_untraced(direction);
@@ -100,6 +101,8 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
 		return 0;
 
 	a->enter_ns = bpf_ktime_get_ns(); /* the exit: entry is not observed */
+	a->tick =
+	    loop_tick_at(t, direction == PSCOPE_DIR_INGRESS ? LOOP_SEEN_READ : 0, a->enter_ns);
 	a->sk = (__u64)sk;
 	a->buf = buf;
 	a->count = count;
@@ -372,8 +375,7 @@ static __always_inline int io_exit_capture(struct trace_event_raw_sys_exit *ctx,
 	e->hdr.type = PSCOPE_EV_DATA;
 	e->hdr.flags = a.si.lost ? PSCOPE_EVF_LOST : 0;
 	e->hdr.timestamp_ns = a.enter_ns;
-	fill_conn_ref(&e->conn, pid_tgid, a.fd, a.sk, &a.si,
-	              a.direction == PSCOPE_DIR_INGRESS ? LOOP_SEEN_READ : 0);
+	fill_conn_ref_tick(&e->conn, pid_tgid, a.fd, a.sk, &a.si, a.tick);
 	e->enter_ns = a.enter_ns;
 	e->bytes = ret;
 	e->direction = a.direction;

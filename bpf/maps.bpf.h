@@ -48,6 +48,7 @@ struct active_io {
 	__u8 source;
 	__u8 direction;
 	__u8 pad;
+	__u32 tick; /* the thread's loop tick at the syscall (loop_tick_at) */
 	struct pscope_sock_info si;
 	/* an iovec copy that io_exit_more continues (see copy_iov_pass) */
 	__u64 iov_ptr;
@@ -170,6 +171,13 @@ struct {
 #define PROC_GO_HTTP     4    /* in go_procs */
 #define PROC_FLAGS_VALID 0x80 /* filled in (a process may have no flag) */
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} ssl_procs SEC(".maps");
+
 /* Bumped after every change of ssl_procs or go_procs (by these programs and
  * by the loader): the process flags a socket's entry caches are good while
  * it has not moved (sock_proc_flags). */
@@ -179,19 +187,6 @@ static __always_inline void proc_flags_changed(void)
 {
 	__sync_fetch_and_add(&proc_flags_gen, 1);
 }
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, __u8);
-} ssl_procs SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, __s32);
-} thread_sock SEC(".maps");
 
 /* Holds the shared exit handlers, filled by the loader: io_exit in slot 0,
  * io_exit_request (server reads, the request capture size) in slot 1. */
@@ -293,6 +288,15 @@ struct loop_state {
 	__u8 untraced;        /* the turn read something we do not follow (a pipe, UDP, ...) */
 	__u64 last_return_ns; /* the previous wait's return */
 	__u64 horizon_ns;     /* no timer set before the turn's poll is due before this */
+	/* Not the loop's, the thread's, kept here to save a map lookup per event
+	 * (the thread's storage is fetched for its tick anyway): in a process
+	 * that maps a TLS library, the last socket the thread read or wrote
+	 * (fd + 1; 0: none), the best guess for a TLS call that makes no
+	 * syscall (memory BIOs), and whether an SSL call is in flight (only
+	 * then is active_ssl looked up). */
+	__s32 last_fd_1;
+	__u8 in_ssl;
+	__u8 pad[3];
 };
 
 /* Task storage: a pointer held by the task itself, no hashing and no LRU bookkeeping on every

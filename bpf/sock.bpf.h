@@ -180,17 +180,15 @@ static __always_inline __u8 sock_proc_flags(struct pscope_sock_info *si, __u32 t
  * what seen says (LOOP_SEEN_*, or 0). A turn that continued over zero-timeout
  * polls ends at the first event made when a timer may be due (see "Event-loop
  * turns" in capture.bpf.h). */
-static __always_inline __u32 current_tick(__u64 pid_tgid, __u8 seen)
+static __always_inline __u32 loop_tick_at(struct loop_state *t, __u8 seen, __u64 now)
 {
-	struct loop_state *t = bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0, 0);
-
-	if (!t)
-		return 0;
+	if (!t || !t->last_return_ns)
+		return 0; /* no wait seen yet: a thread, not a loop */
 	if (t->chain)
 		t->seen |= seen;
 	if (!t->blocking || t->untraced)
 		return t->tick & ~PSCOPE_TICK_TIMER_SAFE;
-	if (bpf_ktime_get_ns() + loop_timer_margin_ns < t->horizon_ns)
+	if (now + loop_timer_margin_ns < t->horizon_ns)
 		return (t->tick & ~PSCOPE_TICK_TIMER_SAFE) | PSCOPE_TICK_TIMER_SAFE;
 	if (t->chain && (t->seen & LOOP_SEEN_MERGED)) {
 		/* a turn continued over zero-timeout polls ends here (the
@@ -201,6 +199,13 @@ static __always_inline __u32 current_tick(__u64 pid_tgid, __u8 seen)
 		t->blocking = 0;
 	}
 	return t->tick & ~PSCOPE_TICK_TIMER_SAFE;
+}
+
+static __always_inline __u32 current_tick(__u64 pid_tgid, __u8 seen)
+{
+	struct loop_state *t = bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0, 0);
+
+	return loop_tick_at(t, seen, bpf_ktime_get_ns());
 }
 
 /* An event-loop thread read something that makes no event (not a TCP socket,
@@ -218,9 +223,10 @@ static __always_inline void loop_mark_untraced(__u8 direction)
 		t->untraced = 1;
 }
 
-/* seen: LOOP_SEEN_* for what the event is (current_tick). */
-static __always_inline void fill_conn_ref(struct pscope_conn_ref *c, __u64 pid_tgid, int fd,
-                                          __u64 sk, const struct pscope_sock_info *si, __u8 seen)
+/* tick: the thread's event-loop tick at the event (current_tick). */
+static __always_inline void fill_conn_ref_tick(struct pscope_conn_ref *c, __u64 pid_tgid, int fd,
+                                               __u64 sk, const struct pscope_sock_info *si,
+                                               __u32 tick)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 
@@ -236,7 +242,14 @@ static __always_inline void fill_conn_ref(struct pscope_conn_ref *c, __u64 pid_t
 	__builtin_memcpy(c->remote_addr, si->remote_addr, 16);
 	c->local_port = si->local_port;
 	c->remote_port = si->remote_port;
-	c->tick = current_tick(pid_tgid, seen);
+	c->tick = tick;
+}
+
+/* seen: LOOP_SEEN_* for what the event is (current_tick). */
+static __always_inline void fill_conn_ref(struct pscope_conn_ref *c, __u64 pid_tgid, int fd,
+                                          __u64 sk, const struct pscope_sock_info *si, __u8 seen)
+{
+	fill_conn_ref_tick(c, pid_tgid, fd, sk, si, current_tick(pid_tgid, seen));
 }
 
 static __always_inline void emit_conn_event(__u16 type, __u64 pid_tgid, int fd, __u64 sk,

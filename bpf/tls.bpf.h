@@ -93,8 +93,15 @@ static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 direction, __u8 i
 	a.fd = -1;
 	a.direction = direction;
 	a.is_ex = is_ex;
-	if (bpf_map_update_elem(&active_ssl, &pid_tgid, &a, BPF_ANY))
+	if (bpf_map_update_elem(&active_ssl, &pid_tgid, &a, BPF_ANY)) {
 		count_drop(PSCOPE_DROP_ACTIVE_FULL);
+	} else {
+		/* the data syscalls look active_ssl up only while this is set */
+		struct loop_state *t = bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(),
+		                                            0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (t)
+			t->in_ssl = 1;
+	}
 	mark_tls_proc(tgid, TLS_PROC_OPENSSL);
 	return 0;
 }
@@ -109,11 +116,15 @@ static __always_inline int ssl_resolve_fd(const struct active_ssl *a, __u64 pid_
 
 	if (fd < 0) {
 		p = bpf_map_lookup_elem(&ssl_fd, &k);
-		if (!p)
-			p = bpf_map_lookup_elem(&thread_sock, &pid_tgid);
-		if (!p)
-			return -1;
-		fd = *p;
+		if (p) {
+			fd = *p;
+		} else {
+			struct loop_state *t =
+			    bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0, 0);
+			if (!t || !t->last_fd_1)
+				return -1;
+			fd = t->last_fd_1 - 1;
+		}
 	}
 	bpf_map_update_elem(&ssl_fd, &k, &fd, BPF_ANY);
 	return fd;
@@ -133,6 +144,12 @@ static __always_inline int ssl_exit(struct pt_regs *ctx)
 		return 0;
 	a = *ap;
 	bpf_map_delete_elem(&active_ssl, &pid_tgid);
+	{
+		struct loop_state *t =
+		    bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0, 0);
+		if (t)
+			t->in_ssl = 0;
+	}
 	if (a.is_ex) {
 		__u64 got = 0;
 		if (ret != 1 || bpf_probe_read_user(&got, sizeof(got), (const void *)a.out_len))
