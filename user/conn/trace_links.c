@@ -620,6 +620,14 @@ static struct link_ctx *loop_decide(struct trace_links *tl, struct conn *c, uint
 			return owner;
 		}
 		c->write_parent = 0;
+		if (opened && !loop_synchronous(c)) {
+			/* opened for no request (a timer's fetch), or for one of
+			 * several: its first request is not the write turn's
+			 * (that turn may read another request before the
+			 * connection turns writable) */
+			*ambiguous = opened == 2;
+			return NULL;
+		}
 	}
 	if (timer_safe && loop_synchronous(c)) {
 		/* a loop that calls out from the handler of the read itself:

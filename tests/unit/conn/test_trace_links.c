@@ -383,6 +383,43 @@ static void test_event_loop_turns(void)
 	teardown(&f);
 }
 
+/* A Node timer opens a connection in a turn that read nothing (no owner);
+ * the connection turns writable in a later turn that reads request R, R
+ * still the thread's only request: the timer's request written then is not
+ * R's (the opener decides a connection's first request). A connection that
+ * R's own turn opens stays R's. */
+static void test_timer_opened_connection(void)
+{
+	struct fixture f;
+	struct link_ctx r, timer_call, r_call;
+
+	setup(&f);
+	struct conn *sr = conn_of(&f, 80, 5, PSCOPE_ROLE_SERVER, 8002, 43000);
+	struct conn *tc = conn_of(&f, 80, 6, PSCOPE_ROLE_CLIENT, 43001, 9000);
+	struct conn *rc = conn_of(&f, 80, 7, PSCOPE_ROLE_CLIENT, 43002, 9000);
+
+	memcpy(tc->comm, "node", 5);
+	memcpy(rc->comm, "node", 5);
+	/* turn 1: a timer's fetch opens tc; no request read */
+	trace_links_connect(f.tl, tc, loop_actor(81, 1));
+	/* turn 2: R is read, then tc is writable and the timer's request goes out */
+	trace_links_request(f.tl, sr, loop_actor(81, 2), 100, 0, "");
+	trace_links_io(f.tl, sr, loop_actor(81, 2), true, false, true);
+	trace_links_request(f.tl, tc, loop_actor(81, 2), 101, 0, "");
+	/* turn 2 also opens rc for R; R's request goes out in turn 3 */
+	trace_links_connect(f.tl, rc, loop_actor(81, 2));
+	trace_links_request(f.tl, rc, loop_actor(81, 3), 102, 0, "");
+	trace_links_complete(f.tl, tc, loop_actor(81, 4), true, 0, "", &timer_call);
+	trace_links_complete(f.tl, rc, loop_actor(81, 4), true, 0, "", &r_call);
+	trace_links_complete(f.tl, sr, loop_actor(81, 4), true, 0, "", &r);
+
+	CHECK(!memcmp(timer_call.parent_span_id, zero8, 8));
+	CHECK(memcmp(timer_call.trace_id, r.trace_id, 16) != 0);
+	CHECK(!memcmp(r_call.parent_span_id, r.span_id, 8));
+	CHECK(!memcmp(r_call.trace_id, r.trace_id, 16));
+	teardown(&f);
+}
+
 /* Log lines: the actor's server request now, by the client-span rules. */
 static void test_context_for_logs(void)
 {
@@ -695,6 +732,7 @@ int main(void)
 	RUN(test_goroutine_and_no_process_fallback);
 	RUN(test_event_loop_turns);
 	RUN(test_synchronous_loop);
+	RUN(test_timer_opened_connection);
 	RUN(test_http2_streams_out_of_order);
 	RUN(test_thread_table_growth);
 	return unit_summary("test_trace_links");
