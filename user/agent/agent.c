@@ -992,6 +992,15 @@ static void update_self_metrics(struct agent *a)
 		for (int r = 0; r < PSCOPE_DROP__COUNT; r++)
 			metrics_set_self_counter(m, "periscope.events.dropped", "reason",
 			                         loader_drop_reason_name(r), drops[r]);
+	if (a->cpu_rings) {
+		/* per-CPU rings: records skipped as damaged (never expected), and
+		 * records handed over after younger ones (a producer stalled past
+		 * the merge's grace period) */
+		metrics_set_self_counter(m, "periscope.events.dropped", "reason", "ring_corrupt",
+		                         cpu_rings_corrupt(a->cpu_rings));
+		metrics_set_self_counter(m, "periscope.events.late", NULL, NULL,
+		                         cpu_rings_late(a->cpu_rings));
+	}
 	metrics_set_self_counter(m, "periscope.spans.created", NULL, NULL, a->stats.spans);
 	metrics_set_self_counter(m, "periscope.spans.unsampled", NULL, NULL,
 	                         a->stats.spans_unsampled);
