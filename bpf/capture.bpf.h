@@ -74,9 +74,7 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
 	}
 	/* the thread's state: its loop tick, and for TLS library users its SSL
 	 * call in flight and last socket */
-	struct loop_state *t = bpf_task_storage_get(
-	    &loop_ticks, bpf_get_current_task_btf(), 0,
-	    (proc_flags & TLS_PROC_OPENSSL) ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+	struct loop_state *t = thread_state(proc_flags & TLS_PROC_OPENSSL);
 	if (t && (proc_flags & TLS_PROC_OPENSSL)) {
 		/* a process that maps a TLS library (or called one: ssl_enter) */
 		if (t->in_ssl) {
@@ -176,8 +174,7 @@ static __always_inline int poll_return(long ret, __s64 timeout_ns)
 
 	if (ret < 0)
 		return 0; /* interrupted: the loop waits again */
-	t = bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0,
-	                         BPF_LOCAL_STORAGE_GET_F_CREATE);
+	t = thread_state(1);
 	if (!t)
 		return 0;
 	now = bpf_ktime_get_ns();

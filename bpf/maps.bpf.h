@@ -255,6 +255,12 @@ struct {
 	__type(value, __u8);
 } go_procs SEC(".maps");
 
+/* PROC_GO_HTTP when tgid's net/http client probes fired. */
+static __always_inline __u8 go_http_flag(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&go_procs, &tgid) ? PROC_GO_HTTP : 0;
+}
+
 /* Executables the agent looked at and found nothing to probe in (no Go, no
  * OpenSSL of their own), by file: their exec is not worth waking it for. */
 struct {
@@ -307,6 +313,13 @@ struct {
 	__type(key, int);
 	__type(value, struct loop_state);
 } loop_ticks SEC(".maps");
+
+/* The current thread's state; with create, made on first use. */
+static __always_inline struct loop_state *thread_state(__u64 create)
+{
+	return bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0,
+	                            create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
 
 /* Per process: its log writes in the current one-second window (rate limit). */
 struct log_window {
@@ -371,8 +384,8 @@ static __always_inline __u64 ringbuf_flags(__u32 size)
  * here that was ~550 ns per event: more than everything else an event does.
  * These rings take no lock: a CPU's producers claim space by
  * compare-and-swap. The loader sets cpu_ring_mask (ring size - 1) and sizes
- * the map; 0 keeps every event on `events` (--ringbuf), whose records then
- * only wake the consumer. */
+ * the map; 0 keeps every event on `events` (--shared-ringbuf); with the
+ * rings, `events` only wakes the consumer. */
 const volatile __u64 cpu_ring_mask = 0;
 
 struct {

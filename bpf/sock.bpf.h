@@ -153,9 +153,7 @@ static __always_inline __u8 proc_flags_lookup(__u32 tgid)
 
 	if (tls)
 		f |= *tls & (TLS_PROC_OPENSSL | TLS_PROC_GO);
-	if (bpf_map_lookup_elem(&go_procs, &tgid))
-		f |= PROC_GO_HTTP;
-	return f;
+	return f | go_http_flag(tgid);
 }
 
 /* The flags of the process tgid using socket si, cached in si until a flag
@@ -203,9 +201,7 @@ static __always_inline __u32 loop_tick_at(struct loop_state *t, __u8 seen, __u64
 
 static __always_inline __u32 current_tick(__u64 pid_tgid, __u8 seen)
 {
-	struct loop_state *t = bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0, 0);
-
-	return loop_tick_at(t, seen, bpf_ktime_get_ns());
+	return loop_tick_at(thread_state(0), seen, bpf_ktime_get_ns());
 }
 
 /* An event-loop thread read something that makes no event (not a TCP socket,
@@ -218,7 +214,7 @@ static __always_inline void loop_mark_untraced(__u8 direction)
 
 	if (direction != PSCOPE_DIR_INGRESS)
 		return;
-	t = bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0, 0);
+	t = thread_state(0);
 	if (t && t->blocking)
 		t->untraced = 1;
 }

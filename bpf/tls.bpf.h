@@ -97,8 +97,7 @@ static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 direction, __u8 i
 		count_drop(PSCOPE_DROP_ACTIVE_FULL);
 	} else {
 		/* the data syscalls look active_ssl up only while this is set */
-		struct loop_state *t = bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(),
-		                                            0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		struct loop_state *t = thread_state(1);
 		if (t)
 			t->in_ssl = 1;
 	}
@@ -119,8 +118,7 @@ static __always_inline int ssl_resolve_fd(const struct active_ssl *a, __u64 pid_
 		if (p) {
 			fd = *p;
 		} else {
-			struct loop_state *t =
-			    bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0, 0);
+			struct loop_state *t = thread_state(0);
 			if (!t || !t->last_fd_1)
 				return -1;
 			fd = t->last_fd_1 - 1;
@@ -145,8 +143,7 @@ static __always_inline int ssl_exit(struct pt_regs *ctx)
 	a = *ap;
 	bpf_map_delete_elem(&active_ssl, &pid_tgid);
 	{
-		struct loop_state *t =
-		    bpf_task_storage_get(&loop_ticks, bpf_get_current_task_btf(), 0, 0);
+		struct loop_state *t = thread_state(0);
 		if (t)
 			t->in_ssl = 0;
 	}
@@ -299,7 +296,7 @@ static __always_inline int go_tls_on_entry(struct pt_regs *ctx)
 				count_drop(PSCOPE_DROP_ACTIVE_FULL);
 			return emit_plaintext(
 			    pid_tgid, fd, sk, &a, a.out_len, PSCOPE_SRC_GO_TLS_WRITE,
-			    go_effective_goroutine(k.tgid, k.g, proc_flags_lookup(k.tgid)));
+			    go_effective_goroutine(k.tgid, k.g, go_http_flag(k.tgid)));
 		}
 	}
 	if (bpf_map_update_elem(&go_tls_active, &k, &a, BPF_ANY))
@@ -365,7 +362,7 @@ static __always_inline int go_tls_on_ret(struct pt_regs *ctx)
 	                      a.direction == PSCOPE_DIR_INGRESS ? PSCOPE_SRC_GO_TLS_READ
 	                                                        : PSCOPE_SRC_GO_TLS_WRITE,
 	                      a.direction == PSCOPE_DIR_EGRESS
-	                          ? go_effective_goroutine(k.tgid, k.g, proc_flags_lookup(k.tgid))
+	                          ? go_effective_goroutine(k.tgid, k.g, go_http_flag(k.tgid))
 	                          : k.g);
 }
 

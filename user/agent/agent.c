@@ -893,23 +893,18 @@ static void drain_events(struct agent *a, bool all)
 		printer_flush(a->printer);
 }
 
-static void drain_ringbuf(struct agent *a)
-{
-	drain_events(a, false);
-}
-
 static void on_ringbuf_ready(void *ctx, int fd, uint32_t events)
 {
 	(void)fd;
 	(void)events;
-	drain_ringbuf(ctx);
+	drain_events(ctx, false);
 }
 
 static void on_poll_timer(void *ctx)
 {
 	struct agent *a = ctx;
 
-	drain_ringbuf(a);
+	drain_events(a, false);
 	if (a->tls)
 		tls_probes_tick(a->tls, clock_ns(CLOCK_MONOTONIC));
 	if (a->log_lines) {
@@ -1443,12 +1438,14 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 	lc.request_capture_size = cfg->request_capture_size;
 	lc.ringbuf_bytes = cfg->ringbuf_bytes;
 	lc.max_sockets = cfg->max_connections;
-	/* woken before an eighth of the buffer is used, whichever CPUs filled it */
+	/* woken before an eighth of a CPU's ring (or of the shared buffer,
+	 * whichever CPUs filled it) is used */
 	ncpus = libbpf_num_possible_cpus();
-	lc.wakeup_bytes = cfg->ringbuf_bytes / 8 / (uint64_t)(ncpus > 0 ? ncpus : 1);
-	if (!cfg->shared_ringbuf) {
+	if (cfg->shared_ringbuf) {
+		lc.wakeup_bytes = cfg->ringbuf_bytes / 8 / (uint64_t)(ncpus > 0 ? ncpus : 1);
+	} else {
 		lc.cpu_ring_bytes = cpu_ring_bytes(cfg->ringbuf_bytes, ncpus, cfg->ringbuf_set);
-		lc.wakeup_bytes = lc.cpu_ring_bytes / 8; /* an eighth of each CPU's ring */
+		lc.wakeup_bytes = lc.cpu_ring_bytes / 8;
 	}
 	lc.pids = cfg->pids;
 	lc.n_pids = cfg->n_pids;
