@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-/* capture.bpf.h — data capture: the exit tracepoints of the data syscalls read their
- * arguments from the user registers saved at entry, check the socket, and tail-call io_exit,
- * which copies the bytes moved (bounded) into a per-CPU scratch event and sends it through the
- * ring buffer; a failed send flags the socket's next event as following a loss. */
+/* capture.bpf.h — data capture: the socket tracepoints (Linux >= 6.3; else the exit
+ * tracepoints of the data syscalls, which check the fd's socket) read the syscall's arguments
+ * from the user registers saved at entry and tail-call io_exit, which copies the bytes moved
+ * (bounded) into a per-CPU scratch event and sends it through the ring buffer; a failed send
+ * flags the socket's next event as following a loss. */
 #ifndef PERISCOPE_CAPTURE_BPF_H
 #define PERISCOPE_CAPTURE_BPF_H
 
@@ -34,28 +35,17 @@ static __always_inline __u32 current_r14(void)
 #endif
 }
 
-/* A data syscall returned ret > 0 bytes: if fd is a traced TCP socket, hand
- * it to io_exit (tail call), which copies the payload and emits the event. */
-static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u64 count, __u8 kind,
-                                    __u8 source, __u8 direction)
+/* ret > 0 bytes moved on TCP socket sk (fd in the current process): hand it to
+ * io_exit (tail call), which copies the payload and emits the event. tp: the
+ * caller is a socket tracepoint (tracing program), not a syscall exit. */
+static __always_inline int io_start_sk(void *ctx, long ret, int fd, struct sock *sk, __u64 buf,
+                                       __u64 count, __u8 kind, __u8 source, __u8 direction,
+                                       const int tp, struct loop_state *t)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
 	__u32 zero = 0;
 
-	if (ret <= 0) {
-		/* an end or an error (not "try again") wakes work we do not see */
-		if (ret != -11 /* EAGAIN */ && ret != -4 /* EINTR */)
-			loop_mark_untraced(direction);
-		return 0;
-	}
-	if (!pid_traced(tgid))
-		return 0;
-	struct sock *sk = sock_from_fd(fd);
-	if (!sk) {
-		loop_mark_untraced(direction);
-		return 0;
-	}
 	struct pscope_sock_info *si = sock_info_get(sk);
 	if (!si) {
 		loop_mark_untraced(direction);
@@ -74,7 +64,8 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
 	}
 	/* the thread's state: its loop tick, and for TLS library users its SSL
 	 * call in flight and last socket */
-	struct loop_state *t = thread_state(proc_flags & TLS_PROC_OPENSSL);
+	if (!t)
+		t = thread_state(proc_flags & TLS_PROC_OPENSSL);
 	if (t && (proc_flags & TLS_PROC_OPENSSL)) {
 		/* a process that maps a TLS library (or called one: ssl_enter) */
 		if (t->in_ssl) {
@@ -101,6 +92,7 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
 	a->enter_ns = bpf_ktime_get_ns(); /* the exit: entry is not observed */
 	a->tick =
 	    loop_tick_at(t, direction == PSCOPE_DIR_INGRESS ? LOOP_SEEN_READ : 0, a->enter_ns);
+	a->ret = ret;
 	a->sk = (__u64)sk;
 	a->buf = buf;
 	a->count = count;
@@ -109,11 +101,31 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
 	a->source = source;
 	a->direction = direction;
 	a->si = *si;
-	bpf_tail_call(ctx, &io_exit_prog,
-	              direction == PSCOPE_DIR_INGRESS && si->role == PSCOPE_ROLE_SERVER
-	                  ? IO_EXIT_REQUEST
-	                  : IO_EXIT_DEFAULT);
+	__u32 slot = direction == PSCOPE_DIR_INGRESS && si->role == PSCOPE_ROLE_SERVER
+	                 ? IO_EXIT_REQUEST
+	                 : IO_EXIT_DEFAULT;
+	if (tp)
+		bpf_tail_call(ctx, &io_tp_prog, slot);
+	else
+		bpf_tail_call(ctx, &io_exit_prog, slot);
 	return 0;
+}
+
+/* A data syscall returned ret bytes (the syscall-exit path): if fd is a
+ * traced TCP socket, io_start_sk takes it. */
+static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u64 count, __u8 kind,
+                                    __u8 source, __u8 direction)
+{
+	if (ret <= 0)
+		return 0;
+	if (!pid_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	struct sock *sk = sock_from_fd(fd);
+	if (!sk) {
+		loop_mark_untraced(direction);
+		return 0;
+	}
+	return io_start_sk(ctx, ret, fd, sk, buf, count, kind, source, direction, 0, NULL);
 }
 
 /* Event-loop turns. A turn begins when the thread returns from epoll; its work
@@ -335,17 +347,20 @@ static __always_inline void finish_data(struct scratch_event *s, long ret, __u32
  * syscall io_start handed over and sends the event. A write of more iovec
  * entries than one pass walks (gRPC C core: ~25 per call) goes on in
  * io_exit_more, a third tail call, which sends the event. */
-static __always_inline int io_exit_capture(struct trace_event_raw_sys_exit *ctx, __u32 cap)
+static __always_inline int io_exit_capture(void *ctx, __u32 cap, const int tp)
 {
-	long ret = ctx->ret;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 zero = 0;
 	struct active_io *ap = bpf_map_lookup_elem(&active_io, &zero);
 	struct active_io a;
+	long ret;
 
-	if (!ap || ret <= 0)
+	if (!ap)
 		return 0;
 	a = *ap;
+	ret = a.ret;
+	if (ret <= 0)
+		return 0;
 
 	if (!a.si.checked) {
 		/* Data has flowed, so an agent connection has finished connect(): its
@@ -360,14 +375,14 @@ static __always_inline int io_exit_capture(struct trace_event_raw_sys_exit *ctx,
 		}
 	}
 
+	if (cap > PSCOPE_CAPTURE_MAX)
+		cap = PSCOPE_CAPTURE_MAX;
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct scratch_event *s = bpf_map_lookup_elem(&scratch, &cpu);
 	if (!s)
 		return 0;
 	struct pscope_data_event *e = (struct pscope_data_event *)s->raw;
 	__u8 *payload = s->raw + sizeof(*e);
-	if (cap > PSCOPE_CAPTURE_MAX)
-		cap = PSCOPE_CAPTURE_MAX;
 
 	e->hdr.type = PSCOPE_EV_DATA;
 	e->hdr.flags = a.si.lost ? PSCOPE_EVF_LOST : 0;
@@ -405,7 +420,10 @@ static __always_inline int io_exit_capture(struct trace_event_raw_sys_exit *ctx,
 		copy_iov_pass(payload, ap, cap);
 		captured = ap->off;
 		if (iov_more(ap, cap)) {
-			bpf_tail_call(ctx, &io_exit_prog, IO_EXIT_MORE);
+			if (tp)
+				bpf_tail_call(ctx, &io_tp_prog, IO_EXIT_MORE);
+			else
+				bpf_tail_call(ctx, &io_exit_prog, IO_EXIT_MORE);
 			count_drop(PSCOPE_DROP_IOV_LIMIT); /* the tail call failed */
 		} else if (ap->left && ap->off < cap && !ap->fault) {
 			count_drop(PSCOPE_DROP_IOV_LIMIT);
@@ -418,13 +436,12 @@ send:
 
 /* The second pass over a long iovec array (iovecs MAX_IOV..2*MAX_IOV-1) into
  * the event io_exit_capture left in this CPU's scratch slot; sends it. */
-SEC("tracepoint/syscalls/sys_exit_writev")
-int io_exit_more(struct trace_event_raw_sys_exit *ctx)
+static __always_inline int io_exit_more_pass(void)
 {
 	__u32 zero = 0;
 	struct active_io *ap = bpf_map_lookup_elem(&active_io, &zero);
 
-	if (!ap || ctx->ret <= 0)
+	if (!ap || ap->ret <= 0)
 		return 0;
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct scratch_event *s = bpf_map_lookup_elem(&scratch, &cpu);
@@ -437,8 +454,14 @@ int io_exit_more(struct trace_event_raw_sys_exit *ctx)
 	copy_iov_pass(payload, ap, cap);
 	if (ap->left && ap->off < cap && !ap->fault)
 		count_drop(PSCOPE_DROP_IOV_LIMIT);
-	finish_data(s, ctx->ret, ap->off, cap, ap->sk, ap->si.lost);
+	finish_data(s, ap->ret, ap->off, cap, ap->sk, ap->si.lost);
 	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_writev")
+int io_exit_more(struct trace_event_raw_sys_exit *ctx)
+{
+	return io_exit_more_pass();
 }
 
 /* Every data syscall's exit jumps to one of these (tail calls), so the copy
@@ -448,14 +471,35 @@ int io_exit_more(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_exit_read")
 int io_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return io_exit_capture(ctx, capture_size);
+	return io_exit_capture(ctx, capture_size, 0);
 }
 
 /* Reads of a server connection: request heads get the larger capture. */
 SEC("tracepoint/syscalls/sys_exit_read")
 int io_exit_request(struct trace_event_raw_sys_exit *ctx)
 {
-	return io_exit_capture(ctx, request_capture_size);
+	return io_exit_capture(ctx, request_capture_size, 0);
+}
+
+/* The same three for the socket tracepoints (tracing programs, io_tp_prog;
+ * never attached). sock_send_length and sock_recv_length share one
+ * prototype, so both may tail-call these. */
+SEC("tp_btf/sock_send_length")
+int io_tp_exit(void *ctx)
+{
+	return io_exit_capture(ctx, capture_size, 1);
+}
+
+SEC("tp_btf/sock_send_length")
+int io_tp_request(void *ctx)
+{
+	return io_exit_capture(ctx, request_capture_size, 1);
+}
+
+SEC("tp_btf/sock_send_length")
+int io_tp_more(void *ctx)
+{
+	return io_exit_more_pass();
 }
 
 /* ---- stdout/stderr (--logs) ---- */
@@ -591,9 +635,10 @@ int log_exit(struct trace_event_raw_sys_exit *ctx)
 
 #define ARG(n) (ctx->args[n])
 
-#define EXIT_ARGS(name)                                                                            \
+#define EXIT_ARGS(name) EXIT_ARGS_AS(name, exit_##name)
+#define EXIT_ARGS_AS(name, prog)                                                                   \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                                 \
-	int exit_##name(struct trace_event_raw_sys_exit *ctx)                                      \
+	int prog(struct trace_event_raw_sys_exit *ctx)                                             \
 	{                                                                                          \
 		long ret = ctx->ret;                                                               \
 		if (ret <= 0)                                                                      \
@@ -655,6 +700,186 @@ EXIT_ARGS(sendfile64)
 	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), 0, SYSCALL_ARG(regs, 3), IO_NONE,
 			PSCOPE_SRC_SENDFILE, PSCOPE_DIR_EGRESS);
 }
+/* With the socket tracepoints and --logs: the write exits look at
+ * stdout/stderr only (sockets are sock_send's). */
+EXIT_ARGS_AS(write, log_only_write)
+	LOG_FIRST((int)SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2), IO_BUF,
+		  PSCOPE_SRC_WRITE)
+	return 0;
+}
+
+EXIT_ARGS_AS(writev, log_only_writev)
+	LOG_FIRST((int)SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2), IO_IOV,
+		  PSCOPE_SRC_WRITEV)
+	return 0;
+}
 /* clang-format on */
+
+/* ---- socket tracepoints (Linux >= 6.3) ----
+ * sock:sock_send_length and sock:sock_recv_length fire inside sock_sendmsg
+ * and sock_recvmsg, for socket I/O only, and hand over the struct sock: no
+ * fd-table walk, and no program at all on the reads and writes of files,
+ * pipes and ttys (the loader then leaves the data syscalls' exits alone;
+ * read/readv keep a small exit for event-loop turns, loop_read_exit). The
+ * syscall's arguments are still in the user registers saved at entry. */
+
+#ifdef __TARGET_ARCH_x86
+#define SYSCALL_NR(regs) ((long)(regs)->orig_ax)
+#define NR_READ          0
+#define NR_WRITE         1
+#define NR_READV         19
+#define NR_WRITEV        20
+#define NR_SENDFILE      40
+#define NR_SENDTO        44
+#define NR_RECVFROM      45
+#define NR_SENDMSG       46
+#define NR_RECVMSG       47
+#else /* the generic table (arm64) */
+#define SYSCALL_NR(regs) ((long)BPF_CORE_READ(regs, syscallno))
+#define NR_READ          63
+#define NR_WRITE         64
+#define NR_READV         65
+#define NR_WRITEV        66
+#define NR_SENDFILE      71
+#define NR_SENDTO        206
+#define NR_RECVFROM      207
+#define NR_SENDMSG       211
+#define NR_RECVMSG       212
+#endif
+#define PF_IO_WORKER 0x00000010
+#define PF_KTHREAD   0x00200000
+
+/* A TCP (or other stream) socket of IPv4/IPv6 that a process holds as a
+ * file: kernel sockets (NFS, iSCSI, ...) have none. */
+static __always_inline int stream_user_sock(struct sock *sk)
+{
+	struct socket *sock;
+	__u16 family = sk->__sk_common.skc_family;
+
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	if (sk->sk_type != SOCK_STREAM)
+		return 0;
+	sock = sk->sk_socket;
+	return sock && sock->file;
+}
+
+/* ret bytes moved by a send (egress) or receive on sk, inside the current
+ * syscall: which syscall (its number) says where the user's bytes are. Not
+ * a data syscall of the process itself (io_uring, sendmmsg, splice, a
+ * kernel thread): left alone, as the syscall-exit path does. */
+static __always_inline int sock_data(void *ctx, struct sock *sk, int ret, __u8 direction)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct loop_state *t = NULL;
+	struct pt_regs *regs;
+	__u64 buf, count;
+	__u8 kind, source;
+	long nr;
+
+	if (task->flags & (PF_KTHREAD | PF_IO_WORKER))
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	nr = SYSCALL_NR(regs);
+	buf = SYSCALL_ARG(regs, 1);
+	count = SYSCALL_ARG(regs, 2);
+	if (direction == PSCOPE_DIR_INGRESS) {
+		if (nr == NR_READ || nr == NR_READV) {
+			/* its exit (loop_read_exit) must not take it for a pipe */
+			t = thread_state(0);
+			if (t)
+				t->sock_read = 1;
+			kind = nr == NR_READ ? IO_BUF : IO_IOV;
+			source = nr == NR_READ ? PSCOPE_SRC_READ : PSCOPE_SRC_READV;
+		} else if (nr == NR_RECVFROM) {
+			kind = IO_BUF;
+			source = PSCOPE_SRC_RECVFROM;
+		} else if (nr == NR_RECVMSG) {
+			kind = IO_MSG;
+			source = PSCOPE_SRC_RECVMSG;
+			count = 0;
+		} else {
+			return 0;
+		}
+	} else {
+		if (nr == NR_WRITE) {
+			kind = IO_BUF;
+			source = PSCOPE_SRC_WRITE;
+		} else if (nr == NR_WRITEV) {
+			kind = IO_IOV;
+			source = PSCOPE_SRC_WRITEV;
+		} else if (nr == NR_SENDTO) {
+			kind = IO_BUF;
+			source = PSCOPE_SRC_SENDTO;
+		} else if (nr == NR_SENDMSG) {
+			kind = IO_MSG;
+			source = PSCOPE_SRC_SENDMSG;
+			count = 0;
+		} else if (nr == NR_SENDFILE) {
+			/* one event per chunk the splice sends: bytes, no buffer */
+			kind = IO_NONE;
+			source = PSCOPE_SRC_SENDFILE;
+			buf = 0;
+			count = SYSCALL_ARG(regs, 3);
+		} else {
+			return 0;
+		}
+	}
+	if (ret <= 0)
+		return 0; /* as at the syscall exits: an end, an error, "try again" */
+	if (!pid_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	if (!stream_user_sock(sk)) {
+		loop_mark_untraced(direction);
+		return 0;
+	}
+	return io_start_sk(ctx, ret, (int)SYSCALL_ARG(regs, 0), sk, buf, count, kind, source,
+	                   direction, 1, t);
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(sock_send, struct sock *sk, int ret, int flags)
+{
+	return sock_data(ctx, sk, ret, PSCOPE_DIR_EGRESS);
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(sock_recv, struct sock *sk, int ret, int flags)
+{
+	if (flags & MSG_PEEK)
+		return 0;
+	return sock_data(ctx, sk, ret, PSCOPE_DIR_INGRESS);
+}
+
+/* With the socket tracepoints, the exit of read()/readv(): a read of
+ * something we do not follow (a pipe, an eventfd, a file) in an event
+ * loop's turn may run work for what it read (loop_mark_untraced). A socket's
+ * read was seen by sock_recv, which marked it. */
+static __always_inline int loop_read_exit(long ret)
+{
+	struct loop_state *t = thread_state(0);
+
+	if (!t)
+		return 0;
+	if (t->sock_read) {
+		t->sock_read = 0;
+		return 0;
+	}
+	if (t->blocking && ret > 0)
+		t->untraced = 1;
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_read")
+int loop_exit_read(struct trace_event_raw_sys_exit *ctx)
+{
+	return loop_read_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_readv")
+int loop_exit_readv(struct trace_event_raw_sys_exit *ctx)
+{
+	return loop_read_exit(ctx->ret);
+}
 
 #endif

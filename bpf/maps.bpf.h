@@ -40,6 +40,7 @@ enum io_kind {
  * tail call runs on the same CPU, so one per-CPU slot carries it). */
 struct active_io {
 	__u64 enter_ns;
+	__s64 ret; /* bytes moved (> 0) */
 	__u64 sk;
 	__u64 buf;   /* buffer, iovec array or msghdr */
 	__u64 count; /* buffer length or iovec count */
@@ -201,6 +202,16 @@ struct {
 	__type(value, __u32);
 } io_exit_prog SEC(".maps");
 
+/* The same handlers as tracing programs, for the socket tracepoints (a tail
+ * call stays within one program type): slots IO_EXIT_DEFAULT,
+ * IO_EXIT_REQUEST and IO_EXIT_MORE. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u32);
+} io_tp_prog SEC(".maps");
+
 /* One slot per CPU, indexed by CPU id (a per-CPU array value is limited to 32 KiB).
  * The loader sets max_entries to the number of possible CPUs. */
 struct {
@@ -302,7 +313,10 @@ struct loop_state {
 	 * then is active_ssl looked up). */
 	__s32 last_fd_1;
 	__u8 in_ssl;
-	__u8 pad[3];
+	/* the socket tracepoints saw this read()/readv() move a socket's
+	 * bytes: its exit has nothing to mark (loop_read_exit) */
+	__u8 sock_read;
+	__u8 pad[2];
 };
 
 /* Task storage: a pointer held by the task itself, no hashing and no LRU bookkeeping on every

@@ -181,9 +181,11 @@ class Nginx(_Server):
     Locations: /static/a.txt (200, small), /static/big.bin (200, 200 KiB), /echo (200),
     /missing (404), /fail (500), /redirect (302).
     Access log line: `METHOD URI STATUS "REQUEST" "TRACEPARENT"`.
+    sendfile: `sendfile on` (Debian's default nginx.conf has it; the tests' default is off), and
+    a second log, body_sizes(), of each response's body bytes.
     """
 
-    def __init__(self, listen=None):
+    def __init__(self, listen=None, sendfile=False):
         super().__init__("nginx")
         os.makedirs(os.path.join(self.dir, "html", "static"))
         os.makedirs(os.path.join(self.dir, "tmp"))
@@ -201,6 +203,12 @@ class Nginx(_Server):
                     "access_log {dir}/access.log e2e;\n"
                     "    log_format peer '$remote_addr $remote_port $request_uri';\n"
                     "    access_log {dir}/peers.log peer;")
+            if sendfile:
+                conf = conf.replace("sendfile off;", "sendfile on;").replace(
+                    "access_log {dir}/access.log e2e;",
+                    "access_log {dir}/access.log e2e;\n"
+                    "    log_format sizes '$uri $status $body_bytes_sent';\n"
+                    "    access_log {dir}/sizes.log sizes;")
             f.write(conf.format(dir=self.dir, port=self.port))
         self._spawn([NGINX, "-p", self.dir, "-c", self.conf_path, "-e",
                      os.path.join(self.dir, "error.log")])
@@ -210,6 +218,11 @@ class Nginx(_Server):
 
     def stop(self, sig=signal.SIGQUIT):
         super().stop(sig)
+
+    def body_sizes(self):
+        """With sendfile: (uri, status, body bytes sent) per request, as logged."""
+        with open(os.path.join(self.dir, "sizes.log")) as f:
+            return [(u, int(st), int(n)) for u, st, n in (line.split() for line in f)]
 
     def peers(self):
         """With listen: (remote address, remote port, request uri) per request, as logged."""

@@ -296,5 +296,75 @@ def otlp_export_matches_json():
             agent.stop_and_check()
 
 
+def kernel_has_socket_tracepoints():
+    """sock:sock_send_length / sock_recv_length as BTF tracepoints (Linux >= 6.3)."""
+    try:
+        with open("/sys/kernel/btf/vmlinux", "rb") as f:
+            btf = f.read()
+    except OSError:
+        return False
+    return b"btf_trace_sock_send_length" in btf and b"btf_trace_sock_recv_length" in btf
+
+
+def data_hooks_of(agent):
+    ready = [r for r in agent.log_records if r.get("msg") == "ready"]
+    check(ready, "no ready log line")
+    return ready[-1].get("data_hooks")
+
+
+def serve_and_compare(agent_args, want_hooks):
+    """nginx with sendfile on, driven over keep-alive connections (static files go out with
+    sendfile(2), the rest with writev): SERVER and CLIENT spans against the access log, and the
+    response body bytes the metrics counted against the bytes nginx logged."""
+    prom = servers.free_port()
+    with Nginx(sendfile=True) as nginx, \
+            lib.Agent(args=["--port", str(nginx.port), "--prometheus", "127.0.0.1:%d" % prom]
+                      + agent_args) as agent:
+        agent.wait_ready()
+        check_eq(data_hooks_of(agent), want_hooks, "data hooks in the ready line")
+        base = "http://127.0.0.1:%d" % nginx.port
+        paths = ["/static/big.bin", "/static/a.txt", "/echo", "/missing", "/fail"] * 8
+        codes, pid = curl([base + p for p in paths])
+        check_eq(len(codes), len(paths), "curl answers")
+        seen, _ = drive_mixed(base)
+        seen += [("GET", p, c) for p, c in zip(paths, codes)]
+        nginx.wait_log_lines(len(seen))
+        want = collections.Counter((m, u, st) for m, u, st, _ in nginx.requests())
+        srv = agent.wait_for_spans(server_spans(nginx), len(seen))
+        got = collections.Counter(span_key(s) for s in srv)
+        if got != want:
+            raise AssertionError("SERVER spans differ from the access log: missing %s, extra %s"
+                                 % (dict(want - got), dict(got - want)))
+        cli = agent.wait_for_spans(client_spans(nginx.port), len(seen), settle=0)
+        check_eq(collections.Counter(span_key(s) for s in cli), collections.Counter(seen),
+                 "curl CLIENT spans (method, path, status)")
+        sizes = nginx.body_sizes()
+        metrics = lib.parse_prom(lib.scrape(prom))
+        counted = sum(v for name, _, v in metrics
+                      if name == "http_server_response_body_size_bytes_sum")
+        logged = sum(n for _, _, n in sizes)
+        big = sum(1 for u, st, n in sizes if u == "/static/big.bin" and n == 204800)
+        print("  %s: %d requests, %d SERVER / %d CLIENT spans; response bodies %d bytes counted, "
+              "%d logged (%d of 204800 bytes by sendfile)"
+              % (want_hooks, len(seen), len(srv), len(cli), counted, logged, big))
+        check(big >= 9, "nginx sent big.bin whole %d times" % big)
+        check_eq(int(counted), logged, "response body bytes (metrics vs access log)")
+        agent.stop_and_check()
+
+
+@test
+def socket_tracepoints_match_access_log():
+    """The default data path where the kernel has the socket tracepoints."""
+    if not kernel_has_socket_tracepoints():
+        lib.skip("the kernel has no sock_send_length/sock_recv_length tracepoints")
+    serve_and_compare([], "socket tracepoints")
+
+
+@test
+def syscall_exits_match_access_log():
+    """--syscall-data: the syscall-exit path (older kernels' only one) stays right."""
+    serve_and_compare(["--syscall-data"], "syscall exits")
+
+
 if __name__ == "__main__":
     sys.exit(lib.run_tests())

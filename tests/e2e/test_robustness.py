@@ -634,6 +634,12 @@ def shared_ringbuf_overflow_counted_no_wrong_spans():
     ring_overflow(["--shared-ringbuf", "--ringbuf-size", "65536"], per_cpu=False)
 
 
+@test
+def syscall_data_overflow_counted_no_wrong_spans():
+    """The same storm with the data taken at the syscall exits (--syscall-data)."""
+    ring_overflow(["--syscall-data", "--ringbuf-size", "65536"], per_cpu=True)
+
+
 def ring_overflow(ring_args, per_cpu):
     lib.require_agent()
     check(os.access(WRK, os.X_OK), "wrk is not installed")

@@ -1452,6 +1452,7 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 	lc.ports = cfg->ports;
 	lc.n_ports = cfg->n_ports;
 	lc.logs = cfg->logs;
+	lc.syscall_data = cfg->syscall_data;
 	/* the kernel's budget is in writes: a write holds at least one line */
 	lc.log_writes_per_sec = cfg->logs_rate;
 	rc = loader__new(&lc, &a->loader, err, sizeof(err));
@@ -1561,9 +1562,12 @@ int agent_run(struct agent *a)
 	bool detaching;
 	int rc;
 
-	log_msg(a->log, LOG_INFO, "ready", "probes", LOG_INT(loader_probe_count(a->loader)), "pid",
-	        LOG_INT(getpid()), "capture_size", LOG_INT(a->cfg->capture_size), "logs",
-	        LOG_INT(a->cfg->logs), NULL);
+	log_msg(
+	    a->log, LOG_INFO, "ready", "probes", LOG_INT(loader_probe_count(a->loader)), "pid",
+	    LOG_INT(getpid()), "capture_size", LOG_INT(a->cfg->capture_size), "logs",
+	    LOG_INT(a->cfg->logs), "data_hooks",
+	    LOG_STR(loader_socket_tracepoints(a->loader) ? "socket tracepoints" : "syscall exits"),
+	    NULL);
 	rc = event_loop_run(a->loop);
 	drain_events(a, true);
 	release_held(a, true);

@@ -22,6 +22,7 @@ enum {
 	OPT_REQUEST_CAPTURE,
 	OPT_RINGBUF,
 	OPT_SHARED_RINGBUF,
+	OPT_SYSCALL_DATA,
 	OPT_MAX_CONNS,
 	OPT_PROMETHEUS,
 	OPT_NO_PROMETHEUS,
@@ -52,6 +53,7 @@ static const struct option long_options[] = {
     {"request-capture-size", required_argument, NULL, OPT_REQUEST_CAPTURE},
     {"ringbuf-size", required_argument, NULL, OPT_RINGBUF},
     {"shared-ringbuf", no_argument, NULL, OPT_SHARED_RINGBUF},
+    {"syscall-data", no_argument, NULL, OPT_SYSCALL_DATA},
     {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
     {"prometheus", required_argument, NULL, OPT_PROMETHEUS},
     {"no-prometheus", no_argument, NULL, OPT_NO_PROMETHEUS},
@@ -129,6 +131,8 @@ void config_usage(FILE *out)
 	    "                           8388608; per CPU at least 256 KiB, or 64 KiB when set)\n"
 	    "  --shared-ringbuf         one BPF ring buffer for all CPUs instead of a lock-free\n"
 	    "                           ring per CPU (slower: a lock per event)\n"
+	    "  --syscall-data           capture socket data at the data syscalls' exits even\n"
+	    "                           where the kernel has socket tracepoints (Linux >= 6.3)\n"
 	    "  --max-connections N      connections tracked at once (default 262144)\n"
 	    "  --no-tls                 do not attach uprobes to TLS libraries (libssl, node, Go "
 	    "crypto/tls)\n"
@@ -257,6 +261,9 @@ int config_parse(struct config *c, int argc, char **argv, char *err, size_t err_
 			break;
 		case OPT_SHARED_RINGBUF:
 			c->shared_ringbuf = true;
+			break;
+		case OPT_SYSCALL_DATA:
+			c->syscall_data = true;
 			break;
 		case OPT_MAX_CONNS:
 			if (parse_u64(optarg, 16, 1u << 24, &v))

@@ -39,6 +39,7 @@ struct config {
 	uint32_t ringbuf_bytes;
 	bool ringbuf_set;    /* --ringbuf-size given */
 	bool shared_ringbuf; /* --shared-ringbuf: no per-CPU rings */
+	bool syscall_data;   /* --syscall-data: not the socket tracepoints */
 	uint32_t max_connections;
 	const char *prometheus_addr; /* NULL: off */
 	bool prometheus_set;

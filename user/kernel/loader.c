@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/capability.h>
 
@@ -49,6 +50,7 @@ struct loader {
 	const volatile unsigned long *rb_producer;
 	size_t page_size;
 	bool uprobe_multi; /* Go TLS probes as uprobe_multi links (Linux >= 6.6) */
+	bool sock_tp;      /* data from the socket tracepoints (data_hooks) */
 };
 
 static int fail(char *err, size_t len, int rc, const char *fmt, ...)
@@ -166,6 +168,59 @@ static bool kernel_at_least(unsigned major, unsigned minor)
 	return a > major || (a == major && b >= minor);
 }
 
+/* Does the running kernel have the tracepoint sock:name as a BTF-typed
+ * tracepoint (its btf_trace_ typedef)? */
+static bool kernel_has_btf_tracepoint(const char *name)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	char type_name[96];
+	bool found;
+
+	if (!vmlinux)
+		return false;
+	snprintf(type_name, sizeof(type_name), "btf_trace_%s", name);
+	found = btf__find_by_name_kind(vmlinux, type_name, BTF_KIND_TYPEDEF) > 0;
+	btf__free(vmlinux);
+	return found;
+}
+
+/* Picks the programs that capture socket data: the socket tracepoints
+ * (sock_send_length, sock_recv_length; Linux >= 6.3) where the kernel has
+ * them, so reads and writes of anything else run none of ours; else the
+ * data syscalls' exits. The programs of the other path are not loaded. */
+static void data_hooks(struct loader *l, const struct loader_config *c)
+{
+	struct periscope_bpf *s = l->skel;
+	struct bpf_program *syscall_progs[] = {
+	    s->progs.exit_read,    s->progs.exit_write,      s->progs.exit_readv,
+	    s->progs.exit_writev,  s->progs.exit_recvfrom,   s->progs.exit_sendto,
+	    s->progs.exit_recvmsg, s->progs.exit_sendmsg,    s->progs.exit_sendfile64,
+	    s->progs.io_exit,      s->progs.io_exit_request, s->progs.io_exit_more};
+	struct bpf_program *tp_progs[] = {s->progs.sock_send,      s->progs.sock_recv,
+	                                  s->progs.loop_exit_read, s->progs.loop_exit_readv,
+	                                  s->progs.io_tp_exit,     s->progs.io_tp_request,
+	                                  s->progs.io_tp_more};
+	size_t i;
+
+	l->sock_tp = !c->syscall_data && kernel_has_btf_tracepoint("sock_send_length") &&
+	             kernel_has_btf_tracepoint("sock_recv_length");
+	for (i = 0; i < sizeof(syscall_progs) / sizeof(syscall_progs[0]); i++)
+		bpf_program__set_autoload(syscall_progs[i], !l->sock_tp);
+	for (i = 0; i < sizeof(tp_progs) / sizeof(tp_progs[0]); i++)
+		bpf_program__set_autoload(tp_progs[i], l->sock_tp);
+	/* with the tracepoints, the write exits serve --logs only */
+	bpf_program__set_autoload(s->progs.log_only_write, l->sock_tp && c->logs);
+	bpf_program__set_autoload(s->progs.log_only_writev, l->sock_tp && c->logs);
+	bpf_program__set_autoattach(s->progs.io_tp_exit, false);
+	bpf_program__set_autoattach(s->progs.io_tp_request, false);
+	bpf_program__set_autoattach(s->progs.io_tp_more, false);
+}
+
+bool loader_socket_tracepoints(const struct loader *l)
+{
+	return l->sock_tp;
+}
+
 /* One uprobe_multi link of prog on path at n file offsets with their
  * cookies: the link's fd, or a negative errno. */
 static int uprobe_multi_link(struct bpf_program *prog, const char *path, const uint64_t *offs,
@@ -261,6 +316,7 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 	bpf_program__set_autoattach(l->skel->progs.go_tls_ret, false);
 	bpf_program__set_autoattach(l->skel->progs.go_tls_enter_multi, false);
 	bpf_program__set_autoattach(l->skel->progs.go_tls_ret_multi, false);
+	data_hooks(l, c);
 	/* one variant of the Go TLS programs is loaded: the uprobe_multi one
 	 * where the kernel has it, the perf-event one elsewhere */
 	l->uprobe_multi = kernel_at_least(6, 6);
@@ -285,16 +341,28 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 	{
 		/* slot 0: the default capture; slot 1: server reads (request heads);
 		 * slot 2: writes to stdout/stderr (--logs); slot 3: the second pass
-		 * over a long iovec array */
+		 * over a long iovec array. The socket tracepoints' own array holds
+		 * their tracing-program twins (no log slot). */
 		struct bpf_program *exits[4] = {
 		    l->skel->progs.io_exit, l->skel->progs.io_exit_request, l->skel->progs.log_exit,
 		    l->skel->progs.io_exit_more};
+		struct bpf_program *tp_exits[4] = {l->skel->progs.io_tp_exit,
+		                                   l->skel->progs.io_tp_request, NULL,
+		                                   l->skel->progs.io_tp_more};
 		for (uint32_t slot = 0; slot < 4u; slot++) {
-			if (slot == IO_EXIT_SLOT_LOG && !c->logs)
-				continue;
-			int prog_fd = bpf_program__fd(exits[slot]);
-			if (bpf_map__update_elem(l->skel->maps.io_exit_prog, &slot, sizeof(slot),
-			                         &prog_fd, sizeof(prog_fd), BPF_ANY)) {
+			struct bpf_program *prog = l->sock_tp ? tp_exits[slot] : exits[slot];
+			struct bpf_map *map = l->sock_tp && slot != IO_EXIT_SLOT_LOG
+			                          ? l->skel->maps.io_tp_prog
+			                          : l->skel->maps.io_exit_prog;
+
+			if (slot == IO_EXIT_SLOT_LOG) {
+				if (!c->logs)
+					continue;
+				prog = l->skel->progs.log_exit;
+			}
+			int prog_fd = bpf_program__fd(prog);
+			if (bpf_map__update_elem(map, &slot, sizeof(slot), &prog_fd,
+			                         sizeof(prog_fd), BPF_ANY)) {
 				rc = -errno;
 				fail(err, err_len, rc, "cannot install the exit handler: %s",
 				     strerror(-rc));
@@ -313,7 +381,7 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 
 		if (l->n_links >= MAX_LINKS)
 			break;
-		if (!bpf_program__autoattach(prog))
+		if (!bpf_program__autoload(prog) || !bpf_program__autoattach(prog))
 			continue;
 		link = bpf_program__attach(prog);
 		if (!link) {

@@ -27,6 +27,9 @@ struct loader_config {
 	size_t n_ports;
 	bool logs;                   /* --logs: writes to stdout/stderr become PSCOPE_EV_LOG */
 	uint32_t log_writes_per_sec; /* per process, in the kernel; 0: no limit */
+	/* data at the data syscalls' exits even where the kernel has the socket
+	 * tracepoints sock_send_length/sock_recv_length (--syscall-data) */
+	bool syscall_data;
 };
 
 struct loader;
@@ -43,6 +46,8 @@ int loader_events_fd(const struct loader *l); /* the ring buffer map */
 /* The per-CPU rings' map and geometry (cpu_rings__new), or -1 without them. */
 int loader_cpu_rings(const struct loader *l, unsigned *ncpus, size_t *stride, size_t *ring_size);
 int loader_probe_count(const struct loader *l); /* probes attached */
+/* Socket data comes from the socket tracepoints (else the syscall exits). */
+bool loader_socket_tracepoints(const struct loader *l);
 
 /* Traffic whose peer is addr:port (16-byte IPv6 or IPv4 in the first 4 bytes,
  * family AF_INET/AF_INET6; all-zero addr = any) is the agent's own. */
