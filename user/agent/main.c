@@ -16,24 +16,42 @@
 
 static struct logger *libbpf_logger; /* libbpf's print hook has no context argument */
 
+/* A verifier log runs to thousands of lines, its reason for refusing a
+ * program at the end: a long message keeps its first line and its tail. */
+#define LIBBPF_MSG_HEAD 200
+#define LIBBPF_MSG_TAIL 3000
+
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char buf[1024];
+	char *buf = NULL;
+	int len;
 	size_t n;
 
 	if (level == LIBBPF_DEBUG || !libbpf_logger)
 		return 0;
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	len = vasprintf(&buf, fmt, ap);
+	if (len < 0)
+		return 0;
 	/* uprobes refused for lack of CAP_SYS_ADMIN: tls_probes says it once */
 	if (strstr(buf, "uprobe") && strstr(buf, "Permission denied") && !caps_have(CAP_SYS_ADMIN))
 		level = LIBBPF_DEBUG;
 	if (level == LIBBPF_DEBUG)
-		return 0;
-	n = strlen(buf);
+		goto cleanup;
+	n = (size_t)len;
 	while (n && buf[n - 1] == '\n')
 		buf[--n] = '\0';
+	if (n > LIBBPF_MSG_HEAD + LIBBPF_MSG_TAIL + 16) {
+		size_t head = strcspn(buf, "\n");
+
+		if (head > LIBBPF_MSG_HEAD)
+			head = LIBBPF_MSG_HEAD;
+		memcpy(buf + head, "\n[...]\n", 7);
+		memmove(buf + head + 7, buf + n - LIBBPF_MSG_TAIL, LIBBPF_MSG_TAIL + 1);
+	}
 	log_msg(libbpf_logger, level == LIBBPF_WARN ? LOG_WARN : LOG_INFO, "libbpf", "detail",
 	        LOG_STR(buf), NULL);
+cleanup:
+	free(buf);
 	return 0;
 }
 

@@ -74,6 +74,11 @@ static const char *missing_caps_hint(int rc, char *buf, size_t len)
 		return "";
 	if (caps_missing(needed, 2, list, sizeof(list)) && !caps_have(CAP_SYS_ADMIN))
 		snprintf(buf, len, " (missing %s; CAP_SYS_ADMIN would do too)", list);
+	else if (rc == -EACCES)
+		snprintf(buf, len,
+		         " (the capabilities are there: the verifier refused a program, its reason "
+		         "is in the libbpf lines above; or a seccomp profile, an LSM or kernel "
+		         "lockdown refuses bpf()/perf_event_open())");
 	else
 		snprintf(buf, len,
 		         " (the capabilities are there: a seccomp profile, an LSM or "
