@@ -644,15 +644,20 @@ static struct link_ctx *loop_decide(struct trace_links *tl, struct conn *c, uint
 		return NULL;
 	only = thread_parent(tl, c->ref.pid, tid, &sc, ambiguous);
 	turn = loop_current(tl, c->ref.pid, tid, tick);
-	if (only != owner || !turn || turn->claimed) {
+	bool first = turn && !turn->claimed;
+	/* the turn's first client request after its read is taken, linked
+	 * or not: one left a root because another request was in flight
+	 * too may be the reader's, and what the turn writes after it may be
+	 * a timer's */
+	if (claim && turn)
+		turn->claimed = true;
+	if (only != owner || !first) {
 		/* several requests on the thread, or a second request in the
 		 * turn: a timer's or another task's work may run after the
 		 * reader's own (Node runs timers at the end of a turn) */
 		*ambiguous = true;
 		return NULL;
 	}
-	if (claim)
-		turn->claimed = true;
 	return owner;
 }
 

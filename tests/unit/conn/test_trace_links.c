@@ -420,6 +420,49 @@ static void test_timer_opened_connection(void)
 	teardown(&f);
 }
 
+/* Seen once in 5 runs of node setTimeout fetch c=10: one turn read A while B
+ * was in flight, so A's own call (written in that turn) was left a root; B
+ * then answered, and a timer's request later in the same turn found A the
+ * turn's owner and the thread's only request: it took A as its parent. The
+ * turn's first client request is A's call, linked or not: nothing after it in
+ * the turn is the reader's. */
+static void test_turn_first_call_even_unlinked(void)
+{
+	struct fixture f;
+	struct link_ctx a, b, a_call, timer_call, first;
+
+	setup(&f);
+	struct conn *sa = conn_of(&f, 90, 5, PSCOPE_ROLE_SERVER, 8003, 44000);
+	struct conn *sb = conn_of(&f, 90, 6, PSCOPE_ROLE_SERVER, 8003, 44001);
+	struct conn *ca = conn_of(&f, 90, 7, PSCOPE_ROLE_CLIENT, 44002, 9000);
+	struct conn *tc = conn_of(&f, 90, 8, PSCOPE_ROLE_CLIENT, 44003, 9000);
+
+	memcpy(ca->comm, "node", 5);
+	memcpy(tc->comm, "node", 5);
+	/* turn 1: a timer's fetch opens tc and sends its first request */
+	trace_links_connect(f.tl, tc, loop_actor(91, 1));
+	trace_links_request(f.tl, tc, loop_actor(91, 1), 100, 0, "");
+	trace_links_complete(f.tl, tc, loop_actor(91, 2), true, 0, "", &first);
+	/* turn 3: B is read */
+	trace_links_request(f.tl, sb, loop_actor(91, 3), 101, 0, "");
+	trace_links_io(f.tl, sb, loop_actor(91, 3), true, false, true);
+	/* turn 5: A is read; A's call goes out while B is in flight (a root);
+	 * B's answer goes out; then a timer's request on tc, same turn */
+	trace_links_request(f.tl, sa, loop_actor(91, 5), 102, 0, "");
+	trace_links_io(f.tl, sa, loop_actor(91, 5), true, false, true);
+	trace_links_request(f.tl, ca, loop_actor(91, 5), 103, 0, "");
+	trace_links_complete(f.tl, sb, loop_actor(91, 5), true, 0, "", &b);
+	trace_links_request(f.tl, tc, loop_actor(91, 5), 104, 1, "");
+	trace_links_complete(f.tl, tc, loop_actor(91, 6), true, 1, "", &timer_call);
+	trace_links_complete(f.tl, ca, loop_actor(91, 6), true, 0, "", &a_call);
+	trace_links_complete(f.tl, sa, loop_actor(91, 6), true, 0, "", &a);
+
+	CHECK(!memcmp(a_call.parent_span_id, zero8, 8));
+	CHECK(!memcmp(timer_call.parent_span_id, zero8, 8));
+	CHECK(memcmp(timer_call.trace_id, a.trace_id, 16) != 0);
+	teardown(&f);
+}
+
 /* Log lines: the actor's server request now, by the client-span rules. */
 static void test_context_for_logs(void)
 {
@@ -733,6 +776,7 @@ int main(void)
 	RUN(test_event_loop_turns);
 	RUN(test_synchronous_loop);
 	RUN(test_timer_opened_connection);
+	RUN(test_turn_first_call_even_unlinked);
 	RUN(test_http2_streams_out_of_order);
 	RUN(test_thread_table_growth);
 	return unit_summary("test_trace_links");

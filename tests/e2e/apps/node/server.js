@@ -11,7 +11,8 @@
 //
 // With TRUTH=1 the front also has GET /api/later/<id>: it answers, then LATER_MS (default 20) ms
 // later calls GET <BACK_URL>/item/<id> with fetch from a timer; and with POLL_MS set, a
-// setInterval poller calls GET <BACK_URL>/item/<1000000 + n> every POLL_MS ms, for no request.
+// setInterval poller calls GET <BACK_URL>/item/<1000000 + n> every POLL_MS ms, for no request,
+// until GET /api/stop-poll.
 'use strict';
 
 const http = require('http');
@@ -135,7 +136,12 @@ if (role === 'front') {
     const pollMs = parseInt(process.env.POLL_MS || '0', 10);
     if (pollMs > 0) {
       let polls = 0;
-      setInterval(() => fetchBack(`/item/${1000000 + ++polls}`), pollMs);
+      const poller = setInterval(() => fetchBack(`/item/${1000000 + ++polls}`), pollMs);
+      // the test stops the poller before the agent, so no call is in flight when it stops
+      app.get('/api/stop-poll', (req, res) => {
+        clearInterval(poller);
+        res.type('text/plain').send('stopped');
+      });
     }
   }
 } else {
