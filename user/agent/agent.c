@@ -1562,6 +1562,10 @@ int agent_run(struct agent *a)
 	bool detaching;
 	int rc;
 
+	if (loader_fallback_reason(a->loader))
+		log_msg(a->log, LOG_WARN,
+		        "socket tracepoints refused: socket data taken at the syscall exits",
+		        "error", LOG_STR(loader_fallback_reason(a->loader)), NULL);
 	log_msg(
 	    a->log, LOG_INFO, "ready", "probes", LOG_INT(loader_probe_count(a->loader)), "pid",
 	    LOG_INT(getpid()), "capture_size", LOG_INT(a->cfg->capture_size), "logs",

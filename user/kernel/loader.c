@@ -49,8 +49,9 @@ struct loader {
 	const volatile unsigned long *rb_consumer;
 	const volatile unsigned long *rb_producer;
 	size_t page_size;
-	bool uprobe_multi; /* Go TLS probes as uprobe_multi links (Linux >= 6.6) */
-	bool sock_tp;      /* data from the socket tracepoints (data_hooks) */
+	bool uprobe_multi;  /* Go TLS probes as uprobe_multi links (Linux >= 6.6) */
+	bool sock_tp;       /* data from the socket tracepoints (data_hooks) */
+	char fallback[256]; /* why the socket tracepoints were given up, or "" */
 };
 
 static int fail(char *err, size_t len, int rc, const char *fmt, ...)
@@ -190,10 +191,10 @@ static bool kernel_has_btf_tracepoint(const char *name)
 }
 
 /* Picks the programs that capture socket data: the socket tracepoints
- * (sock_send_length, sock_recv_length; Linux >= 6.3) where the kernel has
- * them, so reads and writes of anything else run none of ours; else the
- * data syscalls' exits. The programs of the other path are not loaded. */
-static void data_hooks(struct loader *l, const struct loader_config *c)
+ * (sock_send_length, sock_recv_length; Linux >= 6.3: loader__new decides),
+ * so reads and writes of anything else run none of ours; else the data
+ * syscalls' exits. The programs of the other path are not loaded. */
+static void data_hooks(struct loader *l, const struct loader_config *c, bool sock_tp)
 {
 	struct periscope_bpf *s = l->skel;
 	struct bpf_program *syscall_progs[] = {
@@ -207,8 +208,7 @@ static void data_hooks(struct loader *l, const struct loader_config *c)
 	                                  s->progs.io_tp_more};
 	size_t i;
 
-	l->sock_tp = !c->syscall_data && kernel_has_btf_tracepoint("sock_send_length") &&
-	             kernel_has_btf_tracepoint("sock_recv_length");
+	l->sock_tp = sock_tp;
 	for (i = 0; i < sizeof(syscall_progs) / sizeof(syscall_progs[0]); i++)
 		bpf_program__set_autoload(syscall_progs[i], !l->sock_tp);
 	for (i = 0; i < sizeof(tp_progs) / sizeof(tp_progs[0]); i++)
@@ -224,6 +224,11 @@ static void data_hooks(struct loader *l, const struct loader_config *c)
 bool loader_socket_tracepoints(const struct loader *l)
 {
 	return l->sock_tp;
+}
+
+const char *loader_fallback_reason(const struct loader *l)
+{
+	return l->fallback[0] ? l->fallback : NULL;
 }
 
 /* One uprobe_multi link of prog on path at n file offsets with their
@@ -248,11 +253,13 @@ static int uprobe_multi_link(struct bpf_program *prog, const char *path, const u
 	return fd < 0 ? -errno : (int)fd;
 }
 
+static int loader_open(const struct loader_config *c, bool sock_tp, struct loader **out, char *err,
+                       size_t err_len);
+
 int loader__new(const struct loader_config *c, struct loader **out, char *err, size_t err_len)
 {
-	struct loader *l = NULL;
-	struct bpf_program *prog;
-	char hint[160];
+	char first[sizeof(((struct loader *)0)->fallback)];
+	bool sock_tp;
 	int rc;
 
 	*out = NULL;
@@ -267,6 +274,28 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 	if (rc)
 		return rc;
 	raise_memlock();
+
+	sock_tp = !c->syscall_data && kernel_has_btf_tracepoint("sock_send_length") &&
+	          kernel_has_btf_tracepoint("sock_recv_length");
+	rc = loader_open(c, sock_tp, out, err, err_len);
+	if (rc && sock_tp) {
+		/* a kernel that lists the tracepoints but refuses our programs on
+		 * them: the syscall exits will do (the agent says why) */
+		snprintf(first, sizeof(first), "%s", err);
+		rc = loader_open(c, false, out, err, err_len);
+		if (rc == 0)
+			snprintf((*out)->fallback, sizeof((*out)->fallback), "%s", first);
+	}
+	return rc;
+}
+
+static int loader_open(const struct loader_config *c, bool sock_tp, struct loader **out, char *err,
+                       size_t err_len)
+{
+	struct loader *l = NULL;
+	struct bpf_program *prog;
+	char hint[160];
+	int rc;
 
 	l = calloc(1, sizeof(*l));
 	if (!l)
@@ -321,7 +350,7 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 	bpf_program__set_autoattach(l->skel->progs.go_tls_ret, false);
 	bpf_program__set_autoattach(l->skel->progs.go_tls_enter_multi, false);
 	bpf_program__set_autoattach(l->skel->progs.go_tls_ret_multi, false);
-	data_hooks(l, c);
+	data_hooks(l, c, sock_tp);
 	/* one variant of the Go TLS programs is loaded: the uprobe_multi one
 	 * where the kernel has it, the perf-event one elsewhere */
 	l->uprobe_multi = kernel_at_least(6, 6);

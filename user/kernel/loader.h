@@ -48,6 +48,9 @@ int loader_cpu_rings(const struct loader *l, unsigned *ncpus, size_t *stride, si
 int loader_probe_count(const struct loader *l); /* probes attached */
 /* Socket data comes from the socket tracepoints (else the syscall exits). */
 bool loader_socket_tracepoints(const struct loader *l);
+/* Why the socket tracepoints were given up for the syscall exits (the kernel
+ * refused a program on them), or NULL. */
+const char *loader_fallback_reason(const struct loader *l);
 
 /* Traffic whose peer is addr:port (16-byte IPv6 or IPv4 in the first 4 bytes,
  * family AF_INET/AF_INET6; all-zero addr = any) is the agent's own. */
