@@ -98,14 +98,14 @@ def _sev(rec):
                                          13: "SEVERITY_NUMBER_WARN"}.get(s, str(s))
 
 
-def run_stack(stack):
+def run_stack(stack, agent_args=()):
     otlp = otlp_support()
     apps = {}
     try:
         for mode in ("text", "json"):
             apps[mode] = _start(stack, mode)
         with otlp.Receiver() as rcv:
-            args = ["--logs", "--otlp-endpoint", rcv.url]
+            args = ["--logs", "--otlp-endpoint", rcv.url] + list(agent_args)
             for proc, _, _ in apps.values():
                 args += ["--pid", str(proc.pid)]
             agent = Agent(args, print_json=False, env={"OTEL_BSP_SCHEDULE_DELAY": "200"})
@@ -189,6 +189,12 @@ def logs_node():
 @test
 def logs_go():
     run_stack("go")
+
+
+@test
+def logs_go_syscall_exits():
+    """The same with the data and log writes taken at the syscall exits (--syscall-data)."""
+    run_stack("go", ["--syscall-data"])
 
 
 @test
