@@ -989,17 +989,9 @@ bool trace_links_context(struct trace_links *tl, uint32_t pid, uint64_t actor, s
 	if (gkey) {
 		p = thread_parent(tl, pid, gkey, &sc, &ambiguous);
 	} else if (tick) {
-		/* the turn's owner, when it is also the thread's one request, and
-		 * only while no timer can have run in the turn: loops run due
-		 * timers after the turn's reads (libuv, asyncio, nginx), and a
-		 * line a timer writes is nobody's (nor is one written after the
-		 * turn read something we do not follow: a thread pool's answer).
-		 * A thread's first turn after the agent attached has no known
-		 * horizon: its lines are nobody's either. */
+		/* the turn's owner, when it is also the thread's one request */
 		struct conn *tc = NULL;
 
-		if (!actor_timer_safe(actor))
-			return false;
 		p = loop_parent(tl, pid, tid, tick, &sc, &ambiguous);
 		if (p && thread_parent(tl, pid, tid, &tc, &ambiguous) != p)
 			p = NULL;

@@ -469,8 +469,7 @@ static void test_context_for_logs(void)
 	struct fixture f;
 	struct link_ctx ctx, sv;
 	const uint64_t g1 = (uint64_t)(0x1234 | LINK_GOROUTINE_BIT) << 32;
-	const uint64_t turn = (uint64_t)(5 | LINK_TICK_BIT | LINK_TICK_SAFE_BIT) << 32;
-	const uint64_t turn_late = (uint64_t)(5 | LINK_TICK_BIT) << 32; /* a timer may have run */
+	const uint64_t turn = (uint64_t)(5 | LINK_TICK_BIT) << 32;
 	const char *tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 	setup(&f);
@@ -501,7 +500,6 @@ static void test_context_for_logs(void)
 	/* event loop: the owner of the turn; two owners: nobody's */
 	trace_links_request(f.tl, s1, turn | 21, 4, 2, "");
 	CHECK(trace_links_context(f.tl, 20, turn | 21, &ctx));
-	CHECK(!trace_links_context(f.tl, 20, turn_late | 21, &ctx)); /* after a timer: nobody's */
 	CHECK(!trace_links_context(f.tl, 20, ((uint64_t)(6 | LINK_TICK_BIT) << 32) | 21, &ctx));
 	trace_links_request(f.tl, s2, turn | 21, 5, 1, "");
 	CHECK(!trace_links_context(f.tl, 20, turn | 21, &ctx));

@@ -7,12 +7,5 @@ http.createServer((req, res) => {
   const level = i % 2 ? 'WARN' : 'INFO';
   if (mode === 'json') console.error(JSON.stringify({level: level.toLowerCase(), msg: 'req ' + i, n: i}));
   else console.log(level + ' req ' + i + ' handled');
-  // DELAY_MS: answer that much later (the request stays in flight while other work runs)
-  const delay = Number(process.env.DELAY_MS || 0);
-  if (delay > 0) setTimeout(() => res.end('ok'), delay);
-  else res.end('ok');
+  res.end('ok');
 }).listen(Number(process.env.PORT), '127.0.0.1');
-// TICK_MS: a timer that logs on its own, for no request (its lines must carry no trace id)
-const tickMs = Number(process.env.TICK_MS || 0);
-let ticks = 0;
-if (tickMs > 0) setInterval(() => console.log('tick ' + ++ticks), tickMs);
