@@ -35,6 +35,17 @@ static __always_inline __u32 current_r14(void)
 #endif
 }
 
+/* Jumps to exit handler slot of the caller's kind: tp, a socket tracepoint
+ * (tracing programs, io_tp_prog), else a syscall exit (io_exit_prog). Returns
+ * only if the tail call failed. */
+static __always_inline void io_tail_call(void *ctx, __u32 slot, const int tp)
+{
+	if (tp)
+		bpf_tail_call(ctx, &io_tp_prog, slot);
+	else
+		bpf_tail_call(ctx, &io_exit_prog, slot);
+}
+
 /* ret > 0 bytes moved on TCP socket sk (fd in the current process): hand it to
  * io_exit (tail call), which copies the payload and emits the event. tp: the
  * caller is a socket tracepoint (tracing program), not a syscall exit. */
@@ -101,13 +112,11 @@ static __always_inline int io_start_sk(void *ctx, long ret, int fd, struct sock 
 	a->source = source;
 	a->direction = direction;
 	a->si = *si;
-	__u32 slot = direction == PSCOPE_DIR_INGRESS && si->role == PSCOPE_ROLE_SERVER
+	io_tail_call(ctx,
+	             direction == PSCOPE_DIR_INGRESS && si->role == PSCOPE_ROLE_SERVER
 	                 ? IO_EXIT_REQUEST
-	                 : IO_EXIT_DEFAULT;
-	if (tp)
-		bpf_tail_call(ctx, &io_tp_prog, slot);
-	else
-		bpf_tail_call(ctx, &io_exit_prog, slot);
+	                 : IO_EXIT_DEFAULT,
+	             tp);
 	return 0;
 }
 
@@ -420,10 +429,7 @@ static __always_inline int io_exit_capture(void *ctx, __u32 cap, const int tp)
 		copy_iov_pass(payload, ap, cap);
 		captured = ap->off;
 		if (iov_more(ap, cap)) {
-			if (tp)
-				bpf_tail_call(ctx, &io_tp_prog, IO_EXIT_MORE);
-			else
-				bpf_tail_call(ctx, &io_exit_prog, IO_EXIT_MORE);
+			io_tail_call(ctx, IO_EXIT_MORE, tp);
 			count_drop(PSCOPE_DROP_IOV_LIMIT); /* the tail call failed */
 		} else if (ap->left && ap->off < cap && !ap->fault) {
 			count_drop(PSCOPE_DROP_IOV_LIMIT);

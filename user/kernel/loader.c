@@ -174,18 +174,18 @@ static bool kernel_at_least(unsigned major, unsigned minor)
 	return a > major || (a == major && b >= minor);
 }
 
-/* Does the running kernel have the tracepoint sock:name as a BTF-typed
- * tracepoint (its btf_trace_ typedef)? */
-static bool kernel_has_btf_tracepoint(const char *name)
+/* Does the running kernel have sock:sock_send_length and sock:sock_recv_length
+ * as BTF-typed tracepoints (their btf_trace_ typedefs)? */
+static bool kernel_has_socket_tracepoints(void)
 {
 	struct btf *vmlinux = btf__load_vmlinux_btf();
-	char type_name[96];
 	bool found;
 
 	if (!vmlinux)
 		return false;
-	snprintf(type_name, sizeof(type_name), "btf_trace_%s", name);
-	found = btf__find_by_name_kind(vmlinux, type_name, BTF_KIND_TYPEDEF) > 0;
+	found =
+	    btf__find_by_name_kind(vmlinux, "btf_trace_sock_send_length", BTF_KIND_TYPEDEF) > 0 &&
+	    btf__find_by_name_kind(vmlinux, "btf_trace_sock_recv_length", BTF_KIND_TYPEDEF) > 0;
 	btf__free(vmlinux);
 	return found;
 }
@@ -275,8 +275,7 @@ int loader__new(const struct loader_config *c, struct loader **out, char *err, s
 		return rc;
 	raise_memlock();
 
-	sock_tp = !c->syscall_data && kernel_has_btf_tracepoint("sock_send_length") &&
-	          kernel_has_btf_tracepoint("sock_recv_length");
+	sock_tp = !c->syscall_data && kernel_has_socket_tracepoints();
 	rc = loader_open(c, sock_tp, out, err, err_len);
 	if (rc && sock_tp) {
 		/* a kernel that lists the tracepoints but refuses our programs on
@@ -377,23 +376,23 @@ static int loader_open(const struct loader_config *c, bool sock_tp, struct loade
 		 * slot 2: writes to stdout/stderr (--logs); slot 3: the second pass
 		 * over a long iovec array. The socket tracepoints' own array holds
 		 * their tracing-program twins (no log slot). */
-		struct bpf_program *exits[4] = {
+		struct bpf_program *sys_exits[4] = {
 		    l->skel->progs.io_exit, l->skel->progs.io_exit_request, l->skel->progs.log_exit,
 		    l->skel->progs.io_exit_more};
-		struct bpf_program *tp_exits[4] = {l->skel->progs.io_tp_exit,
-		                                   l->skel->progs.io_tp_request, NULL,
-		                                   l->skel->progs.io_tp_more};
+		struct bpf_program *tp_exits[4] = {
+		    l->skel->progs.io_tp_exit, l->skel->progs.io_tp_request,
+		    l->skel->progs.log_exit, l->skel->progs.io_tp_more};
+		struct bpf_program **exits = l->sock_tp ? tp_exits : sys_exits;
+
 		for (uint32_t slot = 0; slot < 4u; slot++) {
-			struct bpf_program *prog = l->sock_tp ? tp_exits[slot] : exits[slot];
+			/* log_exit is a syscall-exit program on either path */
 			struct bpf_map *map = l->sock_tp && slot != IO_EXIT_SLOT_LOG
 			                          ? l->skel->maps.io_tp_prog
 			                          : l->skel->maps.io_exit_prog;
 
-			if (slot == IO_EXIT_SLOT_LOG) {
-				if (!c->logs)
-					continue;
-				prog = l->skel->progs.log_exit;
-			}
+			if (slot == IO_EXIT_SLOT_LOG && !c->logs)
+				continue;
+			struct bpf_program *prog = exits[slot];
 			int prog_fd = bpf_program__fd(prog);
 			if (bpf_map__update_elem(map, &slot, sizeof(slot), &prog_fd,
 			                         sizeof(prog_fd), BPF_ANY)) {
