@@ -1034,12 +1034,13 @@ def ten_thousand_connections_per_second():
           % (len(log), took, len(log) / took, nreq, dict(by_kind), dropped, drops), flush=True)
     check(len(log) / took >= 3000, "only %.0f connections per second were made (%s)"
           % (len(log) / took, out))
-    # wrk closes its 32 connections when its 3 s are up: requests still in flight then are
-    # CLIENT spans that failed (no status; error.type timeout: wrk gave up waiting, or
-    # connection_closed: nginx had answered and closed, and wrk never read the answer)
+    # wrk stops after 3 s: requests still in flight on its 32 connections then are CLIENT
+    # spans that failed (no status; error.type timeout: wrk closed it, connection_closed:
+    # nginx had answered and closed and wrk never read the answer, or process_exit: wrk
+    # exited, leaving its sockets to the kernel, before the agent saw nginx's answer)
     abandoned = [s for s in spans if s["kind"] == "CLIENT" and server_key(s)[2] is None]
     for s in abandoned:
-        check(attrs(s).get("error.type") in ("timeout", "connection_closed"),
+        check(attrs(s).get("error.type") in ("timeout", "connection_closed", "process_exit"),
               "error.type of an abandoned request: %r" % attrs(s).get("error.type"))
     check(len(abandoned) <= 32, "%d abandoned CLIENT requests, wrk had 32 connections"
           % len(abandoned))
