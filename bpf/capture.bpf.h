@@ -77,6 +77,8 @@ static __always_inline int io_start_sk(void *ctx, long ret, int fd, struct sock 
 	 * call in flight and last socket */
 	if (!t)
 		t = thread_state(proc_flags & TLS_PROC_OPENSSL);
+	if (direction == PSCOPE_DIR_INGRESS)
+		loop_phase_read(t, !si->ignored);
 	if (t && (proc_flags & TLS_PROC_OPENSSL)) {
 		/* a process that maps a TLS library (or called one: ssl_enter) */
 		if (t->in_ssl) {
@@ -198,6 +200,12 @@ static __always_inline int poll_return(long ret, __s64 timeout_ns)
 	t = thread_state(1);
 	if (!t)
 		return 0;
+	if (t->phased) {
+		/* Node: the poll phase begins; nothing is read in it yet */
+		t->tick += 1;
+		t->seg_open = 0;
+		return 0;
+	}
 	now = bpf_ktime_get_ns();
 	if (timeout_ns == 0) {
 		if (t->chain && ret == 1 &&
@@ -221,6 +229,30 @@ static __always_inline int poll_return(long ret, __s64 timeout_ns)
 		t->horizon_ns = timeout_ns < 0 ? ~0ULL : t->last_return_ns + timeout_ns;
 	}
 	t->last_return_ns = now;
+	return 0;
+}
+
+/* Node.js: entries of the functions that run callbacks no socket read started
+ * — node::Environment::CheckImmediate (setImmediate, every loop iteration),
+ * node::Environment::RunTimers (timers) and libuv's uv__write_callbacks
+ * (write completions: 'finish' handlers), and TCPWrap's AfterConnect ('connect'
+ * handlers) where node exports it — attached by the loader to node
+ * executables that have them. From the first one on, the thread is phased:
+ * its tick moves at each socket read (a segment that read owns) and at each
+ * of these (work that is nobody's until the next read). */
+SEC("uprobe")
+int node_loop_boundary(struct pt_regs *ctx)
+{
+	struct loop_state *t;
+
+	if (!pid_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	t = thread_state(1);
+	if (!t)
+		return 0;
+	t->phased = 1;
+	t->tick += 1;
+	t->seg_open = 0;
 	return 0;
 }
 
@@ -871,7 +903,9 @@ static __always_inline int loop_read_exit(long ret)
 		t->sock_read = 0;
 		return 0;
 	}
-	if (t->blocking && ret > 0)
+	if (ret > 0 && t->phased)
+		loop_phase_read(t, 0);
+	else if (t->blocking && ret > 0)
 		t->untraced = 1;
 	return 0;
 }

@@ -316,7 +316,10 @@ struct loop_state {
 	/* the socket tracepoints saw this read()/readv() move a socket's
 	 * bytes: its exit has nothing to mark (loop_read_exit) */
 	__u8 sock_read;
-	__u8 pad[2];
+	/* a Node.js loop thread whose phase probes fired (node_loop_boundary):
+	 * its tick moves at every socket read and phase boundary instead */
+	__u8 phased;
+	__u8 seg_open; /* phased: the events now belong to the read that began the tick */
 };
 
 /* Task storage: a pointer held by the task itself, no hashing and no LRU bookkeeping on every

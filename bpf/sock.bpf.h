@@ -180,14 +180,25 @@ static __always_inline __u8 sock_proc_flags(struct pscope_sock_info *si, __u32 t
  * turns" in capture.bpf.h). */
 static __always_inline __u32 loop_tick_at(struct loop_state *t, __u8 seen, __u64 now)
 {
-	if (!t || !t->last_return_ns)
+	if (!t)
+		return 0;
+	if (t->phased) {
+		/* Node: an accepted connection's callbacks are nobody's */
+		if (seen & LOOP_SEEN_ACCEPT) {
+			t->tick += 1;
+			t->seg_open = 0;
+		}
+		return (t->tick & PSCOPE_TICK_COUNT) | PSCOPE_TICK_PHASED |
+		       (t->seg_open ? PSCOPE_TICK_TIMER_SAFE : 0);
+	}
+	if (!t->last_return_ns)
 		return 0; /* no wait seen yet: a thread, not a loop */
 	if (t->chain)
 		t->seen |= seen;
 	if (!t->blocking || t->untraced)
-		return t->tick & ~PSCOPE_TICK_TIMER_SAFE;
+		return t->tick & PSCOPE_TICK_COUNT;
 	if (now + loop_timer_margin_ns < t->horizon_ns)
-		return (t->tick & ~PSCOPE_TICK_TIMER_SAFE) | PSCOPE_TICK_TIMER_SAFE;
+		return (t->tick & PSCOPE_TICK_COUNT) | PSCOPE_TICK_TIMER_SAFE;
 	if (t->chain && (t->seen & LOOP_SEEN_MERGED)) {
 		/* a turn continued over zero-timeout polls ends here (the
 		 * turn as the poll began it is one iteration, as it always
@@ -196,7 +207,17 @@ static __always_inline __u32 loop_tick_at(struct loop_state *t, __u8 seen, __u64
 		t->chain = 0;
 		t->blocking = 0;
 	}
-	return t->tick & ~PSCOPE_TICK_TIMER_SAFE;
+	return t->tick & PSCOPE_TICK_COUNT;
+}
+
+/* A phased loop (Node) read a socket: the work that read starts is a new
+ * segment, owned by what was read unless the socket is one we ignore. */
+static __always_inline void loop_phase_read(struct loop_state *t, __u8 owned)
+{
+	if (!t || !t->phased)
+		return;
+	t->tick += 1;
+	t->seg_open = owned;
 }
 
 static __always_inline __u32 current_tick(__u64 pid_tgid, __u8 seen)
@@ -215,7 +236,9 @@ static __always_inline void loop_mark_untraced(__u8 direction)
 	if (direction != PSCOPE_DIR_INGRESS)
 		return;
 	t = thread_state(0);
-	if (t && t->blocking)
+	if (t && t->phased)
+		loop_phase_read(t, 0); /* what that read starts is nobody's we know */
+	else if (t && t->blocking)
 		t->untraced = 1;
 }
 

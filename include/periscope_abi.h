@@ -158,14 +158,23 @@ struct pscope_conn_ref {
 	 * it has returned from epoll_wait (or epoll_pwait/_pwait2). Events of one
 	 * thread with the same tick belong to one turn (iteration) of its event
 	 * loop. 0 for threads that never wait in epoll (thread-per-request
-	 * servers). The top bit is PSCOPE_TICK_TIMER_SAFE, not part of the count. */
+	 * servers). The top two bits are PSCOPE_TICK_TIMER_SAFE and
+	 * PSCOPE_TICK_PHASED, not part of the count (PSCOPE_TICK_COUNT). */
 	pscope_u32 tick;
 };
 
 /* pscope_conn_ref.tick: the turn began with a blocking wait and no timer the
  * loop had set before it can be due yet (bpf/capture.bpf.h): no timer
- * callback has run in the turn so far. */
+ * callback has run in the turn so far. With PSCOPE_TICK_PHASED: the event is
+ * part of the work one socket read started (a segment, see below). */
 #define PSCOPE_TICK_TIMER_SAFE 0x80000000u
+/* pscope_conn_ref.tick: the thread is a loop whose phases the agent sees
+ * (Node.js, with its event-loop probes): the count then moves at every socket
+ * read and at every phase boundary (timers, immediates, write callbacks,
+ * accepts), so one tick is the work one read started, and TIMER_SAFE says
+ * the event is inside such a segment (not in a timer's or another callback's). */
+#define PSCOPE_TICK_PHASED 0x40000000u
+#define PSCOPE_TICK_COUNT  0x3fffffffu
 
 struct pscope_data_event {
 	struct pscope_event_header hdr; /* hdr.timestamp_ns = syscall exit */

@@ -22,7 +22,8 @@ BENCH_REDIS_SECONDS (8), BENCH_REDIS_RATE (10000), BENCH_REPLAY_REPEAT (4), BENC
 ("20000,100000"), BENCH_SOAK_SECONDS (600: ten minutes; 120 for a quicker run), BENCH_BYSTANDER_ROUNDS
 (7), BENCH_BYSTANDER_ITERS (200000), BENCH_BIN_DIR (build/bench: the bystander helpers `make bench`
 builds), BENCH_CHURN_N (2000 runs of each exec-churn loop), BENCH_CHURN_PAIRS (3), BENCH_SKIP (comma list
-of: wrk, redis, grpc, replay, valgrind, memory, soak, logs, gotls, bystander, churn, rss).
+of: wrk, redis, grpc, replay, valgrind, memory, soak, logs, gotls, node, bystander, churn, rss).
+BENCH_NODE_PAIRS (3): rounds of the Node.js section (off / on --no-tls / on).
 """
 
 import argparse
@@ -1561,6 +1562,101 @@ def logs_section(runs):
     return "\n".join(out)
 
 
+# ---- Node.js: what the event-loop probes cost (issue 19)
+
+NODE_SERVER = os.path.join(REPO, "bench", "node", "server.js")
+NODE_PAIRS = env_int("BENCH_NODE_PAIRS", 3)
+
+
+def bench_node(results):
+    """wrk -c10 against a node:http server: agent off, on with --no-tls (no Node.js event-loop
+    probes: they ride on node's OpenSSL attachment) and on (the probes), rotated; node's own CPU
+    per request shows the uprobe traps, the program runs per request how often they fire."""
+    node = shutil.which("node")
+    if not node:
+        log("node: no node binary: skipped")
+        return
+    port = free_port()
+    srv = spawn([node, NODE_SERVER], env=dict(os.environ, PORT=str(port)),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = "http://127.0.0.1:%d/" % port
+    runs = []
+    try:
+        wait_listening(port, proc=srv)
+        wrk(url, 1, conns=10)
+        log("node: %d rounds of off / on --no-tls / on, %d s of wrk -c10 each" % (NODE_PAIRS, SECONDS))
+        modes = ["off", "no-probes", "on"]
+        for i in range(NODE_PAIRS):
+            for mode in modes[i % 3:] + modes[:i % 3]:
+                agent = None
+                if mode != "off":
+                    extra = ["--no-tls"] if mode == "no-probes" else []
+                    agent = Agent(["--port", str(port)] + extra, name="agent (node)")
+                try:
+                    if agent:
+                        time.sleep(1.0)  # the scan attaches node's probes
+                        acpu0, prog0 = cpu_seconds(agent.pid), agent.bpf_stats_by_prog()
+                    ncpu0 = cpu_seconds(srv.pid)
+                    r = wrk(url, SECONDS, conns=10)
+                    r["mode"] = mode
+                    r["node_cpu_s"] = cpu_seconds(srv.pid) - ncpu0
+                    if agent:
+                        prog1 = agent.bpf_stats_by_prog()
+                        progs = {k: (v[0] - prog0.get(k, (0, 0))[0],
+                                     v[1] - prog0.get(k, (0, 0))[1]) for k, v in prog1.items()}
+                        time.sleep(0.5)
+                        r["agent_cpu_s"] = cpu_seconds(agent.pid) - acpu0
+                        r["bpf_ns"] = sum(v[0] for v in progs.values())
+                        r["boundary_runs"] = progs.get("node_loop_boundary", (0, 0))[1]
+                        r["boundary_ns"] = progs.get("node_loop_boundary", (0, 0))[0]
+                        r["probes"] = any(x.get("msg") == "Node.js event-loop probes attached"
+                                          for x in agent.records())
+                finally:
+                    if agent:
+                        agent.stop()
+                        agent.close()
+                runs.append(r)
+                log("   %-9s %8.0f req/s  node CPU %.2f s%s" % (
+                    mode, r["rps"], r["node_cpu_s"], "" if mode == "off" else
+                    "  agent %.2f s, BPF %.2f s, boundary runs %d" % (
+                        r["agent_cpu_s"], r["bpf_ns"] / 1e9, r["boundary_runs"])))
+    finally:
+        stop(srv)
+    results["node"] = runs
+
+
+def node_section(runs):
+    def med(mode, f):
+        xs = [f(r) for r in runs if r["mode"] == mode]
+        return median(xs) if xs else 0.0
+
+    per_req = lambda key: lambda r: r[key] * 1e6 / max(r["requests"], 1)  # noqa: E731
+    out = ["## Node.js event-loop probes (issue 19)", "",
+           "bench/node/server.js (node:http, answers at once, keep-alive) under `wrk -t1 -c10 -d%ds`,"
+           " %d rounds of: agent off, agent on with `--no-tls` (which leaves out the Node.js"
+           " event-loop probes: they ride on node's OpenSSL attachment), agent on (the probes:"
+           " uprobes on `CheckImmediate`, `RunTimers`, `uv__write_callbacks`), order rotated;"
+           " medians. node CPU is the server process's user+system time (the uprobe traps are"
+           " charged to it)." % (SECONDS, NODE_PAIRS), "",
+           "| | off | on, no probes | on, probes |", "|---|---|---|---|"]
+    out.append("| requests/s | %.0f | %.0f | %.0f |" % tuple(
+        med(m, lambda r: r["rps"]) for m in ("off", "no-probes", "on")))
+    out.append("| node CPU per request | %.2f µs | %.2f µs | %.2f µs |" % tuple(
+        med(m, per_req("node_cpu_s")) for m in ("off", "no-probes", "on")))
+    out.append("| agent CPU per request (process) | | %.2f µs | %.2f µs |" % tuple(
+        med(m, per_req("agent_cpu_s")) for m in ("no-probes", "on")))
+    out.append("| BPF per request | | %.2f µs | %.2f µs |" % tuple(
+        med(m, lambda r: r["bpf_ns"] / 1e3 / max(r["requests"], 1)) for m in ("no-probes", "on")))
+    out.append("| probe hits per request (`node_loop_boundary`); ns per run | | | %.2f; %.0f |" % (
+        med("on", lambda r: r["boundary_runs"] / max(r["requests"], 1)),
+        med("on", lambda r: r["boundary_ns"] / max(r["boundary_runs"], 1))))
+    out.append("")
+    out.append("Probes attached in every `on` run: %s." % (
+        "yes" if all(r.get("probes") for r in runs if r["mode"] == "on") else "NO"))
+    out.append("")
+    return "\n".join(out)
+
+
 # ---- exec churn and idle RSS (issue 16 steps 5 and 6)
 
 CHURN_N = env_int("BENCH_CHURN_N", 2000)
@@ -1817,6 +1913,8 @@ def main():
             bench_logs(results)
         if "gotls" not in SKIP:
             bench_gotls(results, workdir)
+        if "node" not in SKIP:
+            bench_node(results)
         if "bystander" not in SKIP:
             bench_bystander(results)
         if "churn" not in SKIP:
@@ -1832,6 +1930,8 @@ def main():
     text = report(results, m, took)
     if results.get("logs"):
         text += "\n\n" + logs_section(results["logs"])
+    if results.get("node"):
+        text += "\n\n" + node_section(results["node"])
     if results.get("bystander"):
         text += "\n\n" + bystander_section(results["bystander"])
     if results.get("churn"):

@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 
 from lib import (HERE, Agent, check, check_eq, curl, free_port, otlp_support, parse_prom, run_tests,
@@ -189,6 +190,78 @@ def logs_go():
 def logs_go_syscall_exits():
     """The same with the data and log writes taken at the syscall exits (--syscall-data)."""
     run_stack("go", ["--syscall-data"])
+
+
+@test
+def logs_node_timer_lines_carry_no_trace():
+    """A Node server whose 3 ms interval timer prints lines while requests are open (each is
+    answered 20 ms after it is read, 4 at a time): a timer's line is nobody's, a handler's line
+    is its request's. With the Node.js event-loop probes the agent sees where a read's work ends
+    (timers run apart), so no timer line may carry a trace id; without them (a node binary with
+    no symbols) only handler lines' right ids and no wrong id are checked."""
+    otlp = otlp_support()
+    argv, _ = _argv("node")
+    port = free_port()
+    env = dict(os.environ, PORT=str(port), MODE="text", TIMER_MS="3", DELAY_MS="20")
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    drain = subprocess.Popen(["/bin/cat"], stdin=proc.stdout, stdout=subprocess.DEVNULL)
+    proc.stdout.close()
+    n = 60
+    try:
+        wait_listening(port, proc=proc)
+        with otlp.Receiver() as rcv:
+            agent = Agent(["--logs", "--otlp-endpoint", rcv.url, "--pid", str(proc.pid)],
+                          print_json=False, env={"OTEL_BSP_SCHEDULE_DELAY": "200"})
+            with agent:
+                agent.wait_ready()
+                time.sleep(0.5)
+                want = {}
+                urls, headers = [], []
+                for i in range(n):
+                    trace, tp = _tp(i, 0xb0000000)
+                    want[i] = trace
+                    urls.append("http://127.0.0.1:%d/r/%d" % (port, i))
+                    headers.append(tp)
+                for k in range(0, n, 4):  # 4 open at a time, while the timer runs
+                    ts = [threading.Thread(target=curl, args=([u],), kwargs={"headers": ["traceparent: " + h]})
+                          for u, h in zip(urls[k:k + 4], headers[k:k + 4])]
+                    for t in ts:
+                        t.start()
+                    for t in ts:
+                        t.join()
+                time.sleep(1.0)
+                agent.stop_and_check()
+                probes = any(r.get("msg") == "Node.js event-loop probes attached"
+                             for r in agent.log_records)
+            import otlp_receiver
+            recs = otlp_receiver.decode_dir(rcv.posts_dir, "logs") if os.path.isdir(
+                rcv.posts_dir) else []
+    finally:
+        _stop(proc, drain)
+    timer_lines = timer_traced = right = 0
+    seen = set()
+    for r in recs:
+        body = r["body"] if isinstance(r["body"], str) else ""
+        m = re.match(r"^(INFO|WARN) req (\d+) handled$", body)
+        if body.startswith("timer tick "):
+            timer_lines += 1
+            timer_traced += bool(r["trace_id"])
+        elif m:
+            i = int(m.group(2))
+            check(i not in seen, "handler line %d exported twice" % i)
+            seen.add(i)
+            check(r["trace_id"] in ("", None, want[i]),
+                  "handler line %d carries another request's trace id %s" % (i, r["trace_id"]))
+            right += r["trace_id"] == want[i]
+    print("  node with a 3 ms timer: %d/%d handler lines with their trace id; %d timer lines, %d "
+          "with a trace id (event-loop probes %s)" % (right, n, timer_lines, timer_traced,
+                                                     "attached" if probes else "absent"), flush=True)
+    check_eq(len(seen), n, "handler lines exported")
+    check(timer_lines >= 100, "only %d timer lines exported" % timer_lines)
+    if probes:
+        check_eq(timer_traced, 0, "timer lines with a trace id")
+        check_eq(right, n, "handler lines with their request's trace id")
 
 
 FLOOD = r"""

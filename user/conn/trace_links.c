@@ -18,9 +18,10 @@
 struct loop_turn {
 	uint32_t tid, pid;
 	uint32_t tick;
-	uint8_t owners; /* 0, 1, or 2 for several */
-	bool claimed;   /* a client request of this turn took the owner already */
-	bool last_ok;   /* last names whose work the turn does now */
+	uint8_t owners;   /* 0, 1, or 2 for several */
+	bool claimed;     /* a client request of this turn took the owner already */
+	bool last_ok;     /* last names whose work the turn does now */
+	bool by_response; /* owner came from a response read (its caller's request) */
 	struct link_ref owner;
 	struct link_ref last; /* the request the turn read last (or whose call's answer) */
 };
@@ -278,6 +279,7 @@ static void loop_own(struct trace_links *tl, uint32_t pid, uint32_t tid, uint32_
 {
 	struct loop_turn *t = loop_take(tl, pid, tid, tick);
 
+	t->by_response = false;
 	t->last = *o;
 	t->last_ok = true;
 	if (!t->owners) {
@@ -287,6 +289,14 @@ static void loop_own(struct trace_links *tl, uint32_t pid, uint32_t tid, uint32_
 	           t->owner.seq != o->seq) {
 		t->owners = 2;
 	}
+}
+
+/* A response read owns the turn for its caller's request o. */
+static void loop_own_response(struct trace_links *tl, uint32_t pid, uint32_t tid, uint32_t tick,
+                              const struct link_ref *o)
+{
+	loop_own(tl, pid, tid, tick, o);
+	loop_take(tl, pid, tid, tick)->by_response = true;
 }
 
 /* Thread tid's turn tick read something whose work is nobody's we know (the
@@ -593,6 +603,39 @@ static bool loop_synchronous(const struct conn *c)
 	return !strcmp(c->comm, "nginx");
 }
 
+/* The owner of a phased loop's segment (trace_links.h): the one request its
+ * read carried, for the segment's first client request; a response read's
+ * only while that is the thread's one request in flight (a pool may write a
+ * request queued by another handler when a response frees its connection). */
+static struct link_ctx *phased_decide(struct trace_links *tl, struct conn *c, uint32_t tid,
+                                      uint32_t tick, bool in_segment, bool claim,
+                                      struct conn **conn_out, bool *ambiguous)
+{
+	struct loop_turn *turn = loop_current(tl, c->ref.pid, tid, tick);
+	struct link_ctx *owner;
+	struct conn *tc = NULL;
+	bool first;
+
+	if (!in_segment || !turn || !turn->owners)
+		return NULL; /* a timer's, an immediate's, a write callback's: nobody's */
+	if (turn->owners > 1 || !turn->last_ok) {
+		*ambiguous = true;
+		return NULL;
+	}
+	owner = ref_find(tl, c->ref.pid, &turn->owner, conn_out);
+	if (!owner)
+		return NULL;
+	first = !turn->claimed;
+	if (claim)
+		turn->claimed = true;
+	if (!first ||
+	    (turn->by_response && thread_parent(tl, c->ref.pid, tid, &tc, ambiguous) != owner)) {
+		*ambiguous = true;
+		return NULL;
+	}
+	return owner;
+}
+
 /* An event loop's client request on c, written in turn tick of thread tid.
  * The first request on a connection belongs to the request whose turn opened
  * it (pools open a connection for the request that needs one; its write may
@@ -629,6 +672,8 @@ static struct link_ctx *loop_decide(struct trace_links *tl, struct conn *c, uint
 			return NULL;
 		}
 	}
+	if (tick & LINK_TICK_PHASED_BIT)
+		return phased_decide(tl, c, tid, tick, timer_safe, claim, conn_out, ambiguous);
 	if (timer_safe && loop_synchronous(c)) {
 		/* a loop that calls out from the handler of the read itself:
 		 * the request read last, before any timer could run */
@@ -911,13 +956,13 @@ void trace_links_io(struct trace_links *tl, struct conn *c, uint64_t actor, bool
 	if (ingress) {
 		/* a response being read: the turn continues its caller's work */
 		if (r && r->n && r->ctx[r->head].local_parent) {
-			loop_own(tl, c->ref.pid, tid, tick, &r->ctx[r->head].parent);
+			loop_own_response(tl, c->ref.pid, tid, tick, &r->ctx[r->head].parent);
 		} else if (c->write_parent == 3) {
 			struct link_ref o = {.fd = c->write_parent_fd,
 			                     .sock_id = c->write_parent_sock,
 			                     .seq = c->write_parent_seq};
 
-			loop_own(tl, c->ref.pid, tid, tick, &o);
+			loop_own_response(tl, c->ref.pid, tid, tick, &o);
 		} else {
 			loop_foreign(tl, c->ref.pid, tid, tick);
 		}
@@ -989,12 +1034,20 @@ bool trace_links_context(struct trace_links *tl, uint32_t pid, uint64_t actor, s
 	if (gkey) {
 		p = thread_parent(tl, pid, gkey, &sc, &ambiguous);
 	} else if (tick) {
-		/* the turn's owner, when it is also the thread's one request */
+		/* the turn's owner, when it is also the thread's one request; a
+		 * phased loop's segment owner by its read (phased_decide's rule) */
 		struct conn *tc = NULL;
+		struct loop_turn *turn = loop_current(tl, pid, tid, tick);
 
 		p = loop_parent(tl, pid, tid, tick, &sc, &ambiguous);
-		if (p && thread_parent(tl, pid, tid, &tc, &ambiguous) != p)
+		if (p && (tick & LINK_TICK_PHASED_BIT)) {
+			if (!actor_timer_safe(actor) || !turn->last_ok ||
+			    (turn->by_response &&
+			     thread_parent(tl, pid, tid, &tc, &ambiguous) != p))
+				p = NULL;
+		} else if (p && thread_parent(tl, pid, tid, &tc, &ambiguous) != p) {
 			p = NULL;
+		}
 	} else {
 		p = thread_parent(tl, pid, tid, &sc, &ambiguous);
 	}

@@ -34,6 +34,12 @@
  *    belongs to its turn's owner only when that owner is also the thread's one
  *    server request in flight and only as the turn's first client request. A
  *    turn that read nothing (a timer) belongs to nobody.
+ *  - Phased loops (Node with its event-loop probes, LINK_TICK_PHASED_BIT): a
+ *    tick is the work one socket read started, up to the next read or the
+ *    next callback no read started (timers, immediates, write completions,
+ *    accepts); its first client request belongs to the server request the
+ *    read carried, whatever else is in flight (a response read's: only while
+ *    that is the thread's one request); work in no read's segment is nobody's.
  *  - A thread serving nothing itself (a worker pool's) links to nothing: the
  *    process's only request in flight may not be the one it works for.
  */
@@ -49,13 +55,16 @@
 
 /* Set in every goroutine key, so goroutine keys never equal a thread id. */
 #define LINK_GOROUTINE_BIT 0x80000000u
-/* Set in an actor's high word that carries an event-loop tick (its low 29
+/* Set in an actor's high word that carries an event-loop tick (its low 28
  * bits) instead of a goroutine key: the thread waits in epoll (an event loop). */
 #define LINK_TICK_BIT  0x20000000u
-#define LINK_TICK_MASK 0x1fffffffu
+#define LINK_TICK_MASK 0x0fffffffu
 /* With LINK_TICK_BIT: no timer can have run in the turn so far
  * (PSCOPE_TICK_TIMER_SAFE); not part of the turn's key. */
 #define LINK_TICK_SAFE_BIT 0x40000000u
+/* With LINK_TICK_BIT: the tick is a phased loop's segment (PSCOPE_TICK_PHASED:
+ * Node with its event-loop probes; the work one read started); part of the key. */
+#define LINK_TICK_PHASED_BIT 0x10000000u
 
 /* The actor of an event of thread tid whose pscope_conn_ref.tick is tick (non-zero). */
 static inline uint64_t link_loop_actor(uint32_t tid, uint32_t tick)
@@ -64,6 +73,8 @@ static inline uint64_t link_loop_actor(uint32_t tid, uint32_t tick)
 
 	if (tick & PSCOPE_TICK_TIMER_SAFE)
 		hi |= LINK_TICK_SAFE_BIT;
+	if (tick & PSCOPE_TICK_PHASED)
+		hi |= LINK_TICK_PHASED_BIT;
 	return (uint64_t)hi << 32 | tid;
 }
 

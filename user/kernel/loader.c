@@ -344,6 +344,7 @@ static int loader_open(const struct loader_config *c, bool sock_tp, struct loade
 	bpf_program__set_autoattach(l->skel->progs.ssl_return, false);
 	bpf_program__set_autoattach(l->skel->progs.ssl_set_fd_enter, false);
 	bpf_program__set_autoattach(l->skel->progs.go_round_trip, false);
+	bpf_program__set_autoattach(l->skel->progs.node_loop_boundary, false);
 	bpf_program__set_autoattach(l->skel->progs.go_conn_write, false);
 	bpf_program__set_autoattach(l->skel->progs.go_tls_enter, false);
 	bpf_program__set_autoattach(l->skel->progs.go_tls_ret, false);
@@ -695,6 +696,46 @@ int loader_attach_tls(struct loader *l, const char *path, struct loader_tls **ou
 	return 0;
 cleanup:
 	loader_detach_tls(t);
+	return rc;
+}
+
+int loader_attach_node_loop(struct loader *l, const char *path, struct loader_tls *t)
+{
+	/* the callbacks no socket read started (capture.bpf.h, node_loop_boundary):
+	 * the first three or none (a missing one would leave its callbacks in a
+	 * read's segment); TCP connect completions too where node exports them */
+	static const struct {
+		const char *func;
+		bool required;
+	} funcs[] = {
+	    {"_ZN4node11Environment14CheckImmediateEP10uv_check_s", true},
+	    {"_ZN4node11Environment9RunTimersEP10uv_timer_s", true},
+	    {"uv__write_callbacks", true},
+	    {"_ZN4node14ConnectionWrapINS_7TCPWrapE8uv_tcp_sE12AfterConnectEP12uv_connect_si",
+	     false},
+	};
+	struct bpf_link *links[4];
+	int n = 0, rc = 0;
+
+	if (!t || t->n_links + 4 > TLS_MAX_LINKS)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(funcs) / sizeof(funcs[0]); i++) {
+		links[n] =
+		    attach_func(l->skel->progs.node_loop_boundary, path, funcs[i].func, false);
+		if (!links[n]) {
+			if (!funcs[i].required)
+				continue;
+			rc = errno ? -errno : -ENOENT;
+			goto cleanup;
+		}
+		n++;
+	}
+	for (int i = 0; i < n; i++)
+		t->links[t->n_links++] = links[i];
+	return 0;
+cleanup:
+	while (n > 0)
+		bpf_link__destroy(links[--n]);
 	return rc;
 }
 

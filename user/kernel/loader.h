@@ -96,6 +96,12 @@ void loader_detach_tls_all(struct loader_tls **ts, size_t n);
  * with loader_detach_tls. */
 int loader_attach_go(struct loader *l, const char *path, const struct go_attach_plan *p,
                      struct loader_tls **out);
+/* Node.js's event-loop phase probes on the executable of t (an OpenSSL
+ * attachment of node): the entries of node::Environment::CheckImmediate,
+ * node::Environment::RunTimers and uv__write_callbacks (all three, from the
+ * symbol tables), and TCPWrap's AfterConnect when exported, added to t. 0, or
+ * -ENOENT when one of the three is missing (nothing added). */
+int loader_attach_node_loop(struct loader *l, const char *path, struct loader_tls *t);
 /* pid's TLS calls may happen away from their socket's syscalls (memory BIOs):
  * let the kernel remember each thread's last socket for it. */
 int loader_mark_tls_process(struct loader *l, uint32_t pid);

@@ -373,6 +373,10 @@ static struct tls_lib *lib_get(struct tls_probes *t, struct file_id id, const ch
 	t->libs[t->n_libs++] = lib;
 	t->stats.libraries = t->n_libs;
 	log_msg(t->log, LOG_INFO, "TLS probes attached", "path", LOG_STR(shown_path), NULL);
+	/* node: its event loop's phases too (which callbacks a read started) */
+	if (must_export && loader_attach_node_loop(t->loader, path, lib->probes) == 0)
+		log_msg(t->log, LOG_INFO, "Node.js event-loop probes attached", "path",
+		        LOG_STR(shown_path), NULL);
 	return lib;
 }
 

@@ -463,6 +463,71 @@ static void test_turn_first_call_even_unlinked(void)
 	teardown(&f);
 }
 
+/* A phased loop's actor (Node with its probes): tick seg, in a read's segment or not. */
+static uint64_t phased_actor(uint32_t tid, uint32_t seg, bool in_segment)
+{
+	return link_loop_actor(tid, seg | PSCOPE_TICK_PHASED |
+	                                (in_segment ? PSCOPE_TICK_TIMER_SAFE : 0));
+}
+
+/* Node with its event-loop probes, three requests in flight on one thread:
+ * each segment's first call is its read's request's child (no "one request in
+ * flight" needed); a second call in the segment (B's), a call outside any read's
+ * segment (a timer's, a write callback's), and a call in a segment that a
+ * response read owns while other requests are in flight are roots; so is a
+ * log line outside a segment, while one inside has its reader's context. */
+static void test_phased_loop_segments(void)
+{
+	struct fixture f;
+	struct link_ctx a, b, c, a_call, b_call, b_second, timer_call, resp_call, ctx;
+
+	setup(&f);
+	struct conn *sa = conn_of(&f, 95, 5, PSCOPE_ROLE_SERVER, 8004, 45000);
+	struct conn *sb = conn_of(&f, 95, 6, PSCOPE_ROLE_SERVER, 8004, 45001);
+	struct conn *sc = conn_of(&f, 95, 7, PSCOPE_ROLE_SERVER, 8004, 45002);
+	struct conn *ca = conn_of(&f, 95, 8, PSCOPE_ROLE_CLIENT, 45003, 9000);
+	struct conn *cb = conn_of(&f, 95, 9, PSCOPE_ROLE_CLIENT, 45004, 9000);
+	struct conn *ct = conn_of(&f, 95, 10, PSCOPE_ROLE_CLIENT, 45005, 9000);
+
+	memcpy(ca->comm, "node", 5);
+	memcpy(cb->comm, "node", 5);
+	memcpy(ct->comm, "node", 5);
+	/* segment 10 reads C, 11 reads A and calls, 12 reads B and calls twice */
+	trace_links_request(f.tl, sc, phased_actor(96, 10, true), 100, 0, "");
+	trace_links_io(f.tl, sc, phased_actor(96, 10, true), true, false, true);
+	trace_links_request(f.tl, sa, phased_actor(96, 11, true), 101, 0, "");
+	trace_links_io(f.tl, sa, phased_actor(96, 11, true), true, false, true);
+	CHECK(trace_links_context(f.tl, 95, phased_actor(96, 11, true), &ctx));
+	trace_links_request(f.tl, ca, phased_actor(96, 11, true), 102, 0, "");
+	trace_links_request(f.tl, sb, phased_actor(96, 12, true), 103, 0, "");
+	trace_links_io(f.tl, sb, phased_actor(96, 12, true), true, false, true);
+	trace_links_request(f.tl, cb, phased_actor(96, 12, true), 104, 0, "");
+	trace_links_complete(f.tl, cb, phased_actor(96, 12, true), true, 0, "", &b_call);
+	trace_links_request(f.tl, cb, phased_actor(96, 12, true), 107, 1, "");
+	/* a timer (segment 13, no read): its call and its log line are nobody's */
+	CHECK(!trace_links_context(f.tl, 95, phased_actor(96, 13, false), &ctx));
+	trace_links_request(f.tl, ct, phased_actor(96, 13, false), 105, 0, "");
+	trace_links_complete(f.tl, ct, phased_actor(96, 14, true), true, 0, "", &timer_call);
+	/* segment 14 reads A's call's answer (A, B, C in flight): its call is a root */
+	trace_links_io(f.tl, ca, phased_actor(96, 14, true), true, true, false);
+	trace_links_complete(f.tl, ca, phased_actor(96, 14, true), true, 0, "", &a_call);
+	trace_links_request(f.tl, ct, phased_actor(96, 14, true), 106, 1, "");
+	trace_links_complete(f.tl, ct, phased_actor(96, 15, true), true, 1, "", &resp_call);
+	trace_links_complete(f.tl, cb, phased_actor(96, 15, true), true, 1, "", &b_second);
+	trace_links_complete(f.tl, sa, phased_actor(96, 16, false), true, 0, "", &a);
+	trace_links_complete(f.tl, sb, phased_actor(96, 16, false), true, 0, "", &b);
+	trace_links_complete(f.tl, sc, phased_actor(96, 16, false), true, 0, "", &c);
+
+	CHECK(!memcmp(a_call.parent_span_id, a.span_id, 8));
+	CHECK(!memcmp(a_call.trace_id, a.trace_id, 16));
+	CHECK(!memcmp(b_call.parent_span_id, b.span_id, 8));
+	CHECK(!memcmp(b_second.parent_span_id, zero8, 8));
+	CHECK(!memcmp(timer_call.parent_span_id, zero8, 8));
+	CHECK(!memcmp(resp_call.parent_span_id, zero8, 8));
+	CHECK(memcmp(resp_call.trace_id, a.trace_id, 16) != 0);
+	teardown(&f);
+}
+
 /* Log lines: the actor's server request now, by the client-span rules. */
 static void test_context_for_logs(void)
 {
@@ -777,6 +842,7 @@ int main(void)
 	RUN(test_synchronous_loop);
 	RUN(test_timer_opened_connection);
 	RUN(test_turn_first_call_even_unlinked);
+	RUN(test_phased_loop_segments);
 	RUN(test_http2_streams_out_of_order);
 	RUN(test_thread_table_growth);
 	return unit_summary("test_trace_links");
