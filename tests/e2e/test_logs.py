@@ -141,6 +141,7 @@ def run_stack(stack, agent_args=()):
             continue
         got.setdefault(key, []).append(r)
     right = 0
+    without = []
     for key, trace in sorted(want.items()):
         rs = got.get(key, [])
         check_eq(len(rs), 1, "%s %s line %d exported" % (stack, key[0], key[1]))
@@ -153,11 +154,13 @@ def run_stack(stack, agent_args=()):
             check_eq(r["attributes"].get("n"), key[1], "%s JSON field n as attribute" % stack)
         check(r["resource"].get("service.name"), "%s: service.name on the resource" % stack)
         right += r["trace_id"] == trace
+        if r["trace_id"] != trace:
+            without.append("%s %d" % key)
         check(r["trace_id"] in ("", None, trace),
               "%s %s line %d carries another request's trace id %s" % (stack, key[0], key[1],
                                                                    r["trace_id"]))
-    print("  %s: %d/%d lines with their request's trace id" % (stack, right, len(want)),
-          flush=True)
+    print("  %s: %d/%d lines with their request's trace id%s" % (
+        stack, right, len(want), " (none: %s)" % ", ".join(without) if without else ""), flush=True)
     if stack in PARTIAL_CONTEXT:
         # never a wrong trace id (checked above); most are provable
         check(right >= PARTIAL_MIN_SHARE * len(want),
