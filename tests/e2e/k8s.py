@@ -38,22 +38,32 @@ def ctr(*args, check=True, timeout=30):
     return out
 
 
+def _ctr_answers():
+    """containerd answers `ctr version`. Without its socket, ctr keeps retrying the connection
+    (a machine where nothing started containerd): not answering, without waiting for that."""
+    if not os.path.exists("/run/containerd/containerd.sock"):
+        return False
+    try:
+        return subprocess.run([CTR, "version"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, timeout=10).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
 def ensure_containerd():
     """Starts containerd (its default config: /run/containerd) unless it answers already."""
     if not os.access(CTR, os.X_OK) or not os.access(CONTAINERD, os.X_OK) or \
             not shutil.which("runc"):
         raise Unavailable("containerd, ctr or runc not installed "
                           "(apt-get install containerd runc)")
-    if subprocess.run([CTR, "version"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                      timeout=10).returncode == 0:
+    if _ctr_answers():
         return
     log = open("/tmp/periscope-containerd.log", "ab")
     subprocess.Popen([CONTAINERD], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                      start_new_session=True)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        if subprocess.run([CTR, "version"], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL, timeout=10).returncode == 0:
+        if _ctr_answers():
             return
         time.sleep(0.2)
     raise Unavailable("containerd did not start (see /tmp/periscope-containerd.log)")
