@@ -863,6 +863,14 @@ static __always_inline int sock_data(void *ctx, struct sock *sk, int ret, __u8 d
 			return 0;
 		}
 	}
+	if (ret == 0 && direction == PSCOPE_DIR_INGRESS) {
+		/* an end of stream: in a phased loop (Node), what runs for it
+		 * ('end' handlers) is not the previous read's work */
+		t = thread_state(0);
+		if (t && t->phased)
+			loop_phase_read(t, 0);
+		return 0;
+	}
 	if (ret <= 0)
 		return 0; /* as at the syscall exits: an end, an error, "try again" */
 	if (!pid_traced(bpf_get_current_pid_tgid() >> 32))
