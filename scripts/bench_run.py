@@ -23,7 +23,7 @@ BENCH_REDIS_SECONDS (8), BENCH_REDIS_RATE (10000), BENCH_REPLAY_REPEAT (4), BENC
 (7), BENCH_BYSTANDER_ITERS (200000), BENCH_BIN_DIR (build/bench: the bystander helpers `make bench`
 builds), BENCH_CHURN_N (2000 runs of each exec-churn loop), BENCH_CHURN_PAIRS (3), BENCH_SKIP (comma list
 of: wrk, redis, grpc, replay, valgrind, memory, soak, logs, gotls, node, bystander, churn, rss).
-BENCH_NODE_PAIRS (3): rounds of the Node.js section (off / on --no-tls / on).
+BENCH_NODE_PAIRS (3): rounds of the Node.js section (off / on --no-node-probes / on).
 """
 
 import argparse
@@ -1569,9 +1569,9 @@ NODE_PAIRS = env_int("BENCH_NODE_PAIRS", 3)
 
 
 def bench_node(results):
-    """wrk -c10 against a node:http server: agent off, on with --no-tls (no Node.js event-loop
-    probes: they ride on node's OpenSSL attachment) and on (the probes), rotated; node's own CPU
-    per request shows the uprobe traps, the program runs per request how often they fire."""
+    """wrk -c10 against a node:http server: agent off, on with --no-node-probes and on (the
+    Node.js event-loop probes), rotated; node's own CPU per request shows the uprobe traps, the
+    program runs per request how often they fire."""
     node = shutil.which("node")
     if not node:
         log("node: no node binary: skipped")
@@ -1584,13 +1584,14 @@ def bench_node(results):
     try:
         wait_listening(port, proc=srv)
         wrk(url, 1, conns=10)
-        log("node: %d rounds of off / on --no-tls / on, %d s of wrk -c10 each" % (NODE_PAIRS, SECONDS))
+        log("node: %d rounds of off / on --no-node-probes / on, %d s of wrk -c10 each"
+            % (NODE_PAIRS, SECONDS))
         modes = ["off", "no-probes", "on"]
         for i in range(NODE_PAIRS):
             for mode in modes[i % 3:] + modes[:i % 3]:
                 agent = None
                 if mode != "off":
-                    extra = ["--no-tls"] if mode == "no-probes" else []
+                    extra = ["--no-node-probes"] if mode == "no-probes" else []
                     agent = Agent(["--port", str(port)] + extra, name="agent (node)")
                 try:
                     if agent:
@@ -1633,9 +1634,9 @@ def node_section(runs):
     per_req = lambda key: lambda r: r[key] * 1e6 / max(r["requests"], 1)  # noqa: E731
     out = ["## Node.js event-loop probes (issue 19)", "",
            "bench/node/server.js (node:http, answers at once, keep-alive) under `wrk -t1 -c10 -d%ds`,"
-           " %d rounds of: agent off, agent on with `--no-tls` (which leaves out the Node.js"
-           " event-loop probes: they ride on node's OpenSSL attachment), agent on (the probes:"
-           " uprobes on `CheckImmediate`, `RunTimers`, `uv__write_callbacks`), order rotated;"
+           " %d rounds of: agent off, agent on with `--no-node-probes`, agent on (the Node.js"
+           " event-loop probes: uprobes on `CheckImmediate`, `RunTimers`, `uv__write_callbacks`,"
+           " `AfterConnect`), order rotated;"
            " medians. node CPU is the server process's user+system time (the uprobe traps are"
            " charged to it)." % (SECONDS, NODE_PAIRS), "",
            "| | off | on, no probes | on, probes |", "|---|---|---|---|"]

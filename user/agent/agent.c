@@ -1461,7 +1461,8 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 		goto cleanup;
 	}
 	{
-		a->tls = tls_probes__new(a->loader, lg, "/proc", !cfg->no_tls);
+		a->tls =
+		    tls_probes__new(a->loader, lg, "/proc", !cfg->no_tls, !cfg->no_node_probes);
 		if (!a->tls) {
 			rc = -ENOMEM;
 			goto cleanup;

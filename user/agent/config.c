@@ -31,6 +31,7 @@ enum {
 	OPT_VERSION,
 	OPT_ROUTE,
 	OPT_NO_TLS,
+	OPT_NO_NODE_PROBES,
 	OPT_REPEAT,
 	OPT_NO_CONTAINERS,
 	OPT_HOST_ROOT,
@@ -62,6 +63,7 @@ static const struct option long_options[] = {
     {"version", no_argument, NULL, OPT_VERSION},
     {"route", required_argument, NULL, OPT_ROUTE},
     {"no-tls", no_argument, NULL, OPT_NO_TLS},
+    {"no-node-probes", no_argument, NULL, OPT_NO_NODE_PROBES},
     {"repeat", required_argument, NULL, OPT_REPEAT},
     {"no-container-metadata", no_argument, NULL, OPT_NO_CONTAINERS},
     {"host-root", required_argument, NULL, OPT_HOST_ROOT},
@@ -136,6 +138,9 @@ void config_usage(FILE *out)
 	    "  --max-connections N      connections tracked at once (default 262144)\n"
 	    "  --no-tls                 do not attach uprobes to TLS libraries (libssl, node, Go "
 	    "crypto/tls)\n"
+	    "  --no-node-probes         do not attach the Node.js event-loop uprobes (Node's "
+	    "calls\n"
+	    "                           are then linked by event-loop turns only)\n"
 	    "  --log-level LEVEL        debug, info, warn or error (default info)\n"
 	    "  -h, --help, --version\n"
 	    "\n"
@@ -301,6 +306,9 @@ int config_parse(struct config *c, int argc, char **argv, char *err, size_t err_
 			break;
 		case OPT_NO_TLS:
 			c->no_tls = true;
+			break;
+		case OPT_NO_NODE_PROBES:
+			c->no_node_probes = true;
 			break;
 		case OPT_REPEAT:
 			if (c->mode != CONFIG_MODE_REPLAY || parse_u64(optarg, 1, 1000000, &v))

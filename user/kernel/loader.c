@@ -739,6 +739,24 @@ cleanup:
 	return rc;
 }
 
+int loader_attach_node(struct loader *l, const char *path, struct loader_tls **out)
+{
+	struct loader_tls *t = calloc(1, sizeof(*t));
+	int rc;
+
+	*out = NULL;
+	if (!t)
+		return -ENOMEM;
+	t->multi_fds[0] = t->multi_fds[1] = -1;
+	rc = loader_attach_node_loop(l, path, t);
+	if (rc) {
+		loader_detach_tls(t);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
 /* One uprobe at a file offset of path, with a cookie; 0 or a negative errno. */
 static int attach_at(struct loader_tls *t, struct bpf_program *prog, const char *path, uint64_t off,
                      uint64_t cookie)

@@ -102,6 +102,8 @@ int loader_attach_go(struct loader *l, const char *path, const struct go_attach_
  * symbol tables), and TCPWrap's AfterConnect when exported, added to t. 0, or
  * -ENOENT when one of the three is missing (nothing added). */
 int loader_attach_node_loop(struct loader *l, const char *path, struct loader_tls *t);
+/* The same probes alone (node with OpenSSL probes off), detached with loader_detach_tls. */
+int loader_attach_node(struct loader *l, const char *path, struct loader_tls **out);
 /* pid's TLS calls may happen away from their socket's syscalls (memory BIOs):
  * let the kernel remember each thread's last socket for it. */
 int loader_mark_tls_process(struct loader *l, uint32_t pid);

@@ -45,6 +45,7 @@ struct tls_lib {
 	struct loader_tls *probes;
 	bool permanent; /* the system's libssl: never detached */
 	bool go;        /* a Go executable: net/http client probes, not OpenSSL */
+	bool node_only; /* node with OpenSSL probes off (--no-tls): its event-loop probes only */
 	uint32_t *pids; /* processes mapping it */
 	size_t n_pids, cap_pids;
 };
@@ -67,6 +68,7 @@ struct tls_probes {
 	size_t n_pending;
 	bool openssl;        /* TLS probes: OpenSSL and Go crypto/tls (off with --no-tls);
 	                        Go net/http linking probes always */
+	bool node;           /* Node.js event-loop probes (off with --no-node-probes) */
 	bool no_decoder;     /* capstone (for Go RETs) could not be loaded: not tried again */
 	bool said_denied;    /* the one line about uprobes refused was logged */
 	struct x86_rets *xr; /* loaded at a Go binary, unloaded DECODER_IDLE_NS after */
@@ -121,13 +123,14 @@ cleanup:
 }
 
 struct tls_probes *tls_probes__new(struct loader *l, struct logger *lg, const char *proc_root,
-                                   bool openssl)
+                                   bool openssl, bool node)
 {
 	struct tls_probes *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return NULL;
 	t->openssl = openssl;
+	t->node = node;
 	t->loader = l;
 	t->log = lg;
 	snprintf(t->proc_root, sizeof(t->proc_root), "%s", proc_root ? proc_root : "/proc");
@@ -318,6 +321,31 @@ static bool path_still_there(const char *path)
 	return access(path, F_OK) == 0;
 }
 
+/* A symbol every node executable exports: the event-loop probes' first. */
+#define NODE_SYMBOL "_ZN4node11Environment14CheckImmediateEP10uv_check_s"
+
+/* node's event-loop probes alone, as a library entry of their own. */
+static struct tls_lib *node_only_lib(struct tls_probes *t, struct file_id id, const char *path,
+                                     const char *shown_path)
+{
+	struct tls_lib *lib = calloc(1, sizeof(*lib));
+
+	if (!lib)
+		return NULL;
+	if (loader_attach_node(t->loader, path, &lib->probes) != 0) {
+		free(lib);
+		return NULL;
+	}
+	lib->id = id;
+	lib->node_only = true;
+	snprintf(lib->path, sizeof(lib->path), "%s", shown_path);
+	t->libs[t->n_libs++] = lib;
+	t->stats.libraries = t->n_libs;
+	log_msg(t->log, LOG_INFO, "Node.js event-loop probes attached", "path", LOG_STR(shown_path),
+	        NULL);
+	return lib;
+}
+
 static struct tls_lib *lib_get(struct tls_probes *t, struct file_id id, const char *path,
                                const char *shown_path, bool must_export)
 {
@@ -331,6 +359,13 @@ static struct tls_lib *lib_get(struct tls_probes *t, struct file_id id, const ch
 		return NULL;
 	if (!t->openssl && !must_export)
 		return NULL; /* a libssl, with OpenSSL probes off */
+	if (must_export && !t->openssl && t->node && elf_exports_symbol(path, NODE_SYMBOL) == 1) {
+		/* node with --no-tls: its event-loop probes still (trace_links) */
+		lib = node_only_lib(t, id, path, shown_path);
+		if (!lib && path_still_there(path))
+			add_negative(t, id);
+		return lib;
+	}
 	if (must_export && (!t->openssl || elf_exports_symbol(path, "SSL_write") != 1)) {
 		/* an executable without OpenSSL: maybe a Go program */
 		rc = attach_go(t, path, shown_path, &go);
@@ -374,7 +409,7 @@ static struct tls_lib *lib_get(struct tls_probes *t, struct file_id id, const ch
 	t->stats.libraries = t->n_libs;
 	log_msg(t->log, LOG_INFO, "TLS probes attached", "path", LOG_STR(shown_path), NULL);
 	/* node: its event loop's phases too (which callbacks a read started) */
-	if (must_export && loader_attach_node_loop(t->loader, path, lib->probes) == 0)
+	if (must_export && t->node && loader_attach_node_loop(t->loader, path, lib->probes) == 0)
 		log_msg(t->log, LOG_INFO, "Node.js event-loop probes attached", "path",
 		        LOG_STR(shown_path), NULL);
 	return lib;
@@ -386,7 +421,7 @@ static void use_lib(struct tls_probes *t, struct tls_lib *lib, uint32_t pid)
 		return;
 	lib_add_pid(lib, pid);
 	/* its TLS calls may not make the socket syscalls themselves (memory BIOs) */
-	if (!lib->go)
+	if (!lib->go && !lib->node_only)
 		loader_mark_tls_process(t->loader, pid);
 }
 
@@ -581,8 +616,10 @@ void tls_probes_on_exit(struct tls_probes *t, uint32_t pid)
 		}
 		if (!lib->n_pids && !lib->permanent) {
 			log_msg(t->log, LOG_INFO,
-			        lib->go ? "Go probes detached" : "TLS probes detached", "path",
-			        LOG_STR(lib->path), NULL);
+			        lib->go          ? "Go probes detached"
+			        : lib->node_only ? "Node.js probes detached"
+			                         : "TLS probes detached",
+			        "path", LOG_STR(lib->path), NULL);
 			lib_free(lib);
 			t->libs[i] = t->libs[--t->n_libs];
 			continue;
