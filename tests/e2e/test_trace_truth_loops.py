@@ -8,6 +8,8 @@ no request in flight: calls made after the response, from timers and pollers.
                               /item/k with fetch 20 ms later
     Node setInterval          a poller calls the back's /item/<1000000+n> every 50 ms for no
                               request at all, while requests are served
+    Node setImmediate/finish  GET /api/deferred/k answers; a setImmediate (k % 4 == 1) or the
+                              response's 'finish' handler then calls the back's /item/k
 
 The apps are tests/e2e/apps' chain apps with TRUTH=1 (tests/e2e/chain.py). Each run has a
 sequential phase (one keep-alive connection, the pattern of the reported mislinks: the background
@@ -107,6 +109,15 @@ def node_timer_and_interval_no_wrong_parent():
                "linked would be wrong")
     check_run(run, "node timers", keys)
     lib.check(polls, "no poller calls seen")
+
+
+@test
+def node_immediate_and_finish_no_wrong_parent():
+    """Calls from a setImmediate and from a response's 'finish' handler (work the Node.js
+    event-loop probes put outside the read's segment, or inside its own request's): roots or
+    their scheduler's children, never another request's."""
+    run, keys = loop_test("node", "node", "/api/deferred/%d", "setImmediate/finish fetch", {})
+    check_run(run, "node deferred", keys)
 
 
 if __name__ == "__main__":

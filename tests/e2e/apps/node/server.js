@@ -12,7 +12,8 @@
 // With TRUTH=1 the front also has GET /api/later/<id>: it answers, then LATER_MS (default 20) ms
 // later calls GET <BACK_URL>/item/<id> with fetch from a timer; and with POLL_MS set, a
 // setInterval poller calls GET <BACK_URL>/item/<1000000 + n> every POLL_MS ms, for no request,
-// until GET /api/stop-poll.
+// until GET /api/stop-poll. GET /api/deferred/<id> answers and calls the same from a setImmediate
+// (id % 4 == 1) or from the response's 'finish' handler (otherwise).
 'use strict';
 
 const http = require('http');
@@ -132,6 +133,12 @@ if (role === 'front') {
     app.get('/api/later/:id(\\d+)', (req, res) => {
       res.type('text/plain').send('scheduled');
       setTimeout(() => fetchBack(`/item/${req.params.id}`), laterMs);
+    });
+    app.get('/api/deferred/:id(\\d+)', (req, res) => {
+      const call = () => fetchBack(`/item/${req.params.id}`);
+      if (Number(req.params.id) % 4 === 1) setImmediate(call);
+      else res.on('finish', call);
+      res.type('text/plain').send('scheduled');
     });
     const pollMs = parseInt(process.env.POLL_MS || '0', 10);
     if (pollMs > 0) {
