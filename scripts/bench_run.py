@@ -1565,6 +1565,7 @@ def logs_section(runs):
 # ---- Node.js: what the event-loop probes cost (issue 19)
 
 NODE_SERVER = os.path.join(REPO, "bench", "node", "server.js")
+NODE_LOOP = os.path.join(REPO, "bench", "node", "immediate_loop.js")
 NODE_PAIRS = env_int("BENCH_NODE_PAIRS", 3)
 
 
@@ -1621,12 +1622,32 @@ def bench_node(results):
                     mode, r["rps"], r["node_cpu_s"], "" if mode == "off" else
                     "  agent %.2f s, BPF %.2f s, boundary runs %d" % (
                         r["agent_cpu_s"], r["bpf_ns"] / 1e9, r["boundary_runs"])))
+        # the probes' cost where it is highest: a loop iterating for nothing (one hit each)
+        loops = []
+        for i in range(NODE_PAIRS):
+            for mode in modes[i % 3:] + modes[:i % 3]:
+                agent = None
+                if mode != "off":
+                    extra = ["--no-node-probes"] if mode == "no-probes" else []
+                    agent = Agent(extra, name="agent (node loop)")
+                try:
+                    if agent:
+                        time.sleep(0.5)
+                    out = subprocess.run([node, NODE_LOOP, "300000"], capture_output=True,
+                                         text=True, check=True).stdout
+                    loops.append({"mode": mode, "ns": float(out.strip())})
+                finally:
+                    if agent:
+                        agent.stop()
+                        agent.close()
+                log("   setImmediate loop, %-9s %.0f ns per iteration" % (mode, loops[-1]["ns"]))
     finally:
         stop(srv)
     results["node"] = runs
+    results["node_loop"] = loops
 
 
-def node_section(runs):
+def node_section(runs, loops=()):
     def med(mode, f):
         xs = [f(r) for r in runs if r["mode"] == mode]
         return median(xs) if xs else 0.0
@@ -1655,6 +1676,15 @@ def node_section(runs):
     out.append("Probes attached in every `on` run: %s." % (
         "yes" if all(r.get("probes") for r in runs if r["mode"] == "on") else "NO"))
     out.append("")
+    if loops:
+        lm = lambda mode: median([x["ns"] for x in loops if x["mode"] == mode])  # noqa: E731
+        out.append("bench/node/immediate_loop.js, 300,000 loop iterations of one setImmediate each"
+                   " (the probes fire once per iteration: their cost where it is highest), the agent"
+                   " watching the whole host, medians of %d: off %.0f ns, on without the probes %.0f"
+                   " ns, on with them %.0f ns per iteration (a probe hit: %+.0f ns)."
+                   % (NODE_PAIRS, lm("off"), lm("no-probes"), lm("on"),
+                      lm("on") - lm("no-probes")))
+        out.append("")
     return "\n".join(out)
 
 
@@ -1932,7 +1962,7 @@ def main():
     if results.get("logs"):
         text += "\n\n" + logs_section(results["logs"])
     if results.get("node"):
-        text += "\n\n" + node_section(results["node"])
+        text += "\n\n" + node_section(results["node"], results.get("node_loop", ()))
     if results.get("bystander"):
         text += "\n\n" + bystander_section(results["bystander"])
     if results.get("churn"):
