@@ -234,12 +234,13 @@ static __always_inline int poll_return(long ret, __s64 timeout_ns)
 
 /* Node.js: entries of the functions that run callbacks no socket read started
  * — node::Environment::CheckImmediate (setImmediate, every loop iteration),
- * node::Environment::RunTimers (timers) and libuv's uv__write_callbacks
- * (write completions: 'finish' handlers), and TCPWrap's AfterConnect ('connect'
- * handlers) where node exports it — attached by the loader to node
- * executables that have them. From the first one on, the thread is phased:
- * its tick moves at each socket read (a segment that read owns) and at each
- * of these (work that is nobody's until the next read). */
+ * node::Environment::RunTimers (timers), LibuvStreamWrap::AfterUvWrite and
+ * ::AfterUvShutdown (write and shutdown completions: 'finish' handlers), and
+ * TCPWrap's AfterConnect ('connect' handlers) where node exports it —
+ * attached by the loader to node executables that export them. From the
+ * first one on, the thread is phased: its tick moves at each socket read (a
+ * segment that read owns) and at each of these (work that is nobody's until
+ * the next read). */
 SEC("uprobe")
 int node_loop_boundary(struct pt_regs *ctx)
 {

@@ -1656,8 +1656,8 @@ def node_section(runs, loops=()):
     out = ["## Node.js event-loop probes (issue 19)", "",
            "bench/node/server.js (node:http, answers at once, keep-alive) under `wrk -t1 -c10 -d%ds`,"
            " %d rounds of: agent off, agent on with `--no-node-probes`, agent on (the Node.js"
-           " event-loop probes: uprobes on `CheckImmediate`, `RunTimers`, `uv__write_callbacks`,"
-           " `AfterConnect`), order rotated;"
+           " event-loop probes: uprobes on `CheckImmediate`, `RunTimers`, `AfterUvWrite`,"
+           " `AfterUvShutdown`, `AfterConnect`), order rotated;"
            " medians. node CPU is the server process's user+system time (the uprobe traps are"
            " charged to it)." % (SECONDS, NODE_PAIRS), "",
            "| | off | on, no probes | on, probes |", "|---|---|---|---|"]

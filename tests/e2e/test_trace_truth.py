@@ -99,14 +99,17 @@ def express_c10_no_wrong_parent():
 
 
 def _node_has_probe_symbols():
-    """The node binary names what the Node.js event-loop probes attach to (not stripped)."""
+    """The node binary exports what the Node.js event-loop probes attach to."""
     try:
         with open(os.path.realpath("/usr/bin/node"), "rb") as f:
             data = f.read()
     except OSError:
         return False
-    return (b"uv__write_callbacks\0" in data
-            and b"_ZN4node11Environment14CheckImmediateEP10uv_check_s\0" in data)
+    return all(name in data for name in (
+        b"_ZN4node11Environment14CheckImmediateEP10uv_check_s\0",
+        b"_ZN4node11Environment9RunTimersEP10uv_timer_s\0",
+        b"_ZN4node15LibuvStreamWrap12AfterUvWriteEP10uv_write_si\0",
+        b"_ZN4node15LibuvStreamWrap15AfterUvShutdownEP13uv_shutdown_si\0"))
 
 
 @test

@@ -702,22 +702,24 @@ cleanup:
 int loader_attach_node_loop(struct loader *l, const char *path, struct loader_tls *t)
 {
 	/* the callbacks no socket read started (capture.bpf.h, node_loop_boundary):
-	 * the first three or none (a missing one would leave its callbacks in a
-	 * read's segment); TCP connect completions too where node exports them */
+	 * the first four or none (a missing one would leave its callbacks in a
+	 * read's segment); TCP connect completions too where node exports them.
+	 * All in node's dynamic symbol table: stripped builds have them too. */
 	static const struct {
 		const char *func;
 		bool required;
 	} funcs[] = {
 	    {"_ZN4node11Environment14CheckImmediateEP10uv_check_s", true},
 	    {"_ZN4node11Environment9RunTimersEP10uv_timer_s", true},
-	    {"uv__write_callbacks", true},
+	    {"_ZN4node15LibuvStreamWrap12AfterUvWriteEP10uv_write_si", true},
+	    {"_ZN4node15LibuvStreamWrap15AfterUvShutdownEP13uv_shutdown_si", true},
 	    {"_ZN4node14ConnectionWrapINS_7TCPWrapE8uv_tcp_sE12AfterConnectEP12uv_connect_si",
 	     false},
 	};
-	struct bpf_link *links[4];
+	struct bpf_link *links[5];
 	int n = 0, rc = 0;
 
-	if (!t || t->n_links + 4 > TLS_MAX_LINKS)
+	if (!t || t->n_links + 5 > TLS_MAX_LINKS)
 		return -EINVAL;
 	for (size_t i = 0; i < sizeof(funcs) / sizeof(funcs[0]); i++) {
 		links[n] =

@@ -98,9 +98,10 @@ int loader_attach_go(struct loader *l, const char *path, const struct go_attach_
                      struct loader_tls **out);
 /* Node.js's event-loop phase probes on the executable of t (an OpenSSL
  * attachment of node): the entries of node::Environment::CheckImmediate,
- * node::Environment::RunTimers and uv__write_callbacks (all three, from the
- * symbol tables), and TCPWrap's AfterConnect when exported, added to t. 0, or
- * -ENOENT when one of the three is missing (nothing added). */
+ * node::Environment::RunTimers, LibuvStreamWrap::AfterUvWrite and
+ * ::AfterUvShutdown (all four, exported by node), and TCPWrap's AfterConnect
+ * when exported, added to t. 0, or -ENOENT when one of the four is missing
+ * (nothing added). */
 int loader_attach_node_loop(struct loader *l, const char *path, struct loader_tls *t);
 /* The same probes alone (node with OpenSSL probes off), detached with loader_detach_tls. */
 int loader_attach_node(struct loader *l, const char *path, struct loader_tls **out);
