@@ -78,7 +78,7 @@ static __always_inline int io_start_sk(void *ctx, long ret, int fd, struct sock 
 	if (!t)
 		t = thread_state(proc_flags & TLS_PROC_OPENSSL);
 	if (direction == PSCOPE_DIR_INGRESS)
-		loop_phase_read(t, !si->ignored);
+		loop_phase_start(t, !si->ignored);
 	if (t && (proc_flags & TLS_PROC_OPENSSL)) {
 		/* a process that maps a TLS library (or called one: ssl_enter) */
 		if (t->in_ssl) {
@@ -202,8 +202,7 @@ static __always_inline int poll_return(long ret, __s64 timeout_ns)
 		return 0;
 	if (t->phased) {
 		/* Node: the poll phase begins; nothing is read in it yet */
-		t->tick += 1;
-		t->seg_open = 0;
+		loop_phase_start(t, 0);
 		return 0;
 	}
 	now = bpf_ktime_get_ns();
@@ -252,8 +251,7 @@ int node_loop_boundary(struct pt_regs *ctx)
 	if (!t)
 		return 0;
 	t->phased = 1;
-	t->tick += 1;
-	t->seg_open = 0;
+	loop_phase_start(t, 0);
 	return 0;
 }
 
@@ -867,9 +865,7 @@ static __always_inline int sock_data(void *ctx, struct sock *sk, int ret, __u8 d
 	if (ret == 0 && direction == PSCOPE_DIR_INGRESS) {
 		/* an end of stream: in a phased loop (Node), what runs for it
 		 * ('end' handlers) is not the previous read's work */
-		t = thread_state(0);
-		if (t && t->phased)
-			loop_phase_read(t, 0);
+		loop_phase_start(thread_state(0), 0);
 		return 0;
 	}
 	if (ret <= 0)
@@ -913,7 +909,7 @@ static __always_inline int loop_read_exit(long ret)
 		return 0;
 	}
 	if (ret > 0 && t->phased)
-		loop_phase_read(t, 0);
+		loop_phase_start(t, 0);
 	else if (t->blocking && ret > 0)
 		t->untraced = 1;
 	return 0;

@@ -173,6 +173,17 @@ static __always_inline __u8 sock_proc_flags(struct pscope_sock_info *si, __u32 t
 	return f;
 }
 
+/* A phased loop (Node) begins a new segment: a socket read (owned by what was
+ * read, unless the socket is one we ignore), or a boundary (owned = 0: the
+ * work of a timer, an accept, an untraced read, a new poll phase, ...). */
+static __always_inline void loop_phase_start(struct loop_state *t, __u8 owned)
+{
+	if (!t || !t->phased)
+		return;
+	t->tick += 1;
+	t->seg_open = owned;
+}
+
 /* The thread's event-loop tick (pscope_conn_ref.tick, with
  * PSCOPE_TICK_TIMER_SAFE while no timer can be due) for an event that does
  * what seen says (LOOP_SEEN_*, or 0). A turn that continued over zero-timeout
@@ -184,10 +195,8 @@ static __always_inline __u32 loop_tick_at(struct loop_state *t, __u8 seen, __u64
 		return 0;
 	if (t->phased) {
 		/* Node: an accepted connection's callbacks are nobody's */
-		if (seen & LOOP_SEEN_ACCEPT) {
-			t->tick += 1;
-			t->seg_open = 0;
-		}
+		if (seen & LOOP_SEEN_ACCEPT)
+			loop_phase_start(t, 0);
 		return (t->tick & PSCOPE_TICK_COUNT) | PSCOPE_TICK_PHASED |
 		       (t->seg_open ? PSCOPE_TICK_TIMER_SAFE : 0);
 	}
@@ -210,16 +219,6 @@ static __always_inline __u32 loop_tick_at(struct loop_state *t, __u8 seen, __u64
 	return t->tick & PSCOPE_TICK_COUNT;
 }
 
-/* A phased loop (Node) read a socket: the work that read starts is a new
- * segment, owned by what was read unless the socket is one we ignore. */
-static __always_inline void loop_phase_read(struct loop_state *t, __u8 owned)
-{
-	if (!t || !t->phased)
-		return;
-	t->tick += 1;
-	t->seg_open = owned;
-}
-
 static __always_inline __u32 current_tick(__u64 pid_tgid, __u8 seen)
 {
 	return loop_tick_at(thread_state(0), seen, bpf_ktime_get_ns());
@@ -237,7 +236,7 @@ static __always_inline void loop_mark_untraced(__u8 direction)
 		return;
 	t = thread_state(0);
 	if (t && t->phased)
-		loop_phase_read(t, 0); /* what that read starts is nobody's we know */
+		loop_phase_start(t, 0); /* what that read starts is nobody's we know */
 	else if (t && t->blocking)
 		t->untraced = 1;
 }

@@ -61,10 +61,11 @@ def _argv(stack):
     return [_go_app()], {}
 
 
-def _start(stack, mode):
+def _start(stack, mode, extra_env=None):
     argv, env = _argv(stack)
     port = free_port()
-    full = dict(os.environ, PORT=str(port), MODE=mode, PYTHONUNBUFFERED="1", **env)
+    full = dict(os.environ, PORT=str(port), MODE=mode, PYTHONUNBUFFERED="1", **env,
+                **(extra_env or {}))
     # stdout/stderr to a pipe that a reader drains (not /dev/null: that is never captured)
     proc = subprocess.Popen(argv, env=full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
@@ -203,16 +204,9 @@ def logs_node_timer_lines_carry_no_trace():
     (timers run apart), so no timer line may carry a trace id; without them (a node binary with
     no symbols) only handler lines' right ids and no wrong id are checked."""
     otlp = otlp_support()
-    argv, _ = _argv("node")
-    port = free_port()
-    env = dict(os.environ, PORT=str(port), MODE="text", TIMER_MS="3", DELAY_MS="20")
-    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    drain = subprocess.Popen(["/bin/cat"], stdin=proc.stdout, stdout=subprocess.DEVNULL)
-    proc.stdout.close()
+    proc, drain, port = _start("node", "text", {"TIMER_MS": "3", "DELAY_MS": "20"})
     n = 60
     try:
-        wait_listening(port, proc=proc)
         with otlp.Receiver() as rcv:
             agent = Agent(["--logs", "--otlp-endpoint", rcv.url, "--pid", str(proc.pid)],
                           print_json=False, env={"OTEL_BSP_SCHEDULE_DELAY": "200"})

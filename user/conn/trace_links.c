@@ -274,8 +274,8 @@ static struct loop_turn *loop_take(struct trace_links *tl, uint32_t pid, uint32_
 }
 
 /* Server request o owns thread tid's turn tick (with any other owner: several). */
-static void loop_own(struct trace_links *tl, uint32_t pid, uint32_t tid, uint32_t tick,
-                     const struct link_ref *o)
+static struct loop_turn *loop_own(struct trace_links *tl, uint32_t pid, uint32_t tid, uint32_t tick,
+                                  const struct link_ref *o)
 {
 	struct loop_turn *t = loop_take(tl, pid, tid, tick);
 
@@ -289,14 +289,14 @@ static void loop_own(struct trace_links *tl, uint32_t pid, uint32_t tid, uint32_
 	           t->owner.seq != o->seq) {
 		t->owners = 2;
 	}
+	return t;
 }
 
 /* A response read owns the turn for its caller's request o. */
 static void loop_own_response(struct trace_links *tl, uint32_t pid, uint32_t tid, uint32_t tick,
                               const struct link_ref *o)
 {
-	loop_own(tl, pid, tid, tick, o);
-	loop_take(tl, pid, tid, tick)->by_response = true;
+	loop_own(tl, pid, tid, tick, o)->by_response = true;
 }
 
 /* Thread tid's turn tick read something whose work is nobody's we know (the
@@ -603,6 +603,16 @@ static bool loop_synchronous(const struct conn *c)
 	return !strcmp(c->comm, "nginx");
 }
 
+/* A phased segment's owner stands unless a response read made it the owner
+ * (its caller's request) while other requests are in flight on the thread. */
+static bool phased_owner_holds(struct trace_links *tl, const struct loop_turn *turn, uint32_t pid,
+                               uint32_t tid, const struct link_ctx *owner, bool *ambiguous)
+{
+	struct conn *tc = NULL;
+
+	return !turn->by_response || thread_parent(tl, pid, tid, &tc, ambiguous) == owner;
+}
+
 /* The owner of a phased loop's segment (trace_links.h): the one request its
  * read carried, for the segment's first client request; a response read's
  * only while that is the thread's one request in flight (a pool may write a
@@ -613,7 +623,6 @@ static struct link_ctx *phased_decide(struct trace_links *tl, struct conn *c, ui
 {
 	struct loop_turn *turn = loop_current(tl, c->ref.pid, tid, tick);
 	struct link_ctx *owner;
-	struct conn *tc = NULL;
 	bool first;
 
 	if (!in_segment || !turn || !turn->owners)
@@ -628,8 +637,7 @@ static struct link_ctx *phased_decide(struct trace_links *tl, struct conn *c, ui
 	first = !turn->claimed;
 	if (claim)
 		turn->claimed = true;
-	if (!first ||
-	    (turn->by_response && thread_parent(tl, c->ref.pid, tid, &tc, ambiguous) != owner)) {
+	if (!first || !phased_owner_holds(tl, turn, c->ref.pid, tid, owner, ambiguous)) {
 		*ambiguous = true;
 		return NULL;
 	}
@@ -1042,8 +1050,7 @@ bool trace_links_context(struct trace_links *tl, uint32_t pid, uint64_t actor, s
 		p = loop_parent(tl, pid, tid, tick, &sc, &ambiguous);
 		if (p && (tick & LINK_TICK_PHASED_BIT)) {
 			if (!actor_timer_safe(actor) || !turn->last_ok ||
-			    (turn->by_response &&
-			     thread_parent(tl, pid, tid, &tc, &ambiguous) != p))
+			    !phased_owner_holds(tl, turn, pid, tid, p, &ambiguous))
 				p = NULL;
 		} else if (p && thread_parent(tl, pid, tid, &tc, &ambiguous) != p) {
 			p = NULL;

@@ -640,6 +640,16 @@ struct loader_tls {
 	int multi_fds[2]; /* Go TLS uprobe_multi links (entries, RETs), -1 when none */
 };
 
+/* An attachment with no links yet (free with loader_detach_tls). */
+static struct loader_tls *tls_new(void)
+{
+	struct loader_tls *t = calloc(1, sizeof(*t));
+
+	if (t)
+		t->multi_fds[0] = t->multi_fds[1] = -1;
+	return t;
+}
+
 /* One uprobe (or uretprobe) on func in path; NULL when the symbol is absent. */
 static struct bpf_link *attach_func(struct bpf_program *prog, const char *path, const char *func,
                                     bool ret)
@@ -667,10 +677,9 @@ int loader_attach_tls(struct loader *l, const char *path, struct loader_tls **ou
 	int rc = 0;
 
 	*out = NULL;
-	t = calloc(1, sizeof(*t));
+	t = tls_new();
 	if (!t)
 		return -ENOMEM;
-	t->multi_fds[0] = t->multi_fds[1] = -1;
 	for (size_t i = 0; i < sizeof(funcs) / sizeof(funcs[0]); i++) {
 		struct bpf_link *in, *ret = NULL;
 
@@ -743,13 +752,12 @@ cleanup:
 
 int loader_attach_node(struct loader *l, const char *path, struct loader_tls **out)
 {
-	struct loader_tls *t = calloc(1, sizeof(*t));
+	struct loader_tls *t = tls_new();
 	int rc;
 
 	*out = NULL;
 	if (!t)
 		return -ENOMEM;
-	t->multi_fds[0] = t->multi_fds[1] = -1;
 	rc = loader_attach_node_loop(l, path, t);
 	if (rc) {
 		loader_detach_tls(t);
@@ -829,10 +837,9 @@ int loader_attach_go(struct loader *l, const char *path, const struct go_attach_
 	*out = NULL;
 	if (!p->http && !p->tls)
 		return -ENOENT;
-	t = calloc(1, sizeof(*t));
+	t = tls_new();
 	if (!t)
 		return -ENOMEM;
-	t->multi_fds[0] = t->multi_fds[1] = -1;
 	if (p->http) {
 		rc = attach_at(t, l->skel->progs.go_round_trip, path, p->http_round_trip_off, 0);
 		if (!rc)

@@ -324,25 +324,22 @@ static bool path_still_there(const char *path)
 /* A symbol every node executable exports: the event-loop probes' first. */
 #define NODE_SYMBOL "_ZN4node11Environment14CheckImmediateEP10uv_check_s"
 
-/* node's event-loop probes alone, as a library entry of their own. */
-static struct tls_lib *node_only_lib(struct tls_probes *t, struct file_id id, const char *path,
-                                     const char *shown_path)
+/* A new entry for file id holding probes (taken over: detached if the entry
+ * cannot be made). The caller checked there is room. */
+static struct tls_lib *lib_append(struct tls_probes *t, struct file_id id, const char *shown_path,
+                                  struct loader_tls *probes)
 {
 	struct tls_lib *lib = calloc(1, sizeof(*lib));
 
-	if (!lib)
-		return NULL;
-	if (loader_attach_node(t->loader, path, &lib->probes) != 0) {
-		free(lib);
+	if (!lib) {
+		loader_detach_tls(probes);
 		return NULL;
 	}
 	lib->id = id;
-	lib->node_only = true;
+	lib->probes = probes;
 	snprintf(lib->path, sizeof(lib->path), "%s", shown_path);
 	t->libs[t->n_libs++] = lib;
 	t->stats.libraries = t->n_libs;
-	log_msg(t->log, LOG_INFO, "Node.js event-loop probes attached", "path", LOG_STR(shown_path),
-	        NULL);
 	return lib;
 }
 
@@ -350,7 +347,7 @@ static struct tls_lib *lib_get(struct tls_probes *t, struct file_id id, const ch
                                const char *shown_path, bool must_export)
 {
 	struct tls_lib *lib = lib_find(t, id);
-	struct loader_tls *go = NULL;
+	struct loader_tls *probes = NULL;
 	int rc;
 
 	if (lib)
@@ -361,14 +358,22 @@ static struct tls_lib *lib_get(struct tls_probes *t, struct file_id id, const ch
 		return NULL; /* a libssl, with OpenSSL probes off */
 	if (must_export && !t->openssl && t->node && elf_exports_symbol(path, NODE_SYMBOL) == 1) {
 		/* node with --no-tls: its event-loop probes still (trace_links) */
-		lib = node_only_lib(t, id, path, shown_path);
-		if (!lib && path_still_there(path))
-			add_negative(t, id);
+		if (loader_attach_node(t->loader, path, &probes) != 0) {
+			if (path_still_there(path))
+				add_negative(t, id);
+			return NULL;
+		}
+		lib = lib_append(t, id, shown_path, probes);
+		if (lib) {
+			lib->node_only = true;
+			log_msg(t->log, LOG_INFO, "Node.js event-loop probes attached", "path",
+			        LOG_STR(shown_path), NULL);
+		}
 		return lib;
 	}
 	if (must_export && (!t->openssl || elf_exports_symbol(path, "SSL_write") != 1)) {
 		/* an executable without OpenSSL: maybe a Go program */
-		rc = attach_go(t, path, shown_path, &go);
+		rc = attach_go(t, path, shown_path, &probes);
 		if (rc) {
 			if (rc != -ENOENT)
 				t->stats.attach_failures++;
@@ -376,25 +381,12 @@ static struct tls_lib *lib_get(struct tls_probes *t, struct file_id id, const ch
 				add_negative(t, id);
 			return NULL;
 		}
-		lib = calloc(1, sizeof(*lib));
-		if (!lib) {
-			loader_detach_tls(go);
-			return NULL;
-		}
-		lib->id = id;
-		lib->go = true;
-		lib->probes = go;
-		snprintf(lib->path, sizeof(lib->path), "%s", shown_path);
-		t->libs[t->n_libs++] = lib;
-		t->stats.libraries = t->n_libs;
+		lib = lib_append(t, id, shown_path, probes);
+		if (lib)
+			lib->go = true;
 		return lib;
 	}
-	lib = calloc(1, sizeof(*lib));
-	if (!lib)
-		return NULL;
-	lib->id = id;
-	snprintf(lib->path, sizeof(lib->path), "%s", shown_path);
-	rc = loader_attach_tls(t->loader, path, &lib->probes);
+	rc = loader_attach_tls(t->loader, path, &probes);
 	if (rc) {
 		t->stats.attach_failures++;
 		if (path_still_there(path))
@@ -402,11 +394,11 @@ static struct tls_lib *lib_get(struct tls_probes *t, struct file_id id, const ch
 		if (!uprobes_denied(t, rc))
 			log_msg(t->log, LOG_WARN, "cannot attach TLS probes", "path",
 			        LOG_STR(shown_path), "error", LOG_STR(strerror(-rc)), NULL);
-		free(lib);
 		return NULL;
 	}
-	t->libs[t->n_libs++] = lib;
-	t->stats.libraries = t->n_libs;
+	lib = lib_append(t, id, shown_path, probes);
+	if (!lib)
+		return NULL;
 	log_msg(t->log, LOG_INFO, "TLS probes attached", "path", LOG_STR(shown_path), NULL);
 	/* node: its event loop's phases too (which callbacks a read started) */
 	if (must_export && t->node && loader_attach_node_loop(t->loader, path, lib->probes) == 0)
