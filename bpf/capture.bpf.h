@@ -201,8 +201,8 @@ static __always_inline int poll_return(long ret, __s64 timeout_ns)
 	if (!t)
 		return 0;
 	if (t->phased) {
-		/* Node: the poll phase begins; nothing is read in it yet */
-		loop_phase_start(t, 0);
+		/* Node, asyncio: the poll phase begins; nothing is read in it yet */
+		loop_phase_boundary(t);
 		return 0;
 	}
 	now = bpf_ktime_get_ns();
@@ -251,7 +251,101 @@ int node_loop_boundary(struct pt_regs *ctx)
 	if (!t)
 		return 0;
 	t->phased = 1;
-	loop_phase_start(t, 0);
+	loop_phase_boundary(t);
+	return 0;
+}
+
+/* Python asyncio, the loop's side (attached by the loader to CPython
+ * executables, and to their _asyncio module): every callback an asyncio loop
+ * runs goes through contextvars' Context.run (Handle._run), a task's steps
+ * included; here, at its entry, a segment ends. The thread is phased from
+ * then on: a read callback's socket read owns the segment it starts. */
+SEC("uprobe")
+int py_handle_run(struct pt_regs *ctx)
+{
+	struct loop_state *t;
+
+	if (!pid_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	t = thread_state(1);
+	if (!t)
+		return 0;
+	t->phased = 1;
+	loop_phase_boundary(t);
+	return 0;
+}
+
+static __always_inline void py_task_event(struct loop_state *t, __u16 what, __u64 task)
+{
+	struct pscope_task_event ev = {};
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct task_struct *cur = bpf_get_current_task_btf();
+
+	ev.hdr.type = PSCOPE_EV_TASK;
+	ev.hdr.flags = what;
+	ev.hdr.size = sizeof(ev);
+	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
+	ev.pid = pid_tgid >> 32;
+	ev.tid = (__u32)pid_tgid;
+	ev.proc_start_ns = cur->group_leader->start_time;
+	ev.task = task;
+	ev.tick = (t->tick & PSCOPE_TICK_COUNT) | PSCOPE_TICK_PHASED |
+	          (t->seg_open ? PSCOPE_TICK_TIMER_SAFE : 0);
+	if (events_output(&ev, sizeof(ev)))
+		count_drop(PSCOPE_DROP_RINGBUF_FULL);
+}
+
+/* A task's step begins: _asyncio's enter_task() sets the loop's current task
+ * with _PyDict_SetItem_KnownHash(current_tasks, loop, task, hash); the probe
+ * is on that call's PLT stub in the _asyncio module, so no other caller of the
+ * function fires it. The step is one segment, the task's, whatever it reads. */
+SEC("uprobe")
+int py_task_enter(struct pt_regs *ctx)
+{
+	struct loop_state *t;
+
+	if (!pid_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	t = thread_state(0);
+	if (!t || !t->phased)
+		return 0;
+	t->in_task = 0;
+	loop_phase_start(t, 1);
+	t->in_task = 1;
+	py_task_event(t, PSCOPE_TASK_ENTER, PT_REGS_PARM3(ctx));
+	return 0;
+}
+
+/* A task is made: Task.__init__ ends with register_task(), all_tasks.add(task)
+ * through PyObject_VectorcallMethod(name, args, 2 | OFFSET, NULL) — the one
+ * call of _asyncio's PLT stub for it with two arguments and a WeakSet first
+ * (get_debug, call_soon, cancel, ... are not). args[1] is the task. */
+#define PY_VECTORCALL_ARGUMENTS_OFFSET (1ULL << 63)
+SEC("uprobe")
+int py_task_create(struct pt_regs *ctx)
+{
+	__u64 nargsf = PT_REGS_PARM3(ctx), args[2], type, name_ptr;
+	const void *argv = (const void *)PT_REGS_PARM2(ctx);
+	char name[8];
+	struct loop_state *t;
+
+	if ((nargsf & ~PY_VECTORCALL_ARGUMENTS_OFFSET) != 2)
+		return 0;
+	if (!pid_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	t = thread_state(0);
+	if (!t || !t->phased)
+		return 0;
+	/* type(args[0]).__name__: ob_type at 8, tp_name at 24 (every CPython) */
+	if (bpf_probe_read_user(args, sizeof(args), argv) ||
+	    bpf_probe_read_user(&type, sizeof(type), (const void *)(args[0] + 8)) ||
+	    bpf_probe_read_user(&name_ptr, sizeof(name_ptr), (const void *)(type + 24)) ||
+	    bpf_probe_read_user(name, sizeof(name), (const void *)name_ptr))
+		return 0;
+	if (name[0] != 'W' || name[1] != 'e' || name[2] != 'a' || name[3] != 'k' ||
+	    name[4] != 'S' || name[5] != 'e' || name[6] != 't' || name[7] != 0)
+		return 0;
+	py_task_event(t, PSCOPE_TASK_CREATE, args[1]);
 	return 0;
 }
 

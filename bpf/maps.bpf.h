@@ -316,10 +316,12 @@ struct loop_state {
 	/* the socket tracepoints saw this read()/readv() move a socket's
 	 * bytes: its exit has nothing to mark (loop_read_exit) */
 	__u8 sock_read;
-	/* a Node.js loop thread whose phase probes fired (node_loop_boundary):
-	 * its tick moves at every socket read and phase boundary instead */
+	/* a Node.js or Python asyncio loop thread whose phase probes fired
+	 * (node_loop_boundary, py_handle_run): its tick moves at every socket
+	 * read and phase boundary instead */
 	__u8 phased;
 	__u8 seg_open; /* phased: the events now belong to the read that began the tick */
+	__u8 in_task;  /* phased: inside a Python asyncio task's step (py_task_enter) */
 };
 
 /* Task storage: a pointer held by the task itself, no hashing and no LRU bookkeeping on every

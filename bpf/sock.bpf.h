@@ -173,15 +173,25 @@ static __always_inline __u8 sock_proc_flags(struct pscope_sock_info *si, __u32 t
 	return f;
 }
 
-/* A phased loop (Node) begins a new segment: a socket read (owned by what was
- * read, unless the socket is one we ignore), or a boundary (owned = 0: the
- * work of a timer, an accept, an untraced read, a new poll phase, ...). */
+/* A phased loop (Node, asyncio) begins a new segment: a socket read (owned by
+ * what was read, unless the socket is one we ignore), or what ends the work a
+ * read started (owned = 0: an accept, an untraced read, an end of stream).
+ * Inside an asyncio task's step nothing does: the step is the task's until the
+ * loop runs its next callback (loop_phase_boundary). */
 static __always_inline void loop_phase_start(struct loop_state *t, __u8 owned)
 {
-	if (!t || !t->phased)
+	if (!t || !t->phased || t->in_task)
 		return;
 	t->tick += 1;
 	t->seg_open = owned;
+}
+
+/* A phased loop runs the next callback no read started: a Node phase (timers,
+ * immediates, write completions), an asyncio handle, a new poll. */
+static __always_inline void loop_phase_boundary(struct loop_state *t)
+{
+	t->in_task = 0;
+	loop_phase_start(t, 0);
 }
 
 /* The thread's event-loop tick (pscope_conn_ref.tick, with

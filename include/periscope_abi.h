@@ -61,6 +61,7 @@ enum pscope_event_type {
 	PSCOPE_EV_PROC_EXEC = 5,  /* a process called execve (a new program to look at) */
 	PSCOPE_EV_PEER_END = 6,   /* the peer of a traced socket closed (FIN) or reset (RST) it */
 	PSCOPE_EV_LOG = 7,        /* bytes written to stdout/stderr (--logs only) */
+	PSCOPE_EV_TASK = 8,       /* a Python asyncio task was made or began a step */
 };
 
 /* pscope_peer_end_event.how */
@@ -169,10 +170,13 @@ struct pscope_conn_ref {
  * part of the work one socket read started (a segment, see below). */
 #define PSCOPE_TICK_TIMER_SAFE 0x80000000u
 /* pscope_conn_ref.tick: the thread is a loop whose phases the agent sees
- * (Node.js, with its event-loop probes): the count then moves at every socket
- * read and at every phase boundary (timers, immediates, write callbacks,
- * accepts), so one tick is the work one read started, and TIMER_SAFE says
- * the event is inside such a segment (not in a timer's or another callback's). */
+ * (Node.js, with its event-loop probes; Python asyncio, with its handle and
+ * task probes): the count then moves at every socket read and at every phase
+ * boundary (timers, immediates, write callbacks, accepts; asyncio: every
+ * callback the loop runs, every task step), so one tick is the work one read
+ * (or one task step) started, and TIMER_SAFE says the event is inside such a
+ * segment (not in a timer's or another callback's). Reads inside a task step
+ * start nothing: the step is the task's. */
 #define PSCOPE_TICK_PHASED 0x40000000u
 #define PSCOPE_TICK_COUNT  0x3fffffffu
 
@@ -255,6 +259,26 @@ struct pscope_log_event {
 	pscope_u8 payload[];
 };
 
+/* pscope_task_event.hdr.flags */
+enum pscope_task_what {
+	PSCOPE_TASK_CREATE = 1, /* a task object was made (registered with its loop) */
+	PSCOPE_TASK_ENTER = 2,  /* the thread began one step of a task */
+};
+
+/* A Python asyncio loop thread (bpf/capture.bpf.h, py_*): the task it made or
+ * whose step it began. tick is the thread's tick after it (as
+ * pscope_conn_ref.tick, PSCOPE_TICK_PHASED set): a CREATE names the segment
+ * that made the task, an ENTER the segment that is that step. */
+struct pscope_task_event {
+	struct pscope_event_header hdr; /* PSCOPE_EV_TASK; flags: enum pscope_task_what */
+	pscope_u32 pid;
+	pscope_u32 tid;
+	pscope_u64 proc_start_ns;
+	pscope_u64 task; /* the task object's address in the process */
+	pscope_u32 tick;
+	pscope_u32 pad;
+};
+
 /* Per-CPU counters of the log path (map `log_counters`), indexed by this. */
 enum pscope_log_counter {
 	PSCOPE_LOG_WRITES = 0,       /* writes sent as PSCOPE_EV_LOG */
@@ -313,6 +337,7 @@ _Static_assert(sizeof(struct pscope_conn_event) == 104, "conn event ABI");
 _Static_assert(sizeof(struct pscope_proc_event) == 80, "proc event ABI");
 _Static_assert(sizeof(struct pscope_peer_end_event) == 64, "peer end event ABI");
 _Static_assert(sizeof(struct pscope_log_event) == 56, "log event ABI");
+_Static_assert(sizeof(struct pscope_task_event) == 48, "task event ABI");
 _Static_assert(sizeof(struct pscope_endpoint) == 24, "endpoint ABI");
 _Static_assert(sizeof(struct pscope_sock_info) == 56, "sock_info ABI");
 _Static_assert(sizeof(struct pscope_file_key) == 16, "file key ABI");

@@ -91,7 +91,7 @@ struct log_stats {
 
 struct agent_stats {
 	uint64_t events;
-	uint64_t events_by_type[8];
+	uint64_t events_by_type[PSCOPE_EV_TASK + 1];
 	uint64_t malformed_events;
 	uint64_t spans;
 	uint64_t spans_unsampled;
@@ -541,6 +541,18 @@ static void on_peer_end(struct agent *a, const struct pscope_peer_end_event *e, 
 	}
 }
 
+/* A Python asyncio task made, or one of its steps begun (trace_links_task). */
+static void on_task_event(struct agent *a, const struct pscope_task_event *e, size_t size)
+{
+	if (size < sizeof(*e) || !e->tick ||
+	    (e->hdr.flags != PSCOPE_TASK_CREATE && e->hdr.flags != PSCOPE_TASK_ENTER)) {
+		a->stats.malformed_events++;
+		return;
+	}
+	trace_links_task(a->links, e->pid, link_loop_actor(e->tid, e->tick), e->task,
+	                 e->hdr.flags == PSCOPE_TASK_ENTER);
+}
+
 /* A process exited with connections open: requests still waiting on them end. */
 struct exit_ctx {
 	const struct agent *a;
@@ -845,6 +857,9 @@ static int on_ringbuf_event(void *ctx, void *data, size_t size)
 	case PSCOPE_EV_LOG:
 		on_log_event(a, data, size);
 		break;
+	case PSCOPE_EV_TASK:
+		on_task_event(a, data, size);
+		break;
 	default:
 		a->stats.malformed_events++;
 	}
@@ -976,6 +991,7 @@ static void update_self_metrics(struct agent *a)
 	    [PSCOPE_EV_PEER_END] = "peer_end",
 	    [PSCOPE_EV_PROC_EXEC] = "proc_exec",
 	    [PSCOPE_EV_LOG] = "log",
+	    [PSCOPE_EV_TASK] = "task",
 	};
 
 	for (size_t t = 1; t < sizeof(type_names) / sizeof(type_names[0]); t++)
@@ -1028,6 +1044,11 @@ static void update_self_metrics(struct agent *a)
 		metrics_set_self_counter(m, "periscope.links.paired", NULL, NULL, ls.paired);
 		metrics_set_self_counter(m, "periscope.links.event_loop", NULL, NULL,
 		                         ls.loop_links);
+		/* Python asyncio tasks seen made, and made for a server request */
+		metrics_set_self_counter(m, "periscope.links.asyncio_tasks", "owner", "request",
+		                         ls.tasks_owned);
+		metrics_set_self_counter(m, "periscope.links.asyncio_tasks", "owner", "none",
+		                         ls.tasks_made - ls.tasks_owned);
 	}
 	if (a->log_lines) {
 		struct log_lines_stats ls;
@@ -1461,8 +1482,8 @@ int agent__new(const struct config *cfg, struct logger *lg, struct agent **out)
 		goto cleanup;
 	}
 	{
-		a->tls =
-		    tls_probes__new(a->loader, lg, "/proc", !cfg->no_tls, !cfg->no_node_probes);
+		a->tls = tls_probes__new(a->loader, lg, "/proc", !cfg->no_tls, !cfg->no_node_probes,
+		                         !cfg->no_python_probes);
 		if (!a->tls) {
 			rc = -ENOMEM;
 			goto cleanup;

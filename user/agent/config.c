@@ -32,6 +32,7 @@ enum {
 	OPT_ROUTE,
 	OPT_NO_TLS,
 	OPT_NO_NODE_PROBES,
+	OPT_NO_PYTHON_PROBES,
 	OPT_REPEAT,
 	OPT_NO_CONTAINERS,
 	OPT_HOST_ROOT,
@@ -64,6 +65,7 @@ static const struct option long_options[] = {
     {"route", required_argument, NULL, OPT_ROUTE},
     {"no-tls", no_argument, NULL, OPT_NO_TLS},
     {"no-node-probes", no_argument, NULL, OPT_NO_NODE_PROBES},
+    {"no-python-probes", no_argument, NULL, OPT_NO_PYTHON_PROBES},
     {"repeat", required_argument, NULL, OPT_REPEAT},
     {"no-container-metadata", no_argument, NULL, OPT_NO_CONTAINERS},
     {"host-root", required_argument, NULL, OPT_HOST_ROOT},
@@ -139,6 +141,9 @@ void config_usage(FILE *out)
 	    "  --no-tls                 do not attach uprobes to TLS libraries (libssl, node, Go "
 	    "crypto/tls)\n"
 	    "  --no-node-probes         do not attach the Node.js event-loop uprobes (Node's "
+	    "calls\n"
+	    "                           are then linked by event-loop turns only)\n"
+	    "  --no-python-probes       do not attach the Python asyncio uprobes (asyncio's "
 	    "calls\n"
 	    "                           are then linked by event-loop turns only)\n"
 	    "  --log-level LEVEL        debug, info, warn or error (default info)\n"
@@ -309,6 +314,9 @@ int config_parse(struct config *c, int argc, char **argv, char *err, size_t err_
 			break;
 		case OPT_NO_NODE_PROBES:
 			c->no_node_probes = true;
+			break;
+		case OPT_NO_PYTHON_PROBES:
+			c->no_python_probes = true;
 			break;
 		case OPT_REPEAT:
 			if (c->mode != CONFIG_MODE_REPLAY || parse_u64(optarg, 1, 1000000, &v))

@@ -51,6 +51,7 @@ struct config {
 	const char *routes_env; /* PERISCOPE_ROUTES: comma-separated patterns */
 	bool no_tls;            /* --no-tls: no TLS library probes */
 	bool no_node_probes;    /* --no-node-probes: no Node.js event-loop probes */
+	bool no_python_probes;  /* --no-python-probes: no Python asyncio probes */
 	bool logs;              /* --logs or PERISCOPE_LOGS=1: stdout/stderr lines as OTLP logs */
 	uint32_t logs_rate;     /* --logs-rate: lines per second per process (0: no limit) */
 	const char *event_file; /* record/replay FILE */

@@ -11,6 +11,7 @@
 #define MAX_UNRESOLVED 1024
 #define LOOP_SLOTS     4096 /* power of two; direct-mapped by thread id */
 #define MAX_HELD       64
+#define TASK_SLOTS     4096 /* power of two; direct-mapped by (pid, task) */
 
 /* One event-loop thread's current turn: who owns it (see trace_links.h). A
  * slot taken over by another thread only loses that thread's turn (its calls
@@ -24,6 +25,23 @@ struct loop_turn {
 	bool by_response; /* owner came from a response read (its caller's request) */
 	struct link_ref owner;
 	struct link_ref last; /* the request the turn read last (or whose call's answer) */
+	bool made;            /* phased: an asyncio task was made in the turn */
+	bool task;            /* phased: the turn is one step of a Python asyncio task */
+	bool task_owned;      /* ... made for the server request task_owner */
+	uint64_t task_ptr;    /* ... that task */
+	struct link_ref task_owner;
+};
+
+/* A Python asyncio task, as it was made: the server request whose work made
+ * it (the read that carried the request, or a step of a task made for it). A
+ * slot taken by another task only loses that task's owner (roots). */
+struct task_slot {
+	uint64_t task; /* the object's address; 0: free */
+	uint32_t pid;
+	bool owned;
+	bool answered; /* a step of it wrote on server connection `wrote` */
+	struct link_ref owner;
+	struct link_ref wrote; /* fd and sock_id */
 };
 
 /* A thread handling server requests: the last one it started. */
@@ -69,6 +87,7 @@ struct trace_links {
 	struct unresolved unresolved[MAX_UNRESOLVED];
 	size_t n_unresolved;
 	struct loop_turn *loops; /* LOOP_SLOTS */
+	struct task_slot *tasks; /* TASK_SLOTS */
 	struct held held[MAX_HELD];
 	size_t n_held;
 	struct trace_links_stats stats;
@@ -84,9 +103,11 @@ struct trace_links *trace_links__new(struct conn_table *conns, struct id_gen *id
 	tl->thread_cap = THREAD_MIN;
 	tl->threads = calloc(tl->thread_cap, sizeof(*tl->threads));
 	tl->loops = calloc(LOOP_SLOTS, sizeof(*tl->loops));
-	if (!tl->threads || !tl->loops) {
+	tl->tasks = calloc(TASK_SLOTS, sizeof(*tl->tasks));
+	if (!tl->threads || !tl->loops || !tl->tasks) {
 		free(tl->threads);
 		free(tl->loops);
+		free(tl->tasks);
 		free(tl);
 		return NULL;
 	}
@@ -102,6 +123,7 @@ void trace_links__free(struct trace_links *tl)
 		return;
 	free(tl->threads);
 	free(tl->loops);
+	free(tl->tasks);
 	free(tl);
 }
 
@@ -262,14 +284,35 @@ static struct loop_turn *loop_current(struct trace_links *tl, uint32_t pid, uint
 	return t->tid == tid && t->pid == pid && t->tick == tick ? t : NULL;
 }
 
+static struct link_ctx *ref_find(struct trace_links *tl, uint32_t pid, const struct link_ref *o,
+                                 struct conn **conn_out);
+
+/* A phased turn ends: a read's callback that made no asyncio task leaves its
+ * request for a task made later (made_for). */
+static void loop_retire(struct trace_links *tl, const struct loop_turn *t)
+{
+	struct conn *sc = NULL;
+	struct link_ctx *x;
+
+	if (!(t->tick & LINK_TICK_PHASED_BIT) || t->task || t->made || t->owners != 1 ||
+	    t->by_response)
+		return;
+	x = ref_find(tl, t->pid, &t->owner, &sc);
+	if (x && !x->task_made)
+		x->no_task = true;
+}
+
 /* Thread tid's slot, holding turn tick (a fresh one when it held another). */
 static struct loop_turn *loop_take(struct trace_links *tl, uint32_t pid, uint32_t tid,
                                    uint32_t tick)
 {
 	struct loop_turn *t = loop_slot(tl, tid);
 
-	if (t->tid != tid || t->pid != pid || t->tick != tick)
+	if (t->tid != tid || t->pid != pid || t->tick != tick) {
+		if (t->tid == tid && t->pid == pid)
+			loop_retire(tl, t);
 		*t = (struct loop_turn){.tid = tid, .pid = pid, .tick = tick};
+	}
 	return t;
 }
 
@@ -613,6 +656,17 @@ static bool phased_owner_holds(struct trace_links *tl, const struct loop_turn *t
 	return !turn->by_response || thread_parent(tl, pid, tid, &tc, ambiguous) == owner;
 }
 
+/* The server request an asyncio task step's turn works for, if its task was
+ * made for one and that one is still in flight. */
+static struct link_ctx *task_parent(struct trace_links *tl, uint32_t pid,
+                                    const struct loop_turn *turn, bool in_segment,
+                                    struct conn **conn_out)
+{
+	if (!in_segment || !turn->task_owned)
+		return NULL;
+	return ref_find(tl, pid, &turn->task_owner, conn_out);
+}
+
 /* The owner of a phased loop's segment (trace_links.h): the one request its
  * read carried, for the segment's first client request; a response read's
  * only while that is the thread's one request in flight (a pool may write a
@@ -625,6 +679,8 @@ static struct link_ctx *phased_decide(struct trace_links *tl, struct conn *c, ui
 	struct link_ctx *owner;
 	bool first;
 
+	if (turn && turn->task)
+		return task_parent(tl, c->ref.pid, turn, in_segment, conn_out); /* all its calls */
 	if (!in_segment || !turn || !turn->owners)
 		return NULL; /* a timer's, an immediate's, a write callback's: nobody's */
 	if (turn->owners > 1 || !turn->last_ok) {
@@ -934,6 +990,34 @@ void trace_links_complete(struct trace_links *tl, struct conn *c, uint64_t actor
 	client_request(tl, c, out, traceparent);
 }
 
+static struct task_slot *task_slot(struct trace_links *tl, uint32_t pid, uint64_t task)
+{
+	uint64_t h = (task >> 4) * 0x9e3779b97f4a7c15ull ^ (uint64_t)pid * 2654435761u;
+
+	return &tl->tasks[(h >> 20) & (TASK_SLOTS - 1)];
+}
+
+/* Task task of pid as it was made, if its slot still holds it. */
+static struct task_slot *task_of(struct trace_links *tl, uint32_t pid, uint64_t task)
+{
+	struct task_slot *s = task_slot(tl, pid, task);
+
+	return task && s->task == task && s->pid == pid ? s : NULL;
+}
+
+/* A step of an asyncio task writes on server connection c: the task answers
+ * its request (made_for). */
+static void task_answers(struct trace_links *tl, const struct conn *c, uint32_t tid, uint32_t tick)
+{
+	const struct loop_turn *turn = loop_current(tl, c->ref.pid, tid, tick);
+	struct task_slot *s = turn && turn->task ? task_of(tl, c->ref.pid, turn->task_ptr) : NULL;
+
+	if (!s)
+		return;
+	s->answered = true;
+	s->wrote = (struct link_ref){.fd = c->ref.fd, .sock_id = c->ref.sock_id};
+}
+
 void trace_links_io(struct trace_links *tl, struct conn *c, uint64_t actor, bool ingress,
                     bool before_feed, bool request_hook)
 {
@@ -957,6 +1041,8 @@ void trace_links_io(struct trace_links *tl, struct conn *c, uint64_t actor, bool
 			if (r->n != 1 || conn_multiplexed(c))
 				loop_foreign(tl, c->ref.pid, tid, tick);
 		}
+		if (!ingress && before_feed)
+			task_answers(tl, c, tid, tick);
 		return;
 	}
 	if (!before_feed)
@@ -1047,12 +1133,17 @@ bool trace_links_context(struct trace_links *tl, uint32_t pid, uint64_t actor, s
 		struct conn *tc = NULL;
 		struct loop_turn *turn = loop_current(tl, pid, tid, tick);
 
-		p = loop_parent(tl, pid, tid, tick, &sc, &ambiguous);
-		if (p && (tick & LINK_TICK_PHASED_BIT)) {
+		if (turn && turn->task)
+			p = task_parent(tl, pid, turn, actor_timer_safe(actor), &sc);
+		else
+			p = loop_parent(tl, pid, tid, tick, &sc, &ambiguous);
+		if (!p || (turn && turn->task)) {
+			/* a task step's (above) */
+		} else if (tick & LINK_TICK_PHASED_BIT) {
 			if (!actor_timer_safe(actor) || !turn->last_ok ||
 			    !phased_owner_holds(tl, turn, pid, tid, p, &ambiguous))
 				p = NULL;
-		} else if (p && thread_parent(tl, pid, tid, &tc, &ambiguous) != p) {
+		} else if (thread_parent(tl, pid, tid, &tc, &ambiguous) != p) {
 			p = NULL;
 		}
 	} else {
@@ -1063,6 +1154,102 @@ bool trace_links_context(struct trace_links *tl, uint32_t pid, uint64_t actor, s
 	resolve(tl, sc, p);
 	*out = *p;
 	return true;
+}
+
+/* The server request in flight o names, when it is also the last one read on
+ * its connection: with a later one read already (pipelined), work begun now
+ * may be for either. */
+static struct link_ctx *owner_latest(struct trace_links *tl, uint32_t pid, const struct link_ref *o)
+{
+	struct conn *sc = NULL;
+	struct link_ctx *x = ref_find(tl, pid, o, &sc);
+	const struct link_ring *r = sc ? sc->links : NULL;
+
+	if (!x || !r || !r->n || r->ctx[(r->head + r->n - 1) % LINK_RING_MAX].seq != x->seq)
+		return NULL;
+	return x;
+}
+
+/* The request a task made now works for, when that is sure (into *out):
+ *  - made in a read's segment: the one server request the read carried
+ *    (uvicorn's data_received makes the request's task);
+ *  - made in a step of a task made for request R: R, while R is in flight and
+ *    the last one read on its connection (its children: a task group's, a
+ *    happy-eyeballs connect's);
+ *  - made in a step of the task that wrote R's answer (R: the request its
+ *    task was made for), once R is answered, while R's connection holds one
+ *    request in flight, read after R by a callback that made no task: that
+ *    one, once (uvicorn queues a request read while the previous answer is
+ *    still open, and makes its task when the answering task sends the end of
+ *    that answer: on_response_complete).
+ * A response read's segment is nobody's (its callback may wake several). */
+static struct link_ctx *made_for(struct trace_links *tl, uint32_t pid, const struct loop_turn *turn,
+                                 const struct task_slot *maker, bool in_segment,
+                                 struct link_ref *out)
+{
+	struct link_ctx *x;
+	struct conn *sc;
+
+	if (!in_segment || !turn)
+		return NULL;
+	if (!turn->task) {
+		if (turn->owners != 1 || !turn->last_ok || turn->by_response)
+			return NULL;
+		*out = turn->owner;
+		return owner_latest(tl, pid, out);
+	}
+	if (!turn->task_owned)
+		return NULL;
+	*out = turn->task_owner;
+	if ((x = owner_latest(tl, pid, out)) != NULL)
+		return x;
+	if (!maker || !maker->answered || maker->wrote.fd != out->fd ||
+	    maker->wrote.sock_id != out->sock_id)
+		return NULL;
+	sc = conn_table_lookup(tl->conns, pid, out->fd);
+	if (!sc || sc->ref.sock_id != out->sock_id || sc->ref.role != PSCOPE_ROLE_SERVER ||
+	    !sc->links || sc->links->n != 1)
+		return NULL;
+	x = &sc->links->ctx[sc->links->head];
+	if (!x->no_task || x->task_made || x->seq <= out->seq)
+		return NULL;
+	out->seq = x->seq;
+	return x;
+}
+
+void trace_links_task(struct trace_links *tl, uint32_t pid, uint64_t actor, uint64_t task,
+                      bool enter)
+{
+	uint32_t tid, gkey, tick;
+	struct task_slot *s = task_slot(tl, pid, task);
+	struct loop_turn *turn;
+	struct link_ctx *x;
+
+	actor_split(actor, &tid, &gkey, &tick);
+	if (!task || !(tick & LINK_TICK_PHASED_BIT))
+		return;
+	if (!enter) {
+		turn = loop_current(tl, pid, tid, tick);
+		*s = (struct task_slot){.task = task, .pid = pid};
+		x = made_for(tl, pid, turn,
+		             turn && turn->task ? task_of(tl, pid, turn->task_ptr) : NULL,
+		             actor_timer_safe(actor), &s->owner);
+		if (turn)
+			turn->made = true;
+		if (x) {
+			x->task_made = true;
+			s->owned = true;
+		}
+		tl->stats.tasks_made++;
+		tl->stats.tasks_owned += s->owned;
+		return;
+	}
+	turn = loop_take(tl, pid, tid, tick);
+	turn->task = true;
+	turn->task_ptr = task;
+	turn->task_owned = s->task == task && s->pid == pid && s->owned;
+	if (turn->task_owned)
+		turn->task_owner = s->owner;
 }
 
 void trace_links_get_stats(const struct trace_links *tl, struct trace_links_stats *out)

@@ -40,6 +40,11 @@
  *    accepts); its first client request belongs to the server request the
  *    read carried, whatever else is in flight (a response read's: only while
  *    that is the thread's one request); work in no read's segment is nobody's.
+ *  - Python asyncio loops (with their probes; phased too, a boundary at every
+ *    callback the loop runs): a task made in a read's segment works for the
+ *    request that read carried, a task made in a task's step for that task's
+ *    request; every call of a task's steps is its request's while that is in
+ *    flight (trace_links_task).
  *  - A thread serving nothing itself (a worker pool's) links to nothing: the
  *    process's only request in flight may not be the one it works for.
  */
@@ -102,10 +107,12 @@ struct link_ctx {
 	uint64_t start_ns;
 	bool has_parent;
 	bool sampled;
-	bool resolved; /* server: parent settled (traceparent, pairing, or used) */
-	bool consumed; /* client: a paired server span took it as its parent */
-	bool hold;     /* server: answered as a root while its local client's request
-	                * was not seen yet: hold its span (trace_links_held_take) */
+	bool resolved;  /* server: parent settled (traceparent, pairing, or used) */
+	bool consumed;  /* client: a paired server span took it as its parent */
+	bool task_made; /* server: an asyncio task was made for it (trace_links_task) */
+	bool no_task;   /* server: the callback that read it made no task (queued by the server) */
+	bool hold;      /* server: answered as a root while its local client's request
+	                 * was not seen yet: hold its span (trace_links_held_take) */
 };
 
 #define LINK_RING_MAX 8 /* pipelined (HTTP/1) or concurrent (HTTP/2) requests per connection */
@@ -125,7 +132,9 @@ struct trace_links_stats {
 	uint64_t loop_links;       /* of in_process_links: through an event-loop turn's owner */
 	uint64_t paired;           /* server spans given a local client parent */
 	uint64_t remote_parents;   /* server spans continuing an incoming traceparent */
-	uint64_t unlinked; /* exchanges without a ring entry (pipelining deeper than the ring) */
+	uint64_t unlinked;    /* exchanges without a ring entry (pipelining deeper than the ring) */
+	uint64_t tasks_made;  /* Python asyncio tasks seen made (trace_links_task) */
+	uint64_t tasks_owned; /* of those, made for a server request */
 };
 
 struct trace_links;
@@ -163,6 +172,14 @@ void trace_links_io(struct trace_links *tl, struct conn *c, uint64_t actor, bool
  * first request belongs to the owner of that turn when the turn that writes
  * it read nothing (the write waited for the connect to complete). */
 void trace_links_connect(struct trace_links *tl, struct conn *c, uint64_t actor);
+
+/* A Python asyncio task (its address in pid) was made (enter false) or began
+ * a step (enter true) in actor's segment (a phased tick; others are ignored).
+ * A task made in a segment whose owner is sure (a read's one server request,
+ * or a step of a task made for one) works for that request: every client
+ * request and log line of its steps is that request's while it is in flight. */
+void trace_links_task(struct trace_links *tl, uint32_t pid, uint64_t actor, uint64_t task,
+                      bool enter);
 
 /* Retries same-node pairing for server requests still unresolved (call after
  * each batch of events: the client's event may come just after the server's). */

@@ -24,6 +24,7 @@
 #include <linux/capability.h>
 
 #include "kernel/loader.h"
+#include "kernel/py_binary.h"
 #include "periscope.skel.h"
 #include "util/caps.h"
 
@@ -345,6 +346,9 @@ static int loader_open(const struct loader_config *c, bool sock_tp, struct loade
 	bpf_program__set_autoattach(l->skel->progs.ssl_set_fd_enter, false);
 	bpf_program__set_autoattach(l->skel->progs.go_round_trip, false);
 	bpf_program__set_autoattach(l->skel->progs.node_loop_boundary, false);
+	bpf_program__set_autoattach(l->skel->progs.py_handle_run, false);
+	bpf_program__set_autoattach(l->skel->progs.py_task_enter, false);
+	bpf_program__set_autoattach(l->skel->progs.py_task_create, false);
 	bpf_program__set_autoattach(l->skel->progs.go_conn_write, false);
 	bpf_program__set_autoattach(l->skel->progs.go_tls_enter, false);
 	bpf_program__set_autoattach(l->skel->progs.go_tls_ret, false);
@@ -780,6 +784,32 @@ static int attach_at(struct loader_tls *t, struct bpf_program *prog, const char 
 	if (!link)
 		return errno ? -errno : -ENOENT;
 	t->links[t->n_links++] = link;
+	return 0;
+}
+
+int loader_attach_python(struct loader *l, const struct loader_python *p, struct loader_tls **out)
+{
+	struct loader_tls *t = tls_new();
+	int rc;
+
+	*out = NULL;
+	if (!t)
+		return -ENOMEM;
+	/* the task probes first: a handle boundary without them would make the
+	 * thread phased with no task ever owned */
+	rc = 0;
+	for (uint32_t i = 0; !rc && i < p->sites->n_enter; i++)
+		rc = attach_at(t, l->skel->progs.py_task_enter, p->asyncio, p->sites->enter[i], 0);
+	for (uint32_t i = 0; !rc && i < p->sites->n_create; i++)
+		rc =
+		    attach_at(t, l->skel->progs.py_task_create, p->asyncio, p->sites->create[i], 0);
+	if (!rc)
+		rc = attach_at(t, l->skel->progs.py_handle_run, p->exe, p->run_off, 0);
+	if (rc) {
+		loader_detach_tls(t);
+		return rc;
+	}
+	*out = t;
 	return 0;
 }
 

@@ -105,6 +105,18 @@ int loader_attach_go(struct loader *l, const char *path, const struct go_attach_
 int loader_attach_node_loop(struct loader *l, const char *path, struct loader_tls *t);
 /* The same probes alone (node with OpenSSL probes off), detached with loader_detach_tls. */
 int loader_attach_node(struct loader *l, const char *path, struct loader_tls **out);
+/* Python asyncio's probes (py_binary.h): Context.run's entry in the
+ * interpreter exe (py_handle_run), and in its _asyncio module the calls of
+ * enter_task and register_task (py_task_enter, py_task_create). All or none;
+ * detached with loader_detach_tls. */
+struct py_asyncio_sites;
+struct loader_python {
+	const char *exe;
+	uint64_t run_off;
+	const char *asyncio;
+	const struct py_asyncio_sites *sites;
+};
+int loader_attach_python(struct loader *l, const struct loader_python *p, struct loader_tls **out);
 /* pid's TLS calls may happen away from their socket's syscalls (memory BIOs):
  * let the kernel remember each thread's last socket for it. */
 int loader_mark_tls_process(struct loader *l, uint32_t pid);

@@ -19,6 +19,7 @@
 #include "kernel/go_attach.h"
 #include "kernel/go_binary.h"
 #include "kernel/loader.h"
+#include "kernel/py_binary.h"
 #include "kernel/x86_ret.h"
 #include "util/caps.h"
 #include "util/log.h"
@@ -33,6 +34,10 @@
  * this long after the last Go binary it planned: a burst of Go programs
  * loads it once, an agent with no new Go program does not keep it */
 #define DECODER_IDLE_NS 30000000000ull
+/* A CPython interpreter's asyncio probes stay this long after its last
+ * process exits: scripts run one after another (a build, a cron job) find
+ * them attached instead of paying the analysis and the attach each (~1 ms). */
+#define LOOP_LINGER_NS 60000000000ull
 
 struct file_id {
 	uint64_t dev;
@@ -43,10 +48,12 @@ struct tls_lib {
 	struct file_id id;
 	char path[256]; /* as the first process mapped it, for logs */
 	struct loader_tls *probes;
-	bool permanent; /* the system's libssl: never detached */
-	bool go;        /* a Go executable: net/http client probes, not OpenSSL */
-	bool node_only; /* node with OpenSSL probes off (--no-tls): its event-loop probes only */
-	uint32_t *pids; /* processes mapping it */
+	bool permanent;   /* the system's libssl: never detached */
+	bool go;          /* a Go executable: net/http client probes, not OpenSSL */
+	bool loop_only;   /* event-loop probes only: node with --no-tls, a CPython interpreter */
+	bool lingers;     /* kept LOOP_LINGER_NS after its last process (a CPython interpreter) */
+	uint64_t idle_ns; /* lingers: when its last process exited (0: in use) */
+	uint32_t *pids;   /* processes mapping it */
 	size_t n_pids, cap_pids;
 };
 
@@ -69,6 +76,7 @@ struct tls_probes {
 	bool openssl;        /* TLS probes: OpenSSL and Go crypto/tls (off with --no-tls);
 	                        Go net/http linking probes always */
 	bool node;           /* Node.js event-loop probes (off with --no-node-probes) */
+	bool python;         /* Python asyncio probes (off with --no-python-probes) */
 	bool no_decoder;     /* capstone (for Go RETs) could not be loaded: not tried again */
 	bool said_denied;    /* the one line about uprobes refused was logged */
 	struct x86_rets *xr; /* loaded at a Go binary, unloaded DECODER_IDLE_NS after */
@@ -123,7 +131,7 @@ cleanup:
 }
 
 struct tls_probes *tls_probes__new(struct loader *l, struct logger *lg, const char *proc_root,
-                                   bool openssl, bool node)
+                                   bool openssl, bool node, bool python)
 {
 	struct tls_probes *t = calloc(1, sizeof(*t));
 
@@ -131,6 +139,7 @@ struct tls_probes *tls_probes__new(struct loader *l, struct logger *lg, const ch
 		return NULL;
 	t->openssl = openssl;
 	t->node = node;
+	t->python = python;
 	t->loader = l;
 	t->log = lg;
 	snprintf(t->proc_root, sizeof(t->proc_root), "%s", proc_root ? proc_root : "/proc");
@@ -250,6 +259,23 @@ static bool uprobes_denied(struct tls_probes *t, int rc)
 	return true;
 }
 
+/* The x86 decoder (capstone), loaded on first use and kept while binaries
+ * that need it keep appearing (DECODER_IDLE_NS); NULL when it cannot load. */
+static struct x86_rets *decoder(struct tls_probes *t)
+{
+	if (!t->xr && !t->no_decoder) {
+		t->xr = x86_rets__new();
+		t->no_decoder = !t->xr;
+		if (!t->xr)
+			log_msg(t->log, LOG_WARN,
+			        "libcapstone.so.4 not loaded: Go crypto/tls and Python asyncio not "
+			        "probed (net/http and OpenSSL still are)",
+			        NULL);
+	}
+	t->xr_used_ns = now_ns();
+	return t->xr;
+}
+
 static int attach_go(struct tls_probes *t, const char *path, const char *shown_path,
                      struct loader_tls **out)
 {
@@ -271,17 +297,8 @@ static int attach_go(struct tls_probes *t, const char *path, const char *shown_p
 		rc = -ENOMEM;
 		goto cleanup;
 	}
-	if (t->openssl && !t->xr && !t->no_decoder) {
-		t->xr = x86_rets__new();
-		t->no_decoder = !t->xr;
-		if (!t->xr)
-			log_msg(
-			    t->log, LOG_WARN,
-			    "libcapstone.so.4 not loaded: Go crypto/tls not probed (net/http and "
-			    "OpenSSL still are)",
-			    NULL);
-	}
-	t->xr_used_ns = now_ns();
+	if (t->openssl)
+		decoder(t);
 	rc = go_attach_plan_make(gb, t->xr, t->openssl, p);
 	if (rc)
 		goto cleanup;
@@ -321,6 +338,67 @@ static bool path_still_there(const char *path)
 	return access(path, F_OK) == 0;
 }
 
+/* CPython's asyncio probes for the interpreter at path (PROC/PID/exe, shown
+ * as shown_path): Context.run in it, and its _asyncio module, found beside it
+ * as the process sees the file system. Both files are opened first and named
+ * by the agent's own descriptors from then on: a short-lived process (a
+ * script) may be gone before the probes are attached. 0, -ENOENT when it is
+ * not one we can probe (then logged once, as this runs once per file), or a
+ * negative errno. */
+static int attach_python(struct tls_probes *t, const char *path, const char *shown_path,
+                         struct loader_tls **out)
+{
+	char root[512], asyncio[768], exe_fd_path[32], so_fd_path[32];
+	const char *why = NULL;
+	struct py_asyncio_sites sites;
+	struct loader_python p = {.exe = exe_fd_path, .asyncio = so_fd_path, .sites = &sites};
+	size_t n = strlen(path);
+	int exe_fd = -1, so_fd = -1, rc;
+
+	/* PROC/PID/exe → PROC/PID/root */
+	if (n < 4 || strcmp(path + n - 4, "/exe") || n + 2 > sizeof(root))
+		return -ENOENT;
+	snprintf(root, sizeof(root), "%.*s/root", (int)(n - 4), path);
+	exe_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (exe_fd < 0)
+		return -errno; /* the process is gone: the next one tries again */
+	snprintf(exe_fd_path, sizeof(exe_fd_path), "/proc/self/fd/%d", exe_fd);
+	rc = py_binary_context_run(exe_fd_path, &p.run_off);
+	if (rc) {
+		why = "Context.run not found";
+		goto cleanup;
+	}
+	rc = py_binary_asyncio_path(root, shown_path, asyncio, sizeof(asyncio));
+	if (!rc) {
+		so_fd = open(asyncio, O_RDONLY | O_CLOEXEC);
+		rc = so_fd < 0 ? -errno : 0;
+	}
+	if (rc == -ENOENT && !path_still_there(path))
+		goto cleanup; /* gone while we looked: the next process tries again */
+	snprintf(so_fd_path, sizeof(so_fd_path), "/proc/self/fd/%d", so_fd);
+	if (!rc)
+		rc = py_binary_asyncio_sites(so_fd_path, decoder(t), &sites);
+	if (rc) {
+		why = !t->xr ? "no x86 decoder (libcapstone.so.4)"
+		             : "no _asyncio module with the calls to probe";
+		goto cleanup;
+	}
+	rc = loader_attach_python(t->loader, &p, out);
+	if (rc && !uprobes_denied(t, rc))
+		why = strerror(-rc);
+cleanup:
+	if (why)
+		log_msg(t->log, LOG_INFO, "Python asyncio probes not attached", "path",
+		        LOG_STR(shown_path), "reason", LOG_STR(why), NULL);
+	else if (!rc)
+		log_msg(t->log, LOG_INFO, "Python asyncio probes attached", "path",
+		        LOG_STR(shown_path), "asyncio", LOG_STR(asyncio + strlen(root)), NULL);
+	if (so_fd >= 0)
+		close(so_fd);
+	close(exe_fd);
+	return rc;
+}
+
 /* A symbol every node executable exports: the event-loop probes' first. */
 #define NODE_SYMBOL "_ZN4node11Environment14CheckImmediateEP10uv_check_s"
 
@@ -356,6 +434,19 @@ static struct tls_lib *lib_get(struct tls_probes *t, struct file_id id, const ch
 		return NULL;
 	if (!t->openssl && !must_export)
 		return NULL; /* a libssl, with OpenSSL probes off */
+	if (must_export && t->python && elf_exports_symbol(path, "PyContext_CopyCurrent") == 1) {
+		/* a CPython interpreter: its asyncio loops (trace_links) */
+		rc = attach_python(t, path, shown_path, &probes);
+		if (rc) {
+			if (rc != -ENOENT || path_still_there(path))
+				add_negative(t, id);
+			return NULL;
+		}
+		lib = lib_append(t, id, shown_path, probes);
+		if (lib)
+			lib->loop_only = lib->lingers = true;
+		return lib;
+	}
 	if (must_export && !t->openssl && t->node && elf_exports_symbol(path, NODE_SYMBOL) == 1) {
 		/* node with --no-tls: its event-loop probes still (trace_links) */
 		if (loader_attach_node(t->loader, path, &probes) != 0) {
@@ -365,7 +456,7 @@ static struct tls_lib *lib_get(struct tls_probes *t, struct file_id id, const ch
 		}
 		lib = lib_append(t, id, shown_path, probes);
 		if (lib) {
-			lib->node_only = true;
+			lib->loop_only = true;
 			log_msg(t->log, LOG_INFO, "Node.js event-loop probes attached", "path",
 			        LOG_STR(shown_path), NULL);
 		}
@@ -412,8 +503,9 @@ static void use_lib(struct tls_probes *t, struct tls_lib *lib, uint32_t pid)
 	if (!lib)
 		return;
 	lib_add_pid(lib, pid);
+	lib->idle_ns = 0;
 	/* its TLS calls may not make the socket syscalls themselves (memory BIOs) */
-	if (!lib->go && !lib->node_only)
+	if (!lib->go && !lib->loop_only)
 		loader_mark_tls_process(t->loader, pid);
 }
 
@@ -557,6 +649,21 @@ void tls_probes_on_exec(struct tls_probes *t, uint32_t pid, uint64_t now_ns,
 		    (struct pending_scan){.pid = pid, .round = 1, .due_ns = now_ns + RESCAN_1_NS};
 }
 
+/* Detaches libs[i] (the last entry takes its place). */
+static void lib_drop(struct tls_probes *t, size_t i)
+{
+	struct tls_lib *lib = t->libs[i];
+
+	log_msg(t->log, LOG_INFO,
+	        lib->go          ? "Go probes detached"
+	        : lib->loop_only ? "event-loop probes detached"
+	                         : "TLS probes detached",
+	        "path", LOG_STR(lib->path), NULL);
+	lib_free(lib);
+	t->libs[i] = t->libs[--t->n_libs];
+	t->stats.libraries = t->n_libs;
+}
+
 void tls_probes_tick(struct tls_probes *t, uint64_t now_ns)
 {
 	size_t i = 0;
@@ -564,6 +671,15 @@ void tls_probes_tick(struct tls_probes *t, uint64_t now_ns)
 	if (t->xr && now_ns - t->xr_used_ns > DECODER_IDLE_NS) {
 		x86_rets__free(t->xr);
 		t->xr = NULL;
+	}
+	for (size_t j = 0; j < t->n_libs;) {
+		const struct tls_lib *lib = t->libs[j];
+
+		if (lib->lingers && !lib->n_pids && lib->idle_ns &&
+		    now_ns - lib->idle_ns > LOOP_LINGER_NS)
+			lib_drop(t, j);
+		else
+			j++;
 	}
 
 	while (i < t->n_pending) {
@@ -606,19 +722,14 @@ void tls_probes_on_exit(struct tls_probes *t, uint32_t pid)
 				break;
 			}
 		}
-		if (!lib->n_pids && !lib->permanent) {
-			log_msg(t->log, LOG_INFO,
-			        lib->go          ? "Go probes detached"
-			        : lib->node_only ? "Node.js probes detached"
-			                         : "TLS probes detached",
-			        "path", LOG_STR(lib->path), NULL);
-			lib_free(lib);
-			t->libs[i] = t->libs[--t->n_libs];
+		if (!lib->n_pids && lib->lingers && !lib->idle_ns) {
+			lib->idle_ns = now_ns(); /* detached by tls_probes_tick if nobody comes */
+		} else if (!lib->n_pids && !lib->permanent && !lib->lingers) {
+			lib_drop(t, i);
 			continue;
 		}
 		i++;
 	}
-	t->stats.libraries = t->n_libs;
 }
 
 void tls_probes_get_stats(const struct tls_probes *t, struct tls_probes_stats *out)

@@ -26,9 +26,10 @@ struct tls_probes_stats {
 /* proc_root is "/proc" except in tests. */
 /* openssl: attach the TLS plaintext probes, OpenSSL's and Go crypto/tls's (false
  * with --no-tls; Go net/http linking probes always); node: Node.js's
- * event-loop probes on node executables (false with --no-node-probes). */
+ * event-loop probes on node executables (false with --no-node-probes); python:
+ * asyncio's probes on CPython interpreters (false with --no-python-probes). */
 struct tls_probes *tls_probes__new(struct loader *l, struct logger *lg, const char *proc_root,
-                                   bool openssl, bool node);
+                                   bool openssl, bool node, bool python);
 void tls_probes__free(struct tls_probes *t); /* detaches everything; accepts NULL */
 
 /* Attaches the system libssl files and every library mapped by a running process. */

@@ -72,8 +72,27 @@ void x86_rets__free(struct x86_rets *r)
 	free(r);
 }
 
-int x86_rets_find(struct x86_rets *r, const uint8_t *code, size_t size, uint64_t addr,
-                  uint32_t *offs, size_t max, size_t *bad_off)
+/* What a decode looks for: near RETs, or rel32 calls and jumps to target. */
+struct x86_want {
+	bool rets;
+	uint64_t target;
+};
+
+static bool x86_wanted(const cs_insn *insn, const struct x86_want *w)
+{
+	int32_t rel;
+
+	if (w->rets)
+		return insn->id == X86_INS_RET;
+	if (insn->size != 5 || (insn->bytes[0] != 0xe8 && insn->bytes[0] != 0xe9))
+		return false;
+	rel = (int32_t)((uint32_t)insn->bytes[1] | (uint32_t)insn->bytes[2] << 8 |
+	                (uint32_t)insn->bytes[3] << 16 | (uint32_t)insn->bytes[4] << 24);
+	return insn->address + 5 + (int64_t)rel == w->target;
+}
+
+static int x86_find(struct x86_rets *r, const uint8_t *code, size_t size, uint64_t addr,
+                    const struct x86_want *w, uint32_t *offs, size_t max, size_t *bad_off)
 {
 	const uint8_t *p = code;
 	size_t left = size;
@@ -94,7 +113,7 @@ int x86_rets_find(struct x86_rets *r, const uint8_t *code, size_t size, uint64_t
 			err = r->errno_of(r->cs) == CS_ERR_MEM ? -ENOMEM : -EILSEQ;
 			goto cleanup;
 		}
-		if (r->insn->id != X86_INS_RET)
+		if (!x86_wanted(r->insn, w))
 			continue;
 		if ((size_t)n < max)
 			offs[n] = (uint32_t)at;
@@ -107,4 +126,20 @@ int x86_rets_find(struct x86_rets *r, const uint8_t *code, size_t size, uint64_t
 	err = n;
 cleanup:
 	return err;
+}
+
+int x86_rets_find(struct x86_rets *r, const uint8_t *code, size_t size, uint64_t addr,
+                  uint32_t *offs, size_t max, size_t *bad_off)
+{
+	const struct x86_want w = {.rets = true};
+
+	return x86_find(r, code, size, addr, &w, offs, max, bad_off);
+}
+
+int x86_calls_find(struct x86_rets *r, const uint8_t *code, size_t size, uint64_t addr,
+                   uint64_t target, uint32_t *offs, size_t max, size_t *bad_off)
+{
+	const struct x86_want w = {.target = target};
+
+	return x86_find(r, code, size, addr, &w, offs, max, bad_off);
 }

@@ -35,4 +35,12 @@ void x86_rets__free(struct x86_rets *r); /* accepts NULL */
 int x86_rets_find(struct x86_rets *r, const uint8_t *code, size_t size, uint64_t addr,
                   uint32_t *offs, size_t max, size_t *bad_off);
 
+/* Decodes code[0 .. size) as x86_ret_find does and stores the offset of every
+ * `call rel32` or `jmp rel32` (E8, E9) whose destination is target into offs,
+ * up to max. Returns how many there are, or the errors of x86_rets_find.
+ * (Uprobes emulate these two instructions, without the single step that
+ * costs most of a probe hit on some VMs.) */
+int x86_calls_find(struct x86_rets *r, const uint8_t *code, size_t size, uint64_t addr,
+                   uint64_t target, uint32_t *offs, size_t max, size_t *bad_off);
+
 #endif

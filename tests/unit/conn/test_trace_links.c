@@ -528,6 +528,91 @@ static void test_phased_loop_segments(void)
 	teardown(&f);
 }
 
+/* Python asyncio with its task probes: a task made in a read's segment works
+ * for that read's request, its children too while that request is in flight;
+ * a timer's task and a task running after its request was answered are
+ * nobody's; uvicorn's queued next request gets the task the answering task
+ * makes after its answer, and no other task does (the background job's). */
+static void test_asyncio_tasks(void)
+{
+	struct fixture f;
+	struct link_ctx ra, rb1, rb2, ctx, call1, call2, call3, call4, call5, call6;
+	const uint64_t T1 = 0x7f0000001000, T2 = 0x7f0000001100, T3 = 0x7f0000001200,
+	               T4 = 0x7f0000001300, T5 = 0x7f0000001400, T6 = 0x7f0000001500,
+	               T7 = 0x7f0000001600, T8 = 0x7f0000001700;
+
+	setup(&f);
+	struct conn *sa = conn_of(&f, 97, 5, PSCOPE_ROLE_SERVER, 8005, 46000);
+	struct conn *sb = conn_of(&f, 97, 6, PSCOPE_ROLE_SERVER, 8005, 46001);
+	struct conn *c1 = conn_of(&f, 97, 8, PSCOPE_ROLE_CLIENT, 46003, 9000);
+	struct conn *c2 = conn_of(&f, 97, 9, PSCOPE_ROLE_CLIENT, 46004, 9000);
+	struct conn *c3 = conn_of(&f, 97, 10, PSCOPE_ROLE_CLIENT, 46005, 9000);
+
+	/* segment 20 reads A and makes T1; T1's step (21) calls and makes T2 */
+	trace_links_request(f.tl, sa, phased_actor(98, 20, true), 100, 0, "");
+	trace_links_io(f.tl, sa, phased_actor(98, 20, true), true, false, true);
+	trace_links_task(f.tl, 97, phased_actor(98, 20, true), T1, false);
+	trace_links_task(f.tl, 97, phased_actor(98, 21, true), T1, true);
+	CHECK(trace_links_context(f.tl, 97, phased_actor(98, 21, true), &ctx));
+	trace_links_request(f.tl, c1, phased_actor(98, 21, true), 101, 0, "");
+	trace_links_complete(f.tl, c1, phased_actor(98, 21, true), true, 0, "", &call1);
+	trace_links_task(f.tl, 97, phased_actor(98, 21, true), T2, false);
+	/* a timer's segment (22, no read) makes T3 */
+	trace_links_task(f.tl, 97, phased_actor(98, 22, false), T3, false);
+	trace_links_task(f.tl, 97, phased_actor(98, 23, true), T2, true);
+	trace_links_request(f.tl, c2, phased_actor(98, 23, true), 102, 0, "");
+	trace_links_complete(f.tl, c2, phased_actor(98, 23, true), true, 0, "", &call2);
+	trace_links_task(f.tl, 97, phased_actor(98, 24, true), T3, true);
+	CHECK(!trace_links_context(f.tl, 97, phased_actor(98, 24, true), &ctx));
+	trace_links_request(f.tl, c3, phased_actor(98, 24, true), 103, 0, "");
+	trace_links_complete(f.tl, c3, phased_actor(98, 24, true), true, 0, "", &call3);
+	trace_links_io(f.tl, sa, phased_actor(98, 25, true), false, true, true);
+	trace_links_complete(f.tl, sa, phased_actor(98, 25, true), true, 0, "", &ra);
+	/* T1 after A's answer (a background job): nobody's */
+	trace_links_task(f.tl, 97, phased_actor(98, 26, true), T1, true);
+	CHECK(!trace_links_context(f.tl, 97, phased_actor(98, 26, true), &ctx));
+	trace_links_request(f.tl, c1, phased_actor(98, 26, true), 104, 1, "");
+	trace_links_complete(f.tl, c1, phased_actor(98, 26, true), true, 1, "", &call4);
+
+	/* B1 read in 30 makes T4; T4 makes T5 (its background job) and answers */
+	trace_links_request(f.tl, sb, phased_actor(98, 30, true), 110, 0, "");
+	trace_links_io(f.tl, sb, phased_actor(98, 30, true), true, false, true);
+	trace_links_task(f.tl, 97, phased_actor(98, 30, true), T4, false);
+	trace_links_task(f.tl, 97, phased_actor(98, 31, true), T4, true);
+	trace_links_task(f.tl, 97, phased_actor(98, 31, true), T5, false);
+	trace_links_io(f.tl, sb, phased_actor(98, 31, true), false, true, true);
+	trace_links_complete(f.tl, sb, phased_actor(98, 31, true), true, 0, "", &rb1);
+	/* B2 read in 32, queued: its callback makes no task */
+	trace_links_request(f.tl, sb, phased_actor(98, 32, true), 111, 1, "");
+	trace_links_io(f.tl, sb, phased_actor(98, 32, true), true, false, true);
+	/* T5 (did not answer) makes T6: not B2's; then T4 makes T7: B2's, once */
+	trace_links_task(f.tl, 97, phased_actor(98, 33, true), T5, true);
+	trace_links_task(f.tl, 97, phased_actor(98, 33, true), T6, false);
+	trace_links_task(f.tl, 97, phased_actor(98, 34, true), T4, true);
+	trace_links_task(f.tl, 97, phased_actor(98, 34, true), T7, false);
+	trace_links_task(f.tl, 97, phased_actor(98, 34, true), T8, false);
+	trace_links_task(f.tl, 97, phased_actor(98, 35, true), T6, true);
+	trace_links_request(f.tl, c2, phased_actor(98, 35, true), 112, 1, "");
+	trace_links_complete(f.tl, c2, phased_actor(98, 35, true), true, 1, "", &call5);
+	trace_links_task(f.tl, 97, phased_actor(98, 36, true), T8, true);
+	CHECK(!trace_links_context(f.tl, 97, phased_actor(98, 36, true), &ctx));
+	trace_links_task(f.tl, 97, phased_actor(98, 37, true), T7, true);
+	CHECK(trace_links_context(f.tl, 97, phased_actor(98, 37, true), &ctx));
+	trace_links_request(f.tl, c3, phased_actor(98, 37, true), 113, 1, "");
+	trace_links_complete(f.tl, c3, phased_actor(98, 37, true), true, 1, "", &call6);
+	trace_links_io(f.tl, sb, phased_actor(98, 37, true), false, true, true);
+	trace_links_complete(f.tl, sb, phased_actor(98, 37, true), true, 1, "", &rb2);
+
+	CHECK(!memcmp(call1.parent_span_id, ra.span_id, 8));
+	CHECK(!memcmp(call2.parent_span_id, ra.span_id, 8));
+	CHECK(!memcmp(call3.parent_span_id, zero8, 8));
+	CHECK(!memcmp(call4.parent_span_id, zero8, 8));
+	CHECK(!memcmp(call5.parent_span_id, zero8, 8));
+	CHECK(!memcmp(call6.parent_span_id, rb2.span_id, 8));
+	CHECK(!memcmp(call6.trace_id, rb2.trace_id, 16));
+	teardown(&f);
+}
+
 /* Log lines: the actor's server request now, by the client-span rules. */
 static void test_context_for_logs(void)
 {
@@ -843,6 +928,7 @@ int main(void)
 	RUN(test_timer_opened_connection);
 	RUN(test_turn_first_call_even_unlinked);
 	RUN(test_phased_loop_segments);
+	RUN(test_asyncio_tasks);
 	RUN(test_http2_streams_out_of_order);
 	RUN(test_thread_table_growth);
 	return unit_summary("test_trace_links");
