@@ -22,8 +22,10 @@ BENCH_REDIS_SECONDS (8), BENCH_REDIS_RATE (10000), BENCH_REPLAY_REPEAT (4), BENC
 ("20000,100000"), BENCH_SOAK_SECONDS (600: ten minutes; 120 for a quicker run), BENCH_BYSTANDER_ROUNDS
 (7), BENCH_BYSTANDER_ITERS (200000), BENCH_BIN_DIR (build/bench: the bystander helpers `make bench`
 builds), BENCH_CHURN_N (2000 runs of each exec-churn loop), BENCH_CHURN_PAIRS (3), BENCH_SKIP (comma list
-of: wrk, redis, grpc, replay, valgrind, memory, soak, logs, gotls, node, bystander, churn, rss).
-BENCH_NODE_PAIRS (3): rounds of the Node.js section (off / on --no-node-probes / on).
+of: wrk, redis, grpc, replay, valgrind, memory, soak, logs, gotls, node, python, bystander, churn,
+rss).
+BENCH_NODE_PAIRS (3): rounds of the Node.js and Python sections (off / on without the runtime's
+probes / on).
 """
 
 import argparse
@@ -1566,37 +1568,56 @@ def logs_section(runs):
 
 NODE_SERVER = os.path.join(REPO, "bench", "node", "server.js")
 NODE_LOOP = os.path.join(REPO, "bench", "node", "immediate_loop.js")
+PY_SERVER = os.path.join(REPO, "bench", "python", "server.py")
+PY_LOOP = os.path.join(REPO, "bench", "python", "task_loop.py")
 NODE_PAIRS = env_int("BENCH_NODE_PAIRS", 3)
+# The runtimes whose event loops the agent probes (issue 19): (results key, title, program,
+# server script, loop script, what one loop iteration is, the flag that turns the probes off,
+# the probes' BPF programs, the log line saying they attached, what they are)
+LOOP_RUNTIMES = {
+    "node": ("Node.js event-loop probes", "node", NODE_SERVER, NODE_LOOP,
+             "loop iteration of one setImmediate", "--no-node-probes", ("node_loop_boundary",),
+             "Node.js event-loop probes attached",
+             "uprobes on `CheckImmediate`, `RunTimers`, `AfterUvWrite`, `AfterUvShutdown`,"
+             " `AfterConnect`"),
+    "python": ("Python asyncio probes", "/usr/bin/python3", PY_SERVER, PY_LOOP,
+               "task step (`await asyncio.sleep(0)`)", "--no-python-probes",
+               ("py_handle_run", "py_task_enter", "py_task_create"),
+               "Python asyncio probes attached",
+               "uprobes on `Context.run` and on `_asyncio`'s calls of `enter_task` and"
+               " `register_task`"),
+}
 
 
-def bench_node(results):
-    """wrk -c10 against a node:http server: agent off, on with --no-node-probes and on (the
-    Node.js event-loop probes), rotated; node's own CPU per request shows the uprobe traps, the
-    program runs per request how often they fire."""
-    node = shutil.which("node")
-    if not node:
-        log("node: no node binary: skipped")
+def bench_loop_probes(results, key):
+    """wrk -c10 against a server of one runtime: agent off, on with its probes' flag and on (the
+    event-loop probes), rotated; the server's own CPU per request shows the uprobe traps, the
+    program runs per request how often they fire; then a loop that iterates for nothing."""
+    title, prog, server, loop_script, _, flag, prog_names, attached, _ = LOOP_RUNTIMES[key]
+    exe = shutil.which(prog)
+    if not exe:
+        log("%s: no %s: skipped" % (key, prog))
         return
     port = free_port()
-    srv = spawn([node, NODE_SERVER], env=dict(os.environ, PORT=str(port)),
+    srv = spawn([exe, server], env=dict(os.environ, PORT=str(port)),
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = "http://127.0.0.1:%d/" % port
     runs = []
     try:
         wait_listening(port, proc=srv)
         wrk(url, 1, conns=10)
-        log("node: %d rounds of off / on --no-node-probes / on, %d s of wrk -c10 each"
-            % (NODE_PAIRS, SECONDS))
+        log("%s: %d rounds of off / on %s / on, %d s of wrk -c10 each"
+            % (key, NODE_PAIRS, flag, SECONDS))
         modes = ["off", "no-probes", "on"]
         for i in range(NODE_PAIRS):
             for mode in modes[i % 3:] + modes[:i % 3]:
                 agent = None
                 if mode != "off":
-                    extra = ["--no-node-probes"] if mode == "no-probes" else []
-                    agent = Agent(["--port", str(port)] + extra, name="agent (node)")
+                    extra = [flag] if mode == "no-probes" else []
+                    agent = Agent(["--port", str(port)] + extra, name="agent (%s)" % key)
                 try:
                     if agent:
-                        time.sleep(1.0)  # the scan attaches node's probes
+                        time.sleep(1.0)  # the scan attaches the probes
                         acpu0, prog0 = cpu_seconds(agent.pid), agent.bpf_stats_by_prog()
                     ncpu0 = cpu_seconds(srv.pid)
                     r = wrk(url, SECONDS, conns=10)
@@ -1609,18 +1630,17 @@ def bench_node(results):
                         time.sleep(0.5)
                         r["agent_cpu_s"] = cpu_seconds(agent.pid) - acpu0
                         r["bpf_ns"] = sum(v[0] for v in progs.values())
-                        r["boundary_runs"] = progs.get("node_loop_boundary", (0, 0))[1]
-                        r["boundary_ns"] = progs.get("node_loop_boundary", (0, 0))[0]
-                        r["probes"] = any(x.get("msg") == "Node.js event-loop probes attached"
-                                          for x in agent.records())
+                        r["boundary_runs"] = sum(progs.get(p, (0, 0))[1] for p in prog_names)
+                        r["boundary_ns"] = sum(progs.get(p, (0, 0))[0] for p in prog_names)
+                        r["probes"] = any(x.get("msg") == attached for x in agent.records())
                 finally:
                     if agent:
                         agent.stop()
                         agent.close()
                 runs.append(r)
-                log("   %-9s %8.0f req/s  node CPU %.2f s%s" % (
+                log("   %-9s %8.0f req/s  server CPU %.2f s%s" % (
                     mode, r["rps"], r["node_cpu_s"], "" if mode == "off" else
-                    "  agent %.2f s, BPF %.2f s, boundary runs %d" % (
+                    "  agent %.2f s, BPF %.2f s, probe runs %d" % (
                         r["agent_cpu_s"], r["bpf_ns"] / 1e9, r["boundary_runs"])))
         # the probes' cost where it is highest: a loop iterating for nothing (one hit each)
         loops = []
@@ -1628,48 +1648,50 @@ def bench_node(results):
             for mode in modes[i % 3:] + modes[:i % 3]:
                 agent = None
                 if mode != "off":
-                    extra = ["--no-node-probes"] if mode == "no-probes" else []
-                    agent = Agent(extra, name="agent (node loop)")
+                    extra = [flag] if mode == "no-probes" else []
+                    agent = Agent(extra, name="agent (%s loop)" % key)
                 try:
                     if agent:
                         time.sleep(0.5)
-                    out = subprocess.run([node, NODE_LOOP, "300000"], capture_output=True,
+                    out = subprocess.run([exe, loop_script, "300000"], capture_output=True,
                                          text=True, check=True).stdout
                     loops.append({"mode": mode, "ns": float(out.strip())})
                 finally:
                     if agent:
                         agent.stop()
                         agent.close()
-                log("   setImmediate loop, %-9s %.0f ns per iteration" % (mode, loops[-1]["ns"]))
+                log("   loop, %-9s %.0f ns per iteration" % (mode, loops[-1]["ns"]))
     finally:
         stop(srv)
-    results["node"] = runs
-    results["node_loop"] = loops
+    results[key] = runs
+    results[key + "_loop"] = loops
 
 
-def node_section(runs, loops=()):
+def loop_probes_section(key, runs, loops=()):
+    title, prog, server, loop_script, iteration, flag, prog_names, _, what = LOOP_RUNTIMES[key]
+
     def med(mode, f):
         xs = [f(r) for r in runs if r["mode"] == mode]
         return median(xs) if xs else 0.0
 
-    per_req = lambda key: lambda r: r[key] * 1e6 / max(r["requests"], 1)  # noqa: E731
-    out = ["## Node.js event-loop probes (issue 19)", "",
-           "bench/node/server.js (node:http, answers at once, keep-alive) under `wrk -t1 -c10 -d%ds`,"
-           " %d rounds of: agent off, agent on with `--no-node-probes`, agent on (the Node.js"
-           " event-loop probes: uprobes on `CheckImmediate`, `RunTimers`, `AfterUvWrite`,"
-           " `AfterUvShutdown`, `AfterConnect`), order rotated;"
-           " medians. node CPU is the server process's user+system time (the uprobe traps are"
-           " charged to it)." % (SECONDS, NODE_PAIRS), "",
+    per_req = lambda k: lambda r: r[k] * 1e6 / max(r["requests"], 1)  # noqa: E731
+    rel = lambda p: os.path.relpath(p, REPO)  # noqa: E731
+    out = ["## %s (issue 19)" % title, "",
+           "%s (answers at once, keep-alive) under `wrk -t1 -c10 -d%ds`, %d rounds of: agent off,"
+           " agent on with `%s`, agent on (the probes: %s), order rotated; medians. Server CPU is"
+           " the server process's user+system time (the uprobe traps are charged to it)."
+           % (rel(server), SECONDS, NODE_PAIRS, flag, what), "",
            "| | off | on, no probes | on, probes |", "|---|---|---|---|"]
     out.append("| requests/s | %.0f | %.0f | %.0f |" % tuple(
         med(m, lambda r: r["rps"]) for m in ("off", "no-probes", "on")))
-    out.append("| node CPU per request | %.2f µs | %.2f µs | %.2f µs |" % tuple(
+    out.append("| server CPU per request | %.2f µs | %.2f µs | %.2f µs |" % tuple(
         med(m, per_req("node_cpu_s")) for m in ("off", "no-probes", "on")))
     out.append("| agent CPU per request (process) | | %.2f µs | %.2f µs |" % tuple(
         med(m, per_req("agent_cpu_s")) for m in ("no-probes", "on")))
     out.append("| BPF per request | | %.2f µs | %.2f µs |" % tuple(
         med(m, lambda r: r["bpf_ns"] / 1e3 / max(r["requests"], 1)) for m in ("no-probes", "on")))
-    out.append("| probe hits per request (`node_loop_boundary`); ns per run | | | %.2f; %.0f |" % (
+    out.append("| probe hits per request (%s); ns per run | | | %.2f; %.0f |" % (
+        ", ".join("`%s`" % p for p in prog_names),
         med("on", lambda r: r["boundary_runs"] / max(r["requests"], 1)),
         med("on", lambda r: r["boundary_ns"] / max(r["boundary_runs"], 1))))
     out.append("")
@@ -1678,12 +1700,11 @@ def node_section(runs, loops=()):
     out.append("")
     if loops:
         lm = lambda mode: median([x["ns"] for x in loops if x["mode"] == mode])  # noqa: E731
-        out.append("bench/node/immediate_loop.js, 300,000 loop iterations of one setImmediate each"
-                   " (the probes fire once per iteration: their cost where it is highest), the agent"
-                   " watching the whole host, medians of %d: off %.0f ns, on without the probes %.0f"
-                   " ns, on with them %.0f ns per iteration (a probe hit: %+.0f ns)."
-                   % (NODE_PAIRS, lm("off"), lm("no-probes"), lm("on"),
-                      lm("on") - lm("no-probes")))
+        out.append("%s, 300,000 iterations, each one %s (the probes' cost where it is highest),"
+                   " the agent watching the whole host, medians of %d: off %.0f ns, on without the"
+                   " probes %.0f ns, on with them %.0f ns per iteration (the probes: %+.0f ns)."
+                   % (rel(loop_script), iteration, NODE_PAIRS, lm("off"), lm("no-probes"),
+                      lm("on"), lm("on") - lm("no-probes")))
         out.append("")
     return "\n".join(out)
 
@@ -1944,8 +1965,9 @@ def main():
             bench_logs(results)
         if "gotls" not in SKIP:
             bench_gotls(results, workdir)
-        if "node" not in SKIP:
-            bench_node(results)
+        for key in LOOP_RUNTIMES:
+            if key not in SKIP:
+                bench_loop_probes(results, key)
         if "bystander" not in SKIP:
             bench_bystander(results)
         if "churn" not in SKIP:
@@ -1961,8 +1983,9 @@ def main():
     text = report(results, m, took)
     if results.get("logs"):
         text += "\n\n" + logs_section(results["logs"])
-    if results.get("node"):
-        text += "\n\n" + node_section(results["node"], results.get("node_loop", ()))
+    for key in LOOP_RUNTIMES:
+        if results.get(key):
+            text += "\n\n" + loop_probes_section(key, results[key], results.get(key + "_loop", ()))
     if results.get("bystander"):
         text += "\n\n" + bystander_section(results["bystander"])
     if results.get("churn"):

@@ -25,6 +25,8 @@ requests, downstream CLIENT spans (front → back), linked, roots, wrong.
 Zero wrong parents is asserted everywhere (the invariant); span counts are checked against the
 services' own logs; the linked share is asserted only up to MIN_LINKED, what the agent meets
 today (raise it as linking improves: issue 19 wants 200/200 for Go, ≥ 90 % for the others).
+uvicorn's and Express's shares hold with the agent's event-loop probes (Python asyncio's tasks,
+Node's phases), asserted when they attached.
 """
 
 import os
@@ -48,7 +50,7 @@ N = 40  # requests per scenario at CONCURRENCY (the Go one does N_GO)
 N_GO = 200
 # The linked share of downstream calls each scenario must keep (measured on the current agent;
 # raise these as the linking improves).
-MIN_LINKED = {"go": 0.95, "uvicorn": 0.0, "gunicorn": 1.0, "express": 0.9, "nginx": 0.9,
+MIN_LINKED = {"go": 0.95, "uvicorn": 0.9, "gunicorn": 1.0, "express": 0.9, "nginx": 0.9,
               "nginx keepalive": 0.9, "big heads": 1.0, "failed calls": 1.0}
 N_NGINX_KEEPALIVE = 100
 ERROR_TYPES_KILLED = ("connection_closed", "connection_reset", "process_exit")
@@ -67,7 +69,8 @@ def concurrency_test(name, stack, n=N, front_argv=None):
     run.record(TABLE, "%s c=%d" % (name, CONCURRENCY), keys, "%.0f s" % run.seconds)
     run.check_no_wrong(name)
     run.check_counts(keys)
-    run.check_min_linked(name, keys, MIN_LINKED[name], needs_node_probes=name == "express")
+    run.check_min_linked(name, keys, MIN_LINKED[name], needs_node_probes=name == "express",
+                         needs_python_probes=name == "uvicorn")
 
 
 @test

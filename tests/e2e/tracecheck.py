@@ -239,6 +239,9 @@ class ChainRun:
                 # Node's phases seen (its binary has the event-loop probes' symbols)
                 self.node_probes = any(r.get("msg") == "Node.js event-loop probes attached"
                                        for r in agent.log_records)
+                # asyncio's tasks seen (a CPython whose Context.run and _asyncio were found)
+                self.python_probes = any(r.get("msg") == "Python asyncio probes attached"
+                                         for r in agent.log_records)
             self.front_log, self.back_log = ch.requests("front"), ch.requests("back")
         self.seconds = time.monotonic() - started
         self.truth = Truth(self.spans, self.role, lambda s: key_from_path(attrs(s).get("url.path")),
@@ -285,13 +288,20 @@ class ChainRun:
         check(not self.truth.wrong, "%s: %d wrong parents (%s): %s"
               % (name, self.truth.n_wrong(), self.summary(), "; ".join(self.truth.wrong[:5])))
 
-    def check_min_linked(self, name, keys, share, needs_node_probes=False):
-        """At least share of keys' downstream calls linked; with needs_node_probes, only when
-        the agent attached its Node.js event-loop probes (a node binary without the symbols,
-        e.g. a stripped one, links as event loops without them do: nothing is asserted)."""
+    def check_min_linked(self, name, keys, share, needs_node_probes=False,
+                         needs_python_probes=False):
+        """At least share of keys' downstream calls linked; with needs_node_probes (or
+        needs_python_probes), only when the agent attached its Node.js event-loop probes (its
+        Python asyncio probes): a node binary without the symbols, e.g. a stripped one, or a
+        CPython whose _asyncio is linked in links as event loops without them do: nothing is
+        asserted."""
         if needs_node_probes and not self.node_probes:
             print("  %s: no Node.js event-loop probes attached (binary without the symbols): "
                   "linked share not asserted" % name, flush=True)
+            return
+        if needs_python_probes and not self.python_probes:
+            print("  %s: no Python asyncio probes attached: linked share not asserted" % name,
+                  flush=True)
             return
         n, linked, _ = self.downstream(keys)
         check(n and linked >= share * n, "%s: %d of %d downstream calls linked, want at least "
