@@ -129,20 +129,23 @@ void trace_links__free(struct trace_links *tl)
 
 /* ---- threads (open addressing, backward-shift deletion) ---- */
 
-static size_t thread_slot(const struct trace_links *tl, uint32_t tid)
+/* Keyed by (pid, key): goroutine keys are addresses, and two processes of one
+ * Go binary run goroutines at the same ones (a front and a back built alike:
+ * one's request ending took the other's goroutine entry). */
+static size_t thread_slot(const struct trace_links *tl, uint32_t pid, uint32_t tid)
 {
-	uint32_t h = tid * 2654435761u;
+	uint32_t h = tid * 2654435761u ^ pid * 0x9e3779b9u;
 
 	return h & (tl->thread_cap - 1);
 }
 
-static struct thread_entry *thread_find(struct trace_links *tl, uint32_t tid)
+static struct thread_entry *thread_find(struct trace_links *tl, uint32_t pid, uint32_t tid)
 {
-	for (size_t i = thread_slot(tl, tid), n = 0; n < tl->thread_cap;
+	for (size_t i = thread_slot(tl, pid, tid), n = 0; n < tl->thread_cap;
 	     i = (i + 1) & (tl->thread_cap - 1), n++) {
 		if (!tl->threads[i].tid)
 			return NULL;
-		if (tl->threads[i].tid == tid)
+		if (tl->threads[i].tid == tid && tl->threads[i].pid == pid)
 			return &tl->threads[i];
 	}
 	return NULL;
@@ -167,7 +170,7 @@ static bool threads_grow(struct trace_links *tl)
 
 		if (!old[k].tid)
 			continue;
-		for (i = thread_slot(tl, old[k].tid); t[i].tid; i = (i + 1) & (cap - 1))
+		for (i = thread_slot(tl, old[k].pid, old[k].tid); t[i].tid; i = (i + 1) & (cap - 1))
 			;
 		t[i] = old[k];
 	}
@@ -175,14 +178,15 @@ static bool threads_grow(struct trace_links *tl)
 	return true;
 }
 
-static struct thread_entry *thread_insert(struct trace_links *tl, uint32_t tid)
+static struct thread_entry *thread_insert(struct trace_links *tl, uint32_t pid, uint32_t tid)
 {
 	if (tl->n_threads >= tl->thread_cap / 2 && !threads_grow(tl))
 		return NULL; /* keep probes short; such a host links less */
-	for (size_t i = thread_slot(tl, tid);; i = (i + 1) & (tl->thread_cap - 1)) {
+	for (size_t i = thread_slot(tl, pid, tid);; i = (i + 1) & (tl->thread_cap - 1)) {
 		if (!tl->threads[i].tid) {
 			memset(&tl->threads[i], 0, sizeof(tl->threads[i]));
 			tl->threads[i].tid = tid;
+			tl->threads[i].pid = pid;
 			tl->n_threads++;
 			return &tl->threads[i];
 		}
@@ -197,7 +201,7 @@ static void thread_delete(struct trace_links *tl, struct thread_entry *e)
 		j = (j + 1) & (tl->thread_cap - 1);
 		if (!tl->threads[j].tid)
 			break;
-		size_t home = thread_slot(tl, tl->threads[j].tid);
+		size_t home = thread_slot(tl, tl->threads[j].pid, tl->threads[j].tid);
 		/* move j back to i unless its home lies cyclically in (i, j] */
 		if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
 			tl->threads[i] = tl->threads[j];
@@ -211,9 +215,9 @@ static void thread_delete(struct trace_links *tl, struct thread_entry *e)
 static void key_release(struct trace_links *tl, const struct conn *c, const struct link_ctx *ctx,
                         uint32_t key)
 {
-	struct thread_entry *e = key ? thread_find(tl, key) : NULL;
+	struct thread_entry *e = key ? thread_find(tl, c->ref.pid, key) : NULL;
 
-	if (!e || e->pid != c->ref.pid)
+	if (!e)
 		return;
 	if (e->inflight > 1) {
 		e->inflight--;
@@ -565,10 +569,10 @@ static bool from_traceparent(struct trace_links *tl, struct link_ctx *x, const c
 static struct link_ctx *thread_parent(struct trace_links *tl, uint32_t pid, uint32_t tid,
                                       struct conn **conn_out, bool *ambiguous)
 {
-	struct thread_entry *e = thread_find(tl, tid);
+	struct thread_entry *e = thread_find(tl, pid, tid);
 	struct conn *sc;
 
-	if (!e || e->pid != pid)
+	if (!e)
 		return NULL;
 	if (e->inflight > 1) {
 		*ambiguous = true;
@@ -585,17 +589,12 @@ static struct link_ctx *thread_parent(struct trace_links *tl, uint32_t pid, uint
 static void key_occupy(struct trace_links *tl, const struct conn *c, const struct link_ctx *x,
                        uint32_t key)
 {
-	struct thread_entry *e = thread_find(tl, key);
+	struct thread_entry *e = thread_find(tl, c->ref.pid, key);
 
-	if (e && e->pid != c->ref.pid) {
-		thread_delete(tl, e); /* a key of an exited process */
-		e = NULL;
-	}
 	if (!e) {
-		e = thread_insert(tl, key);
+		e = thread_insert(tl, c->ref.pid, key);
 		if (!e)
 			return;
-		e->pid = c->ref.pid;
 	}
 	e->inflight++;
 	e->fd = c->ref.fd;

@@ -228,6 +228,30 @@ static void test_goroutine_and_no_process_fallback(void)
 	teardown(&f);
 }
 
+/* Two processes of one Go binary run goroutines at the same addresses: a
+ * request of one ending on a goroutine key must not end the other's. */
+static void test_goroutine_keys_per_process(void)
+{
+	struct fixture f;
+	struct link_ctx front, back, call;
+	const uint64_t g = (uint64_t)(0x7ba0 | LINK_GOROUTINE_BIT) << 32;
+
+	setup(&f);
+	struct conn *fs = conn_of(&f, 40, 5, PSCOPE_ROLE_SERVER, 8001, 50000);
+	struct conn *bs = conn_of(&f, 41, 5, PSCOPE_ROLE_SERVER, 8002, 50001);
+	struct conn *fc = conn_of(&f, 40, 6, PSCOPE_ROLE_CLIENT, 50002, 9000);
+
+	trace_links_request(f.tl, fs, g | 42, 1, 0, "");
+	trace_links_request(f.tl, bs, g | 43, 2, 0, "");
+	trace_links_complete(f.tl, bs, g | 43, true, 0, "", &back);
+	trace_links_request(f.tl, fc, g | 44, 3, 0, "");
+	trace_links_complete(f.tl, fc, g | 44, true, 0, "", &call);
+	trace_links_complete(f.tl, fs, g | 42, true, 0, "", &front);
+	CHECK(!memcmp(call.parent_span_id, front.span_id, 8));
+	CHECK(!memcmp(call.trace_id, front.trace_id, 16));
+	teardown(&f);
+}
+
 /* traceparent wins over pairing; the server's read racing ahead of the
  * client's write is paired at the flush after the batch. */
 static void test_traceparent_and_late_pairing(void)
@@ -929,6 +953,7 @@ int main(void)
 	RUN(test_turn_first_call_even_unlinked);
 	RUN(test_phased_loop_segments);
 	RUN(test_asyncio_tasks);
+	RUN(test_goroutine_keys_per_process);
 	RUN(test_http2_streams_out_of_order);
 	RUN(test_thread_table_growth);
 	return unit_summary("test_trace_links");
