@@ -231,37 +231,21 @@ static __always_inline int poll_return(long ret, __s64 timeout_ns)
 	return 0;
 }
 
-/* Node.js: entries of the functions that run callbacks no socket read started
- * — node::Environment::CheckImmediate (setImmediate, every loop iteration),
- * node::Environment::RunTimers (timers), LibuvStreamWrap::AfterUvWrite and
- * ::AfterUvShutdown (write and shutdown completions: 'finish' handlers), and
- * TCPWrap's AfterConnect ('connect' handlers) where node exports it —
- * attached by the loader to node executables that export them. From the
- * first one on, the thread is phased: its tick moves at each socket read (a
- * segment that read owns) and at each of these (work that is nobody's until
- * the next read). */
+/* A callback no socket read started is about to run, on an event loop whose
+ * phases the agent sees (attached by the loader, never automatically):
+ *  - Node.js: entries of node::Environment::CheckImmediate (setImmediate,
+ *    every loop iteration), node::Environment::RunTimers (timers),
+ *    LibuvStreamWrap::AfterUvWrite and ::AfterUvShutdown (write and shutdown
+ *    completions: 'finish' handlers), and TCPWrap's AfterConnect ('connect'
+ *    handlers) where node exports it;
+ *  - Python asyncio: the entry of contextvars' Context.run, which every
+ *    callback an asyncio loop runs goes through (Handle._run), a task's
+ *    steps included.
+ * From the first one on, the thread is phased: its tick moves at each socket
+ * read (a segment that read owns) and at each of these (work that is nobody's
+ * until the next read, or an asyncio task's step: py_task_enter). */
 SEC("uprobe")
-int node_loop_boundary(struct pt_regs *ctx)
-{
-	struct loop_state *t;
-
-	if (!pid_traced(bpf_get_current_pid_tgid() >> 32))
-		return 0;
-	t = thread_state(1);
-	if (!t)
-		return 0;
-	t->phased = 1;
-	loop_phase_boundary(t);
-	return 0;
-}
-
-/* Python asyncio, the loop's side (attached by the loader to CPython
- * executables, and to their _asyncio module): every callback an asyncio loop
- * runs goes through contextvars' Context.run (Handle._run), a task's steps
- * included; here, at its entry, a segment ends. The thread is phased from
- * then on: a read callback's socket read owns the segment it starts. */
-SEC("uprobe")
-int py_handle_run(struct pt_regs *ctx)
+int loop_boundary(struct pt_regs *ctx)
 {
 	struct loop_state *t;
 

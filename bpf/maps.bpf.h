@@ -317,7 +317,7 @@ struct loop_state {
 	 * bytes: its exit has nothing to mark (loop_read_exit) */
 	__u8 sock_read;
 	/* a Node.js or Python asyncio loop thread whose phase probes fired
-	 * (node_loop_boundary, py_handle_run): its tick moves at every socket
+	 * (loop_boundary): its tick moves at every socket
 	 * read and phase boundary instead */
 	__u8 phased;
 	__u8 seg_open; /* phased: the events now belong to the read that began the tick */

@@ -1576,13 +1576,13 @@ NODE_PAIRS = env_int("BENCH_NODE_PAIRS", 3)
 # the probes' BPF programs, the log line saying they attached, what they are)
 LOOP_RUNTIMES = {
     "node": ("Node.js event-loop probes", "node", NODE_SERVER, NODE_LOOP,
-             "loop iteration of one setImmediate", "--no-node-probes", ("node_loop_boundary",),
+             "loop iteration of one setImmediate", "--no-node-probes", ("loop_boundary",),
              "Node.js event-loop probes attached",
              "uprobes on `CheckImmediate`, `RunTimers`, `AfterUvWrite`, `AfterUvShutdown`,"
              " `AfterConnect`"),
     "python": ("Python asyncio probes", "/usr/bin/python3", PY_SERVER, PY_LOOP,
                "task step (`await asyncio.sleep(0)`)", "--no-python-probes",
-               ("py_handle_run", "py_task_enter", "py_task_create"),
+               ("loop_boundary", "py_task_enter", "py_task_create"),
                "Python asyncio probes attached",
                "uprobes on `Context.run` and on `_asyncio`'s calls of `enter_task` and"
                " `register_task`"),

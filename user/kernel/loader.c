@@ -345,8 +345,7 @@ static int loader_open(const struct loader_config *c, bool sock_tp, struct loade
 	bpf_program__set_autoattach(l->skel->progs.ssl_return, false);
 	bpf_program__set_autoattach(l->skel->progs.ssl_set_fd_enter, false);
 	bpf_program__set_autoattach(l->skel->progs.go_round_trip, false);
-	bpf_program__set_autoattach(l->skel->progs.node_loop_boundary, false);
-	bpf_program__set_autoattach(l->skel->progs.py_handle_run, false);
+	bpf_program__set_autoattach(l->skel->progs.loop_boundary, false);
 	bpf_program__set_autoattach(l->skel->progs.py_task_enter, false);
 	bpf_program__set_autoattach(l->skel->progs.py_task_create, false);
 	bpf_program__set_autoattach(l->skel->progs.go_conn_write, false);
@@ -714,7 +713,7 @@ cleanup:
 
 int loader_attach_node_loop(struct loader *l, const char *path, struct loader_tls *t)
 {
-	/* the callbacks no socket read started (capture.bpf.h, node_loop_boundary):
+	/* the callbacks no socket read started (capture.bpf.h, loop_boundary):
 	 * the first four or none (a missing one would leave its callbacks in a
 	 * read's segment); TCP connect completions too where node exports them.
 	 * All in node's dynamic symbol table: stripped builds have them too. */
@@ -735,8 +734,7 @@ int loader_attach_node_loop(struct loader *l, const char *path, struct loader_tl
 	if (!t || t->n_links + 5 > TLS_MAX_LINKS)
 		return -EINVAL;
 	for (size_t i = 0; i < sizeof(funcs) / sizeof(funcs[0]); i++) {
-		links[n] =
-		    attach_func(l->skel->progs.node_loop_boundary, path, funcs[i].func, false);
+		links[n] = attach_func(l->skel->progs.loop_boundary, path, funcs[i].func, false);
 		if (!links[n]) {
 			if (!funcs[i].required)
 				continue;
@@ -804,7 +802,7 @@ int loader_attach_python(struct loader *l, const struct loader_python *p, struct
 		rc =
 		    attach_at(t, l->skel->progs.py_task_create, p->asyncio, p->sites->create[i], 0);
 	if (!rc)
-		rc = attach_at(t, l->skel->progs.py_handle_run, p->exe, p->run_off, 0);
+		rc = attach_at(t, l->skel->progs.loop_boundary, p->exe, p->run_off, 0);
 	if (rc) {
 		loader_detach_tls(t);
 		return rc;

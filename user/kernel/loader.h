@@ -106,7 +106,7 @@ int loader_attach_node_loop(struct loader *l, const char *path, struct loader_tl
 /* The same probes alone (node with OpenSSL probes off), detached with loader_detach_tls. */
 int loader_attach_node(struct loader *l, const char *path, struct loader_tls **out);
 /* Python asyncio's probes (py_binary.h): Context.run's entry in the
- * interpreter exe (py_handle_run), and in its _asyncio module the calls of
+ * interpreter exe (loop_boundary), and in its _asyncio module the calls of
  * enter_task and register_task (py_task_enter, py_task_create). All or none;
  * detached with loader_detach_tls. */
 struct py_asyncio_sites;
