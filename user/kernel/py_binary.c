@@ -446,25 +446,15 @@ int py_binary_asyncio_sites(const char *path, struct x86_rets *xr, struct py_asy
 	return rc;
 }
 
-int py_binary_asyncio_path(const char *root, const char *shown_exe, char *out, size_t size)
+/* The one _asyncio module under root + prefix whose name has want (when set). */
+static int asyncio_under(const char *root, const char *prefix, const char *want, char *out,
+                         size_t size)
 {
-	char prefix[512], pattern[700], want[16] = "";
-	const char *base = strrchr(shown_exe, '/');
-	unsigned major, minor;
+	char pattern[700];
 	glob_t g;
 	int rc = -ENOENT;
 	size_t n = 0;
 
-	if (!base || base == shown_exe)
-		return -ENOENT;
-	/* <prefix>/bin/python3.X → <prefix> */
-	snprintf(prefix, sizeof(prefix), "%.*s", (int)(base - shown_exe), shown_exe);
-	char *bin = strrchr(prefix, '/');
-	if (!bin)
-		return -ENOENT;
-	*bin = '\0';
-	if (sscanf(base + 1, "python%u.%u", &major, &minor) == 2)
-		snprintf(want, sizeof(want), "cpython-%u%u", major, minor);
 	if ((size_t)snprintf(pattern, sizeof(pattern),
 	                     "%s%s/lib/python3*/lib-dynload/_asyncio.cpython-*.so",
 	                     root ? root : "", prefix) >= sizeof(pattern))
@@ -481,5 +471,31 @@ int py_binary_asyncio_path(const char *root, const char *shown_exe, char *out, s
 	if (n != 1 && !rc)
 		rc = -ENOENT; /* several versions and no name to tell them apart */
 	globfree(&g);
+	return rc;
+}
+
+int py_binary_asyncio_path(const char *root, const char *shown, char *out, size_t size)
+{
+	char prefix[512], want[16] = "";
+	const char *base = strrchr(shown, '/');
+	unsigned major, minor;
+	int rc = -ENOENT;
+
+	if (!base || base == shown || (size_t)(base - shown) >= sizeof(prefix))
+		return -ENOENT;
+	if (sscanf(base + 1, "python%u.%u", &major, &minor) == 2 ||
+	    sscanf(base + 1, "libpython%u.%u", &major, &minor) == 2)
+		snprintf(want, sizeof(want), "cpython-%u%u", major, minor);
+	/* <prefix>/bin/python3.X, <prefix>/lib/libpython3.X.so, or Debian's
+	 * <prefix>/lib/<multiarch>/libpython3.X.so: one or two levels up */
+	snprintf(prefix, sizeof(prefix), "%.*s", (int)(base - shown), shown);
+	for (int up = 0; up < (strncmp(base + 1, "lib", 3) ? 1 : 2) && rc == -ENOENT; up++) {
+		char *slash = strrchr(prefix, '/');
+
+		if (!slash)
+			break;
+		*slash = '\0';
+		rc = asyncio_under(root, prefix, want, out, size);
+	}
 	return rc;
 }

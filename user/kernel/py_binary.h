@@ -18,7 +18,7 @@
  * or another negative errno. */
 int py_binary_context_run(const char *path, uint64_t *off);
 
-#define PY_ASYNCIO_MAX_SITES 8
+#define PY_ASYNCIO_MAX_SITES 16
 
 /* Where the _asyncio module calls _PyDict_SetItem_KnownHash (enter_task: a
  * task's step begins) and PyObject_VectorcallMethod (register_task among
@@ -39,10 +39,13 @@ struct x86_rets;
  * code does not decode, or another negative errno. */
 int py_binary_asyncio_sites(const char *path, struct x86_rets *xr, struct py_asyncio_sites *out);
 
-/* The _asyncio module of the CPython executable shown_exe (its path as the
- * process sees it, e.g. /usr/bin/python3.11) under root (/proc/PID/root, or
- * ""): <prefix>/lib/python3.X/lib-dynload/_asyncio.cpython-3X*.so. 0 with
- * out filled, -ENOENT, or -ENAMETOOLONG. */
-int py_binary_asyncio_path(const char *root, const char *shown_exe, char *out, size_t size);
+/* The _asyncio module of the CPython runtime whose file is shown (its path as
+ * the process sees it: the interpreter, e.g. /usr/bin/python3.11, or its
+ * libpython3.X.so) under root (/proc/PID/root, or ""):
+ * <prefix>/lib/python3.X/lib-dynload/_asyncio.cpython-3X*.so, <prefix> one
+ * or two directories above the file's (Debian's multiarch lib directory). 0
+ * with out filled, -ENOENT (none, or several and no version in the name), or
+ * -ENAMETOOLONG. */
+int py_binary_asyncio_path(const char *root, const char *shown, char *out, size_t size);
 
 #endif

@@ -338,27 +338,22 @@ static bool path_still_there(const char *path)
 	return access(path, F_OK) == 0;
 }
 
-/* CPython's asyncio probes for the interpreter at path (PROC/PID/exe, shown
- * as shown_path): Context.run in it, and its _asyncio module, found beside it
- * as the process sees the file system. Both files are opened first and named
- * by the agent's own descriptors from then on: a short-lived process (a
- * script) may be gone before the probes are attached. 0, -ENOENT when it is
- * not one we can probe (then logged once, as this runs once per file), or a
- * negative errno. */
-static int attach_python(struct tls_probes *t, const char *path, const char *shown_path,
-                         struct loader_tls **out)
+/* CPython's asyncio probes for the runtime at path (PROC/PID/exe, or a
+ * libpython under root, shown as shown_path): Context.run in it, and its
+ * _asyncio module, found beside it under root (PROC/PID/root: as the process
+ * sees the file system). Both files are opened first and named by the agent's
+ * own descriptors from then on: a short-lived process (a script) may be gone
+ * before the probes are attached. 0, -ENOENT when it is not one we can probe
+ * (then logged once, as this runs once per file), or a negative errno. */
+static int attach_python(struct tls_probes *t, const char *root, const char *path,
+                         const char *shown_path, struct loader_tls **out)
 {
-	char root[512], asyncio[768], exe_fd_path[32], so_fd_path[32];
+	char asyncio[768], exe_fd_path[32], so_fd_path[32];
 	const char *why = NULL;
 	struct py_asyncio_sites sites;
 	struct loader_python p = {.exe = exe_fd_path, .asyncio = so_fd_path, .sites = &sites};
-	size_t n = strlen(path);
 	int exe_fd = -1, so_fd = -1, rc;
 
-	/* PROC/PID/exe → PROC/PID/root */
-	if (n < 4 || strcmp(path + n - 4, "/exe") || n + 2 > sizeof(root))
-		return -ENOENT;
-	snprintf(root, sizeof(root), "%.*s/root", (int)(n - 4), path);
 	exe_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (exe_fd < 0)
 		return -errno; /* the process is gone: the next one tries again */
@@ -373,7 +368,7 @@ static int attach_python(struct tls_probes *t, const char *path, const char *sho
 		so_fd = open(asyncio, O_RDONLY | O_CLOEXEC);
 		rc = so_fd < 0 ? -errno : 0;
 	}
-	if (rc == -ENOENT && !path_still_there(path))
+	if (rc == -ENOENT && !path_still_there(root))
 		goto cleanup; /* gone while we looked: the next process tries again */
 	snprintf(so_fd_path, sizeof(so_fd_path), "/proc/self/fd/%d", so_fd);
 	if (!rc)
@@ -421,6 +416,27 @@ static struct tls_lib *lib_append(struct tls_probes *t, struct file_id id, const
 	return lib;
 }
 
+/* The entry of a CPython runtime (an interpreter, or a libpython: shared
+ * builds, the official container images) with its asyncio probes; NULL when
+ * they cannot be attached (a known negative unless its process went away). */
+static struct tls_lib *python_lib(struct tls_probes *t, struct file_id id, const char *root,
+                                  const char *path, const char *shown_path)
+{
+	struct loader_tls *probes = NULL;
+	struct tls_lib *lib;
+	int rc = attach_python(t, root, path, shown_path, &probes);
+
+	if (rc) {
+		if (rc != -ENOENT || path_still_there(path))
+			add_negative(t, id);
+		return NULL;
+	}
+	lib = lib_append(t, id, shown_path, probes);
+	if (lib)
+		lib->loop_only = lib->lingers = true;
+	return lib;
+}
+
 static struct tls_lib *lib_get(struct tls_probes *t, struct file_id id, const char *path,
                                const char *shown_path, bool must_export)
 {
@@ -436,16 +452,13 @@ static struct tls_lib *lib_get(struct tls_probes *t, struct file_id id, const ch
 		return NULL; /* a libssl, with OpenSSL probes off */
 	if (must_export && t->python && elf_exports_symbol(path, "PyContext_CopyCurrent") == 1) {
 		/* a CPython interpreter: its asyncio loops (trace_links) */
-		rc = attach_python(t, path, shown_path, &probes);
-		if (rc) {
-			if (rc != -ENOENT || path_still_there(path))
-				add_negative(t, id);
+		char root[512];
+		size_t n = strlen(path); /* PROC/PID/exe → PROC/PID/root */
+
+		if (n < 4 || n + 2 > sizeof(root) || strcmp(path + n - 4, "/exe"))
 			return NULL;
-		}
-		lib = lib_append(t, id, shown_path, probes);
-		if (lib)
-			lib->loop_only = lib->lingers = true;
-		return lib;
+		snprintf(root, sizeof(root), "%.*s/root", (int)(n - 4), path);
+		return python_lib(t, id, root, path, shown_path);
 	}
 	if (must_export && !t->openssl && t->node && elf_exports_symbol(path, NODE_SYMBOL) == 1) {
 		/* node with --no-tls: its event-loop probes still (trace_links) */
@@ -517,6 +530,15 @@ static bool is_libssl_name(const char *path)
 	return !strncmp(base, "libssl.so", 9);
 }
 
+/* libpython3.X.so[.1.0]: a shared CPython build's runtime. */
+static bool is_libpython_name(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	return !strncmp(base, "libpython3.", 11) && strstr(base, ".so");
+}
+
 /* The executable of pid: TLS library or Go program? When exe is given (the
  * exec event's) and the file is the same, a plain one goes into plain_exes. */
 static void scan_exe(struct tls_probes *t, uint32_t pid, const struct tls_exe *exe)
@@ -568,14 +590,26 @@ static void scan_pid(struct tls_probes *t, uint32_t pid, const struct tls_exe *e
 			continue;
 		file = line + off;
 		file[strcspn(file, "\n")] = '\0';
-		if (file[0] != '/' || !is_libssl_name(file))
+		bool python = t->python && is_libpython_name(file);
+
+		if (file[0] != '/' || (!python && !is_libssl_name(file)))
 			continue;
 		/* the file as that process sees it, whatever its mount namespace */
 		snprintf(path, sizeof(path), "%s/%u/root%s", t->proc_root, pid, file);
 		if (stat(path, &st) != 0)
 			continue;
 		struct file_id id = {st.st_dev, st.st_ino};
-		use_lib(t, lib_get(t, id, path, file, false), pid);
+		struct tls_lib *lib = lib_find(t, id);
+
+		if (python && !lib && !known_negative(t, id) && t->n_libs < MAX_LIBS) {
+			char root[512];
+
+			snprintf(root, sizeof(root), "%s/%u/root", t->proc_root, pid);
+			lib = python_lib(t, id, root, path, file);
+		} else if (!python) {
+			lib = lib_get(t, id, path, file, false);
+		}
+		use_lib(t, lib, pid);
 	}
 	fclose(maps);
 }

@@ -224,6 +224,20 @@ static void test_asyncio_path(void)
 	CHECK_EQ_INT(py_binary_asyncio_path(root, "python3.11", out, sizeof(out)), -ENOENT);
 	CHECK_EQ_INT(py_binary_asyncio_path(root, "/usr/local/bin/python3.11", out, 8),
 	             -ENAMETOOLONG);
+	/* a shared build's libpython: <prefix>/lib/libpython3.X.so, or Debian's
+	 * multiarch <prefix>/lib/<triplet>/libpython3.X.so (two levels up) */
+	CHECK_EQ_INT(
+	    py_binary_asyncio_path(root, "/usr/local/lib/libpython3.11.so.1.0", out, sizeof(out)),
+	    0);
+	CHECK(strstr(out, "/usr/local/lib/python3.11/lib-dynload/_asyncio.cpython-311-") != NULL);
+	CHECK_EQ_INT(py_binary_asyncio_path(root,
+	                                    "/usr/local/lib/x86_64-linux-gnu/libpython3.12.so", out,
+	                                    sizeof(out)),
+	             0);
+	CHECK(strstr(out, "/usr/local/lib/python3.12/lib-dynload/_asyncio.cpython-312-") != NULL);
+	/* an interpreter is looked for one level up only */
+	CHECK_EQ_INT(py_binary_asyncio_path(root, "/usr/local/bin/x/python3.11", out, sizeof(out)),
+	             -ENOENT);
 }
 
 int main(int argc, char **argv)
