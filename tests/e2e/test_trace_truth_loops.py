@@ -46,7 +46,7 @@ PACED = ("seq 25/s", 40, 0, 25)  # requests spread over 1.6 s for the poller to 
 # asserted when the probes attached).
 MIN_LINKED = {"node": {"handler": {"seq": 1.0, "seq 25/s": 1.0, "c=%d" % CONCURRENCY: 0.9},
                        "background": {"seq": 0.0, "seq 25/s": 0.0, "c=%d" % CONCURRENCY: 0.0}},
-              "fastapi": {"handler": {"seq": 1.0, "seq 25/s": 1.0, "c=%d" % CONCURRENCY: 0.9},
+              "fastapi": {"handler": {"seq": 1.0, "seq 25/s": 1.0, "c=%d" % CONCURRENCY: 0.8},
                           "background": {"seq": 0.0, "seq 25/s": 0.0,
                                          "c=%d" % CONCURRENCY: 0.0}}}
 TABLE = tracecheck.Table()
