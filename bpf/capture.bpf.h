@@ -200,6 +200,12 @@ static __always_inline int poll_return(long ret, __s64 timeout_ns)
 	t = thread_state(1);
 	if (!t)
 		return 0;
+	if (t->phased == LOOP_PHASED_PY) {
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+		if (bpf_map_lookup_elem(&loop_unphased, &tgid))
+			loop_unphase(t); /* uvloop: a library's Context.run phased it */
+	}
 	if (t->phased) {
 		/* Node, asyncio: the poll phase begins; nothing is read in it yet */
 		loop_phase_boundary(t);
@@ -240,21 +246,29 @@ static __always_inline int poll_return(long ret, __s64 timeout_ns)
  *    handlers) where node exports it;
  *  - Python asyncio: the entry of contextvars' Context.run, which every
  *    callback an asyncio loop runs goes through (Handle._run), a task's
- *    steps included.
+ *    steps included (not uvloop's: processes in loop_unphased).
  * From the first one on, the thread is phased: its tick moves at each socket
  * read (a segment that read owns) and at each of these (work that is nobody's
  * until the next read, or an asyncio task's step: py_task_enter). */
 SEC("uprobe")
 int loop_boundary(struct pt_regs *ctx)
 {
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct loop_state *t;
 
-	if (!pid_traced(bpf_get_current_pid_tgid() >> 32))
+	if (!pid_traced(tgid))
 		return 0;
+	bool py = bpf_get_attach_cookie(ctx) == PSCOPE_COOKIE_PY_CONTEXT_RUN;
+
+	if (py && bpf_map_lookup_elem(&loop_unphased, &tgid)) {
+		/* uvloop: Context.run is some library's, not the loop's */
+		loop_unphase(thread_state(0));
+		return 0;
+	}
 	t = thread_state(1);
 	if (!t)
 		return 0;
-	t->phased = 1;
+	t->phased = py ? LOOP_PHASED_PY : LOOP_PHASED_NODE;
 	loop_phase_boundary(t);
 	return 0;
 }

@@ -266,6 +266,16 @@ struct {
 	__type(value, __u8);
 } go_procs SEC(".maps");
 
+/* Python processes whose event loop is uvloop (userspace found its module
+ * mapped): uvloop runs callbacks without Context.run, so Context.run marks no
+ * callback boundaries there and their threads keep the event-loop turns. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} loop_unphased SEC(".maps");
+
 /* PROC_GO_HTTP when tgid's net/http client probes fired. */
 static __always_inline __u8 go_http_flag(__u32 tgid)
 {
@@ -319,7 +329,7 @@ struct loop_state {
 	/* a Node.js or Python asyncio loop thread whose phase probes fired
 	 * (loop_boundary): its tick moves at every socket
 	 * read and phase boundary instead */
-	__u8 phased;
+	__u8 phased;   /* LOOP_PHASED_NODE or _PY (sock.bpf.h), 0: turns */
 	__u8 seg_open; /* phased: the events now belong to the read that began the tick */
 	__u8 in_task;  /* phased: inside a Python asyncio task's step (py_task_enter) */
 };

@@ -186,6 +186,20 @@ static __always_inline void loop_phase_start(struct loop_state *t, __u8 owned)
 	t->seg_open = owned;
 }
 
+/* loop_state.phased: which probes phase the thread's loop */
+#define LOOP_PHASED_NODE 1
+#define LOOP_PHASED_PY   2
+
+/* A thread phased by a Context.run that was not its loop's (uvloop): back to
+ * the event-loop turns. */
+static __always_inline void loop_unphase(struct loop_state *t)
+{
+	if (!t)
+		return;
+	t->phased = 0;
+	t->in_task = 0;
+}
+
 /* A phased loop runs the next callback no read started: a Node phase (timers,
  * immediates, write completions), an asyncio handle, a new poll. */
 static __always_inline void loop_phase_boundary(struct loop_state *t)

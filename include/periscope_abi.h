@@ -180,6 +180,11 @@ struct pscope_conn_ref {
 #define PSCOPE_TICK_PHASED 0x40000000u
 #define PSCOPE_TICK_COUNT  0x3fffffffu
 
+/* The BPF cookie of loop_boundary's attachment to CPython's Context.run (Node's
+ * phase entries carry 0): in processes listed in loop_unphased (uvloop's
+ * loops, which enter callback contexts through the C API) it is no boundary. */
+#define PSCOPE_COOKIE_PY_CONTEXT_RUN 1
+
 struct pscope_data_event {
 	struct pscope_event_header hdr; /* hdr.timestamp_ns = syscall exit */
 	struct pscope_conn_ref conn;

@@ -549,6 +549,8 @@ static void on_task_event(struct agent *a, const struct pscope_task_event *e, si
 		a->stats.malformed_events++;
 		return;
 	}
+	if (a->tls)
+		tls_probes_loop_seen(a->tls, e->pid);
 	trace_links_task(a->links, e->pid, link_loop_actor(e->tid, e->tick), e->task,
 	                 e->hdr.flags == PSCOPE_TASK_ENTER);
 }

@@ -802,7 +802,8 @@ int loader_attach_python(struct loader *l, const struct loader_python *p, struct
 		rc =
 		    attach_at(t, l->skel->progs.py_task_create, p->asyncio, p->sites->create[i], 0);
 	if (!rc)
-		rc = attach_at(t, l->skel->progs.loop_boundary, p->exe, p->run_off, 0);
+		rc = attach_at(t, l->skel->progs.loop_boundary, p->exe, p->run_off,
+		               PSCOPE_COOKIE_PY_CONTEXT_RUN);
 	if (rc) {
 		loader_detach_tls(t);
 		return rc;
@@ -964,6 +965,16 @@ int loader_mark_plain_exe(struct loader *l, uint32_t dev, uint64_t ino)
 	if (bpf_map__update_elem(l->skel->maps.plain_exes, &k, sizeof(k), &one, 1, BPF_ANY))
 		return -errno;
 	return 0;
+}
+
+int loader_mark_unphased(struct loader *l, uint32_t pid, bool on)
+{
+	uint8_t one = 1;
+	int rc = on ? bpf_map__update_elem(l->skel->maps.loop_unphased, &pid, sizeof(pid), &one, 1,
+	                                   BPF_ANY)
+	            : bpf_map__delete_elem(l->skel->maps.loop_unphased, &pid, sizeof(pid), 0);
+
+	return rc && (on || errno != ENOENT) ? -errno : 0;
 }
 
 int loader_mark_tls_process(struct loader *l, uint32_t pid)

@@ -117,6 +117,9 @@ struct loader_python {
 	const struct py_asyncio_sites *sites;
 };
 int loader_attach_python(struct loader *l, const struct loader_python *p, struct loader_tls **out);
+/* pid runs its asyncio loop on uvloop (on) or is gone (off): Context.run is
+ * no callback boundary in it (bpf loop_unphased). */
+int loader_mark_unphased(struct loader *l, uint32_t pid, bool on);
 /* pid's TLS calls may happen away from their socket's syscalls (memory BIOs):
  * let the kernel remember each thread's last socket for it. */
 int loader_mark_tls_process(struct loader *l, uint32_t pid);

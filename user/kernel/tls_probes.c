@@ -25,11 +25,12 @@
 #include "util/log.h"
 #include "kernel/tls_probes.h"
 
-#define MAX_LIBS     256
-#define MAX_NEGATIVE 4096 /* files known to hold no OpenSSL */
-#define MAX_PENDING  1024
-#define RESCAN_1_NS  100000000ull  /* 100 ms after exec */
-#define RESCAN_2_NS  1000000000ull /* and 1 s after */
+#define MAX_LIBS      256
+#define MAX_NEGATIVE  4096 /* files known to hold no OpenSSL */
+#define MAX_PENDING   1024
+#define MAX_LOOP_PIDS 1024          /* processes whose asyncio loop was looked at (uvloop or not) */
+#define RESCAN_1_NS   100000000ull  /* 100 ms after exec */
+#define RESCAN_2_NS   1000000000ull /* and 1 s after */
 /* capstone (~4.6 MB resident, 30-45 ms to load on a busy host) stays loaded
  * this long after the last Go binary it planned: a burst of Go programs
  * loads it once, an agent with no new Go program does not keep it */
@@ -57,6 +58,11 @@ struct tls_lib {
 	size_t n_pids, cap_pids;
 };
 
+struct loop_pid {
+	uint32_t pid;
+	bool uvloop; /* its loop is uvloop's: marked in the kernel (loader_mark_unphased) */
+};
+
 struct pending_scan {
 	uint32_t pid;
 	uint8_t round;
@@ -73,6 +79,9 @@ struct tls_probes {
 	size_t n_negative;
 	struct pending_scan pending[MAX_PENDING];
 	size_t n_pending;
+	struct loop_pid loop_pids[MAX_LOOP_PIDS];
+	size_t n_loop_pids;
+	bool said_uvloop;    /* the one line about uvloop was logged */
 	bool openssl;        /* TLS probes: OpenSSL and Go crypto/tls (off with --no-tls);
 	                        Go net/http linking probes always */
 	bool node;           /* Node.js event-loop probes (off with --no-node-probes) */
@@ -734,10 +743,23 @@ void tls_probes_tick(struct tls_probes *t, uint64_t now_ns)
 	}
 }
 
+static void loop_pid_gone(struct tls_probes *t, uint32_t pid)
+{
+	for (size_t i = 0; i < t->n_loop_pids; i++) {
+		if (t->loop_pids[i].pid != pid)
+			continue;
+		if (t->loop_pids[i].uvloop)
+			loader_mark_unphased(t->loader, pid, false);
+		t->loop_pids[i] = t->loop_pids[--t->n_loop_pids];
+		return;
+	}
+}
+
 void tls_probes_on_exit(struct tls_probes *t, uint32_t pid)
 {
 	size_t i = 0;
 
+	loop_pid_gone(t, pid);
 	/* no rescan of a process gone (most execs: a failed stat and open each) */
 	while (i < t->n_pending) {
 		if (t->pending[i].pid == pid)
@@ -764,6 +786,43 @@ void tls_probes_on_exit(struct tls_probes *t, uint32_t pid)
 		}
 		i++;
 	}
+}
+
+/* Does pid map uvloop's loop module (uvloop/loop.cpython-*.so)? */
+static bool maps_uvloop(const struct tls_probes *t, uint32_t pid)
+{
+	char path[96], line[1024];
+	bool found = false;
+	FILE *maps;
+
+	snprintf(path, sizeof(path), "%s/%u/maps", t->proc_root, pid);
+	maps = fopen(path, "re");
+	if (!maps)
+		return false;
+	while (!found && fgets(line, sizeof(line), maps))
+		found = strstr(line, "/uvloop/loop.cpython-") != NULL;
+	fclose(maps);
+	return found;
+}
+
+void tls_probes_loop_seen(struct tls_probes *t, uint32_t pid)
+{
+	struct loop_pid *lp;
+
+	for (size_t i = 0; i < t->n_loop_pids; i++)
+		if (t->loop_pids[i].pid == pid)
+			return;
+	if (t->n_loop_pids == MAX_LOOP_PIDS)
+		t->n_loop_pids = 0; /* forget them all: looking again costs a maps read */
+	lp = &t->loop_pids[t->n_loop_pids++];
+	*lp = (struct loop_pid){.pid = pid, .uvloop = maps_uvloop(t, pid)};
+	if (!lp->uvloop || loader_mark_unphased(t->loader, pid, true) != 0)
+		return;
+	if (!t->said_uvloop)
+		log_msg(t->log, LOG_INFO,
+		        "uvloop: its asyncio loops are linked by event-loop turns (no task probes)",
+		        "pid", LOG_INT(pid), NULL);
+	t->said_uvloop = true;
 }
 
 void tls_probes_get_stats(const struct tls_probes *t, struct tls_probes_stats *out)

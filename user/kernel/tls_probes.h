@@ -60,4 +60,9 @@ void tls_probes_get_stats(const struct tls_probes *t, struct tls_probes_stats *o
  * Returns 1, 0, or a negative errno. */
 int elf_exports_symbol(const char *path, const char *symbol);
 
+/* pid's asyncio loop made or stepped a task (a TASK event): on its first
+ * one, a process whose loop is uvloop's is marked so that Context.run is no
+ * callback boundary in it (uvloop enters contexts through the C API). */
+void tls_probes_loop_seen(struct tls_probes *t, uint32_t pid);
+
 #endif
