@@ -16,8 +16,9 @@
 #include "kernel/py_binary.h"
 #include "kernel/x86_ret.h"
 
-#define METH_FASTCALL_KEYWORDS 0x82 /* METH_FASTCALL | METH_KEYWORDS */
-#define MAX_NAME_HITS          64
+#define METH_FASTCALL_KEYWORDS         0x82 /* METH_FASTCALL | METH_KEYWORDS */
+#define PY_VECTORCALL_ARGUMENTS_OFFSET (1ULL << 63)
+#define MAX_NAME_HITS                  64
 
 struct elf_file {
 	int fd;
@@ -379,8 +380,8 @@ static int plt_stub(struct elf_file *f, uint64_t slot, uint64_t *stub)
 
 /* The calls (E8/E9 rel32) to stub in the executable sections other than the
  * PLT's, as file offsets. */
-static int calls_to(struct elf_file *f, struct x86_rets *xr, uint64_t stub, uint64_t *offs,
-                    uint32_t *n_out)
+static int calls_to(struct elf_file *f, struct x86_rets *xr, uint64_t stub, const uint64_t *rdx,
+                    uint64_t *offs, uint32_t *n_out)
 {
 	Elf_Scn *scn = NULL;
 	uint32_t n = 0;
@@ -397,8 +398,11 @@ static int calls_to(struct elf_file *f, struct x86_rets *xr, uint64_t stub, uint
 		d = elf_getdata(scn, NULL);
 		if (!d || !d->d_buf || !d->d_size)
 			continue;
-		k = x86_calls_find(xr, d->d_buf, d->d_size, sh.sh_addr, stub, found,
-		                   PY_ASYNCIO_MAX_SITES, NULL);
+		k = rdx ? x86_calls_find_rdx(xr, d->d_buf, d->d_size, sh.sh_addr, stub, *rdx,
+		                             ~PY_VECTORCALL_ARGUMENTS_OFFSET, found,
+		                             PY_ASYNCIO_MAX_SITES, NULL)
+		        : x86_calls_find(xr, d->d_buf, d->d_size, sh.sh_addr, stub, found,
+		                         PY_ASYNCIO_MAX_SITES, NULL);
 		if (k < 0)
 			return k;
 		if (n + (uint32_t)k > PY_ASYNCIO_MAX_SITES)
@@ -415,8 +419,8 @@ static int calls_to(struct elf_file *f, struct x86_rets *xr, uint64_t stub, uint
 	return n ? 0 : -ENOENT;
 }
 
-static int sites_of(struct elf_file *f, struct x86_rets *xr, const char *name, uint64_t *offs,
-                    uint32_t *n)
+static int sites_of(struct elf_file *f, struct x86_rets *xr, const char *name, const uint64_t *rdx,
+                    uint64_t *offs, uint32_t *n)
 {
 	uint64_t slot, stub;
 	int rc = got_slot(f, name, &slot);
@@ -424,7 +428,7 @@ static int sites_of(struct elf_file *f, struct x86_rets *xr, const char *name, u
 	if (!rc)
 		rc = plt_stub(f, slot, &stub);
 	if (!rc)
-		rc = calls_to(f, xr, stub, offs, n);
+		rc = calls_to(f, xr, stub, rdx, offs, n);
 	return rc;
 }
 
@@ -439,9 +443,14 @@ int py_binary_asyncio_sites(const char *path, struct x86_rets *xr, struct py_asy
 	if (rc)
 		return rc;
 	memset(out, 0, sizeof(*out));
-	rc = sites_of(&f, xr, "_PyDict_SetItem_KnownHash", out->enter, &out->n_enter);
+	/* register_task's call has two arguments (nargsf 2 | OFFSET): calls that
+	 * load another count right before are get_debug's and the like */
+	const uint64_t two = 2;
+
+	rc = sites_of(&f, xr, "_PyDict_SetItem_KnownHash", NULL, out->enter, &out->n_enter);
 	if (!rc)
-		rc = sites_of(&f, xr, "PyObject_VectorcallMethod", out->create, &out->n_create);
+		rc = sites_of(&f, xr, "PyObject_VectorcallMethod", &two, out->create,
+		              &out->n_create);
 	elf_file_close(&f);
 	return rc;
 }

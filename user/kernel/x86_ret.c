@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernel/x86_ret.h"
 
@@ -76,7 +77,43 @@ void x86_rets__free(struct x86_rets *r)
 struct x86_want {
 	bool rets;
 	uint64_t target;
+	bool rdx_filter; /* calls: skip one whose rdx is known to hold another value */
+	uint64_t rdx;    /* the value wanted, compared under rdx_mask */
+	uint64_t rdx_mask;
 };
+
+/* What the instructions decoded so far left in rdx, if an immediate. */
+struct rdx_track {
+	bool known;
+	uint64_t val;
+};
+
+static void rdx_update(struct rdx_track *t, const cs_insn *insn)
+{
+	const char *ops = insn->op_str;
+
+	if ((!strcmp(insn->mnemonic, "mov") || !strcmp(insn->mnemonic, "movabs")) &&
+	    (!strncmp(ops, "rdx, ", 5) || !strncmp(ops, "edx, ", 5))) {
+		const char *imm = ops + 5;
+		char *end = NULL;
+		uint64_t v = 0;
+
+		if (*imm == '-')
+			v = (uint64_t)strtoll(imm, &end, 0);
+		else if (*imm >= '0' && *imm <= '9')
+			v = strtoull(imm, &end, 0);
+		t->known = end && end != imm && *end == '\0';
+		/* mov edx, imm32 zero-extends into rdx */
+		t->val = ops[0] == 'e' ? (uint64_t)(uint32_t)v : v;
+		return;
+	}
+	/* a branch, or anything naming (r|e)dx, dx, dl or dh: no longer known */
+	if (strstr(ops, "dx") || strstr(ops, "dl") || strstr(ops, "dh") ||
+	    insn->id == X86_INS_CALL || insn->id == X86_INS_JMP || insn->id == X86_INS_RET ||
+	    (insn->size >= 2 && (insn->bytes[0] & 0xf0) == 0x70) ||
+	    (insn->size >= 2 && insn->bytes[0] == 0x0f && (insn->bytes[1] & 0xf0) == 0x80))
+		t->known = false;
+}
 
 static bool x86_wanted(const cs_insn *insn, const struct x86_want *w)
 {
@@ -97,6 +134,7 @@ static int x86_find(struct x86_rets *r, const uint8_t *code, size_t size, uint64
 	const uint8_t *p = code;
 	size_t left = size;
 	uint64_t pc = addr;
+	struct rdx_track rdx = {0};
 	int n = 0, err;
 
 	if (!r || !code || !size || (max && !offs) || size > UINT32_MAX) {
@@ -113,7 +151,11 @@ static int x86_find(struct x86_rets *r, const uint8_t *code, size_t size, uint64
 			err = r->errno_of(r->cs) == CS_ERR_MEM ? -ENOMEM : -EILSEQ;
 			goto cleanup;
 		}
-		if (!x86_wanted(r->insn, w))
+		bool want = x86_wanted(r->insn, w) &&
+		            !(w->rdx_filter && rdx.known && (rdx.val & w->rdx_mask) != w->rdx);
+
+		rdx_update(&rdx, r->insn);
+		if (!want)
 			continue;
 		if ((size_t)n < max)
 			offs[n] = (uint32_t)at;
@@ -140,6 +182,16 @@ int x86_calls_find(struct x86_rets *r, const uint8_t *code, size_t size, uint64_
                    uint64_t target, uint32_t *offs, size_t max, size_t *bad_off)
 {
 	const struct x86_want w = {.target = target};
+
+	return x86_find(r, code, size, addr, &w, offs, max, bad_off);
+}
+
+int x86_calls_find_rdx(struct x86_rets *r, const uint8_t *code, size_t size, uint64_t addr,
+                       uint64_t target, uint64_t rdx, uint64_t rdx_mask, uint32_t *offs, size_t max,
+                       size_t *bad_off)
+{
+	const struct x86_want w = {
+	    .target = target, .rdx_filter = true, .rdx = rdx & rdx_mask, .rdx_mask = rdx_mask};
 
 	return x86_find(r, code, size, addr, &w, offs, max, bad_off);
 }

@@ -42,5 +42,11 @@ int x86_rets_find(struct x86_rets *r, const uint8_t *code, size_t size, uint64_t
  * costs most of a probe hit on some VMs.) */
 int x86_calls_find(struct x86_rets *r, const uint8_t *code, size_t size, uint64_t addr,
                    uint64_t target, uint32_t *offs, size_t max, size_t *bad_off);
+/* The same, leaving out the calls before which an instruction of the same
+ * straight line put an immediate in rdx (the third argument) that differs from
+ * rdx under rdx_mask. A call whose rdx is not known that way is kept. */
+int x86_calls_find_rdx(struct x86_rets *r, const uint8_t *code, size_t size, uint64_t addr,
+                       uint64_t target, uint64_t rdx, uint64_t rdx_mask, uint32_t *offs, size_t max,
+                       size_t *bad_off);
 
 #endif

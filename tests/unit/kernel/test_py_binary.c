@@ -156,7 +156,8 @@ static void test_asyncio_site_fixtures(void)
 		snprintf(path, sizeof(path), "%s/asyncio.so%s", dir, stripped ? ".stripped" : "");
 		CHECK_EQ_INT(py_binary_asyncio_sites(path, xr, &s), 0);
 		CHECK_EQ_INT(s.n_enter, 2);
-		CHECK_EQ_INT(s.n_create, 3);
+		/* of the three calls, the one loading nargsf 1 | OFFSET is left out */
+		CHECK_EQ_INT(s.n_create, 2);
 		for (uint32_t i = 0; i < s.n_enter; i++)
 			CHECK_EQ_INT(byte_at(path, s.enter[i]), 0xe8);
 		for (uint32_t i = 0; i < s.n_create; i++)
