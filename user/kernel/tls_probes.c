@@ -81,14 +81,15 @@ struct tls_probes {
 	size_t n_pending;
 	struct loop_pid loop_pids[MAX_LOOP_PIDS];
 	size_t n_loop_pids;
-	bool said_uvloop;    /* the one line about uvloop was logged */
-	bool openssl;        /* TLS probes: OpenSSL and Go crypto/tls (off with --no-tls);
-	                        Go net/http linking probes always */
-	bool node;           /* Node.js event-loop probes (off with --no-node-probes) */
-	bool python;         /* Python asyncio probes (off with --no-python-probes) */
-	bool no_decoder;     /* capstone (for Go RETs) could not be loaded: not tried again */
-	bool said_denied;    /* the one line about uprobes refused was logged */
-	struct x86_rets *xr; /* loaded at a Go binary, unloaded DECODER_IDLE_NS after */
+	bool said_uvloop;     /* the one line about uvloop was logged */
+	bool said_no_asyncio; /* the one line about a CPython without _asyncio was logged */
+	bool openssl;         /* TLS probes: OpenSSL and Go crypto/tls (off with --no-tls);
+	                         Go net/http linking probes always */
+	bool node;            /* Node.js event-loop probes (off with --no-node-probes) */
+	bool python;          /* Python asyncio probes (off with --no-python-probes) */
+	bool no_decoder;      /* capstone (for Go RETs) could not be loaded: not tried again */
+	bool said_denied;     /* the one line about uprobes refused was logged */
+	struct x86_rets *xr;  /* loaded at a Go binary, unloaded DECODER_IDLE_NS after */
 	uint64_t xr_used_ns;
 	struct tls_probes_stats stats;
 };
@@ -352,7 +353,9 @@ static bool path_still_there(const char *path)
  * _asyncio module, found beside it under root (PROC/PID/root: as the process
  * sees the file system). Both files are opened first and named by the agent's
  * own descriptors from then on: a short-lived process (a script) may be gone
- * before the probes are attached. 0, -ENOENT when it is not one we can probe
+ * before the probes are attached. 0, -ESRCH when its _asyncio module is not
+ * where the process would load it from (not cached: the next process looks
+ * again), -ENOENT when it is not one we can probe
  * (then logged once, as this runs once per file), or a negative errno. */
 static int attach_python(struct tls_probes *t, const char *root, const char *path,
                          const char *shown_path, struct loader_tls **out)
@@ -377,11 +380,18 @@ static int attach_python(struct tls_probes *t, const char *root, const char *pat
 		so_fd = open(asyncio, O_RDONLY | O_CLOEXEC);
 		rc = so_fd < 0 ? -errno : 0;
 	}
-	if (rc == -ENOENT && !path_still_there(root))
-		goto cleanup; /* gone while we looked: the next process tries again */
+	if (rc) {
+		/* not in this process's view of the file system (a container
+		 * going away, a copied interpreter): the file itself is not known
+		 * bad, the next process tries again; said once */
+		if (!t->said_no_asyncio && path_still_there(root))
+			why = "no _asyncio module beside it";
+		t->said_no_asyncio |= why != NULL;
+		rc = -ESRCH;
+		goto cleanup;
+	}
 	snprintf(so_fd_path, sizeof(so_fd_path), "/proc/self/fd/%d", so_fd);
-	if (!rc)
-		rc = py_binary_asyncio_sites(so_fd_path, decoder(t), &sites);
+	rc = py_binary_asyncio_sites(so_fd_path, decoder(t), &sites);
 	if (rc) {
 		why = !t->xr ? "no x86 decoder (libcapstone.so.4)"
 		             : "no _asyncio module with the calls to probe";
@@ -436,7 +446,7 @@ static struct tls_lib *python_lib(struct tls_probes *t, struct file_id id, const
 	int rc = attach_python(t, root, path, shown_path, &probes);
 
 	if (rc) {
-		if (rc != -ENOENT || path_still_there(path))
+		if (rc != -ESRCH && (rc != -ENOENT || path_still_there(path)))
 			add_negative(t, id);
 		return NULL;
 	}
