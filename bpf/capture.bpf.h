@@ -287,16 +287,16 @@ static __always_inline void py_task_event(struct loop_state *t, __u16 what, __u6
 	ev.tid = (__u32)pid_tgid;
 	ev.proc_start_ns = cur->group_leader->start_time;
 	ev.task = task;
-	ev.tick = (t->tick & PSCOPE_TICK_COUNT) | PSCOPE_TICK_PHASED |
-	          (t->seg_open ? PSCOPE_TICK_TIMER_SAFE : 0);
+	ev.tick = loop_phased_tick(t);
 	if (events_output(&ev, sizeof(ev)))
 		count_drop(PSCOPE_DROP_RINGBUF_FULL);
 }
 
 /* A task's step begins: _asyncio's enter_task() sets the loop's current task
- * with _PyDict_SetItem_KnownHash(current_tasks, loop, task, hash); the probe
- * is on that call's PLT stub in the _asyncio module, so no other caller of the
- * function fires it. The step is one segment, the task's, whatever it reads. */
+ * with _PyDict_SetItem_KnownHash(current_tasks, loop, task, hash); the probes
+ * are on the _asyncio module's call instructions to it (py_binary.c), so no
+ * other caller of the function fires them. The step is one segment, the
+ * task's, whatever it reads. */
 SEC("uprobe")
 int py_task_enter(struct pt_regs *ctx)
 {
@@ -316,8 +316,9 @@ int py_task_enter(struct pt_regs *ctx)
 
 /* A task is made: Task.__init__ ends with register_task(), all_tasks.add(task)
  * through PyObject_VectorcallMethod(name, args, 2 | OFFSET, NULL) — the one
- * call of _asyncio's PLT stub for it with two arguments and a WeakSet first
- * (get_debug, call_soon, cancel, ... are not). args[1] is the task. */
+ * call of it in _asyncio with two arguments and a WeakSet first (get_debug,
+ * call_soon, cancel, ... are not; most of them are not even probed, see
+ * py_binary.c). args[1] is the task. */
 #define PY_VECTORCALL_ARGUMENTS_OFFSET (1ULL << 63)
 SEC("uprobe")
 int py_task_create(struct pt_regs *ctx)

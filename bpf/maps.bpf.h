@@ -327,9 +327,9 @@ struct loop_state {
 	 * bytes: its exit has nothing to mark (loop_read_exit) */
 	__u8 sock_read;
 	/* a Node.js or Python asyncio loop thread whose phase probes fired
-	 * (loop_boundary): its tick moves at every socket
-	 * read and phase boundary instead */
-	__u8 phased;   /* LOOP_PHASED_NODE or _PY (sock.bpf.h), 0: turns */
+	 * (loop_boundary): its tick moves at every socket read and phase
+	 * boundary instead; LOOP_PHASED_NODE or _PY (sock.bpf.h), 0: turns */
+	__u8 phased;
 	__u8 seg_open; /* phased: the events now belong to the read that began the tick */
 	__u8 in_task;  /* phased: inside a Python asyncio task's step (py_task_enter) */
 };

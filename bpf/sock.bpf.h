@@ -208,6 +208,14 @@ static __always_inline void loop_phase_boundary(struct loop_state *t)
 	loop_phase_start(t, 0);
 }
 
+/* A phased thread's tick as events carry it: its segment, and whether the
+ * event is inside one (TIMER_SAFE). */
+static __always_inline __u32 loop_phased_tick(const struct loop_state *t)
+{
+	return (t->tick & PSCOPE_TICK_COUNT) | PSCOPE_TICK_PHASED |
+	       (t->seg_open ? PSCOPE_TICK_TIMER_SAFE : 0);
+}
+
 /* The thread's event-loop tick (pscope_conn_ref.tick, with
  * PSCOPE_TICK_TIMER_SAFE while no timer can be due) for an event that does
  * what seen says (LOOP_SEEN_*, or 0). A turn that continued over zero-timeout
@@ -221,8 +229,7 @@ static __always_inline __u32 loop_tick_at(struct loop_state *t, __u8 seen, __u64
 		/* Node: an accepted connection's callbacks are nobody's */
 		if (seen & LOOP_SEEN_ACCEPT)
 			loop_phase_start(t, 0);
-		return (t->tick & PSCOPE_TICK_COUNT) | PSCOPE_TICK_PHASED |
-		       (t->seg_open ? PSCOPE_TICK_TIMER_SAFE : 0);
+		return loop_phased_tick(t);
 	}
 	if (!t->last_return_ns)
 		return 0; /* no wait seen yet: a thread, not a loop */

@@ -39,9 +39,9 @@ struct task_slot {
 	uint64_t task; /* the object's address; 0: free */
 	uint32_t pid;
 	bool owned;
-	bool answered; /* a step of it wrote on server connection `wrote` */
 	struct link_ref owner;
-	struct link_ref wrote; /* fd and sock_id */
+	struct link_ref
+	    wrote; /* the server connection a step of it last wrote on (sock_id 0: none) */
 };
 
 /* A thread handling server requests: the last one it started. */
@@ -355,12 +355,21 @@ static void loop_foreign(struct trace_links *tl, uint32_t pid, uint32_t tid, uin
 }
 
 /* The server request a ref names, if it is still in flight. */
-static struct link_ctx *ref_find(struct trace_links *tl, uint32_t pid, const struct link_ref *o,
-                                 struct conn **conn_out)
+/* The server connection a ref names (its fd and socket), if still open. */
+static struct conn *ref_conn(struct trace_links *tl, uint32_t pid, const struct link_ref *o)
 {
 	struct conn *sc = conn_table_lookup(tl->conns, pid, o->fd);
 
-	if (!sc || sc->ref.sock_id != o->sock_id || sc->ref.role != PSCOPE_ROLE_SERVER)
+	return sc && sc->ref.sock_id == o->sock_id && sc->ref.role == PSCOPE_ROLE_SERVER ? sc
+	                                                                                 : NULL;
+}
+
+static struct link_ctx *ref_find(struct trace_links *tl, uint32_t pid, const struct link_ref *o,
+                                 struct conn **conn_out)
+{
+	struct conn *sc = ref_conn(tl, pid, o);
+
+	if (!sc)
 		return NULL;
 	*conn_out = sc;
 	return ring_find(sc->links, o->seq);
@@ -1011,10 +1020,8 @@ static void task_answers(struct trace_links *tl, const struct conn *c, uint32_t 
 	const struct loop_turn *turn = loop_current(tl, c->ref.pid, tid, tick);
 	struct task_slot *s = turn && turn->task ? task_of(tl, c->ref.pid, turn->task_ptr) : NULL;
 
-	if (!s)
-		return;
-	s->answered = true;
-	s->wrote = (struct link_ref){.fd = c->ref.fd, .sock_id = c->ref.sock_id};
+	if (s)
+		s->wrote = (struct link_ref){.fd = c->ref.fd, .sock_id = c->ref.sock_id};
 }
 
 void trace_links_io(struct trace_links *tl, struct conn *c, uint64_t actor, bool ingress,
@@ -1132,18 +1139,18 @@ bool trace_links_context(struct trace_links *tl, uint32_t pid, uint64_t actor, s
 		struct conn *tc = NULL;
 		struct loop_turn *turn = loop_current(tl, pid, tid, tick);
 
-		if (turn && turn->task)
+		if (turn && turn->task) {
+			/* an asyncio task's step: its request's */
 			p = task_parent(tl, pid, turn, actor_timer_safe(actor), &sc);
-		else
+		} else {
 			p = loop_parent(tl, pid, tid, tick, &sc, &ambiguous);
-		if (!p || (turn && turn->task)) {
-			/* a task step's (above) */
-		} else if (tick & LINK_TICK_PHASED_BIT) {
-			if (!actor_timer_safe(actor) || !turn->last_ok ||
-			    !phased_owner_holds(tl, turn, pid, tid, p, &ambiguous))
+			if (p && (tick & LINK_TICK_PHASED_BIT)) {
+				if (!actor_timer_safe(actor) || !turn->last_ok ||
+				    !phased_owner_holds(tl, turn, pid, tid, p, &ambiguous))
+					p = NULL;
+			} else if (p && thread_parent(tl, pid, tid, &tc, &ambiguous) != p) {
 				p = NULL;
-		} else if (thread_parent(tl, pid, tid, &tc, &ambiguous) != p) {
-			p = NULL;
+			}
 		}
 	} else {
 		p = thread_parent(tl, pid, tid, &sc, &ambiguous);
@@ -1202,12 +1209,10 @@ static struct link_ctx *made_for(struct trace_links *tl, uint32_t pid, const str
 	*out = turn->task_owner;
 	if ((x = owner_latest(tl, pid, out)) != NULL)
 		return x;
-	if (!maker || !maker->answered || maker->wrote.fd != out->fd ||
-	    maker->wrote.sock_id != out->sock_id)
-		return NULL;
-	sc = conn_table_lookup(tl->conns, pid, out->fd);
-	if (!sc || sc->ref.sock_id != out->sock_id || sc->ref.role != PSCOPE_ROLE_SERVER ||
-	    !sc->links || sc->links->n != 1)
+	if (!maker || maker->wrote.fd != out->fd || maker->wrote.sock_id != out->sock_id)
+		return NULL; /* not the task that answered R */
+	sc = ref_conn(tl, pid, out);
+	if (!sc || !sc->links || sc->links->n != 1)
 		return NULL;
 	x = &sc->links->ctx[sc->links->head];
 	if (!x->no_task || x->task_made || x->seq <= out->seq)

@@ -1,6 +1,7 @@
 /* py_binary.c — finds, in CPython's files, the places the asyncio probes go
- * (py_binary.h): Context.run through its method table, _asyncio's PLT stubs
- * through its relocations. x86-64 ELF only. */
+ * (py_binary.h): Context.run through its method table, _asyncio's calls of
+ * two of its PLT stubs through its relocations and a decode of its code.
+ * x86-64 ELF only. */
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>

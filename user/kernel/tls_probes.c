@@ -25,12 +25,12 @@
 #include "util/log.h"
 #include "kernel/tls_probes.h"
 
-#define MAX_LIBS      256
-#define MAX_NEGATIVE  4096 /* files known to hold no OpenSSL */
-#define MAX_PENDING   1024
-#define MAX_LOOP_PIDS 1024          /* processes whose asyncio loop was looked at (uvloop or not) */
-#define RESCAN_1_NS   100000000ull  /* 100 ms after exec */
-#define RESCAN_2_NS   1000000000ull /* and 1 s after */
+#define MAX_LIBS       256
+#define MAX_NEGATIVE   4096 /* files known to hold no OpenSSL */
+#define MAX_PENDING    1024
+#define LOOP_PID_SLOTS 1024          /* power of two: processes whose asyncio loop was looked at */
+#define RESCAN_1_NS    100000000ull  /* 100 ms after exec */
+#define RESCAN_2_NS    1000000000ull /* and 1 s after */
 /* capstone (~4.6 MB resident, 30-45 ms to load on a busy host) stays loaded
  * this long after the last Go binary it planned: a burst of Go programs
  * loads it once, an agent with no new Go program does not keep it */
@@ -79,9 +79,8 @@ struct tls_probes {
 	size_t n_negative;
 	struct pending_scan pending[MAX_PENDING];
 	size_t n_pending;
-	struct loop_pid loop_pids[MAX_LOOP_PIDS];
-	size_t n_loop_pids;
-	bool said_uvloop;     /* the one line about uvloop was logged */
+	struct loop_pid loop_pids[LOOP_PID_SLOTS]; /* direct-mapped by pid (pid 0: free) */
+	bool said_uvloop;                          /* the one line about uvloop was logged */
 	bool said_no_asyncio; /* the one line about a CPython without _asyncio was logged */
 	bool openssl;         /* TLS probes: OpenSSL and Go crypto/tls (off with --no-tls);
 	                         Go net/http linking probes always */
@@ -370,11 +369,7 @@ static int attach_python(struct tls_probes *t, const char *root, const char *pat
 	if (exe_fd < 0)
 		return -errno; /* the process is gone: the next one tries again */
 	snprintf(exe_fd_path, sizeof(exe_fd_path), "/proc/self/fd/%d", exe_fd);
-	rc = py_binary_context_run(exe_fd_path, &p.run_off);
-	if (rc) {
-		why = "Context.run not found";
-		goto cleanup;
-	}
+	/* the module first: a glob, where the interpreter's scan reads megabytes */
 	rc = py_binary_asyncio_path(root, shown_path, asyncio, sizeof(asyncio));
 	if (!rc) {
 		so_fd = open(asyncio, O_RDONLY | O_CLOEXEC);
@@ -391,6 +386,11 @@ static int attach_python(struct tls_probes *t, const char *root, const char *pat
 		goto cleanup;
 	}
 	snprintf(so_fd_path, sizeof(so_fd_path), "/proc/self/fd/%d", so_fd);
+	rc = py_binary_context_run(exe_fd_path, &p.run_off);
+	if (rc) {
+		why = "Context.run not found";
+		goto cleanup;
+	}
 	rc = py_binary_asyncio_sites(so_fd_path, decoder(t), &sites);
 	if (rc) {
 		why = !t->xr ? "no x86 decoder (libcapstone.so.4)"
@@ -442,9 +442,14 @@ static struct tls_lib *python_lib(struct tls_probes *t, struct file_id id, const
                                   const char *path, const char *shown_path)
 {
 	struct loader_tls *probes = NULL;
-	struct tls_lib *lib;
-	int rc = attach_python(t, root, path, shown_path, &probes);
+	struct tls_lib *lib = lib_find(t, id);
+	int rc;
 
+	if (lib)
+		return lib;
+	if (known_negative(t, id) || t->n_libs == MAX_LIBS)
+		return NULL;
+	rc = attach_python(t, root, path, shown_path, &probes);
 	if (rc) {
 		if (rc != -ESRCH && (rc != -ENOENT || path_still_there(path)))
 			add_negative(t, id);
@@ -618,17 +623,15 @@ static void scan_pid(struct tls_probes *t, uint32_t pid, const struct tls_exe *e
 		if (stat(path, &st) != 0)
 			continue;
 		struct file_id id = {st.st_dev, st.st_ino};
-		struct tls_lib *lib = lib_find(t, id);
 
-		if (python && !lib && !known_negative(t, id) && t->n_libs < MAX_LIBS) {
+		if (python) {
 			char root[512];
 
 			snprintf(root, sizeof(root), "%s/%u/root", t->proc_root, pid);
-			lib = python_lib(t, id, root, path, file);
-		} else if (!python) {
-			lib = lib_get(t, id, path, file, false);
+			use_lib(t, python_lib(t, id, root, path, file), pid);
+		} else {
+			use_lib(t, lib_get(t, id, path, file, false), pid);
 		}
-		use_lib(t, lib, pid);
 	}
 	fclose(maps);
 }
@@ -753,16 +756,26 @@ void tls_probes_tick(struct tls_probes *t, uint64_t now_ns)
 	}
 }
 
+static struct loop_pid *loop_pid_slot(struct tls_probes *t, uint32_t pid)
+{
+	return &t->loop_pids[(pid * 2654435761u) & (LOOP_PID_SLOTS - 1)];
+}
+
+/* Forgets what a slot says of its process (gone, or its slot taken by another:
+ * then its next task looks again), the kernel's mark too. */
+static void loop_pid_clear(struct tls_probes *t, struct loop_pid *lp)
+{
+	if (lp->pid && lp->uvloop)
+		loader_mark_unphased(t->loader, lp->pid, false);
+	*lp = (struct loop_pid){0};
+}
+
 static void loop_pid_gone(struct tls_probes *t, uint32_t pid)
 {
-	for (size_t i = 0; i < t->n_loop_pids; i++) {
-		if (t->loop_pids[i].pid != pid)
-			continue;
-		if (t->loop_pids[i].uvloop)
-			loader_mark_unphased(t->loader, pid, false);
-		t->loop_pids[i] = t->loop_pids[--t->n_loop_pids];
-		return;
-	}
+	struct loop_pid *lp = loop_pid_slot(t, pid);
+
+	if (lp->pid == pid)
+		loop_pid_clear(t, lp);
 }
 
 void tls_probes_on_exit(struct tls_probes *t, uint32_t pid)
@@ -817,14 +830,11 @@ static bool maps_uvloop(const struct tls_probes *t, uint32_t pid)
 
 void tls_probes_loop_seen(struct tls_probes *t, uint32_t pid)
 {
-	struct loop_pid *lp;
+	struct loop_pid *lp = loop_pid_slot(t, pid);
 
-	for (size_t i = 0; i < t->n_loop_pids; i++)
-		if (t->loop_pids[i].pid == pid)
-			return;
-	if (t->n_loop_pids == MAX_LOOP_PIDS)
-		t->n_loop_pids = 0; /* forget them all: looking again costs a maps read */
-	lp = &t->loop_pids[t->n_loop_pids++];
+	if (lp->pid == pid)
+		return; /* every TASK event after a process's first: one compare */
+	loop_pid_clear(t, lp);
 	*lp = (struct loop_pid){.pid = pid, .uvloop = maps_uvloop(t, pid)};
 	if (!lp->uvloop || loader_mark_unphased(t->loader, pid, true) != 0)
 		return;
