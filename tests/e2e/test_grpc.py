@@ -154,10 +154,16 @@ def test_python_grpc_calls():
             check_eq(s.get("status"), want_status, "status of a %s CLIENT span" % code_name(s))
         # same-node pairing per stream: every server span's parent is a client span
         by_id = {s["span_id"]: s for s in cspans}
-        paired = sum(1 for s in spans if s.get("parent_span_id") in by_id
-                     and by_id[s["parent_span_id"]]["trace_id"] == s["trace_id"])
-        check(paired >= len(spans) - len(missing), "server spans paired with their client span: %d of %d"
-              % (paired, len(spans)))
+        unpaired = [s for s in spans if s.get("parent_span_id") not in by_id
+                    or by_id[s["parent_span_id"]]["trace_id"] != s["trace_id"]]
+        paired = len(spans) - len(unpaired)
+        check(paired >= len(spans) - len(missing),
+              "server spans paired with their client span: %d of %d; unpaired %s; client spans %s"
+              % (paired, len(spans),
+                 [(s["name"], code_name(s), s.get("parent_span_id"), s.get("start_time_unix_nano"),
+                   s.get("duration_ms")) for s in unpaired],
+                 [(s["name"], code_name(s), s["span_id"], s.get("start_time_unix_nano"),
+                   s.get("duration_ms")) for s in cspans]))
         print("  grpcio: %d calls, server log %d, SERVER spans %d, CLIENT spans %d, paired %d"
               % (len(results), len(log), len(spans), len(cspans), paired))
     finally:

@@ -9,6 +9,11 @@
 #define THREAD_SLOTS   65536 /* power of two; the most the thread table grows to */
 #define THREAD_MIN     1024  /* power of two; its size at first */
 #define MAX_UNRESOLVED 1024
+/* How long (event time) a server request whose client is on this host waits
+ * for that client's request event: the two come from different CPUs' rings,
+ * and the client's CPU may be held up (a descheduled vCPU) after its write
+ * has woken the server. Requests from elsewhere get two batches. */
+#define PAIR_WAIT_NS (250ull * 1000 * 1000)
 #define LOOP_SLOTS     4096 /* power of two; direct-mapped by thread id */
 #define MAX_HELD       64
 #define TASK_SLOTS     4096 /* power of two; direct-mapped by (pid, task) */
@@ -59,7 +64,9 @@ struct unresolved {
 	int32_t fd;
 	uint64_t sock_id;
 	uint64_t seq;
+	uint64_t start_ns;
 	uint32_t tries;
+	bool local; /* its client may be on this host: waits PAIR_WAIT_NS */
 };
 
 /* A server request answered as a root while the local client of its
@@ -86,6 +93,7 @@ struct trace_links {
 	size_t n_threads;
 	struct unresolved unresolved[MAX_UNRESOLVED];
 	size_t n_unresolved;
+	uint64_t now_ns; /* the newest request start seen (event time) */
 	struct loop_turn *loops; /* LOOP_SLOTS */
 	struct task_slot *tasks; /* TASK_SLOTS */
 	struct held held[MAX_HELD];
@@ -404,15 +412,23 @@ static struct link_ctx *write_parent_find(struct trace_links *tl, struct conn *c
 
 static bool conn_multiplexed(const struct conn *c);
 
-/* Gives server request s on c the local client span that sent it, if any. */
-static bool try_pair(struct trace_links *tl, struct conn *c, struct link_ctx *s)
+/* The other end of c when it is a connection of this host, else NULL. */
+static struct conn *local_peer(struct trace_links *tl, const struct conn *c)
 {
 	struct conn *peer;
-	struct link_ring *r;
 
 	peer = conn_table_lookup_tuple(tl->conns, c->ref.family, c->ref.remote_addr,
 	                               c->ref.remote_port, c->ref.local_addr, c->ref.local_port);
-	if (!peer || peer == c || peer->ref.role == PSCOPE_ROLE_SERVER || !(r = peer->links))
+	return peer == c ? NULL : peer;
+}
+
+/* Gives server request s on c the local client span that sent it, if any. */
+static bool try_pair(struct trace_links *tl, struct conn *c, struct link_ctx *s)
+{
+	struct conn *peer = local_peer(tl, c);
+	struct link_ring *r;
+
+	if (!peer || peer->ref.role == PSCOPE_ROLE_SERVER || !(r = peer->links))
 		return false;
 	for (uint8_t i = 0; i < r->n; i++) {
 		struct link_ctx *cl = &r->ctx[(r->head + i) % LINK_RING_MAX];
@@ -466,11 +482,10 @@ static void hold_root(struct trace_links *tl, struct conn *c, struct link_ctx *x
 	struct conn *peer;
 	struct held *h;
 
-	if (x->has_parent || conn_multiplexed(c) || tl->n_held == MAX_HELD)
+	if (x->has_parent || tl->n_held == MAX_HELD)
 		return;
-	peer = conn_table_lookup_tuple(tl->conns, c->ref.family, c->ref.remote_addr,
-	                               c->ref.remote_port, c->ref.local_addr, c->ref.local_port);
-	if (!peer || peer == c || peer->ref.role == PSCOPE_ROLE_SERVER)
+	peer = local_peer(tl, c);
+	if (!peer || peer->ref.role == PSCOPE_ROLE_SERVER)
 		return;
 	h = &tl->held[tl->n_held++];
 	memset(h, 0, sizeof(*h));
@@ -516,9 +531,8 @@ static void pair_from_client(struct trace_links *tl, struct conn *c, struct link
 	struct conn *peer;
 	struct link_ring *r;
 
-	peer = conn_table_lookup_tuple(tl->conns, c->ref.family, c->ref.remote_addr,
-	                               c->ref.remote_port, c->ref.local_addr, c->ref.local_port);
-	if (!peer || peer == c || peer->ref.role != PSCOPE_ROLE_SERVER || !(r = peer->links))
+	peer = local_peer(tl, c);
+	if (!peer || peer->ref.role != PSCOPE_ROLE_SERVER || !(r = peer->links))
 		return;
 	for (uint8_t i = 0; i < r->n; i++) {
 		struct link_ctx *e = &r->ctx[(r->head + i) % LINK_RING_MAX];
@@ -535,6 +549,8 @@ static void pair_from_client(struct trace_links *tl, struct conn *c, struct link
 	}
 	if (!s->resolved)
 		return; /* still open to the usual pairing (trace_links_flush) */
+	if (conn_multiplexed(peer) && s->start_ns < x->start_ns)
+		return; /* a stream read before x was written: another's */
 	memcpy(x->trace_id, s->trace_id, 16);
 	x->sampled = s->sampled;
 	x->consumed = true;
@@ -630,8 +646,14 @@ static void server_request(struct trace_links *tl, struct conn *c, struct link_c
 	} else {
 		fresh_root(tl, x); /* until pairing says otherwise */
 		if (!try_pair(tl, c, x) && tl->n_unresolved < MAX_UNRESOLVED)
-			tl->unresolved[tl->n_unresolved++] =
-			    (struct unresolved){c->ref.pid, c->ref.fd, c->ref.sock_id, x->seq, 0};
+			tl->unresolved[tl->n_unresolved++] = (struct unresolved){
+			    .pid = c->ref.pid,
+			    .fd = c->ref.fd,
+			    .sock_id = c->ref.sock_id,
+			    .seq = x->seq,
+			    .start_ns = x->start_ns,
+			    .local = local_peer(tl, c) ||
+			             !memcmp(c->ref.local_addr, c->ref.remote_addr, 16)};
 	}
 	key_occupy(tl, c, x, x->tid);
 	if (x->gkey)
@@ -884,6 +906,8 @@ void trace_links_request(struct trace_links *tl, struct conn *c, uint64_t actor,
 	actor_split(actor, &x->tid, &x->gkey, &x->tick);
 	x->timer_safe = actor_timer_safe(actor);
 	x->start_ns = ts_ns;
+	if (ts_ns > tl->now_ns)
+		tl->now_ns = ts_ns;
 	id_gen_span_id(tl->ids, x->span_id);
 	r->n++;
 	if (c->ref.role == PSCOPE_ROLE_SERVER)
@@ -908,6 +932,7 @@ static bool ring_take(struct trace_links *tl, struct conn *c, struct link_ring *
 	if (c->ref.role == PSCOPE_ROLE_SERVER) {
 		resolve(tl, c, &r->ctx[(r->head + i) % LINK_RING_MAX]);
 		thread_release(tl, c, &r->ctx[(r->head + i) % LINK_RING_MAX]);
+		hold_root(tl, c, &r->ctx[(r->head + i) % LINK_RING_MAX]);
 	}
 	*out = r->ctx[(r->head + i) % LINK_RING_MAX];
 	for (; i + 1 < r->n; i++)
@@ -1116,7 +1141,9 @@ void trace_links_flush(struct trace_links *tl)
 		if (!c || c->ref.sock_id != u.sock_id)
 			continue;
 		x = ring_find(c->links, u.seq);
-		if (!x || x->resolved || try_pair(tl, c, x) || ++u.tries >= 2)
+		if (!x || x->resolved || try_pair(tl, c, x))
+			continue;
+		if (++u.tries >= 2 && !(u.local && tl->now_ns - u.start_ns < PAIR_WAIT_NS))
 			continue;
 		tl->unresolved[kept++] = u; /* maybe next batch; used or completed settles it */
 	}

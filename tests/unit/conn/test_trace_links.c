@@ -727,6 +727,67 @@ static void test_http2_streams_out_of_order(void)
 	teardown(&f);
 }
 
+/* HTTP/2 (grpcio): the server's read of a stream is merged before the
+ * client's write when the client's CPU is held up between the two; the
+ * client's event may come many batches later. Local requests wait up to
+ * 250 ms of event time for it; a stream answered before it shows up is held;
+ * a call the client ends first (a deadline's RST_STREAM) still pairs. A
+ * stream read before the client's write and already used is not its. */
+static void test_http2_client_event_late(void)
+{
+	struct fixture f;
+	struct link_ctx cl[3], sv[3], db, cl3;
+	uint8_t parent[8];
+	const uint64_t ms = 1000000;
+
+	setup(&f);
+	struct conn *c = conn_of(&f, 10, 3, PSCOPE_ROLE_CLIENT, 40000, 50051);
+	struct conn *s = conn_of(&f, 20, 5, PSCOPE_ROLE_SERVER, 50051, 40000);
+	struct conn *d = conn_of(&f, 20, 6, PSCOPE_ROLE_CLIENT, 40001, 6379);
+
+	c->protocol = s->protocol = L7_HTTP2;
+	/* a deadline: the server's read first, ten batches before the client's write */
+	trace_links_request(f.tl, s, 21, 100 * ms + 5, 0, "");
+	for (int i = 0; i < 10; i++)
+		trace_links_flush(f.tl);
+	trace_links_request(f.tl, c, 11, 100 * ms, 0, "");
+	trace_links_flush(f.tl);
+	trace_links_complete(f.tl, c, 11, true, 0, "", &cl[0]); /* RST_STREAM at 0.3 s */
+	trace_links_complete(f.tl, s, 21, true, 0, "", &sv[0]); /* the handler's end */
+	CHECK(!sv[0].hold);
+	CHECK(!memcmp(sv[0].parent_span_id, cl[0].span_id, 8));
+	CHECK(!memcmp(sv[0].trace_id, cl[0].trace_id, 16));
+
+	/* answered before the client's write shows up: held, then paired */
+	trace_links_request(f.tl, s, 21, 200 * ms + 5, 1, "");
+	trace_links_flush(f.tl);
+	trace_links_flush(f.tl);
+	trace_links_complete(f.tl, s, 21, true, 1, "", &sv[1]);
+	CHECK(sv[1].hold);
+	CHECK_EQ_INT(trace_links_held_take(f.tl, sv[1].span_id, false, parent), 0);
+	trace_links_request(f.tl, c, 11, 200 * ms, 1, "");
+	trace_links_complete(f.tl, c, 11, true, 1, "", &cl[1]);
+	CHECK_EQ_INT(trace_links_held_take(f.tl, sv[1].span_id, false, parent), 1);
+	CHECK(!memcmp(parent, cl[1].span_id, 8));
+	CHECK(!memcmp(cl[1].trace_id, sv[1].trace_id, 16));
+
+	/* a stream whose client was never seen, in flight and used (a call of
+	 * its handler settled it as a root): a later stream's client write is
+	 * not its parent; that stream pairs as usual */
+	trace_links_request(f.tl, s, 22, 300 * ms, 2, "");
+	trace_links_request(f.tl, d, 22, 301 * ms, 0, "");
+	trace_links_complete(f.tl, d, 22, true, 0, "", &db);
+	trace_links_request(f.tl, c, 11, 302 * ms, 3, "");
+	trace_links_request(f.tl, s, 21, 303 * ms, 3, "");
+	trace_links_complete(f.tl, c, 11, true, 3, "", &cl3);
+	trace_links_complete(f.tl, s, 21, true, 3, "", &sv[2]);
+	CHECK(!memcmp(sv[2].parent_span_id, cl3.span_id, 8));
+	CHECK(!memcmp(cl3.parent_span_id, zero8, 8));
+	CHECK(memcmp(cl3.trace_id, db.trace_id, 16) != 0);
+	CHECK(memcmp(db.parent_span_id, zero8, 8) != 0); /* the root stream's child */
+	teardown(&f);
+}
+
 /* The client's request event after the server's answer (curl's SSL_write
  * return probe runs late; Go's probes are quick): the server span is held and
  * pairs when the client's request shows up. A held request read before the
@@ -955,6 +1016,7 @@ int main(void)
 	RUN(test_asyncio_tasks);
 	RUN(test_goroutine_keys_per_process);
 	RUN(test_http2_streams_out_of_order);
+	RUN(test_http2_client_event_late);
 	RUN(test_thread_table_growth);
 	return unit_summary("test_trace_links");
 }
