@@ -9,14 +9,15 @@
 #define THREAD_SLOTS   65536 /* power of two; the most the thread table grows to */
 #define THREAD_MIN     1024  /* power of two; its size at first */
 #define MAX_UNRESOLVED 1024
+#define LOOP_SLOTS     4096 /* power of two; direct-mapped by thread id */
+#define MAX_HELD       64
+#define TASK_SLOTS     4096 /* power of two; direct-mapped by (pid, task) */
+
 /* How long (event time) a server request whose client is on this host waits
  * for that client's request event: the two come from different CPUs' rings,
  * and the client's CPU may be held up (a descheduled vCPU) after its write
  * has woken the server. Requests from elsewhere get two batches. */
 #define PAIR_WAIT_NS (250ull * 1000 * 1000)
-#define LOOP_SLOTS     4096 /* power of two; direct-mapped by thread id */
-#define MAX_HELD       64
-#define TASK_SLOTS     4096 /* power of two; direct-mapped by (pid, task) */
 
 /* One event-loop thread's current turn: who owns it (see trace_links.h). A
  * slot taken over by another thread only loses that thread's turn (its calls
@@ -93,7 +94,7 @@ struct trace_links {
 	size_t n_threads;
 	struct unresolved unresolved[MAX_UNRESOLVED];
 	size_t n_unresolved;
-	uint64_t now_ns; /* the newest request start seen (event time) */
+	uint64_t now_ns;         /* the newest request start seen (event time) */
 	struct loop_turn *loops; /* LOOP_SLOTS */
 	struct task_slot *tasks; /* TASK_SLOTS */
 	struct held held[MAX_HELD];
