@@ -321,7 +321,8 @@ static void on_db_exchange(struct agent *a, struct conn *c, const struct db_exch
 static void on_http2_request(struct agent *a, struct conn *c, const struct http2_exchange *req,
                              uint64_t actor)
 {
-	trace_links_request(a->links, c, actor, req->req_start_ns, req->seq, req->traceparent);
+	trace_links_request_stream(a->links, c, actor, req->req_start_ns, req->seq, req->stream_id,
+	                           req->traceparent);
 }
 
 static void record_http2_metrics(struct agent *a, const struct conn *c,

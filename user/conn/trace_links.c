@@ -78,6 +78,7 @@ struct held {
 	int32_t fd;
 	uint64_t sock_id;
 	uint64_t start_ns;
+	uint32_t stream; /* HTTP/2: its stream id */
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
 	uint8_t parent_span_id[8];
@@ -413,6 +414,26 @@ static struct link_ctx *write_parent_find(struct trace_links *tl, struct conn *c
 
 static bool conn_multiplexed(const struct conn *c);
 
+/* Client request x of process pid, linked to a server request of its own
+ * process (local_parent): that request while it is in flight. */
+static struct link_ctx *local_parent_of(struct trace_links *tl, uint32_t pid,
+                                        const struct link_ctx *x)
+{
+	struct conn *sc = NULL;
+
+	return x->local_parent ? ref_find(tl, pid, &x->parent, &sc) : NULL;
+}
+
+/* Client request x's ids leave: its span ends, or a server paired with it
+ * took its trace. Its parent's trace can no longer move (pair_from_client). */
+static void parent_out(struct trace_links *tl, uint32_t pid, const struct link_ctx *x)
+{
+	struct link_ctx *p = local_parent_of(tl, pid, x);
+
+	if (p)
+		p->child_done = true;
+}
+
 /* The other end of c when it is a connection of this host, else NULL. */
 static struct conn *local_peer(struct trace_links *tl, const struct conn *c)
 {
@@ -434,9 +455,10 @@ static bool try_pair(struct trace_links *tl, struct conn *c, struct link_ctx *s)
 	for (uint8_t i = 0; i < r->n; i++) {
 		struct link_ctx *cl = &r->ctx[(r->head + i) % LINK_RING_MAX];
 
-		if (cl->consumed)
-			continue;
+		if (cl->consumed || cl->stream != s->stream)
+			continue; /* HTTP/2: its own stream; HTTP/1: the oldest */
 		cl->consumed = true;
+		parent_out(tl, peer->ref.pid, cl); /* cl's trace goes on in s */
 		memcpy(s->trace_id, cl->trace_id, 16);
 		memcpy(s->parent_span_id, cl->span_id, 8);
 		s->has_parent = true;
@@ -460,8 +482,10 @@ static void pair_held(struct trace_links *tl, const struct conn *sc, struct link
 		struct held *e = &tl->held[i];
 
 		if (e->pid != sc->ref.pid || e->fd != sc->ref.fd || e->sock_id != sc->ref.sock_id ||
-		    e->paired || e->start_ns < x->start_ns)
+		    e->paired)
 			continue;
+		if (e->stream ? e->stream != x->stream : e->start_ns < x->start_ns)
+			continue; /* HTTP/2: another stream; HTTP/1: read before x was written */
 		if (h)
 			return; /* several: ambiguous */
 		h = e;
@@ -494,6 +518,7 @@ static void hold_root(struct trace_links *tl, struct conn *c, struct link_ctx *x
 	h->fd = c->ref.fd;
 	h->sock_id = c->ref.sock_id;
 	h->start_ns = x->start_ns;
+	h->stream = x->stream;
 	memcpy(h->trace_id, x->trace_id, 16);
 	memcpy(h->span_id, x->span_id, 8);
 	h->sampled = x->sampled;
@@ -519,41 +544,68 @@ int trace_links_held_take(struct trace_links *tl, const uint8_t span_id[8], bool
 	return -1;
 }
 
-/* The other way round: root client request x on c finds its local server's
- * request already settled as a root (the server's read was seen before the
- * client's write, and a call the server made settled it). The server request
- * becomes the child of x, and x takes the server's trace, which the server's
- * own calls already carry. Only when that request is the server connection's
- * newest and its only one without a parent: then it can be no other
- * request's. Without one, a held request already answered (pair_held). */
-static void pair_from_client(struct trace_links *tl, struct conn *c, struct link_ctx *x)
+/* The request of server connection peer that client request x sent, looked
+ * for from the client's side (the server's read was merged first): on
+ * HTTP/2 x's stream; on HTTP/1 the newest request, when it is the only one
+ * without a parent (it can be no other request's). 1 found, 0 none, -1 not
+ * one sure enough. */
+static int peer_request(const struct conn *peer, const struct link_ctx *x, struct link_ctx **out)
 {
-	struct link_ctx *s = NULL;
-	struct conn *peer;
-	struct link_ring *r;
+	struct link_ring *r = peer->links;
 
-	peer = local_peer(tl, c);
-	if (!peer || peer->ref.role != PSCOPE_ROLE_SERVER || !(r = peer->links))
-		return;
-	for (uint8_t i = 0; i < r->n; i++) {
+	*out = NULL;
+	for (uint8_t i = 0; r && i < r->n; i++) {
 		struct link_ctx *e = &r->ctx[(r->head + i) % LINK_RING_MAX];
 
+		if (x->stream) {
+			if (e->stream != x->stream)
+				continue;
+			if (e->has_parent)
+				return -1;
+			*out = e;
+			return 1;
+		}
 		if (e->has_parent)
 			continue;
-		if (s || i != r->n - 1)
-			return; /* several candidates, or not the newest */
-		s = e;
+		if (*out || i != r->n - 1)
+			return -1; /* several candidates, or not the newest */
+		*out = e;
 	}
-	if (!s) {
-		pair_held(tl, peer, x);
+	return *out ? 1 : 0;
+}
+
+/* The other way round: client request x on c finds its local server's
+ * request already settled as a root (the server's read was seen before the
+ * client's write, and a call the server made settled it). The server
+ * request becomes the child of x. A root x takes the server's trace, which
+ * the server's own calls already carry; an x with a trace of its own gives
+ * it to the server request, unless a call of that request has already gone
+ * out in its old one (its in-flight calls follow: trace_links_complete).
+ * Without a request in flight, a root x looks among the held ones
+ * (pair_held). */
+static void pair_from_client(struct trace_links *tl, struct conn *c, struct link_ctx *x)
+{
+	struct conn *peer = local_peer(tl, c);
+	struct link_ctx *s;
+	int found;
+
+	if (!peer || peer->ref.role != PSCOPE_ROLE_SERVER)
 		return;
+	found = peer_request(peer, x, &s);
+	if (!found && !x->has_parent)
+		pair_held(tl, peer, x);
+	if (found <= 0 || !s->resolved)
+		return; /* unresolved: still open to the usual pairing (trace_links_flush) */
+	if (!x->has_parent) {
+		memcpy(x->trace_id, s->trace_id, 16);
+		x->sampled = s->sampled;
+	} else if (s->child_done || (!x->stream && s->seq != x->seq)) {
+		return; /* HTTP/1: the k-th request at both ends, or not sure */
+	} else {
+		memcpy(s->trace_id, x->trace_id, 16);
+		s->sampled = x->sampled;
+		parent_out(tl, c->ref.pid, x);
 	}
-	if (!s->resolved)
-		return; /* still open to the usual pairing (trace_links_flush) */
-	if (conn_multiplexed(peer) && s->start_ns < x->start_ns)
-		return; /* a stream read before x was written: another's */
-	memcpy(x->trace_id, s->trace_id, 16);
-	x->sampled = s->sampled;
 	x->consumed = true;
 	memcpy(s->parent_span_id, x->span_id, 8);
 	s->has_parent = true;
@@ -869,6 +921,7 @@ static void client_request(struct trace_links *tl, struct conn *c, struct link_c
 		return;
 	}
 	link_to(tl, sc, parent, x);
+	pair_from_client(tl, c, x);
 }
 
 /* An actor's thread, goroutine key and tick key (see LINK_*_BIT). */
@@ -892,6 +945,13 @@ static bool actor_timer_safe(uint64_t actor)
 void trace_links_request(struct trace_links *tl, struct conn *c, uint64_t actor, uint64_t ts_ns,
                          uint64_t seq, const char *traceparent)
 {
+	trace_links_request_stream(tl, c, actor, ts_ns, seq, 0, traceparent);
+}
+
+void trace_links_request_stream(struct trace_links *tl, struct conn *c, uint64_t actor,
+                                uint64_t ts_ns, uint64_t seq, uint32_t stream,
+                                const char *traceparent)
+{
 	struct link_ring *r = ring_of(c);
 	struct link_ctx *x;
 
@@ -904,6 +964,7 @@ void trace_links_request(struct trace_links *tl, struct conn *c, uint64_t actor,
 	x = &r->ctx[(r->head + r->n) % LINK_RING_MAX];
 	memset(x, 0, sizeof(*x));
 	x->seq = seq;
+	x->stream = stream;
 	actor_split(actor, &x->tid, &x->gkey, &x->tick);
 	x->timer_safe = actor_timer_safe(actor);
 	x->start_ns = ts_ns;
@@ -942,8 +1003,8 @@ static bool ring_take(struct trace_links *tl, struct conn *c, struct link_ring *
 	return true;
 }
 
-void trace_links_complete(struct trace_links *tl, struct conn *c, uint64_t actor, bool has_seq,
-                          uint64_t seq, const char *traceparent, struct link_ctx *out)
+static void complete_ids(struct trace_links *tl, struct conn *c, uint64_t actor, bool has_seq,
+                         uint64_t seq, const char *traceparent, struct link_ctx *out)
 {
 	struct link_ring *r = c->links;
 	bool server = c->ref.role == PSCOPE_ROLE_SERVER;
@@ -1022,6 +1083,21 @@ void trace_links_complete(struct trace_links *tl, struct conn *c, uint64_t actor
 		return;
 	}
 	client_request(tl, c, out, traceparent);
+}
+
+void trace_links_complete(struct trace_links *tl, struct conn *c, uint64_t actor, bool has_seq,
+                          uint64_t seq, const char *traceparent, struct link_ctx *out)
+{
+	struct link_ctx *p;
+
+	complete_ids(tl, c, actor, has_seq, seq, traceparent, out);
+	if (c->ref.role == PSCOPE_ROLE_SERVER || !(p = local_parent_of(tl, c->ref.pid, out)))
+		return;
+	/* a call ends while its server request is in flight: in that request's
+	 * trace now (a late pairing may have moved it: pair_from_client) */
+	memcpy(out->trace_id, p->trace_id, 16);
+	out->sampled = p->sampled;
+	p->child_done = true;
 }
 
 static struct task_slot *task_slot(struct trace_links *tl, uint32_t pid, uint64_t task)

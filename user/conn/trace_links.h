@@ -107,12 +107,14 @@ struct link_ctx {
 	uint64_t start_ns;
 	bool has_parent;
 	bool sampled;
-	bool resolved;  /* server: parent settled (traceparent, pairing, or used) */
-	bool consumed;  /* client: a paired server span took it as its parent */
-	bool task_made; /* server: an asyncio task was made for it (trace_links_task) */
-	bool no_task;   /* server: the callback that read it made no task (queued by the server) */
-	bool hold;      /* server: answered as a root while its local client's request
-	                 * was not seen yet: hold its span (trace_links_held_take) */
+	bool resolved;   /* server: parent settled (traceparent, pairing, or used) */
+	bool consumed;   /* client: a paired server span took it as its parent */
+	bool task_made;  /* server: an asyncio task was made for it (trace_links_task) */
+	bool no_task;    /* server: the callback that read it made no task (queued by the server) */
+	bool hold;       /* server: answered as a root while its local client's request
+	                  * was not seen yet: hold its span (trace_links_held_take) */
+	bool child_done; /* server: a call it made has completed (its ids are out) */
+	uint32_t stream; /* HTTP/2: the stream id (the same at both ends), else 0 */
 };
 
 #define LINK_RING_MAX 8 /* pipelined (HTTP/1) or concurrent (HTTP/2) requests per connection */
@@ -150,6 +152,11 @@ void trace_links_forget_conn(struct trace_links *tl, struct conn *c);
  * traceparent: the request's header ("" or NULL when absent). */
 void trace_links_request(struct trace_links *tl, struct conn *c, uint64_t actor, uint64_t ts_ns,
                          uint64_t seq, const char *traceparent);
+
+/* The same for an HTTP/2 stream: its id pairs it with the other end's. */
+void trace_links_request_stream(struct trace_links *tl, struct conn *c, uint64_t actor,
+                                uint64_t ts_ns, uint64_t seq, uint32_t stream,
+                                const char *traceparent);
 
 /* An exchange of c completed: fills out with its ids. Without a recorded
  * request (has_seq false: a protocol without a request hook, or a request

@@ -307,18 +307,42 @@ static void test_pairing_from_the_client_side(void)
 	CHECK(!memcmp(front_sv.trace_id, curl_cl.trace_id, 16));
 	CHECK(!memcmp(front_cl.trace_id, curl_cl.trace_id, 16));
 
-	/* a client with a parent of its own keeps it: no pairing from its side */
+	/* a client with a parent of its own keeps it, and the server request
+	 * moves into its trace; the call that request made, still in flight,
+	 * follows it when it ends */
 	struct conn *c_mid_sv = conn_of(&f, 10, 4, PSCOPE_ROLE_SERVER, 9000, 41000);
-	struct link_ctx mid_sv, cl2, sv2;
+	struct link_ctx mid_sv, cl2, sv2, front_cl2;
 	trace_links_request(f.tl, c_front_sv, 21, 200, 1, "");
 	trace_links_request(f.tl, c_front_cl, 21, 201, 1, "");
 	trace_links_request(f.tl, c_mid_sv, 11, 202, 0, "");
 	trace_links_request(f.tl, c_curl, 11, 203, 1, "");
 	trace_links_complete(f.tl, c_curl, 11, true, 1, "", &cl2);
 	trace_links_complete(f.tl, c_mid_sv, 11, true, 0, "", &mid_sv);
+	trace_links_complete(f.tl, c_front_cl, 21, true, 1, "", &front_cl2);
 	trace_links_complete(f.tl, c_front_sv, 21, true, 1, "", &sv2);
 	CHECK(!memcmp(cl2.parent_span_id, mid_sv.span_id, 8));
-	CHECK(!memcmp(sv2.parent_span_id, zero8, 8));
+	CHECK(!memcmp(cl2.trace_id, mid_sv.trace_id, 16));
+	CHECK(!memcmp(sv2.parent_span_id, cl2.span_id, 8));
+	CHECK(!memcmp(sv2.trace_id, mid_sv.trace_id, 16));
+	CHECK(!memcmp(front_cl2.parent_span_id, sv2.span_id, 8));
+	CHECK(!memcmp(front_cl2.trace_id, mid_sv.trace_id, 16));
+
+	/* its call ended before the client's write showed up: that call's span
+	 * is out in the server request's own trace, which stays (a root) */
+	struct link_ctx mid3, cl3, sv3, front_cl3;
+	trace_links_request(f.tl, c_front_sv, 21, 300, 2, "");
+	trace_links_request(f.tl, c_front_cl, 21, 301, 2, "");
+	trace_links_complete(f.tl, c_front_cl, 21, true, 2, "", &front_cl3);
+	trace_links_request(f.tl, c_mid_sv, 11, 302, 1, "");
+	trace_links_request(f.tl, c_curl, 11, 303, 2, "");
+	trace_links_complete(f.tl, c_curl, 11, true, 2, "", &cl3);
+	trace_links_complete(f.tl, c_mid_sv, 11, true, 1, "", &mid3);
+	trace_links_complete(f.tl, c_front_sv, 21, true, 2, "", &sv3);
+	CHECK(!memcmp(cl3.parent_span_id, mid3.span_id, 8));
+	CHECK(!memcmp(sv3.parent_span_id, zero8, 8));
+	CHECK(!memcmp(front_cl3.trace_id, sv3.trace_id, 16));
+	CHECK(!memcmp(front_cl3.parent_span_id, sv3.span_id, 8));
+	CHECK(memcmp(sv3.trace_id, cl3.trace_id, 16) != 0);
 	teardown(&f);
 }
 
@@ -730,9 +754,10 @@ static void test_http2_streams_out_of_order(void)
 /* HTTP/2 (grpcio): the server's read of a stream is merged before the
  * client's write when the client's CPU is held up between the two; the
  * client's event may come many batches later. Local requests wait up to
- * 250 ms of event time for it; a stream answered before it shows up is held;
- * a call the client ends first (a deadline's RST_STREAM) still pairs. A
- * stream read before the client's write and already used is not its. */
+ * 250 ms of event time for it; a stream answered before it shows up is held
+ * (and found by its stream id: the client's event time, taken after its
+ * write, may be the later one); a call the client ends first (a deadline's
+ * RST_STREAM) still pairs. Another stream, in flight and used, is not its. */
 static void test_http2_client_event_late(void)
 {
 	struct fixture f;
@@ -747,10 +772,10 @@ static void test_http2_client_event_late(void)
 
 	c->protocol = s->protocol = L7_HTTP2;
 	/* a deadline: the server's read first, ten batches before the client's write */
-	trace_links_request(f.tl, s, 21, 100 * ms + 5, 0, "");
+	trace_links_request_stream(f.tl, s, 21, 100 * ms + 5, 0, 1, "");
 	for (int i = 0; i < 10; i++)
 		trace_links_flush(f.tl);
-	trace_links_request(f.tl, c, 11, 100 * ms, 0, "");
+	trace_links_request_stream(f.tl, c, 11, 100 * ms, 0, 1, "");
 	trace_links_flush(f.tl);
 	trace_links_complete(f.tl, c, 11, true, 0, "", &cl[0]); /* RST_STREAM at 0.3 s */
 	trace_links_complete(f.tl, s, 21, true, 0, "", &sv[0]); /* the handler's end */
@@ -759,13 +784,13 @@ static void test_http2_client_event_late(void)
 	CHECK(!memcmp(sv[0].trace_id, cl[0].trace_id, 16));
 
 	/* answered before the client's write shows up: held, then paired */
-	trace_links_request(f.tl, s, 21, 200 * ms + 5, 1, "");
+	trace_links_request_stream(f.tl, s, 21, 200 * ms + 5, 1, 3, "");
 	trace_links_flush(f.tl);
 	trace_links_flush(f.tl);
 	trace_links_complete(f.tl, s, 21, true, 1, "", &sv[1]);
 	CHECK(sv[1].hold);
 	CHECK_EQ_INT(trace_links_held_take(f.tl, sv[1].span_id, false, parent), 0);
-	trace_links_request(f.tl, c, 11, 200 * ms, 1, "");
+	trace_links_request_stream(f.tl, c, 11, 200 * ms + 9, 1, 3, ""); /* its time: after */
 	trace_links_complete(f.tl, c, 11, true, 1, "", &cl[1]);
 	CHECK_EQ_INT(trace_links_held_take(f.tl, sv[1].span_id, false, parent), 1);
 	CHECK(!memcmp(parent, cl[1].span_id, 8));
@@ -774,11 +799,11 @@ static void test_http2_client_event_late(void)
 	/* a stream whose client was never seen, in flight and used (a call of
 	 * its handler settled it as a root): a later stream's client write is
 	 * not its parent; that stream pairs as usual */
-	trace_links_request(f.tl, s, 22, 300 * ms, 2, "");
+	trace_links_request_stream(f.tl, s, 22, 300 * ms, 2, 5, "");
 	trace_links_request(f.tl, d, 22, 301 * ms, 0, "");
 	trace_links_complete(f.tl, d, 22, true, 0, "", &db);
-	trace_links_request(f.tl, c, 11, 302 * ms, 3, "");
-	trace_links_request(f.tl, s, 21, 303 * ms, 3, "");
+	trace_links_request_stream(f.tl, c, 11, 302 * ms, 3, 7, "");
+	trace_links_request_stream(f.tl, s, 21, 303 * ms, 3, 7, "");
 	trace_links_complete(f.tl, c, 11, true, 3, "", &cl3);
 	trace_links_complete(f.tl, s, 21, true, 3, "", &sv[2]);
 	CHECK(!memcmp(sv[2].parent_span_id, cl3.span_id, 8));
