@@ -1052,6 +1052,8 @@ static void update_self_metrics(struct agent *a)
 		                         ls.tasks_owned);
 		metrics_set_self_counter(m, "periscope.links.asyncio_tasks", "owner", "none",
 		                         ls.tasks_made - ls.tasks_owned);
+		metrics_set_self_counter(m, "periscope.links.asyncio_conn_task_steps", NULL, NULL,
+		                         ls.conn_task_steps);
 	}
 	if (a->log_lines) {
 		struct log_lines_stats ls;

@@ -1325,6 +1325,26 @@ static struct link_ctx *made_for(struct trace_links *tl, uint32_t pid, const str
 	return x;
 }
 
+/* A step of task s, made for no request, that has answered on a server
+ * connection before: a connection's own task (an asyncio.start_server
+ * handler, aiohttp's request loop) woken by a read of that connection. The
+ * one request in flight there, read by a callback that made no task and
+ * with no task made for it since, is what the step works for. A request's
+ * own task (owned) never gets this: its steps after its answer are its
+ * request's background work, not the next request's. */
+static struct link_ctx *conn_task_request(struct trace_links *tl, uint32_t pid,
+                                          const struct task_slot *s)
+{
+	struct conn *sc;
+	struct link_ctx *x;
+
+	if (s->owned || !s->wrote.sock_id || !(sc = ref_conn(tl, pid, &s->wrote)) || !sc->links ||
+	    sc->links->n != 1 || conn_multiplexed(sc))
+		return NULL;
+	x = &sc->links->ctx[sc->links->head];
+	return x->no_task && !x->task_made ? x : NULL;
+}
+
 void trace_links_task(struct trace_links *tl, uint32_t pid, uint64_t actor, uint64_t task,
                       bool enter)
 {
@@ -1355,9 +1375,17 @@ void trace_links_task(struct trace_links *tl, uint32_t pid, uint64_t actor, uint
 	turn = loop_take(tl, pid, tid, tick);
 	turn->task = true;
 	turn->task_ptr = task;
-	turn->task_owned = s->task == task && s->pid == pid && s->owned;
-	if (turn->task_owned)
+	if (s->task != task || s->pid != pid)
+		*s = (struct task_slot){.task = task, .pid = pid}; /* made before: no owner */
+	turn->task_owned = s->owned;
+	if (turn->task_owned) {
 		turn->task_owner = s->owner;
+	} else if ((x = conn_task_request(tl, pid, s)) != NULL) {
+		turn->task_owned = true;
+		turn->task_owner = (struct link_ref){
+		    .fd = s->wrote.fd, .sock_id = s->wrote.sock_id, .seq = x->seq};
+		tl->stats.conn_task_steps++;
+	}
 }
 
 void trace_links_get_stats(const struct trace_links *tl, struct trace_links_stats *out)

@@ -137,6 +137,7 @@ struct trace_links_stats {
 	uint64_t unlinked;    /* exchanges without a ring entry (pipelining deeper than the ring) */
 	uint64_t tasks_made;  /* Python asyncio tasks seen made (trace_links_task) */
 	uint64_t tasks_owned; /* of those, made for a server request */
+	uint64_t conn_task_steps; /* steps of a connection's task given its next request */
 };
 
 struct trace_links;

@@ -661,6 +661,69 @@ static void test_asyncio_tasks(void)
 	teardown(&f);
 }
 
+/* A connection's own task (asyncio.start_server's handler, aiohttp's request
+ * loop): made when the connection is accepted, for no request, and woken by
+ * the reads of its connection. Once it has answered there, its steps work
+ * for the one request in flight whose read made no task; its first request
+ * stays a root, and so does a step with two requests in flight or none, and
+ * one for a request read together with another. */
+static void test_connection_task(void)
+{
+	struct fixture f;
+	struct link_ctx r0, r1, r2, r3, call0, call1, call2, call3, ctx;
+	const uint64_t TC = 0x7f0000002000;
+
+	setup(&f);
+	struct conn *sc = conn_of(&f, 96, 5, PSCOPE_ROLE_SERVER, 8006, 47000);
+	struct conn *cb = conn_of(&f, 96, 8, PSCOPE_ROLE_CLIENT, 47003, 9000);
+
+	trace_links_task(f.tl, 96, phased_actor(99, 40, true), TC, false); /* accepted */
+	/* R0: read in 42 (no task made), served by TC in 43 */
+	trace_links_request(f.tl, sc, phased_actor(99, 42, true), 100, 0, "");
+	trace_links_io(f.tl, sc, phased_actor(99, 42, true), true, false, true);
+	trace_links_task(f.tl, 96, phased_actor(99, 43, true), TC, true);
+	CHECK(!trace_links_context(f.tl, 96, phased_actor(99, 43, true), &ctx));
+	trace_links_request(f.tl, cb, phased_actor(99, 43, true), 101, 0, "");
+	trace_links_complete(f.tl, cb, phased_actor(99, 43, true), true, 0, "", &call0);
+	trace_links_io(f.tl, sc, phased_actor(99, 43, true), false, true, true);
+	trace_links_complete(f.tl, sc, phased_actor(99, 43, true), true, 0, "", &r0);
+	/* R1: read in 44, TC's steps 45 and 46 serve it */
+	trace_links_request(f.tl, sc, phased_actor(99, 44, true), 110, 1, "");
+	trace_links_io(f.tl, sc, phased_actor(99, 44, true), true, false, true);
+	trace_links_task(f.tl, 96, phased_actor(99, 45, true), TC, true);
+	CHECK(trace_links_context(f.tl, 96, phased_actor(99, 45, true), &ctx));
+	trace_links_request(f.tl, cb, phased_actor(99, 45, true), 111, 1, "");
+	trace_links_task(f.tl, 96, phased_actor(99, 46, true), TC, true);
+	trace_links_complete(f.tl, cb, phased_actor(99, 46, true), true, 1, "", &call1);
+	trace_links_io(f.tl, sc, phased_actor(99, 46, true), false, true, true);
+	trace_links_complete(f.tl, sc, phased_actor(99, 46, true), true, 1, "", &r1);
+	/* nothing in flight: TC's step is nobody's */
+	trace_links_task(f.tl, 96, phased_actor(99, 47, true), TC, true);
+	CHECK(!trace_links_context(f.tl, 96, phased_actor(99, 47, true), &ctx));
+	/* R2 and R3 read together (pipelined): TC's step may be for either */
+	trace_links_request(f.tl, sc, phased_actor(99, 48, true), 120, 2, "");
+	trace_links_request(f.tl, sc, phased_actor(99, 48, true), 121, 3, "");
+	trace_links_io(f.tl, sc, phased_actor(99, 48, true), true, false, true);
+	trace_links_task(f.tl, 96, phased_actor(99, 49, true), TC, true);
+	trace_links_request(f.tl, cb, phased_actor(99, 49, true), 122, 2, "");
+	trace_links_complete(f.tl, cb, phased_actor(99, 49, true), true, 2, "", &call2);
+	trace_links_io(f.tl, sc, phased_actor(99, 49, true), false, true, true);
+	trace_links_complete(f.tl, sc, phased_actor(99, 49, true), true, 2, "", &r2);
+	/* R3 alone in flight now, but read with R2 in one callback: still not sure */
+	trace_links_task(f.tl, 96, phased_actor(99, 50, true), TC, true);
+	trace_links_request(f.tl, cb, phased_actor(99, 50, true), 123, 3, "");
+	trace_links_complete(f.tl, cb, phased_actor(99, 50, true), true, 3, "", &call3);
+	trace_links_io(f.tl, sc, phased_actor(99, 50, true), false, true, true);
+	trace_links_complete(f.tl, sc, phased_actor(99, 50, true), true, 3, "", &r3);
+
+	CHECK(!memcmp(call0.parent_span_id, zero8, 8));
+	CHECK(!memcmp(call1.parent_span_id, r1.span_id, 8));
+	CHECK(!memcmp(call1.trace_id, r1.trace_id, 16));
+	CHECK(!memcmp(call2.parent_span_id, zero8, 8));
+	CHECK(!memcmp(call3.parent_span_id, zero8, 8));
+	teardown(&f);
+}
+
 /* Log lines: the actor's server request now, by the client-span rules. */
 static void test_context_for_logs(void)
 {
@@ -1039,6 +1102,7 @@ int main(void)
 	RUN(test_turn_first_call_even_unlinked);
 	RUN(test_phased_loop_segments);
 	RUN(test_asyncio_tasks);
+	RUN(test_connection_task);
 	RUN(test_goroutine_keys_per_process);
 	RUN(test_http2_streams_out_of_order);
 	RUN(test_http2_client_event_late);
