@@ -8,8 +8,9 @@ With the agent's asyncio probes attached, the connection's task serves a request
 for: once it has answered on its connection, its steps belong to the one request in flight there.
 Every call the front makes must be a root or the child of the request with its own k (never
 another request's); calls from a connection's second request on must be linked, the first request
-of each connection may stay a root (its task had answered nothing yet). Counted against the
-front's own log of the requests it served.
+of each connection may stay a root (its task had answered nothing yet). The same with a task per
+request made by the connection's task (aiohttp's shape). Counted against the front's own log of
+the requests it served.
 """
 
 import collections
@@ -45,17 +46,21 @@ def start(argv):
     return proc
 
 
-@test
-def start_server_connection_tasks():
-    prom = free_port()
+PROM = free_port()
+
+
+def streams_test(mode, what):
+    prom = PROM
     agent = lib.shared_agent(args=["--prometheus", "127.0.0.1:%d" % prom])
+    steps_before = sum(v for name, _, v in lib.parse_prom(lib.scrape(prom))
+                       if name == "periscope_links_asyncio_conn_task_steps_total")
     tmp = tempfile.mkdtemp(prefix="periscope-e2e-streams-")
     log = os.path.join(tmp, "front.log")
     open(log, "w").close()
     back_port, front_port = free_port(), free_port()
     procs = [start(["back", str(back_port)])]
     try:
-        procs.append(start(["front", str(front_port), str(back_port), log]))
+        procs.append(start([mode, str(front_port), str(back_port), log]))
         # the probes attach once per interpreter file, after its first process is seen
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not any(
@@ -113,21 +118,34 @@ def start_server_connection_tasks():
                 linked += 1
             else:
                 wrong.append((k, attrs(p).get("url.path")))
-        print("  start_server front: %d requests on %d connections; calls linked %d, roots %d, "
-              "wrong %d (asyncio probes %s)" % (n, conns, linked, roots, len(wrong),
+        print("  %s: %d requests on %d connections; calls linked %d, roots %d, "
+              "wrong %d (asyncio probes %s)" % (what, n, conns, linked, roots, len(wrong),
                                                 "attached" if probes else "not attached"))
         check(not wrong, "calls linked to another request: %s" % wrong[:5])
         if probes:
             check(linked >= n - conns, "calls linked: %d of %d, want at least %d (all but each "
                   "connection's first)" % (linked, n, n - conns))
             steps = sum(v for name, _, v in lib.parse_prom(lib.scrape(prom))
-                        if name == "periscope_links_asyncio_conn_task_steps_total")
-            check(steps >= linked, "periscope_links_asyncio_conn_task_steps_total %s, want at "
-                  "least the %d calls linked through them" % (steps, linked))
+                        if name == "periscope_links_asyncio_conn_task_steps_total") - steps_before
+            check(steps >= n - conns, "periscope_links_asyncio_conn_task_steps_total %s, want at "
+                  "least one per request after each connection's first (%d)" % (steps, n - conns))
     finally:
         for p in procs:
             p.kill()
             p.wait()
+
+
+@test
+def start_server_connection_tasks():
+    """The connection's task serves each request itself."""
+    streams_test("front", "start_server front")
+
+
+@test
+def start_server_task_per_request():
+    """The connection's task makes a task per request and awaits it (aiohttp's shape): known as
+    the connection's task by its first request's task answering there."""
+    streams_test("front-task", "start_server front, a task per request")
 
 
 if __name__ == "__main__":

@@ -47,7 +47,10 @@ struct task_slot {
 	bool owned;
 	struct link_ref owner;
 	struct link_ref
-	    wrote; /* the server connection a step of it last wrote on (sock_id 0: none) */
+	    wrote;      /* the server connection a step of it last wrote on (sock_id 0: none) */
+	uint64_t maker; /* the task in whose step it was made, or 0 */
+	bool for_conn;  /* made by a callback that read nothing (a connection_made's):
+	                 * a connection's own task once it answers on one */
 };
 
 /* A thread handling server requests: the last one it started. */
@@ -1122,7 +1125,13 @@ static void task_answers(struct trace_links *tl, const struct conn *c, uint32_t 
 	const struct loop_turn *turn = loop_current(tl, c->ref.pid, tid, tick);
 	struct task_slot *s = turn && turn->task ? task_of(tl, c->ref.pid, turn->task_ptr) : NULL;
 
-	if (s)
+	if (!s)
+		return;
+	s->wrote = (struct link_ref){.fd = c->ref.fd, .sock_id = c->ref.sock_id};
+	/* a task a connection's own task made for one request (aiohttp's
+	 * _handle_request) answers for it: the maker serves that connection */
+	s = s->maker ? task_of(tl, c->ref.pid, s->maker) : NULL;
+	if (s && s->for_conn)
 		s->wrote = (struct link_ref){.fd = c->ref.fd, .sock_id = c->ref.sock_id};
 }
 
@@ -1325,21 +1334,23 @@ static struct link_ctx *made_for(struct trace_links *tl, uint32_t pid, const str
 	return x;
 }
 
-/* A step of task s, made for no request, that has answered on a server
- * connection before: a connection's own task (an asyncio.start_server
+/* A step of task s, made by a callback that read nothing, that has answered
+ * on a server connection before (itself, or a task it made: aiohttp's
+ * per-request one): a connection's own task (an asyncio.start_server
  * handler, aiohttp's request loop) woken by a read of that connection. The
  * one request in flight there, read by a callback that made no task and
  * with no task made for it since, is what the step works for. A request's
- * own task (owned) never gets this: its steps after its answer are its
- * request's background work, not the next request's. */
+ * own task never gets this (made by a read or a task, or before the agent:
+ * not for_conn): its steps after its answer are its request's background
+ * work, not the next request's. */
 static struct link_ctx *conn_task_request(struct trace_links *tl, uint32_t pid,
                                           const struct task_slot *s)
 {
 	struct conn *sc;
 	struct link_ctx *x;
 
-	if (s->owned || !s->wrote.sock_id || !(sc = ref_conn(tl, pid, &s->wrote)) || !sc->links ||
-	    sc->links->n != 1 || conn_multiplexed(sc))
+	if (!s->for_conn || !s->wrote.sock_id || !(sc = ref_conn(tl, pid, &s->wrote)) ||
+	    !sc->links || sc->links->n != 1 || conn_multiplexed(sc))
 		return NULL;
 	x = &sc->links->ctx[sc->links->head];
 	return x->no_task && !x->task_made ? x : NULL;
@@ -1358,7 +1369,8 @@ void trace_links_task(struct trace_links *tl, uint32_t pid, uint64_t actor, uint
 		return;
 	if (!enter) {
 		turn = loop_current(tl, pid, tid, tick);
-		*s = (struct task_slot){.task = task, .pid = pid};
+		*s = (struct task_slot){
+		    .task = task, .pid = pid, .maker = turn && turn->task ? turn->task_ptr : 0};
 		x = made_for(tl, pid, turn,
 		             turn && turn->task ? task_of(tl, pid, turn->task_ptr) : NULL,
 		             actor_timer_safe(actor), &s->owner);
@@ -1367,6 +1379,9 @@ void trace_links_task(struct trace_links *tl, uint32_t pid, uint64_t actor, uint
 		if (x) {
 			x->task_made = true;
 			s->owned = true;
+		} else {
+			/* no turn: nothing was read in its callback */
+			s->for_conn = !turn || (!turn->task && !turn->owners && !turn->by_response);
 		}
 		tl->stats.tasks_made++;
 		tl->stats.tasks_owned += s->owned;

@@ -721,6 +721,34 @@ static void test_connection_task(void)
 	CHECK(!memcmp(call1.trace_id, r1.trace_id, 16));
 	CHECK(!memcmp(call2.parent_span_id, zero8, 8));
 	CHECK(!memcmp(call3.parent_span_id, zero8, 8));
+
+	/* aiohttp's shape: the connection's task makes a task per request, which
+	 * calls and answers; the connection task is known from its first one */
+	struct conn *sc2 = conn_of(&f, 96, 6, PSCOPE_ROLE_SERVER, 8006, 47001);
+	struct link_ctx q0, q1, qcall0, qcall1;
+	const uint64_t TC2 = 0x7f0000003000, TQ0 = 0x7f0000003100, TQ1 = 0x7f0000003200;
+	trace_links_task(f.tl, 96, phased_actor(99, 60, true), TC2, false); /* accepted */
+	trace_links_request(f.tl, sc2, phased_actor(99, 61, true), 200, 0, "");
+	trace_links_io(f.tl, sc2, phased_actor(99, 61, true), true, false, true);
+	trace_links_task(f.tl, 96, phased_actor(99, 62, true), TC2, true);
+	trace_links_task(f.tl, 96, phased_actor(99, 62, true), TQ0, false);
+	trace_links_task(f.tl, 96, phased_actor(99, 63, true), TQ0, true);
+	trace_links_request(f.tl, cb, phased_actor(99, 63, true), 201, 4, "");
+	trace_links_complete(f.tl, cb, phased_actor(99, 63, true), true, 4, "", &qcall0);
+	trace_links_io(f.tl, sc2, phased_actor(99, 63, true), false, true, true);
+	trace_links_complete(f.tl, sc2, phased_actor(99, 63, true), true, 0, "", &q0);
+	trace_links_request(f.tl, sc2, phased_actor(99, 64, true), 210, 1, "");
+	trace_links_io(f.tl, sc2, phased_actor(99, 64, true), true, false, true);
+	trace_links_task(f.tl, 96, phased_actor(99, 65, true), TC2, true);
+	trace_links_task(f.tl, 96, phased_actor(99, 65, true), TQ1, false);
+	trace_links_task(f.tl, 96, phased_actor(99, 66, true), TQ1, true);
+	trace_links_request(f.tl, cb, phased_actor(99, 66, true), 211, 5, "");
+	trace_links_complete(f.tl, cb, phased_actor(99, 66, true), true, 5, "", &qcall1);
+	trace_links_io(f.tl, sc2, phased_actor(99, 66, true), false, true, true);
+	trace_links_complete(f.tl, sc2, phased_actor(99, 66, true), true, 1, "", &q1);
+	CHECK(!memcmp(qcall0.parent_span_id, zero8, 8));
+	CHECK(!memcmp(qcall1.parent_span_id, q1.span_id, 8));
+	CHECK(!memcmp(qcall1.trace_id, q1.trace_id, 16));
 	teardown(&f);
 }
 

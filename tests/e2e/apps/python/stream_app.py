@@ -7,6 +7,9 @@ reads request after request (keep-alive) and writes each answer.
     stream_app.py front PORT BACK LOG     answers GET /api/<k> after calling the back's
                                           /item/<k> on a connection of its own (one per
                                           front connection, kept); appends k to LOG
+    stream_app.py front-task PORT BACK LOG  the same, each request served by a task the
+                                          connection's task makes for it and awaits (aiohttp's
+                                          request loop does this)
 """
 
 import asyncio
@@ -45,9 +48,10 @@ async def back_conn(reader, writer):
 
 
 class Front:
-    def __init__(self, back_port, log):
+    def __init__(self, back_port, log, task_per_request):
         self.back_port = back_port
         self.log = log
+        self.task_per_request = task_per_request
 
     async def call_back(self, conn, k):
         reader, writer = conn
@@ -55,6 +59,13 @@ class Front:
         await writer.drain()
         _, fields = await read_head(reader)
         return await reader.readexactly(int(fields.get("content-length", "0")))
+
+    async def serve(self, back, writer, k):
+        body = await self.call_back(back, k)
+        answer(writer, "front %s: %s" % (k, body.decode()))
+        await writer.drain()
+        with open(self.log, "a") as f:
+            f.write(k + "\n")
 
     async def conn(self, reader, writer):
         back = None
@@ -65,11 +76,10 @@ class Front:
             k = line.split()[1].rsplit("/", 1)[-1]
             if back is None:
                 back = await asyncio.open_connection("127.0.0.1", self.back_port)
-            body = await self.call_back(back, k)
-            answer(writer, "front %s: %s" % (k, body.decode()))
-            await writer.drain()
-            with open(self.log, "a") as f:
-                f.write(k + "\n")
+            if self.task_per_request:
+                await asyncio.get_running_loop().create_task(self.serve(back, writer, k))
+            else:
+                await self.serve(back, writer, k)
         if back is not None:
             back[1].close()
         writer.close()
@@ -80,7 +90,7 @@ async def main():
     if role == "back":
         server = await asyncio.start_server(back_conn, "127.0.0.1", port)
     else:
-        front = Front(int(sys.argv[3]), sys.argv[4])
+        front = Front(int(sys.argv[3]), sys.argv[4], role == "front-task")
         server = await asyncio.start_server(front.conn, "127.0.0.1", port)
     async with server:
         await server.serve_forever()
