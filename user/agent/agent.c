@@ -67,7 +67,7 @@
 #define LOG_RATE_SLOTS           4096 /* per-process line budgets, direct-mapped by pid */
 #define LOG_FILTER_RECHECK_NS    (1000ull * 1000000ull)
 
-/* server spans waiting for their local client's request (link_ctx.hold) */
+/* spans whose trace waits for a local client's request (trace_links_trace_open) */
 #define HELD_SPANS_MAX 64
 #define HOLD_NS        (200 * 1000000ULL)
 
@@ -102,7 +102,7 @@ struct agent_stats {
 	uint64_t h2_unknown;    /* HTTP/2 streams with undecodable header fields */
 };
 
-/* A server span held until its local client's request is seen (or HOLD_NS). */
+/* A span held until its trace no longer waits (or HOLD_NS). */
 struct held_span {
 	struct span s;
 	uint64_t until_ns; /* monotonic */
@@ -187,12 +187,12 @@ static void emit_span(struct agent *a, struct span *s)
 		otlp_exporter_submit_span(a->exporter, s);
 }
 
-/* Emits server span s now, or holds a copy of it when its ids say so. */
-static void emit_or_hold(struct agent *a, struct span *s, const struct link_ctx *ids)
+/* Emits span s now, or holds a copy of it while its trace waits for a local
+ * client's request (trace_links_trace_open). */
+static void emit_or_hold(struct agent *a, struct span *s)
 {
-	uint8_t parent[8];
-
-	if (ids->hold && a->held && a->n_held < HELD_SPANS_MAX) {
+	if (trace_links_trace_open(a->links, s->trace_id) && a->held &&
+	    a->n_held < HELD_SPANS_MAX) {
 		struct held_span *h = &a->held[a->n_held++];
 
 		span_init(&h->s);
@@ -200,12 +200,13 @@ static void emit_or_hold(struct agent *a, struct span *s, const struct link_ctx 
 		h->until_ns = clock_ns(CLOCK_MONOTONIC) + HOLD_NS;
 		return;
 	}
-	if (ids->hold && trace_links_held_take(a->links, s->span_id, true, parent) == 1)
-		memcpy(s->parent_span_id, parent, 8);
+	trace_links_span_settle(a->links, s->trace_id, s->span_id, s->parent_span_id,
+	                        &s->sampled);
 	emit_span(a, s);
 }
 
-/* Emits the held spans whose client showed up, or whose time is up (all: every one). */
+/* Emits the held spans whose trace no longer waits, or whose time is up (all:
+ * every one). */
 static void release_held(struct agent *a, bool all)
 {
 	uint64_t now = a->n_held ? clock_ns(CLOCK_MONOTONIC) : 0;
@@ -213,18 +214,15 @@ static void release_held(struct agent *a, bool all)
 
 	for (size_t i = 0; i < a->n_held; i++) {
 		struct held_span *h = &a->held[i];
-		uint8_t parent[8];
-		int rc = trace_links_held_take(a->links, h->s.span_id, all || now >= h->until_ns,
-		                               parent);
 
-		if (!rc) {
+		if (!all && now < h->until_ns && trace_links_trace_open(a->links, h->s.trace_id)) {
 			if (kept != i)
 				a->held[kept] = *h;
 			kept++;
 			continue;
 		}
-		if (rc > 0)
-			memcpy(h->s.parent_span_id, parent, 8);
+		trace_links_span_settle(a->links, h->s.trace_id, h->s.span_id,
+		                        h->s.parent_span_id, &h->s.sampled);
 		emit_span(a, &h->s);
 		span_release(&h->s);
 	}
@@ -281,7 +279,7 @@ static void on_http_exchange(struct agent *a, struct conn *c, const struct http1
 	http_span_build(&s, ex, c, route, r, &ids, a->unix_offset_ns, &srv);
 	/* every request counts in the metrics, whatever happens to its span later */
 	record_http_metrics(a, c, ex, &s, r, route, &srv);
-	emit_or_hold(a, &s, &ids);
+	emit_or_hold(a, &s);
 	span_release(&s);
 }
 
@@ -314,7 +312,7 @@ static void on_db_exchange(struct agent *a, struct conn *c, const struct db_exch
 	m.error_type = ex->error ? (ex->status_code[0] ? ex->status_code : "_OTHER") : NULL;
 	m.duration_s = (double)(s.end_unix_ns - s.start_unix_ns) / 1e9;
 	metrics_record_db(a->metrics, r, &m);
-	emit_span(a, &s);
+	emit_or_hold(a, &s);
 	span_release(&s);
 }
 
@@ -388,7 +386,7 @@ static void on_http2_exchange(struct agent *a, struct conn *c, const struct http
 	span_init(&s);
 	http2_span_build(&s, ex, c, route, r, &ids, a->unix_offset_ns);
 	record_http2_metrics(a, c, ex, &s, r, route, grpc);
-	emit_or_hold(a, &s, &ids);
+	emit_or_hold(a, &s);
 	span_release(&s);
 }
 
@@ -1045,6 +1043,9 @@ static void update_self_metrics(struct agent *a)
 		metrics_set_self_counter(m, "periscope.links", "result", "ambiguous", ls.ambiguous);
 		metrics_set_self_counter(m, "periscope.links", "result", "none", ls.no_parent);
 		metrics_set_self_counter(m, "periscope.links.paired", NULL, NULL, ls.paired);
+		/* of those, late: the server request's trace moved into its client's */
+		metrics_set_self_counter(m, "periscope.links.paired_late_moves", NULL, NULL,
+		                         ls.moved);
 		metrics_set_self_counter(m, "periscope.links.event_loop", NULL, NULL,
 		                         ls.loop_links);
 		/* Python asyncio tasks seen made, and made for a server request */

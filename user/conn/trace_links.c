@@ -73,20 +73,30 @@ struct unresolved {
 	bool local; /* its client may be on this host: waits PAIR_WAIT_NS */
 };
 
-/* A server request answered as a root while the local client of its
- * connection had not shown the request yet (its event may come after the
- * server's answer): its span waits, in the agent, for pair_from_client. */
+/* A server request whose ids went out as a root while the request event of
+ * its local client (known connection) had not been seen: that event, stamped
+ * when the client's write has returned, can come after the server's read, its
+ * calls, even its answer. Every span of its trace waits in the agent
+ * (trace_links_trace_open) until the client's request shows up — it becomes
+ * the request's parent, and a client with a trace of its own takes the whole
+ * trace into it (movable: every span of the trace so far has waited) — or
+ * until the entry closes (until_ns, or a span that could not wait). */
 struct held {
-	uint32_t pid;
-	int32_t fd;
-	uint64_t sock_id;
-	uint64_t start_ns;
-	uint32_t stream; /* HTTP/2: its stream id */
-	uint8_t trace_id[16];
+	uint8_t family;
+	uint8_t local_addr[16]; /* the server connection's 4-tuple: the client */
+	uint8_t remote_addr[16];   /* finds it even after the server closed */
+	uint16_t local_port, remote_port;
+	uint64_t seq;
+	uint32_t stream;      /* HTTP/2: its stream id */
+	uint64_t until_ns;    /* event time: open until then */
+	uint8_t trace_id[16]; /* the trace its ids went out in */
 	uint8_t span_id[8];
+	uint8_t to_trace[16]; /* paired: the trace it is in now */
 	uint8_t parent_span_id[8];
-	bool sampled;
+	bool sampled; /* paired: to_trace's */
+	bool movable;
 	bool paired;
+	bool closed; /* paired, or no longer waiting: its spans go */
 };
 
 struct trace_links {
@@ -447,7 +457,143 @@ static struct conn *local_peer(struct trace_links *tl, const struct conn *c)
 	return peer == c ? NULL : peer;
 }
 
-/* Gives server request s on c the local client span that sent it, if any. */
+/* ---- held server requests (struct held) ---- */
+
+static struct held *held_of_span(struct trace_links *tl, const uint8_t span_id[8])
+{
+	for (size_t i = 0; i < tl->n_held; i++)
+		if (!memcmp(tl->held[i].span_id, span_id, 8))
+			return &tl->held[i];
+	return NULL;
+}
+
+static struct held *held_of_trace(struct trace_links *tl, const uint8_t trace_id[16])
+{
+	for (size_t i = 0; i < tl->n_held; i++)
+		if (!memcmp(tl->held[i].trace_id, trace_id, 16))
+			return &tl->held[i];
+	return NULL;
+}
+
+/* Closes entries whose wait is over; forgets closed ones a wait later (the
+ * agent has let their spans go by then). all: every closed one. */
+static void held_expire(struct trace_links *tl, bool all)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < tl->n_held; i++) {
+		struct held *h = &tl->held[i];
+
+		if (!h->closed && tl->now_ns >= h->until_ns)
+			h->closed = true;
+		if (h->closed && (all || tl->now_ns >= h->until_ns + PAIR_WAIT_NS))
+			continue;
+		tl->held[kept++] = *h;
+	}
+	tl->n_held = kept;
+}
+
+/* c's other end when it is a traced client connection of this host. */
+static bool local_client_known(struct trace_links *tl, const struct conn *c)
+{
+	struct conn *peer = local_peer(tl, c);
+
+	return peer && peer->ref.role != PSCOPE_ROLE_SERVER && !(peer->flags & CONN_FLAG_IGNORED);
+}
+
+/* Server request x on c, a root whose ids go out now: waits for its local
+ * client's request (struct held). */
+static bool held_open(struct trace_links *tl, const struct conn *c, const struct link_ctx *x,
+                      bool movable)
+{
+	struct held *h;
+
+	if (x->has_parent || !local_client_known(tl, c))
+		return false;
+	if (tl->n_held == MAX_HELD)
+		held_expire(tl, true);
+	if (tl->n_held == MAX_HELD)
+		return false;
+	h = &tl->held[tl->n_held++];
+	memset(h, 0, sizeof(*h));
+	h->family = c->ref.family;
+	memcpy(h->local_addr, c->ref.local_addr, 16);
+	memcpy(h->remote_addr, c->ref.remote_addr, 16);
+	h->local_port = c->ref.local_port;
+	h->remote_port = c->ref.remote_port;
+	h->seq = x->seq;
+	h->stream = x->stream;
+	h->until_ns = (tl->now_ns > x->start_ns ? tl->now_ns : x->start_ns) + PAIR_WAIT_NS;
+	memcpy(h->trace_id, x->trace_id, 16);
+	memcpy(h->span_id, x->span_id, 8);
+	h->sampled = x->sampled;
+	h->movable = movable;
+	return true;
+}
+
+/* Open entry h's request is the child of client request cl. With adopt, cl
+ * (a root whose ids have not gone out) takes h's trace; otherwise h's trace
+ * moves into cl's (movable h only). */
+static bool held_pair(struct trace_links *tl, struct held *h, const struct link_ctx *cl,
+                      bool adopt)
+{
+	if (!h->closed && tl->now_ns >= h->until_ns)
+		h->closed = true; /* its wait is over */
+	if (h->closed || (!adopt && !h->movable))
+		return false;
+	memcpy(h->to_trace, adopt ? h->trace_id : cl->trace_id, 16);
+	h->sampled = adopt ? h->sampled : cl->sampled;
+	memcpy(h->parent_span_id, cl->span_id, 8);
+	h->paired = h->closed = true;
+	return true;
+}
+
+bool trace_links_trace_open(struct trace_links *tl, const uint8_t trace_id[16])
+{
+	const uint8_t *t = trace_id;
+
+	for (int depth = 0; tl->n_held && depth < 4; depth++) {
+		struct held *h = held_of_trace(tl, t);
+
+		if (!h)
+			return false;
+		if (!h->closed) {
+			if (tl->now_ns < h->until_ns)
+				return true;
+			h->closed = true;
+		}
+		if (!h->paired || !memcmp(h->to_trace, t, 16))
+			return false;
+		t = h->to_trace; /* moved into a trace that may wait itself */
+	}
+	return false;
+}
+
+void trace_links_span_settle(struct trace_links *tl, uint8_t trace_id[16],
+                             const uint8_t span_id[8], uint8_t parent_span_id[8],
+                             uint8_t *sampled)
+{
+	for (int depth = 0; tl->n_held && depth < 4; depth++) {
+		struct held *h = held_of_trace(tl, trace_id);
+
+		if (!h)
+			return;
+		h->closed = true; /* a span of it goes out as it is now */
+		if (!h->paired)
+			return;
+		if (!memcmp(h->span_id, span_id, 8))
+			memcpy(parent_span_id, h->parent_span_id, 8);
+		if (!memcmp(h->to_trace, trace_id, 16))
+			return;
+		memcpy(trace_id, h->to_trace, 16);
+		*sampled = h->sampled;
+	}
+}
+
+/* ---- same-node pairing ---- */
+
+/* Gives server request s on c the local client span that sent it, if any. A
+ * provisional s (its ids went out) moves its trace into the client's. */
 static bool try_pair(struct trace_links *tl, struct conn *c, struct link_ctx *s)
 {
 	struct conn *peer = local_peer(tl, c);
@@ -460,6 +606,14 @@ static bool try_pair(struct trace_links *tl, struct conn *c, struct link_ctx *s)
 
 		if (cl->consumed || cl->stream != s->stream)
 			continue; /* HTTP/2: its own stream; HTTP/1: the oldest */
+		if (s->provisional) {
+			struct held *h = held_of_span(tl, s->span_id);
+
+			s->provisional = false;
+			if (!h || !held_pair(tl, h, cl, false))
+				return false; /* too late: it stays a root */
+			tl->stats.moved++;
+		}
 		cl->consumed = true;
 		parent_out(tl, peer->ref.pid, cl); /* cl's trace goes on in s */
 		memcpy(s->trace_id, cl->trace_id, 16);
@@ -473,78 +627,38 @@ static bool try_pair(struct trace_links *tl, struct conn *c, struct link_ctx *s)
 	return false;
 }
 
-/* Root client request x on c whose server request was already answered (held):
- * the one held request of the server connection sc read after x was written
- * (x's write starts before the server's read returns; an earlier request's
- * read returned before its answer, so before x was written). */
-static void pair_held(struct trace_links *tl, const struct conn *sc, struct link_ctx *x)
+/* Client request x on c whose server request was answered already, as a
+ * root still waiting (struct held): the entry of the server connection at
+ * x's other end with x's stream (HTTP/2) or number (HTTP/1: the k-th request
+ * at both ends), when there is one only. */
+static void pair_held(struct trace_links *tl, const struct conn *c, struct link_ctx *x)
 {
 	struct held *h = NULL;
 
 	for (size_t i = 0; i < tl->n_held; i++) {
 		struct held *e = &tl->held[i];
 
-		if (e->pid != sc->ref.pid || e->fd != sc->ref.fd || e->sock_id != sc->ref.sock_id ||
-		    e->paired)
+		if (e->closed || e->family != c->ref.family || e->local_port != c->ref.remote_port ||
+		    e->remote_port != c->ref.local_port || memcmp(e->local_addr, c->ref.remote_addr, 16) ||
+		    memcmp(e->remote_addr, c->ref.local_addr, 16))
 			continue;
-		if (e->stream ? e->stream != x->stream : e->start_ns < x->start_ns)
-			continue; /* HTTP/2: another stream; HTTP/1: read before x was written */
+		if (x->stream ? e->stream != x->stream : e->seq != x->seq)
+			continue;
 		if (h)
 			return; /* several: ambiguous */
 		h = e;
 	}
-	if (!h)
+	if (!h || !held_pair(tl, h, x, !x->has_parent))
 		return;
-	memcpy(x->trace_id, h->trace_id, 16);
-	x->sampled = h->sampled;
-	x->consumed = true;
-	memcpy(h->parent_span_id, x->span_id, 8);
-	h->paired = true;
-	tl->stats.paired++;
-}
-
-/* Server request x on c, answered as a root: held when c's local client is
- * known (its request may come later), unless too many are. */
-static void hold_root(struct trace_links *tl, struct conn *c, struct link_ctx *x)
-{
-	struct conn *peer;
-	struct held *h;
-
-	if (x->has_parent || tl->n_held == MAX_HELD)
-		return;
-	peer = local_peer(tl, c);
-	if (!peer || peer->ref.role == PSCOPE_ROLE_SERVER)
-		return;
-	h = &tl->held[tl->n_held++];
-	memset(h, 0, sizeof(*h));
-	h->pid = c->ref.pid;
-	h->fd = c->ref.fd;
-	h->sock_id = c->ref.sock_id;
-	h->start_ns = x->start_ns;
-	h->stream = x->stream;
-	memcpy(h->trace_id, x->trace_id, 16);
-	memcpy(h->span_id, x->span_id, 8);
-	h->sampled = x->sampled;
-	x->hold = true;
-}
-
-int trace_links_held_take(struct trace_links *tl, const uint8_t span_id[8], bool expire,
-                          uint8_t parent[8])
-{
-	for (size_t i = 0; i < tl->n_held; i++) {
-		struct held *h = &tl->held[i];
-		int rc = h->paired ? 1 : -1;
-
-		if (memcmp(h->span_id, span_id, 8))
-			continue;
-		if (!h->paired && !expire)
-			return 0;
-		if (h->paired)
-			memcpy(parent, h->parent_span_id, 8);
-		*h = tl->held[--tl->n_held];
-		return rc;
+	if (x->has_parent) {
+		parent_out(tl, c->ref.pid, x);
+		tl->stats.moved++;
+	} else {
+		memcpy(x->trace_id, h->trace_id, 16);
+		x->sampled = h->sampled;
 	}
-	return -1;
+	x->consumed = true;
+	tl->stats.paired++;
 }
 
 /* The request of server connection peer that client request x sent, looked
@@ -582,46 +696,72 @@ static int peer_request(const struct conn *peer, const struct link_ctx *x, struc
  * client's write, and a call the server made settled it). The server
  * request becomes the child of x. A root x takes the server's trace, which
  * the server's own calls already carry; an x with a trace of its own gives
- * it to the server request, unless a call of that request has already gone
- * out in its old one (its in-flight calls follow: trace_links_complete).
- * Without a request in flight, a root x looks among the held ones
+ * it to the server request when none of that request's spans has gone out
+ * in its old trace: none of its calls has ended, or they all wait with it
+ * (provisional); its in-flight calls follow (trace_links_complete). Without
+ * a request in flight, x looks among the answered ones that wait
  * (pair_held). */
 static void pair_from_client(struct trace_links *tl, struct conn *c, struct link_ctx *x)
 {
 	struct conn *peer = local_peer(tl, c);
-	struct link_ctx *s;
-	int found;
+	struct link_ctx *s = NULL;
+	struct held *h;
+	int found = 0;
 
-	if (!peer || peer->ref.role != PSCOPE_ROLE_SERVER)
+	if (peer && peer->ref.role == PSCOPE_ROLE_SERVER)
+		found = peer_request(peer, x, &s);
+	else if (peer)
 		return;
-	found = peer_request(peer, x, &s);
-	if (!found && !x->has_parent)
-		pair_held(tl, peer, x);
+	if (!found)
+		pair_held(tl, c, x);
 	if (found <= 0 || !s->resolved)
 		return; /* unresolved: still open to the usual pairing (trace_links_flush) */
+	h = s->provisional ? held_of_span(tl, s->span_id) : NULL;
 	if (!x->has_parent) {
+		if (h)
+			held_pair(tl, h, x, true);
 		memcpy(x->trace_id, s->trace_id, 16);
 		x->sampled = s->sampled;
-	} else if (s->child_done || (!x->stream && s->seq != x->seq)) {
+	} else if (!x->stream && s->seq != x->seq) {
 		return; /* HTTP/1: the k-th request at both ends, or not sure */
+	} else if (s->provisional ? !h || !held_pair(tl, h, x, false) : s->child_done) {
+		return; /* a span of its old trace is out */
 	} else {
+		if (s->provisional)
+			tl->stats.moved++;
 		memcpy(s->trace_id, x->trace_id, 16);
 		s->sampled = x->sampled;
 		parent_out(tl, c->ref.pid, x);
 	}
+	s->provisional = false;
 	x->consumed = true;
 	memcpy(s->parent_span_id, x->span_id, 8);
 	s->has_parent = true;
 	tl->stats.paired++;
 }
 
-/* Settles a server request's parent for good: pairing now or never. */
-static void resolve(struct trace_links *tl, struct conn *c, struct link_ctx *s)
+/* Settles a server request's parent: pairing now, else a root for good — or,
+ * with wait, a root whose ids go out now but whose local client's request
+ * may still come (provisional, struct held). */
+static void resolve(struct trace_links *tl, struct conn *c, struct link_ctx *s, bool wait)
 {
 	if (s->resolved)
 		return;
-	try_pair(tl, c, s);
+	if (try_pair(tl, c, s))
+		return;
 	s->resolved = true;
+	if (wait && tl->now_ns - s->start_ns < PAIR_WAIT_NS && held_open(tl, c, s, true))
+		s->provisional = true;
+}
+
+/* Server request x on c answered: settled, and a root whose local client is
+ * known keeps waiting for that client's request. */
+static void resolve_answered(struct trace_links *tl, struct conn *c, struct link_ctx *x)
+{
+	resolve(tl, c, x, true);
+	thread_release(tl, c, x);
+	if (!x->provisional)
+		held_open(tl, c, x, false);
 }
 
 static void fresh_root(struct trace_links *tl, struct link_ctx *x)
@@ -875,7 +1015,7 @@ static void write_parent_store(struct conn *c, const struct conn *sc, const stru
 static void link_to(struct trace_links *tl, struct conn *sc, struct link_ctx *parent,
                     struct link_ctx *x)
 {
-	resolve(tl, sc, parent);
+	resolve(tl, sc, parent, true);
 	memcpy(x->trace_id, parent->trace_id, 16);
 	memcpy(x->parent_span_id, parent->span_id, 8);
 	x->has_parent = true;
@@ -994,11 +1134,8 @@ static bool ring_take(struct trace_links *tl, struct conn *c, struct link_ring *
 		;
 	if (i == r->n)
 		return false;
-	if (c->ref.role == PSCOPE_ROLE_SERVER) {
-		resolve(tl, c, &r->ctx[(r->head + i) % LINK_RING_MAX]);
-		thread_release(tl, c, &r->ctx[(r->head + i) % LINK_RING_MAX]);
-		hold_root(tl, c, &r->ctx[(r->head + i) % LINK_RING_MAX]);
-	}
+	if (c->ref.role == PSCOPE_ROLE_SERVER)
+		resolve_answered(tl, c, &r->ctx[(r->head + i) % LINK_RING_MAX]);
 	*out = r->ctx[(r->head + i) % LINK_RING_MAX];
 	for (; i + 1 < r->n; i++)
 		r->ctx[(r->head + i) % LINK_RING_MAX] = r->ctx[(r->head + i + 1) % LINK_RING_MAX];
@@ -1033,11 +1170,8 @@ static void complete_ids(struct trace_links *tl, struct conn *c, uint64_t actor,
 		if (r->n && r->ctx[r->head].seq == seq) {
 			struct link_ctx *x = &r->ctx[r->head];
 
-			if (server) {
-				resolve(tl, c, x);
-				thread_release(tl, c, x);
-				hold_root(tl, c, x);
-			}
+			if (server)
+				resolve_answered(tl, c, x);
 			*out = *x;
 			r->head = (r->head + 1) % LINK_RING_MAX;
 			r->n--;
@@ -1219,6 +1353,7 @@ void trace_links_flush(struct trace_links *tl)
 {
 	size_t kept = 0;
 
+	held_expire(tl, false);
 	for (size_t i = 0; i < tl->n_unresolved; i++) {
 		struct unresolved u = tl->unresolved[i];
 		struct conn *c = conn_table_lookup(tl->conns, u.pid, u.fd);
@@ -1227,7 +1362,7 @@ void trace_links_flush(struct trace_links *tl)
 		if (!c || c->ref.sock_id != u.sock_id)
 			continue;
 		x = ring_find(c->links, u.seq);
-		if (!x || x->resolved || try_pair(tl, c, x))
+		if (!x || (x->resolved && !x->provisional) || try_pair(tl, c, x))
 			continue;
 		if (++u.tries >= 2 && !(u.local && tl->now_ns - u.start_ns < PAIR_WAIT_NS))
 			continue;
@@ -1270,7 +1405,16 @@ bool trace_links_context(struct trace_links *tl, uint32_t pid, uint64_t actor, s
 	}
 	if (!p)
 		return false;
-	resolve(tl, sc, p);
+	resolve(tl, sc, p, false);
+	if (p->provisional) {
+		/* the line goes out in its trace now: a root client may still
+		 * take that trace, but the trace no longer moves */
+		struct held *h = held_of_span(tl, p->span_id);
+
+		if (h)
+			h->movable = false;
+		p->provisional = false;
+	}
 	*out = *p;
 	return true;
 }

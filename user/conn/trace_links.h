@@ -13,9 +13,13 @@
  *  - an incoming W3C traceparent wins over both.
  * Ids are decided when a request starts, so children and paired spans know
  * their parent before either span ends. One exception: a server request
- * answered as a root while its local client's request was not seen yet (that
- * event can come after the whole answer) has its span held (link_ctx.hold)
- * until the client's request shows up or the hold ends.
+ * whose ids went out as a root (a call it made ended, or it was answered)
+ * while the request event of its known local client was not seen yet (that
+ * event, stamped when the client's write returns, can come after the server's
+ * read, its calls, even its answer): the spans of its trace wait
+ * (trace_links_trace_open) until the client's request shows up, which becomes
+ * its parent and takes the trace into its own, or the wait ends; the agent
+ * fixes each span as it goes out (trace_links_span_settle).
  *
  * An actor is who moved a request's bytes: the thread id in the low 32 bits
  * and in the high 32 bits, for Go programs, a goroutine key, for event-loop
@@ -111,8 +115,8 @@ struct link_ctx {
 	bool consumed;   /* client: a paired server span took it as its parent */
 	bool task_made;  /* server: an asyncio task was made for it (trace_links_task) */
 	bool no_task;    /* server: the callback that read it made no task (queued by the server) */
-	bool hold;       /* server: answered as a root while its local client's request
-	                  * was not seen yet: hold its span (trace_links_held_take) */
+	bool provisional; /* server: its ids went out as a root while its local client's
+	                   * request may still come (its trace waits in the agent) */
 	bool child_done; /* server: a call it made has completed (its ids are out) */
 	uint32_t stream; /* HTTP/2: the stream id (the same at both ends), else 0 */
 };
@@ -133,6 +137,7 @@ struct trace_links_stats {
 	uint64_t no_parent;        /* client spans left as roots: no server request in flight */
 	uint64_t loop_links;       /* of in_process_links: through an event-loop turn's owner */
 	uint64_t paired;           /* server spans given a local client parent */
+	uint64_t moved; /* of those, whose trace moved into the client's after spans of it waited */
 	uint64_t remote_parents;   /* server spans continuing an incoming traceparent */
 	uint64_t unlinked;    /* exchanges without a ring entry (pipelining deeper than the ring) */
 	uint64_t tasks_made;  /* Python asyncio tasks seen made (trace_links_task) */
@@ -193,12 +198,16 @@ void trace_links_task(struct trace_links *tl, uint32_t pid, uint64_t actor, uint
  * each batch of events: the client's event may come just after the server's). */
 void trace_links_flush(struct trace_links *tl);
 
-/* A held server span (link_ctx.hold), by its span id: 1 when its local client
- * request showed up (parent filled: the span's parent now), 0 while it may
- * still (keep holding), -1 when it stays a root (expire, or unknown). 1 and -1
- * end the hold. */
-int trace_links_held_take(struct trace_links *tl, const uint8_t span_id[8], bool expire,
-                          uint8_t parent[8]);
+/* A span of this trace must wait before it goes out: the trace belongs to a
+ * server request whose local client's request may still come (see the top). */
+bool trace_links_trace_open(struct trace_links *tl, const uint8_t trace_id[16]);
+
+/* A span goes out now: applies what pairing decided (its trace moved into the
+ * client's, its parent when it is the paired server request's span, sampled)
+ * and ends the wait of its trace (a span of it is out as it is). */
+void trace_links_span_settle(struct trace_links *tl, uint8_t trace_id[16],
+                             const uint8_t span_id[8], uint8_t parent_span_id[8],
+                             uint8_t *sampled);
 
 /* Which server request actor of pid is serving right now (for its log
  * lines): the rules that give a client request its parent — the goroutine's
