@@ -200,8 +200,7 @@ static void emit_or_hold(struct agent *a, struct span *s)
 		h->until_ns = clock_ns(CLOCK_MONOTONIC) + HOLD_NS;
 		return;
 	}
-	trace_links_span_settle(a->links, s->trace_id, s->span_id, s->parent_span_id,
-	                        &s->sampled);
+	trace_links_span_settle(a->links, s->trace_id, s->span_id, s->parent_span_id, &s->sampled);
 	emit_span(a, s);
 }
 
@@ -221,8 +220,8 @@ static void release_held(struct agent *a, bool all)
 			kept++;
 			continue;
 		}
-		trace_links_span_settle(a->links, h->s.trace_id, h->s.span_id,
-		                        h->s.parent_span_id, &h->s.sampled);
+		trace_links_span_settle(a->links, h->s.trace_id, h->s.span_id, h->s.parent_span_id,
+		                        &h->s.sampled);
 		emit_span(a, &h->s);
 		span_release(&h->s);
 	}

@@ -83,8 +83,8 @@ struct unresolved {
  * until the entry closes (until_ns, or a span that could not wait). */
 struct held {
 	uint8_t family;
-	uint8_t local_addr[16]; /* the server connection's 4-tuple: the client */
-	uint8_t remote_addr[16];   /* finds it even after the server closed */
+	uint8_t local_addr[16];  /* the server connection's 4-tuple: the client */
+	uint8_t remote_addr[16]; /* finds it even after the server closed */
 	uint16_t local_port, remote_port;
 	uint64_t seq;
 	uint32_t stream;      /* HTTP/2: its stream id */
@@ -534,8 +534,7 @@ static bool held_open(struct trace_links *tl, const struct conn *c, const struct
 /* Open entry h's request is the child of client request cl. With adopt, cl
  * (a root whose ids have not gone out) takes h's trace; otherwise h's trace
  * moves into cl's (movable h only). */
-static bool held_pair(struct trace_links *tl, struct held *h, const struct link_ctx *cl,
-                      bool adopt)
+static bool held_pair(struct trace_links *tl, struct held *h, const struct link_ctx *cl, bool adopt)
 {
 	if (!h->closed && tl->now_ns >= h->until_ns)
 		h->closed = true; /* its wait is over */
@@ -569,9 +568,8 @@ bool trace_links_trace_open(struct trace_links *tl, const uint8_t trace_id[16])
 	return false;
 }
 
-void trace_links_span_settle(struct trace_links *tl, uint8_t trace_id[16],
-                             const uint8_t span_id[8], uint8_t parent_span_id[8],
-                             uint8_t *sampled)
+void trace_links_span_settle(struct trace_links *tl, uint8_t trace_id[16], const uint8_t span_id[8],
+                             uint8_t parent_span_id[8], uint8_t *sampled)
 {
 	for (int depth = 0; tl->n_held && depth < 4; depth++) {
 		struct held *h = held_of_trace(tl, trace_id);
@@ -638,8 +636,9 @@ static void pair_held(struct trace_links *tl, const struct conn *c, struct link_
 	for (size_t i = 0; i < tl->n_held; i++) {
 		struct held *e = &tl->held[i];
 
-		if (e->closed || e->family != c->ref.family || e->local_port != c->ref.remote_port ||
-		    e->remote_port != c->ref.local_port || memcmp(e->local_addr, c->ref.remote_addr, 16) ||
+		if (e->closed || e->family != c->ref.family ||
+		    e->local_port != c->ref.remote_port || e->remote_port != c->ref.local_port ||
+		    memcmp(e->local_addr, c->ref.remote_addr, 16) ||
 		    memcmp(e->remote_addr, c->ref.local_addr, 16))
 			continue;
 		if (x->stream ? e->stream != x->stream : e->seq != x->seq)

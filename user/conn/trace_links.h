@@ -111,14 +111,14 @@ struct link_ctx {
 	uint64_t start_ns;
 	bool has_parent;
 	bool sampled;
-	bool resolved;   /* server: parent settled (traceparent, pairing, or used) */
-	bool consumed;   /* client: a paired server span took it as its parent */
-	bool task_made;  /* server: an asyncio task was made for it (trace_links_task) */
-	bool no_task;    /* server: the callback that read it made no task (queued by the server) */
+	bool resolved;  /* server: parent settled (traceparent, pairing, or used) */
+	bool consumed;  /* client: a paired server span took it as its parent */
+	bool task_made; /* server: an asyncio task was made for it (trace_links_task) */
+	bool no_task;   /* server: the callback that read it made no task (queued by the server) */
 	bool provisional; /* server: its ids went out as a root while its local client's
 	                   * request may still come (its trace waits in the agent) */
-	bool child_done; /* server: a call it made has completed (its ids are out) */
-	uint32_t stream; /* HTTP/2: the stream id (the same at both ends), else 0 */
+	bool child_done;  /* server: a call it made has completed (its ids are out) */
+	uint32_t stream;  /* HTTP/2: the stream id (the same at both ends), else 0 */
 };
 
 #define LINK_RING_MAX 8 /* pipelined (HTTP/1) or concurrent (HTTP/2) requests per connection */
@@ -138,7 +138,7 @@ struct trace_links_stats {
 	uint64_t loop_links;       /* of in_process_links: through an event-loop turn's owner */
 	uint64_t paired;           /* server spans given a local client parent */
 	uint64_t moved; /* of those, whose trace moved into the client's after spans of it waited */
-	uint64_t remote_parents;   /* server spans continuing an incoming traceparent */
+	uint64_t remote_parents; /* server spans continuing an incoming traceparent */
 	uint64_t unlinked;    /* exchanges without a ring entry (pipelining deeper than the ring) */
 	uint64_t tasks_made;  /* Python asyncio tasks seen made (trace_links_task) */
 	uint64_t tasks_owned; /* of those, made for a server request */
@@ -205,9 +205,8 @@ bool trace_links_trace_open(struct trace_links *tl, const uint8_t trace_id[16]);
 /* A span goes out now: applies what pairing decided (its trace moved into the
  * client's, its parent when it is the paired server request's span, sampled)
  * and ends the wait of its trace (a span of it is out as it is). */
-void trace_links_span_settle(struct trace_links *tl, uint8_t trace_id[16],
-                             const uint8_t span_id[8], uint8_t parent_span_id[8],
-                             uint8_t *sampled);
+void trace_links_span_settle(struct trace_links *tl, uint8_t trace_id[16], const uint8_t span_id[8],
+                             uint8_t parent_span_id[8], uint8_t *sampled);
 
 /* Which server request actor of pid is serving right now (for its log
  * lines): the rules that give a client request its parent — the goroutine's

@@ -147,10 +147,10 @@ static Periscope__Otlp__LogRecord *build_record(struct batch_mem *m, const struc
 	return lr;
 }
 
-int otlp_logs_encode(const struct log_record *const *recs, size_t n, uint8_t **out,
-                     size_t *out_len)
+int otlp_logs_encode(const struct log_record *const *recs, size_t n, uint8_t **out, size_t *out_len)
 {
-	Periscope__Otlp__ExportLogsServiceRequest req = PERISCOPE__OTLP__EXPORT_LOGS_SERVICE_REQUEST__INIT;
+	Periscope__Otlp__ExportLogsServiceRequest req =
+	    PERISCOPE__OTLP__EXPORT_LOGS_SERVICE_REQUEST__INIT;
 	Periscope__Otlp__InstrumentationScope scope = PERISCOPE__OTLP__INSTRUMENTATION_SCOPE__INIT;
 	struct batch_mem m = {0};
 	Periscope__Otlp__ResourceLogs **rls = take(&m, n * sizeof(*rls));

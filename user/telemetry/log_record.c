@@ -118,7 +118,8 @@ static void json_attr(struct log_record *r, const struct log_json_field *f)
 	case LOG_JSON_NUMBER: {
 		char num[64];
 		size_t n = f->val_len < sizeof(num) - 1 ? f->val_len : sizeof(num) - 1;
-		bool integral = !memchr(f->val, '.', f->val_len) && !memchr(f->val, 'e', f->val_len) &&
+		bool integral = !memchr(f->val, '.', f->val_len) &&
+		                !memchr(f->val, 'e', f->val_len) &&
 		                !memchr(f->val, 'E', f->val_len) && f->val_len < 19;
 
 		memcpy(num, f->val, n);
@@ -155,8 +156,9 @@ static void hex_decode(const char *s, size_t n, uint8_t *out)
 static bool from_json(struct log_record *r, const struct log_line_input *in)
 {
 	struct log_json_field f[LOG_JSON_MAX_FIELDS];
-	int n = in->len && in->text[0] == '{' ? log_json_parse(in->text, in->len, f, LOG_JSON_MAX_FIELDS)
-	                                      : -1;
+	int n = in->len && in->text[0] == '{'
+	            ? log_json_parse(in->text, in->len, f, LOG_JSON_MAX_FIELDS)
+	            : -1;
 	bool have_trace = false, have_span = false;
 	uint8_t tid[16], sid[8];
 
@@ -169,8 +171,8 @@ static bool from_json(struct log_record *r, const struct log_line_input *in)
 		switch (f[i].role) {
 		case LOG_JSON_LEVEL:
 			if (!r->severity) {
-				r->severity = (uint8_t)log_severity_from_level(f[i].val, f[i].val_len,
-				                                               f[i].type);
+				r->severity = (uint8_t)log_severity_from_level(
+				    f[i].val, f[i].val_len, f[i].type);
 				if (f[i].type == LOG_JSON_STRING) {
 					size_t k = f[i].val_len < sizeof(r->severity_text) - 1
 					               ? f[i].val_len
@@ -192,14 +194,16 @@ static bool from_json(struct log_record *r, const struct log_line_input *in)
 			}
 			break;
 		case LOG_JSON_TRACE_ID:
-			if (f[i].type == LOG_JSON_STRING && log_hex_id(f[i].val, f[i].val_len, 32)) {
+			if (f[i].type == LOG_JSON_STRING &&
+			    log_hex_id(f[i].val, f[i].val_len, 32)) {
 				hex_decode(f[i].val, 32, tid);
 				have_trace = true;
 				continue;
 			}
 			break;
 		case LOG_JSON_SPAN_ID:
-			if (f[i].type == LOG_JSON_STRING && log_hex_id(f[i].val, f[i].val_len, 16)) {
+			if (f[i].type == LOG_JSON_STRING &&
+			    log_hex_id(f[i].val, f[i].val_len, 16)) {
 				hex_decode(f[i].val, 16, sid);
 				have_span = true;
 				continue;

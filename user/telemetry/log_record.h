@@ -40,7 +40,7 @@ struct log_record {
 	uint8_t span_id[8];
 	bool has_trace;
 	bool sampled;
-	bool from_json; /* the line was a JSON object */
+	bool from_json;            /* the line was a JSON object */
 	struct resource *resource; /* one reference */
 	const char *body;          /* in the arena */
 	uint16_t n_attrs;
