@@ -175,6 +175,19 @@ class Agent:
         with self._cond:
             return "\n".join(list(self.stderr_lines)[-n:])
 
+    def stopped_stat(self, name):
+        """A count from the agent's last "stopped" log line (None when absent)."""
+        with self._cond:
+            lines = list(self.stderr_lines)
+        for line in reversed(lines):
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and rec.get("msg") == "stopped":
+                return rec.get(name)
+        return None
+
     def snapshot(self, pred=None):
         with self._cond:
             return [s for s in self.spans if pred is None or pred(s)]

@@ -106,6 +106,7 @@ class Run:
                 time.sleep(1.0)  # let the last spans out
                 agent.stop_and_check()
                 self.spans = agent.snapshot()
+                self.late_moves = agent.stopped_stat("paired_late_moves") or 0
         self.db_lookups = db_lookups(db, self.dbserver) - before
         check_eq(self.db_lookups, n, "%s lookups the database ran" % db)
         self.classify()
@@ -256,7 +257,9 @@ class Run:
                    self.counts["front_srv"], self.counts["front_cli"], self.counts["back_srv"],
                    self.counts["db"], self.n, self.n, self.db, self.db_lookups, miss,
                    self.n_wrong(), "; " + probs if probs else "",
-                   "; strays %d" % len(self.strays) if self.strays else ""))
+                   "; strays %d" % len(self.strays) if self.strays else "")
+                + ("; paired late (trace moved) %d" % self.late_moves
+                   if getattr(self, "late_moves", 0) else ""))
 
     def record(self):
         _table.append(("%s+%s" % (self.stack, self.db), self.complete, self.n,

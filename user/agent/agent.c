@@ -1585,6 +1585,7 @@ static void *detach_probes(void *ctx)
 
 int agent_run(struct agent *a)
 {
+	struct trace_links_stats ls;
 	pthread_t detacher;
 	bool detaching;
 	int rc;
@@ -1615,8 +1616,10 @@ int agent_run(struct agent *a)
 		log_msg(a->log, LOG_WARN, "not every span could be exported before exit", NULL);
 	if (detaching)
 		pthread_join(detacher, NULL);
+	trace_links_get_stats(a->links, &ls);
 	log_msg(a->log, LOG_INFO, "stopped", "events", LOG_INT((int64_t)a->stats.events), "spans",
-	        LOG_INT((int64_t)a->stats.spans), NULL);
+	        LOG_INT((int64_t)a->stats.spans), "paired", LOG_INT((int64_t)ls.paired),
+	        "paired_late_moves", LOG_INT((int64_t)ls.moved), NULL);
 	return rc;
 }
 
