@@ -96,7 +96,8 @@ struct held {
 	bool sampled; /* paired: to_trace's */
 	bool movable;
 	bool paired;
-	bool closed; /* paired, or no longer waiting: its spans go */
+	bool closed;      /* paired, or no longer waiting: its spans go */
+	bool closed_seen; /* closed at the last flush already */
 };
 
 struct trace_links {
@@ -475,19 +476,24 @@ static struct held *held_of_trace(struct trace_links *tl, const uint8_t trace_id
 	return NULL;
 }
 
-/* Closes entries whose wait is over; forgets closed ones a wait later (the
- * agent has let their spans go by then). all: every closed one. */
+/* Closes entries whose wait is over and forgets closed ones (all: every
+ * closed one): one that did not move its trace at the next flush (the agent
+ * let its spans go after the last one), one that moved it a wait later
+ * (spans already in its old trace, a downstream server's, may still end). */
 static void held_expire(struct trace_links *tl, bool all)
 {
 	size_t kept = 0;
 
 	for (size_t i = 0; i < tl->n_held; i++) {
 		struct held *h = &tl->held[i];
+		bool moved = h->paired && memcmp(h->to_trace, h->trace_id, 16);
 
 		if (!h->closed && tl->now_ns >= h->until_ns)
 			h->closed = true;
-		if (h->closed && (all || tl->now_ns >= h->until_ns + PAIR_WAIT_NS))
+		if (h->closed &&
+		    (all || (moved ? tl->now_ns >= h->until_ns + PAIR_WAIT_NS : h->closed_seen)))
 			continue;
+		h->closed_seen = h->closed;
 		tl->held[kept++] = *h;
 	}
 	tl->n_held = kept;
