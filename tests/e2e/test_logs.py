@@ -129,6 +129,8 @@ def run_stack(stack, agent_args=()):
             import otlp_receiver
             recs = otlp_receiver.decode_dir(rcv.posts_dir, "logs") if os.path.isdir(
                 rcv.posts_dir) else []
+            spans = (otlp_receiver.decode_dir(rcv.posts_dir, "traces") or []) if os.path.isdir(
+                rcv.posts_dir) else []
     finally:
         for proc, drain, _ in apps.values():
             _stop(proc, drain)
@@ -159,7 +161,10 @@ def run_stack(stack, agent_args=()):
         check(r["resource"].get("service.name"), "%s: service.name on the resource" % stack)
         right += r["trace_id"] == trace
         if r["trace_id"] != trace:
-            without.append("%s %d" % key)
+            # was its request seen at all (a SERVER span in its trace)?
+            seen = any(sp.get("trace_id") == trace and sp.get("kind") in ("SPAN_KIND_SERVER", 2)
+                       for sp in spans)
+            without.append("%s %d%s" % (key + ("" if seen else " (no span)",)))
         check(r["trace_id"] in ("", None, trace),
               "%s %s line %d carries another request's trace id %s" % (stack, key[0], key[1],
                                                                    r["trace_id"]))
@@ -236,6 +241,8 @@ def logs_node_timer_lines_carry_no_trace():
                              for r in agent.log_records)
             import otlp_receiver
             recs = otlp_receiver.decode_dir(rcv.posts_dir, "logs") if os.path.isdir(
+                rcv.posts_dir) else []
+            spans = (otlp_receiver.decode_dir(rcv.posts_dir, "traces") or []) if os.path.isdir(
                 rcv.posts_dir) else []
     finally:
         _stop(proc, drain)
