@@ -499,22 +499,16 @@ static void held_expire(struct trace_links *tl, bool all)
 	tl->n_held = kept;
 }
 
-/* c's other end when it is a traced client connection of this host. */
-static bool local_client_known(struct trace_links *tl, const struct conn *c)
-{
-	struct conn *peer = local_peer(tl, c);
-
-	return peer && peer->ref.role != PSCOPE_ROLE_SERVER && !(peer->flags & CONN_FLAG_IGNORED);
-}
-
-/* Server request x on c, a root whose ids go out now: waits for its local
- * client's request (struct held). */
-static bool held_open(struct trace_links *tl, const struct conn *c, const struct link_ctx *x,
-                      bool movable)
+/* Server request x on c (peer: c's other end on this host, or NULL), a root
+ * whose ids go out now: waits for its local client's request (struct held)
+ * when that client's connection is a traced one. */
+static bool held_open(struct trace_links *tl, const struct conn *c, const struct conn *peer,
+                      const struct link_ctx *x, bool movable)
 {
 	struct held *h;
 
-	if (x->has_parent || !local_client_known(tl, c))
+	if (x->has_parent || !peer || peer->ref.role == PSCOPE_ROLE_SERVER ||
+	    (peer->flags & CONN_FLAG_IGNORED))
 		return false;
 	if (tl->n_held == MAX_HELD)
 		held_expire(tl, true);
@@ -596,11 +590,11 @@ void trace_links_span_settle(struct trace_links *tl, uint8_t trace_id[16], const
 
 /* ---- same-node pairing ---- */
 
-/* Gives server request s on c the local client span that sent it, if any. A
- * provisional s (its ids went out) moves its trace into the client's. */
-static bool try_pair(struct trace_links *tl, struct conn *c, struct link_ctx *s)
+/* Gives server request s the local client span that sent it on peer (its
+ * connection's other end, or NULL), if any. A provisional s (its ids went
+ * out) moves its trace into the client's. */
+static bool try_pair_with(struct trace_links *tl, struct conn *peer, struct link_ctx *s)
 {
-	struct conn *peer = local_peer(tl, c);
 	struct link_ring *r;
 
 	if (!peer || peer->ref.role == PSCOPE_ROLE_SERVER || !(r = peer->links))
@@ -629,6 +623,11 @@ static bool try_pair(struct trace_links *tl, struct conn *c, struct link_ctx *s)
 		return true;
 	}
 	return false;
+}
+
+static bool try_pair(struct trace_links *tl, struct conn *c, struct link_ctx *s)
+{
+	return try_pair_with(tl, local_peer(tl, c), s);
 }
 
 /* Client request x on c whose server request was answered already, as a
@@ -750,23 +749,27 @@ static void pair_from_client(struct trace_links *tl, struct conn *c, struct link
  * may still come (provisional, struct held). */
 static void resolve(struct trace_links *tl, struct conn *c, struct link_ctx *s, bool wait)
 {
+	struct conn *peer;
+
 	if (s->resolved)
 		return;
-	if (try_pair(tl, c, s))
+	peer = local_peer(tl, c);
+	if (try_pair_with(tl, peer, s))
 		return;
 	s->resolved = true;
-	if (wait && tl->now_ns - s->start_ns < PAIR_WAIT_NS && held_open(tl, c, s, true))
+	if (wait && tl->now_ns - s->start_ns < PAIR_WAIT_NS && held_open(tl, c, peer, s, true))
 		s->provisional = true;
 }
 
 /* Server request x on c answered: settled, and a root whose local client is
- * known keeps waiting for that client's request. */
+ * known keeps waiting for that client's request (a root client may still
+ * take its trace). */
 static void resolve_answered(struct trace_links *tl, struct conn *c, struct link_ctx *x)
 {
 	resolve(tl, c, x, true);
 	thread_release(tl, c, x);
-	if (!x->provisional)
-		held_open(tl, c, x, false);
+	if (!x->provisional && !x->has_parent && !held_of_span(tl, x->span_id))
+		held_open(tl, c, local_peer(tl, c), x, false);
 }
 
 static void fresh_root(struct trace_links *tl, struct link_ctx *x)

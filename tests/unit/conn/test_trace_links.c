@@ -1007,6 +1007,55 @@ static void test_late_client_moves_trace(void)
 	teardown(&f);
 }
 
+/* A log line of a provisional request went out in its trace: the trace no
+ * longer moves (a client with a trace of its own leaves it a root), but a
+ * root client still takes it; its answer opens no second entry (which would
+ * make the client's lookup ambiguous). */
+static void test_logged_request_keeps_its_trace(void)
+{
+	struct fixture f;
+	struct link_ctx db, logged, sv, cl, sv2, cl2, parent_sv;
+	const uint64_t ms = 1000000;
+
+	setup(&f);
+	struct conn *c_db = conn_of(&f, 30, 4, PSCOPE_ROLE_CLIENT, 41000, 6379);
+	struct conn *c_cl = conn_of(&f, 20, 10, PSCOPE_ROLE_CLIENT, 40100, 8002);
+	struct conn *c_sv = conn_of(&f, 30, 10, PSCOPE_ROLE_SERVER, 8002, 40100);
+	struct conn *c_psv = conn_of(&f, 20, 5, PSCOPE_ROLE_SERVER, 8001, 50000);
+
+	/* a root client: takes the logged request's trace */
+	trace_links_request(f.tl, c_sv, 31, 1000 * ms, 0, "");
+	trace_links_complete(f.tl, c_db, 31, false, 0, NULL, &db);
+	CHECK(trace_links_context(f.tl, 30, 31, &logged));
+	trace_links_complete(f.tl, c_sv, 31, true, 0, "", &sv);
+	trace_links_request(f.tl, c_cl, 11, 1000 * ms - 1, 0, "");
+	trace_links_complete(f.tl, c_cl, 11, true, 0, "", &cl);
+	span_out(&f, &sv);
+	span_out(&f, &db);
+	CHECK(!memcmp(logged.trace_id, sv.trace_id, 16));
+	CHECK(!memcmp(cl.trace_id, sv.trace_id, 16));
+	CHECK(!memcmp(sv.parent_span_id, cl.span_id, 8));
+	CHECK(!memcmp(db.trace_id, sv.trace_id, 16));
+
+	/* a client with a trace of its own: the logged request stays a root */
+	trace_links_request(f.tl, c_psv, 21, 2000 * ms, 0, "");
+	trace_links_request(f.tl, c_sv, 31, 2000 * ms + 5, 1, "");
+	trace_links_complete(f.tl, c_db, 31, false, 0, NULL, &db);
+	CHECK(trace_links_context(f.tl, 30, 31, &logged));
+	trace_links_complete(f.tl, c_sv, 31, true, 1, "", &sv2);
+	trace_links_request(f.tl, c_cl, 21, 2000 * ms + 3, 1, "");
+	trace_links_complete(f.tl, c_cl, 21, true, 1, "", &cl2);
+	trace_links_complete(f.tl, c_psv, 21, true, 0, "", &parent_sv);
+	span_out(&f, &sv2);
+	span_out(&f, &db);
+	CHECK(!memcmp(cl2.parent_span_id, parent_sv.span_id, 8));
+	CHECK(!memcmp(sv2.parent_span_id, zero8, 8));
+	CHECK(!memcmp(sv2.trace_id, logged.trace_id, 16));
+	CHECK(!memcmp(db.trace_id, logged.trace_id, 16));
+	CHECK(memcmp(sv2.trace_id, cl2.trace_id, 16) != 0);
+	teardown(&f);
+}
+
 /* The client's request event after the server's answer (curl's SSL_write
  * return probe runs late; Go's probes are quick): the server span is held and
  * pairs when the client's request shows up. A held request of another number
@@ -1228,6 +1277,7 @@ int main(void)
 	RUN(test_pairing_from_the_client_side);
 	RUN(test_pairing_after_the_answer);
 	RUN(test_late_client_moves_trace);
+	RUN(test_logged_request_keeps_its_trace);
 	RUN(test_goroutine_and_no_process_fallback);
 	RUN(test_event_loop_turns);
 	RUN(test_synchronous_loop);
