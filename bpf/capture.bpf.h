@@ -159,8 +159,9 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
  * Every other poll return begins a new turn, also a check that found nothing
  * after a poll that woke for several things. The timeout is read at the exit
  * from the saved user registers, as data syscalls' arguments are: no entry
- * program. Every process counts (one task storage access per wait): a
- * process's first traced request must already be in a counted turn. */
+ * program. Every process with a TCP socket counts (net_procs: marked before
+ * its first traced request can come, which must be in a counted turn); one
+ * without pays a map lookup per wait. */
 static __always_inline __s64 poll_timeout_ms(long ms)
 {
 	return (int)ms < 0 ? -1 : (__s64)(int)ms * 1000000;
@@ -190,27 +191,32 @@ static __always_inline __s64 poll_timeout_arg_ts(void)
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static __always_inline int poll_return(long ret, __s64 timeout_ns)
+#define POLL_TIMEOUT_MS 0 /* poll_return's timeout argument: epoll_wait, epoll_pwait */
+#define POLL_TIMEOUT_TS 1 /* epoll_pwait2 */
+
+static __always_inline int poll_return(long ret, int timeout_kind)
 {
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct loop_state *t;
+	__s64 timeout_ns;
 	__u64 now;
 
 	if (ret < 0)
 		return 0; /* interrupted: the loop waits again */
+	if (!bpf_map_lookup_elem(&net_procs, &tgid))
+		return 0; /* no TCP socket: its waits are no turns of ours */
 	t = thread_state(1);
 	if (!t)
 		return 0;
-	if (t->phased == LOOP_PHASED_PY) {
-		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-
-		if (bpf_map_lookup_elem(&loop_unphased, &tgid))
-			loop_unphase(t); /* uvloop: a library's Context.run phased it */
-	}
+	if (t->phased == LOOP_PHASED_PY && bpf_map_lookup_elem(&loop_unphased, &tgid))
+		loop_unphase(t); /* uvloop: a library's Context.run phased it */
 	if (t->phased) {
 		/* Node, asyncio: the poll phase begins; nothing is read in it yet */
 		loop_phase_boundary(t);
 		return 0;
 	}
+	timeout_ns =
+	    timeout_kind == POLL_TIMEOUT_TS ? poll_timeout_arg_ts() : poll_timeout_arg_ms();
 	now = bpf_ktime_get_ns();
 	if (timeout_ns == 0) {
 		if (t->chain && ret == 1 &&
@@ -355,19 +361,19 @@ int py_task_create(struct pt_regs *ctx)
 SEC("tracepoint/syscalls/sys_exit_epoll_wait")
 int poll_exit_epoll_wait(struct trace_event_raw_sys_exit *ctx)
 {
-	return poll_return(ctx->ret, poll_timeout_arg_ms());
+	return poll_return(ctx->ret, POLL_TIMEOUT_MS);
 }
 
 SEC("tracepoint/syscalls/sys_exit_epoll_pwait")
 int poll_exit_epoll_pwait(struct trace_event_raw_sys_exit *ctx)
 {
-	return poll_return(ctx->ret, poll_timeout_arg_ms());
+	return poll_return(ctx->ret, POLL_TIMEOUT_MS);
 }
 
 SEC("tracepoint/syscalls/sys_exit_epoll_pwait2")
 int poll_exit_epoll_pwait2(struct trace_event_raw_sys_exit *ctx)
 {
-	return poll_return(ctx->ret, poll_timeout_arg_ts());
+	return poll_return(ctx->ret, POLL_TIMEOUT_TS);
 }
 
 /* Copies up to len bytes from user memory to payload[off...], within cap. Returns bytes copied. */

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* lifecycle.bpf.h — lifecycle events: accept/connect open a connection with its role,
  * close ends it (and forgets the socket), a peer's FIN or reset is
- * reported (sock:inet_sock_set_state), process exec/exit let userspace forget process
+ * reported (sock:inet_sock_set_state), listen/connect/fork mark a process as one with
+ * TCP sockets (net_procs), process exec/exit let userspace forget process
  * metadata and look at new executables (a known plain one wakes no one; a process's first
  * connection does); the agent's own connections register its endpoints instead. */
 #ifndef PERISCOPE_LIFECYCLE_BPF_H
@@ -35,6 +36,7 @@ static __always_inline int accept_exit(long ret)
 	struct sock *sk = sock_from_fd(ret);
 	if (!sk)
 		return 0;
+	net_proc_mark(pid_tgid >> 32);
 	struct pscope_sock_info *si = sock_info_open(sk, PSCOPE_ROLE_SERVER);
 	if (si && !si->ignored) {
 		emit_conn_event(PSCOPE_EV_CONN_OPEN, pid_tgid, ret, (__u64)sk, si,
@@ -97,6 +99,7 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 		bpf_map_update_elem(&self_endpoints, &k, &one, BPF_ANY);
 		return 0;
 	}
+	net_proc_mark(pid_tgid >> 32);
 	struct pscope_sock_info *si = sock_info_open(sk, PSCOPE_ROLE_CLIENT);
 	if (si && !si->ignored) {
 		emit_conn_event(PSCOPE_EV_CONN_OPEN, pid_tgid, fd, (__u64)sk, si, 0);
@@ -156,6 +159,20 @@ int process_exit(void *ctx)
 	if (!bpf_map_delete_elem(&go_procs, &tgid))
 		proc_flags_changed(); /* its sockets may live on in its children */
 	bpf_map_delete_elem(&conn_procs, &tgid);
+	bpf_map_delete_elem(&net_procs, &tgid);
+	return 0;
+}
+
+/* A child process inherits its parent's sockets (prefork servers: nginx's
+ * and gunicorn's workers accept on their master's listener), so its waits
+ * count turns too (net_procs). Threads share their process's entry. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = parent->tgid, ctgid = child->tgid;
+
+	if (ptgid != ctgid && bpf_map_lookup_elem(&net_procs, &ptgid))
+		net_proc_mark(ctgid);
 	return 0;
 }
 
@@ -205,8 +222,10 @@ int process_exec(void *ctx)
 }
 
 #define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT    2
 #define TCP_CLOSE       7
 #define TCP_CLOSE_WAIT  8
+#define TCP_LISTEN      10
 #define IPPROTO_TCP     6
 
 /* The peer of a traced socket ended the connection: a FIN (ESTABLISHED →
@@ -222,6 +241,15 @@ int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 
 	if (ctx->protocol != IPPROTO_TCP)
 		return 0;
+	if (new == TCP_LISTEN || new == TCP_SYN_SENT) {
+		/* listen() and connect() run in the process's own context: from
+		 * now on its waits count turns (net_procs) */
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+		if (tgid != self_tgid && pid_traced(tgid))
+			net_proc_mark(tgid);
+		return 0;
+	}
 	if (old == TCP_ESTABLISHED && new == TCP_CLOSE_WAIT)
 		how = PSCOPE_PEER_FIN;
 	else if ((old == TCP_ESTABLISHED || old == TCP_CLOSE_WAIT) && new == TCP_CLOSE)

@@ -300,6 +300,28 @@ struct {
 	__type(value, __u8);
 } conn_procs SEC(".maps");
 
+/* Processes (tgid) that hold or held a TCP socket: only their epoll returns
+ * count event-loop turns (poll_return), so a process with no network pays
+ * one lookup per wait. Marked before a process's first traced request can
+ * come: at listen() and connect() (sock_state), accept and connect exits, a
+ * fork of a marked process, and by the loader for every process that owned a
+ * socket when it started. Kept across exec (sockets are); gone at exit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, __u8);
+} net_procs SEC(".maps");
+
+static __always_inline void net_proc_mark(__u32 tgid)
+{
+	__u8 one = 1;
+
+	if (!bpf_map_lookup_elem(&net_procs, &tgid))
+		bpf_map_update_elem(&net_procs, &tgid, &one, BPF_ANY);
+}
+
 /* Per thread: its event loop's turns (capture.bpf.h, poll_return). tick is
  * pscope_conn_ref.tick; the rest decides whether a zero-timeout poll continues
  * the turn. */

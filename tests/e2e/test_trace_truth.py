@@ -61,12 +61,13 @@ def item_paths(n):
     return ["/api/item/%d" % k for k in range(1, n + 1)]
 
 
-def concurrency_test(name, stack, n=N, front_argv=None):
+def concurrency_test(name, stack, n=N, front_argv=None, agent_first=False):
     need(stack)
     run = ChainRun(stack, lambda run, ch: drive(run, ch, item_paths(n), CONCURRENCY),
-                   front_argv=front_argv)
+                   front_argv=front_argv, agent_first=agent_first)
     keys = set(range(1, n + 1))
-    run.record(TABLE, "%s c=%d" % (name, CONCURRENCY), keys, "%.0f s" % run.seconds)
+    run.record(TABLE, "%s c=%d%s" % (name, CONCURRENCY, " agent first" if agent_first else ""),
+               keys, "%.0f s" % run.seconds)
     run.check_no_wrong(name)
     run.check_counts(keys)
     run.check_min_linked(name, keys, MIN_LINKED[name], needs_node_probes=name == "express",
@@ -185,6 +186,19 @@ def nginx_keepalive_upstream_c10_no_wrong_parent():
         lib.skip("no /usr/sbin/nginx")
     concurrency_test("nginx keepalive", "node", n=N_NGINX_KEEPALIVE,
                      front_argv=lambda f, b: nginx_argv(f, b, NGINX_KEEPALIVE_CONF))
+
+
+@test
+def loops_started_under_the_agent_c10_no_wrong_parent():
+    """Event-loop fronts started while the agent runs, as pods start on a node under the
+    DaemonSet: no scan at the agent's start finds them; listen() marks a process whose waits
+    count event-loop turns, a fork passes that on (nginx's workers, forked by its master).
+    Linked and wrong counted as for the fronts started first."""
+    cases = [("express", "node", None), ("uvicorn", "fastapi", None)]
+    if os.access("/usr/sbin/nginx", os.X_OK):
+        cases.insert(0, ("nginx", "flask", nginx_argv))
+    for name, stack, argv in cases:
+        concurrency_test(name, stack, front_argv=argv, agent_first=True)
 
 
 # ---- big request heads: a cookie bigger than the default 4 KiB capture, the traceparent after it

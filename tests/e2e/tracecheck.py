@@ -15,6 +15,7 @@ calls) both use it; Truth classifies the spans of a `load → front → back` sc
 Python 3 standard library only.
 """
 
+import contextlib
 import collections
 import re
 import time
@@ -212,40 +213,51 @@ class ChainRun:
     (read when the run ends, so load may fill it)."""
 
     def __init__(self, stack, load, env=None, front_argv=None, agent_args=(), extra_ports=(),
-                 settle=1.0, extra_parents=None):
+                 settle=1.0, extra_parents=None, agent_first=False):
         self.stack = stack
+        self.settle = settle
         self.front_port, self.back_port = lib.free_port(), lib.free_port()
         lib.require_agent()
         argv = front_argv(self.front_port, self.back_port) if front_argv else None
         started = time.monotonic()
-        with chain.start_chain(stack, "redis", self.front_port, self.back_port, redis(),
-                               env=env, front_argv=argv) as ch:
-            self.front_pids, self.back_pids = ch.front_pids(), ch.back_pids()
-            check(self.front_pids and self.back_pids, "the chain's services have no pids")
-            ports = [self.front_port, self.back_port] + list(extra_ports)
-            args = [a for p in ports for a in ("--port", str(p))] + list(agent_args)
-            with lib.Agent(args) as agent:
-                agent.wait_ready()
-                self.agent = agent
-                load(self, ch)
-                # Again after the load: a pre-forking front (gunicorn --workers 4) may still be
-                # forking its last workers when the chain answers its first health check.
-                self.front_pids |= ch.front_pids()
-                self.back_pids |= ch.back_pids()
-                time.sleep(settle)  # let the last spans out
-                self.before_stop(agent)
-                agent.stop_and_check()
-                self.spans = agent.snapshot()
-                # Node's phases seen (its binary has the event-loop probes' symbols)
-                self.node_probes = any(r.get("msg") == "Node.js event-loop probes attached"
-                                       for r in agent.log_records)
-                # asyncio's tasks seen (a CPython whose Context.run and _asyncio were found)
-                self.python_probes = any(r.get("msg") == "Python asyncio probes attached"
-                                         for r in agent.log_records)
-            self.front_log, self.back_log = ch.requests("front"), ch.requests("back")
+        ports = [self.front_port, self.back_port] + list(extra_ports)
+        args = [a for p in ports for a in ("--port", str(p))] + list(agent_args)
+        # agent_first: the services start while the agent runs (a DaemonSet's node: pods come
+        # and go under it), else they run before it starts (found by its scan of /proc)
+        first = lib.Agent(args) if agent_first else contextlib.nullcontext()
+        with first as early:
+            if early:
+                early.wait_ready()
+            with chain.start_chain(stack, "redis", self.front_port, self.back_port, redis(),
+                                   env=env, front_argv=argv) as ch:
+                self._run(ch, early, args, load)
         self.seconds = time.monotonic() - started
         self.truth = Truth(self.spans, self.role, lambda s: key_from_path(attrs(s).get("url.path")),
                            extra_parents)
+
+    def _run(self, ch, early, args, load):
+        self.front_pids, self.back_pids = ch.front_pids(), ch.back_pids()
+        check(self.front_pids and self.back_pids, "the chain's services have no pids")
+        with (contextlib.nullcontext(early) if early else lib.Agent(args)) as agent:
+            if not early:
+                agent.wait_ready()
+            self.agent = agent
+            load(self, ch)
+            # Again after the load: a pre-forking front (gunicorn --workers 4) may still be
+            # forking its last workers when the chain answers its first health check.
+            self.front_pids |= ch.front_pids()
+            self.back_pids |= ch.back_pids()
+            time.sleep(self.settle)  # let the last spans out
+            self.before_stop(agent)
+            agent.stop_and_check()
+            self.spans = agent.snapshot()
+            # Node's phases seen (its binary has the event-loop probes' symbols)
+            self.node_probes = any(r.get("msg") == "Node.js event-loop probes attached"
+                                   for r in agent.log_records)
+            # asyncio's tasks seen (a CPython whose Context.run and _asyncio were found)
+            self.python_probes = any(r.get("msg") == "Python asyncio probes attached"
+                                     for r in agent.log_records)
+        self.front_log, self.back_log = ch.requests("front"), ch.requests("back")
 
     def before_stop(self, agent):
         """Hook: runs while the agent is still up (e.g. to scrape its metrics)."""

@@ -18,6 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <fcntl.h>
+
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
@@ -257,6 +260,61 @@ static int uprobe_multi_link(struct bpf_program *prog, const char *path, const u
 static int loader_open(const struct loader_config *c, bool sock_tp, struct loader **out, char *err,
                        size_t err_len);
 
+/* Does process pid hold a socket (any: a TCP one is not told apart here)? */
+static bool proc_has_socket(int proc_fd, const char *pid)
+{
+	char path[64], target[32];
+	struct dirent *e;
+	bool found = false;
+	DIR *d;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/fd", pid);
+	fd = openat(proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	while (!found && (e = readdir(d))) {
+		ssize_t n = readlinkat(fd, e->d_name, target, sizeof(target) - 1);
+
+		found = n > 8 && !memcmp(target, "socket:[", 8);
+	}
+	closedir(d);
+	return found;
+}
+
+/* Marks the processes that hold a socket now in net_procs (the programs mark
+ * the ones that open one from now on): their event loops' waits count turns.
+ * Returns how many. */
+static int mark_socket_owners(struct loader *l)
+{
+	int map_fd = bpf_map__fd(l->skel->maps.net_procs), proc_fd, n = 0;
+	struct dirent *e;
+	uint8_t one = 1;
+	DIR *d;
+
+	proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (proc_fd < 0 || !(d = fdopendir(proc_fd))) {
+		if (proc_fd >= 0)
+			close(proc_fd);
+		return -errno;
+	}
+	while ((e = readdir(d))) {
+		char *end;
+		unsigned long pid = strtoul(e->d_name, &end, 10);
+		uint32_t key = (uint32_t)pid;
+
+		if (*end || !pid || !proc_has_socket(proc_fd, e->d_name))
+			continue;
+		if (!bpf_map_update_elem(map_fd, &key, &one, BPF_ANY))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
 int loader__new(const struct loader_config *c, struct loader **out, char *err, size_t err_len)
 {
 	char first[sizeof(((struct loader *)0)->fallback)];
@@ -430,6 +488,7 @@ static int loader_open(const struct loader_config *c, bool sock_tp, struct loade
 		l->links[l->n_links++] = link;
 	}
 	map_ring_positions(l);
+	mark_socket_owners(l); /* after attaching: a socket opened meanwhile is marked too */
 	*out = l;
 	return 0;
 cleanup:
