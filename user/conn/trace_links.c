@@ -476,6 +476,15 @@ static struct held *held_of_trace(struct trace_links *tl, const uint8_t trace_id
 	return NULL;
 }
 
+/* h still waits for its client: open, and its wait (event time) not over
+ * (an entry found over it is closed here). */
+static bool held_waiting(const struct trace_links *tl, struct held *h)
+{
+	if (!h->closed && tl->now_ns >= h->until_ns)
+		h->closed = true;
+	return !h->closed;
+}
+
 /* Closes entries whose wait is over and forgets closed ones (all: every
  * closed one): one that did not move its trace at the next flush (the agent
  * let its spans go after the last one), one that moved it a wait later
@@ -488,9 +497,7 @@ static void held_expire(struct trace_links *tl, bool all)
 		struct held *h = &tl->held[i];
 		bool moved = h->paired && memcmp(h->to_trace, h->trace_id, 16);
 
-		if (!h->closed && tl->now_ns >= h->until_ns)
-			h->closed = true;
-		if (h->closed &&
+		if (!held_waiting(tl, h) &&
 		    (all || (moved ? tl->now_ns >= h->until_ns + PAIR_WAIT_NS : h->closed_seen)))
 			continue;
 		h->closed_seen = h->closed;
@@ -536,9 +543,7 @@ static bool held_open(struct trace_links *tl, const struct conn *c, const struct
  * moves into cl's (movable h only). */
 static bool held_pair(struct trace_links *tl, struct held *h, const struct link_ctx *cl, bool adopt)
 {
-	if (!h->closed && tl->now_ns >= h->until_ns)
-		h->closed = true; /* its wait is over */
-	if (h->closed || (!adopt && !h->movable))
+	if (!held_waiting(tl, h) || (!adopt && !h->movable))
 		return false;
 	memcpy(h->to_trace, adopt ? h->trace_id : cl->trace_id, 16);
 	h->sampled = adopt ? h->sampled : cl->sampled;
@@ -556,11 +561,8 @@ bool trace_links_trace_open(struct trace_links *tl, const uint8_t trace_id[16])
 
 		if (!h)
 			return false;
-		if (!h->closed) {
-			if (tl->now_ns < h->until_ns)
-				return true;
-			h->closed = true;
-		}
+		if (held_waiting(tl, h))
+			return true;
 		if (!h->paired || !memcmp(h->to_trace, t, 16))
 			return false;
 		t = h->to_trace; /* moved into a trace that may wait itself */
