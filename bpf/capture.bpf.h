@@ -2,8 +2,9 @@
 /* capture.bpf.h — data capture: the socket tracepoints (Linux >= 6.3; else the exit
  * tracepoints of the data syscalls, which check the fd's socket) read the syscall's arguments
  * from the user registers saved at entry and tail-call io_exit, which copies the bytes moved
- * (bounded) into a per-CPU scratch event and sends it through the ring buffer; a failed send
- * flags the socket's next event as following a loss. */
+ * (bounded) straight into a record of this CPU's event ring (or, with the shared ring buffer,
+ * into a per-CPU scratch event it then sends); a failed send flags the socket's next event as
+ * following a loss. */
 #ifndef PERISCOPE_CAPTURE_BPF_H
 #define PERISCOPE_CAPTURE_BPF_H
 
@@ -46,16 +47,192 @@ static __always_inline void io_tail_call(void *ctx, __u32 slot, const int tp)
 		bpf_tail_call(ctx, &io_exit_prog, slot);
 }
 
-/* ret > 0 bytes moved on TCP socket sk (fd in the current process): hand it to
- * io_exit (tail call), which copies the payload and emits the event. tp: the
- * caller is a socket tracepoint (tracing program), not a syscall exit. */
+/* Copies up to len bytes from user memory to payload[off...], within cap. Returns bytes copied. */
+static __always_inline __u32 copy_user(__u8 *payload, __u32 off, __u64 src, __u64 len, __u32 cap)
+{
+	__u32 n;
+
+	if (off >= cap || !len)
+		return 0;
+	n = cap - off;
+	if (len < n)
+		n = len;
+	off &= PSCOPE_CAPTURE_MAX - 1;
+	if (n > PSCOPE_CAPTURE_MAX)
+		n = PSCOPE_CAPTURE_MAX;
+	asm volatile("%[n] &= %[mask]" : [n] "+r"(n) : [mask] "i"(2 * PSCOPE_CAPTURE_MAX - 1));
+	if (bpf_probe_read_user(payload + off, n, (const void *)src)) {
+		count_drop(PSCOPE_DROP_READ_FAULT);
+		return 0;
+	}
+	return n;
+}
+
+/* A data event of socket sk could not be sent (lost = 1), or one was sent
+ * after such a loss (lost = 0): its next event tells userspace whether the
+ * stream has a hole. */
+static __always_inline void sock_set_lost(__u64 sk, __u8 lost)
+{
+	struct pscope_sock_info *si = bpf_map_lookup_elem(&socks, &sk);
+
+	if (si)
+		si->lost = lost;
+}
+
+/* Sends a data event of socket sk built in the scratch slot (the shared ring
+ * buffer). A failure marks the socket; a success after one clears it. */
+static __always_inline void emit_data(void *ev, __u32 size, __u64 sk, __u8 was_lost)
+{
+	asm volatile("%[s] &= %[mask]" : [s] "+r"(size) : [mask] "i"(2 * PSCOPE_CAPTURE_MAX - 1));
+	if (events_output(ev, size)) {
+		count_drop(PSCOPE_DROP_RINGBUF_FULL);
+		sock_set_lost(sk, 1);
+	} else if (was_lost) {
+		sock_set_lost(sk, 0);
+	}
+}
+
+/* Where a data event is written: in place in this CPU's ring (rec, claimed
+ * for sizeof(*e) + want bytes at ring offset at), or with the shared ring
+ * buffer in the scratch slot, then copied out (rec NULL). NULL when neither is
+ * there: with the rings, the ring is full (counted, and the socket marked). */
+static __always_inline struct pscope_data_event *
+data_event_start(__u32 want, __u64 sk, struct pscope_ring_rec **rec, __u64 *at)
+{
+	*rec = NULL;
+	if (cpu_ring_mask) {
+		*rec = cpu_ring_claim_at(sizeof(struct pscope_data_event) + want, at);
+		if (!*rec) {
+			count_drop(PSCOPE_DROP_RINGBUF_FULL);
+			sock_set_lost(sk, 1);
+			return NULL;
+		}
+		return (struct pscope_data_event *)(*rec + 1);
+	}
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct scratch_event *s = bpf_map_lookup_elem(&scratch, &cpu);
+
+	return s ? (struct pscope_data_event *)s->raw : NULL;
+}
+
+/* The data event data_event_start began on this CPU, found again by a tail
+ * call (claimed at ring offset at). */
+static __always_inline struct pscope_data_event *data_event_at(__u64 at,
+                                                               struct pscope_ring_rec **rec)
+{
+	*rec = NULL;
+	if (cpu_ring_mask) {
+		*rec = cpu_ring_rec_at(at);
+		return *rec ? (struct pscope_data_event *)(*rec + 1) : NULL;
+	}
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct scratch_event *s = bpf_map_lookup_elem(&scratch, &cpu);
+
+	return s ? (struct pscope_data_event *)s->raw : NULL;
+}
+
+/* Completes data event e (its header already filled) with captured payload
+ * bytes of ret, and sends it: commits its record in place (rec), else copies
+ * it out of the scratch slot. */
+static __always_inline void finish_data(struct pscope_ring_rec *rec, struct pscope_data_event *e,
+                                        long ret, __u32 captured, __u32 cap, __u64 sk, __u8 lost,
+                                        __u32 claimed)
+{
+	if ((__u64)ret > captured && captured == cap)
+		count_drop(PSCOPE_DROP_TRUNCATED);
+	if (captured > PSCOPE_CAPTURE_MAX)
+		captured = PSCOPE_CAPTURE_MAX;
+	e->captured = captured;
+	__u32 size = sizeof(*e) + captured;
+	e->hdr.size = size;
+	/* for the verifier: size < sizeof(struct scratch_event) */
+	asm volatile("%[s] &= %[mask]" : [s] "+r"(size) : [mask] "i"(2 * PSCOPE_CAPTURE_MAX - 1));
+	if (!rec) {
+		emit_data(e, size, sk, lost);
+		return;
+	}
+	if (captured == claimed)
+		cpu_ring_commit(rec, size);
+	else /* a copy faulted: shorter than the space claimed */
+		cpu_ring_commit_space(rec, size, sizeof(*e) + claimed);
+	cpu_ring_wake(size, 0);
+	if (lost)
+		sock_set_lost(sk, 0);
+}
+
+/* Sends data event of a traced TCP socket: claims its record (in place,
+ * sized to what the copy can take), stamps it with the claim's time, fills
+ * its header, and copies a plain buffer itself; an iovec array or a msghdr
+ * goes on in io_exit (a tail call: its copy loops are verified once per
+ * capture size, not once per program). */
+static __always_inline int data_event_send(void *ctx, long ret, int fd, struct sock *sk,
+                                           const struct pscope_sock_info *si, __u64 buf,
+                                           __u64 count, __u8 kind, __u8 source, __u8 direction,
+                                           const int tp, struct loop_state *t)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	int request = direction == PSCOPE_DIR_INGRESS && si->role == PSCOPE_ROLE_SERVER;
+	__u32 cap = request ? request_capture_size : capture_size;
+	struct pscope_ring_rec *rec;
+	__u64 at = 0, now;
+	__u8 lost = si->lost;
+	__u32 zero = 0;
+
+	if (cap > PSCOPE_CAPTURE_MAX)
+		cap = PSCOPE_CAPTURE_MAX;
+	__u32 want = kind == IO_NONE ? 0 : (__u64)ret < cap ? (__u32)ret : cap;
+	struct pscope_data_event *e = data_event_start(want, (__u64)sk, &rec, &at);
+	if (!e)
+		return 0;
+	/* one clock read: the claim's (the exit: entry is not observed) */
+	now = rec ? rec->order_ns : bpf_ktime_get_ns();
+	e->hdr.type = PSCOPE_EV_DATA;
+	e->hdr.flags = lost ? PSCOPE_EVF_LOST : 0;
+	e->hdr.timestamp_ns = now;
+	fill_conn_ref_tick(
+	    &e->conn, pid_tgid, fd, (__u64)sk, si,
+	    loop_tick_at(t, direction == PSCOPE_DIR_INGRESS ? LOOP_SEEN_READ : 0, now));
+	e->enter_ns = now;
+	e->bytes = ret;
+	e->direction = direction;
+	e->source = source;
+	e->pad0 = 0;
+	e->goroutine = current_r14();
+	if (direction == PSCOPE_DIR_EGRESS)
+		e->goroutine = go_effective_goroutine(pid_tgid >> 32, e->goroutine, si->proc_flags);
+
+	__u32 captured = 0;
+	if (kind == IO_BUF)
+		captured = copy_user((__u8 *)(e + 1), 0, buf, ret, cap);
+	if (kind == IO_IOV || kind == IO_MSG) {
+		struct active_io *a = bpf_map_lookup_elem(&active_io, &zero);
+		if (a) {
+			a->ret = ret;
+			a->sk = (__u64)sk;
+			a->buf = buf;
+			a->count = count;
+			a->kind = kind;
+			a->lost = lost;
+			a->cap = cap;
+			a->ring_at = at;
+			a->claimed = want;
+			io_tail_call(ctx, request ? IO_EXIT_REQUEST : IO_EXIT_DEFAULT, tp);
+		}
+		count_drop(PSCOPE_DROP_IOV_LIMIT); /* the tail call failed: no payload */
+	}
+	finish_data(rec, e, ret, captured, cap, (__u64)sk, lost, want);
+	return 0;
+}
+
+/* ret > 0 bytes moved on TCP socket sk (fd in the current process): unless
+ * filtered or someone else's to capture (TLS), data_event_send sends it. tp:
+ * the caller is a socket tracepoint (tracing program), not a syscall exit. */
 static __always_inline int io_start_sk(void *ctx, long ret, int fd, struct sock *sk, __u64 buf,
                                        __u64 count, __u8 kind, __u8 source, __u8 direction,
                                        const int tp, struct loop_state *t)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
-	__u32 zero = 0;
 
 	struct pscope_sock_info *si = sock_info_get(sk);
 	if (!si) {
@@ -98,28 +275,16 @@ static __always_inline int io_start_sk(void *ctx, long ret, int fd, struct sock 
 	if (si->tls || si->raw_skip)
 		return 0; /* its plaintext comes from the TLS library's probes */
 
-	struct active_io *a = bpf_map_lookup_elem(&active_io, &zero);
-	if (!a)
-		return 0;
-
-	a->enter_ns = bpf_ktime_get_ns(); /* the exit: entry is not observed */
-	a->tick =
-	    loop_tick_at(t, direction == PSCOPE_DIR_INGRESS ? LOOP_SEEN_READ : 0, a->enter_ns);
-	a->ret = ret;
-	a->sk = (__u64)sk;
-	a->buf = buf;
-	a->count = count;
-	a->fd = fd;
-	a->kind = kind;
-	a->source = source;
-	a->direction = direction;
-	a->si = *si;
-	io_tail_call(ctx,
-	             direction == PSCOPE_DIR_INGRESS && si->role == PSCOPE_ROLE_SERVER
-	                 ? IO_EXIT_REQUEST
-	                 : IO_EXIT_DEFAULT,
-	             tp);
-	return 0;
+	if (!si->checked) {
+		/* Data has flowed, so an agent connection has finished connect(): its
+		 * endpoint is registered by now. Decide once per socket. */
+		si->checked = 1;
+		if (peer_is_self(si)) {
+			si->ignored = 1;
+			return 0;
+		}
+	}
+	return data_event_send(ctx, ret, fd, sk, si, buf, count, kind, source, direction, tp, t);
 }
 
 /* A data syscall returned ret bytes (the syscall-exit path): if fd is a
@@ -376,27 +541,6 @@ int poll_exit_epoll_pwait2(struct trace_event_raw_sys_exit *ctx)
 	return poll_return(ctx->ret, POLL_TIMEOUT_TS);
 }
 
-/* Copies up to len bytes from user memory to payload[off...], within cap. Returns bytes copied. */
-static __always_inline __u32 copy_user(__u8 *payload, __u32 off, __u64 src, __u64 len, __u32 cap)
-{
-	__u32 n;
-
-	if (off >= cap || !len)
-		return 0;
-	n = cap - off;
-	if (len < n)
-		n = len;
-	off &= PSCOPE_CAPTURE_MAX - 1;
-	if (n > PSCOPE_CAPTURE_MAX)
-		n = PSCOPE_CAPTURE_MAX;
-	asm volatile("%[n] &= %[mask]" : [n] "+r"(n) : [mask] "i"(2 * PSCOPE_CAPTURE_MAX - 1));
-	if (bpf_probe_read_user(payload + off, n, (const void *)src)) {
-		count_drop(PSCOPE_DROP_READ_FAULT);
-		return 0;
-	}
-	return n;
-}
-
 /* One pass over at most MAX_IOV iovec entries from st->next, appending to
  * payload at st->off within cap. Left in st: where the walk stopped. */
 static __always_inline void copy_iov_pass(__u8 *payload, struct active_io *st, __u32 cap)
@@ -442,155 +586,76 @@ static __always_inline __u32 copy_iov(__u8 *payload, __u64 iov_ptr, __u64 iovcnt
 	return st.off;
 }
 
-/* Sends a data event of socket sk. A failure marks the socket so its next
- * event tells userspace that the stream has a hole; a success clears it. */
-static __always_inline void emit_data(void *ev, __u32 size, __u64 sk, __u8 was_lost)
-{
-	struct pscope_sock_info *si;
-	__u8 lost;
-
-	asm volatile("%[s] &= %[mask]" : [s] "+r"(size) : [mask] "i"(2 * PSCOPE_CAPTURE_MAX - 1));
-	if (events_output(ev, size)) {
-		count_drop(PSCOPE_DROP_RINGBUF_FULL);
-		lost = 1;
-	} else if (was_lost) {
-		lost = 0;
-	} else {
-		return;
-	}
-	si = bpf_map_lookup_elem(&socks, &sk);
-	if (si)
-		si->lost = lost;
-}
-
-/* Completes the data event in scratch s (its header already filled) with
- * captured payload bytes of ret, and sends it. */
-static __always_inline void finish_data(struct scratch_event *s, long ret, __u32 captured,
-                                        __u32 cap, __u64 sk, __u8 lost)
-{
-	struct pscope_data_event *e = (struct pscope_data_event *)s->raw;
-
-	if ((__u64)ret > captured && captured == cap)
-		count_drop(PSCOPE_DROP_TRUNCATED);
-	if (captured > PSCOPE_CAPTURE_MAX)
-		captured = PSCOPE_CAPTURE_MAX;
-	e->captured = captured;
-	__u32 size = sizeof(*e) + captured;
-	e->hdr.size = size;
-	/* for the verifier: size < sizeof(*s) */
-	asm volatile("%[s] &= %[mask]" : [s] "+r"(size) : [mask] "i"(2 * PSCOPE_CAPTURE_MAX - 1));
-	emit_data(s, size, sk, lost);
-}
-
-/* The body of the tail-call targets: copies up to cap bytes of the data
- * syscall io_start handed over and sends the event. A write of more iovec
- * entries than one pass walks (gRPC C core: ~25 per call) goes on in
- * io_exit_more, a third tail call, which sends the event. */
+/* The body of the tail-call targets: copies up to cap bytes of the iovec
+ * array or msghdr data_event_send handed over into the event it began, and
+ * sends it. A write of more iovec entries than one pass walks (gRPC C core:
+ * ~25 per call) goes on in io_exit_more, a third tail call, which sends the
+ * event. */
 static __always_inline int io_exit_capture(void *ctx, __u32 cap, const int tp)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 zero = 0;
 	struct active_io *ap = bpf_map_lookup_elem(&active_io, &zero);
-	struct active_io a;
-	long ret;
+	struct pscope_ring_rec *rec;
+	struct pscope_data_event *e;
 
-	if (!ap)
+	if (!ap || ap->ret <= 0)
 		return 0;
-	a = *ap;
-	ret = a.ret;
-	if (ret <= 0)
-		return 0;
-
-	if (!a.si.checked) {
-		/* Data has flowed, so an agent connection has finished connect(): its
-		 * endpoint is registered by now. Decide once per socket. */
-		struct pscope_sock_info *si = bpf_map_lookup_elem(&socks, &a.sk);
-		if (si) {
-			si->checked = 1;
-			if (peer_is_self(si))
-				si->ignored = 1;
-			if (si->ignored)
-				return 0;
-		}
-	}
-
+	e = data_event_at(ap->ring_at, &rec);
+	if (!e)
+		return 0; /* cannot be: the caller found it on this CPU */
 	if (cap > PSCOPE_CAPTURE_MAX)
 		cap = PSCOPE_CAPTURE_MAX;
-	__u32 cpu = bpf_get_smp_processor_id();
-	struct scratch_event *s = bpf_map_lookup_elem(&scratch, &cpu);
-	if (!s)
-		return 0;
-	struct pscope_data_event *e = (struct pscope_data_event *)s->raw;
-	__u8 *payload = s->raw + sizeof(*e);
-
-	e->hdr.type = PSCOPE_EV_DATA;
-	e->hdr.flags = a.si.lost ? PSCOPE_EVF_LOST : 0;
-	e->hdr.timestamp_ns = a.enter_ns;
-	fill_conn_ref_tick(&e->conn, pid_tgid, a.fd, a.sk, &a.si, a.tick);
-	e->enter_ns = a.enter_ns;
-	e->bytes = ret;
-	e->direction = a.direction;
-	e->source = a.source;
-	e->pad0 = 0;
-	e->goroutine = current_r14();
-	if (a.direction == PSCOPE_DIR_EGRESS)
-		e->goroutine =
-		    go_effective_goroutine(pid_tgid >> 32, e->goroutine, a.si.proc_flags);
-
-	__u32 captured = 0;
-	if (a.kind == IO_BUF) {
-		captured = copy_user(payload, 0, a.buf, ret, cap);
-	} else if (a.kind == IO_IOV || a.kind == IO_MSG) {
-		__u64 iov_ptr = a.buf, iovcnt = a.count;
-		if (a.kind == IO_MSG) {
-			struct user_msghdr msg;
-			if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)a.buf))
-				goto send;
-			iov_ptr = (__u64)msg.msg_iov;
-			iovcnt = msg.msg_iovlen;
+	__u64 iov_ptr = ap->buf, iovcnt = ap->count;
+	if (ap->kind == IO_MSG) {
+		struct user_msghdr msg;
+		if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)ap->buf)) {
+			count_drop(PSCOPE_DROP_READ_FAULT);
+			goto send;
 		}
-		ap->iov_ptr = iov_ptr;
-		ap->iovcnt = iovcnt;
-		ap->left = ret;
-		ap->off = 0;
-		ap->next = 0;
-		ap->fault = 0;
-		ap->cap = cap;
-		copy_iov_pass(payload, ap, cap);
-		captured = ap->off;
-		if (iov_more(ap, cap)) {
-			io_tail_call(ctx, IO_EXIT_MORE, tp);
-			count_drop(PSCOPE_DROP_IOV_LIMIT); /* the tail call failed */
-		} else if (ap->left && ap->off < cap && !ap->fault) {
-			count_drop(PSCOPE_DROP_IOV_LIMIT);
-		}
+		iov_ptr = (__u64)msg.msg_iov;
+		iovcnt = msg.msg_iovlen;
+	}
+	ap->iov_ptr = iov_ptr;
+	ap->iovcnt = iovcnt;
+	ap->left = ap->ret;
+	ap->off = 0;
+	ap->next = 0;
+	ap->fault = 0;
+	ap->cap = cap;
+	copy_iov_pass((__u8 *)(e + 1), ap, cap);
+	if (iov_more(ap, cap)) {
+		io_tail_call(ctx, IO_EXIT_MORE, tp);
+		count_drop(PSCOPE_DROP_IOV_LIMIT); /* the tail call failed */
+	} else if (ap->left && ap->off < cap && !ap->fault) {
+		count_drop(PSCOPE_DROP_IOV_LIMIT);
 	}
 send:
-	finish_data(s, ret, captured, cap, a.sk, a.si.lost);
+	finish_data(rec, e, ap->ret, ap->off, cap, ap->sk, ap->lost, ap->claimed);
 	return 0;
 }
 
 /* The second pass over a long iovec array (iovecs MAX_IOV..2*MAX_IOV-1) into
- * the event io_exit_capture left in this CPU's scratch slot; sends it. */
+ * the event io_exit_capture began (in this CPU's ring, or its scratch slot);
+ * sends it. */
 static __always_inline int io_exit_more_pass(void)
 {
 	__u32 zero = 0;
 	struct active_io *ap = bpf_map_lookup_elem(&active_io, &zero);
+	struct pscope_ring_rec *rec;
+	struct pscope_data_event *e;
 
 	if (!ap || ap->ret <= 0)
 		return 0;
-	__u32 cpu = bpf_get_smp_processor_id();
-	struct scratch_event *s = bpf_map_lookup_elem(&scratch, &cpu);
-	if (!s)
+	e = data_event_at(ap->ring_at, &rec);
+	if (!e)
 		return 0;
-	__u8 *payload = s->raw + sizeof(struct pscope_data_event);
 	__u32 cap = ap->cap;
 	if (cap > PSCOPE_CAPTURE_MAX)
 		cap = PSCOPE_CAPTURE_MAX;
-	copy_iov_pass(payload, ap, cap);
+	copy_iov_pass((__u8 *)(e + 1), ap, cap);
 	if (ap->left && ap->off < cap && !ap->fault)
 		count_drop(PSCOPE_DROP_IOV_LIMIT);
-	finish_data(s, ap->ret, ap->off, cap, ap->sk, ap->si.lost);
+	finish_data(rec, e, ap->ret, ap->off, cap, ap->sk, ap->lost, ap->claimed);
 	return 0;
 }
 
@@ -600,7 +665,7 @@ int io_exit_more(struct trace_event_raw_sys_exit *ctx)
 	return io_exit_more_pass();
 }
 
-/* Every data syscall's exit jumps to one of these (tail calls), so the copy
+/* Every iovec or msghdr copy jumps to one of these (tail calls), so the copy
  * loops are verified once per capture size rather than once per syscall. Two
  * programs, each with its cap a known constant: one program choosing between
  * two caps makes the verifier walk the loops twice over (past its limit). */

@@ -36,21 +36,21 @@ enum io_kind {
 	IO_NONE = 3 /* sendfile: bytes but no user buffer */
 };
 
-/* A data syscall at its exit, handed from its exit program to io_exit (the
- * tail call runs on the same CPU, so one per-CPU slot carries it). */
+/* A data syscall at its exit, handed from its exit program to a tail call
+ * (the tail call runs on the same CPU, so one per-CPU slot carries it): an
+ * iovec or msghdr copy into the event data_event_send began (io_exit), or
+ * a write to stdout/stderr (log_exit). */
 struct active_io {
-	__u64 enter_ns;
-	__s64 ret; /* bytes moved (> 0) */
+	__u64 enter_ns; /* log_exit */
+	__s64 ret;      /* bytes moved (> 0) */
 	__u64 sk;
 	__u64 buf;   /* buffer, iovec array or msghdr */
 	__u64 count; /* buffer length or iovec count */
 	__s32 fd;
 	__u8 kind;
 	__u8 source;
-	__u8 direction;
+	__u8 lost; /* the socket's event before was lost (pscope_sock_info.lost) */
 	__u8 pad;
-	__u32 tick; /* the thread's loop tick at the syscall (loop_tick_at) */
-	struct pscope_sock_info si;
 	/* an iovec copy that io_exit_more continues (see copy_iov_pass) */
 	__u64 iov_ptr;
 	__u64 iovcnt;
@@ -59,6 +59,11 @@ struct active_io {
 	__u32 next; /* next iovec index */
 	__u32 cap;
 	__u32 fault; /* a read failed: stop */
+	/* per-CPU rings: the event is written in place, in the record claimed
+	 * at ring_at for claimed bytes of payload (cpu_ring_claim_at) */
+	__u64 ring_at;
+	__u32 claimed;
+	__u32 pad2;
 };
 
 struct active_connect {
@@ -453,7 +458,7 @@ struct {
  * ring is full (or producers keep racing for it). The claim time is read
  * after the claim: a consumer that did not see the claim read its own clock
  * before it, so it cannot have passed this record by (cpu_rings.c). */
-static __always_inline struct pscope_ring_rec *cpu_ring_claim(__u32 size)
+static __always_inline struct pscope_ring_rec *cpu_ring_claim_at(__u32 size, __u64 *at)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	__u8 *base = bpf_map_lookup_elem(&cpu_rings, &cpu);
@@ -474,8 +479,8 @@ static __always_inline struct pscope_ring_rec *cpu_ring_claim(__u32 size)
 			continue;
 		/* head is a multiple of 8: the mask tells the verifier so (the commit's
 		 * atomic exchange needs an aligned address) */
-		rec = (struct pscope_ring_rec *)(base + PSCOPE_CPU_RING_CTL +
-		                                 (head & cpu_ring_mask & ~7ULL));
+		*at = head & cpu_ring_mask & ~7ULL;
+		rec = (struct pscope_ring_rec *)(base + PSCOPE_CPU_RING_CTL + *at);
 		rec->order_ns = bpf_ktime_get_ns();
 		asm volatile(
 		    "" ::
@@ -486,10 +491,54 @@ static __always_inline struct pscope_ring_rec *cpu_ring_claim(__u32 size)
 	return NULL;
 }
 
+static __always_inline struct pscope_ring_rec *cpu_ring_claim(__u32 size)
+{
+	__u64 at;
+
+	return cpu_ring_claim_at(size, &at);
+}
+
+/* This CPU's record claimed at offset at (cpu_ring_claim_at), found again by a
+ * tail call that goes on writing it. */
+static __always_inline struct pscope_ring_rec *cpu_ring_rec_at(__u64 at)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	__u8 *base = bpf_map_lookup_elem(&cpu_rings, &cpu);
+
+	if (!base)
+		return NULL;
+	return (struct pscope_ring_rec *)(base + PSCOPE_CPU_RING_CTL +
+	                                  (at & cpu_ring_mask & ~7ULL));
+}
+
 /* The event after rec is written: the consumer may take it. */
 static __always_inline void cpu_ring_commit(struct pscope_ring_rec *rec, __u32 size)
 {
 	__sync_lock_test_and_set((__u64 *)rec, (__u64)size);
+}
+
+/* The same for an event shorter than the space claimed for it (a data event
+ * whose copy faulted): the record says how far the next one is. */
+static __always_inline void cpu_ring_commit_space(struct pscope_ring_rec *rec, __u32 size,
+                                                  __u32 claimed)
+{
+	__u64 space = (sizeof(struct pscope_ring_rec) + (__u64)claimed + 7) & ~7ULL;
+
+	__sync_lock_test_and_set((__u64 *)rec, (space << 32) | size);
+}
+
+/* After a record of size bytes went on this CPU's ring: wake the consumer
+ * now with force_wake, else after wakeup_bytes. */
+static __always_inline void cpu_ring_wake(__u32 size, int force_wake)
+{
+	__u64 flags = ringbuf_flags(size);
+
+	if (force_wake || flags == BPF_RB_FORCE_WAKEUP || !wakeup_bytes) {
+		/* the ring buffer only wakes the consumer now: an empty record */
+		void *kick = bpf_ringbuf_reserve(&events, 8, 0);
+		if (kick)
+			bpf_ringbuf_discard(kick, BPF_RB_FORCE_WAKEUP);
+	}
 }
 
 /* Sends the event at data (size bytes, at most 2 * PSCOPE_CAPTURE_MAX - 1),
@@ -498,7 +547,6 @@ static __always_inline void cpu_ring_commit(struct pscope_ring_rec *rec, __u32 s
 static __always_inline long events_output_wake(void *data, __u32 size, int force_wake)
 {
 	struct pscope_ring_rec *rec;
-	__u64 flags;
 
 	if (!cpu_ring_mask)
 		return bpf_ringbuf_output(&events, data, size,
@@ -512,13 +560,7 @@ static __always_inline long events_output_wake(void *data, __u32 size, int force
 		__builtin_memset(rec + 1, 0, sizeof(struct pscope_event_header));
 	}
 	cpu_ring_commit(rec, size);
-	flags = ringbuf_flags(size);
-	if (force_wake || flags == BPF_RB_FORCE_WAKEUP || !wakeup_bytes) {
-		/* the ring buffer only wakes the consumer now: an empty record */
-		void *kick = bpf_ringbuf_reserve(&events, 8, 0);
-		if (kick)
-			bpf_ringbuf_discard(kick, BPF_RB_FORCE_WAKEUP);
-	}
+	cpu_ring_wake(size, force_wake);
 	return 0;
 }
 

@@ -32,14 +32,17 @@ typedef uint64_t pscope_u64;
  * user/kernel/cpu_rings.c). Each CPU's element of the mmap-able array is a
  * control page, ring_size bytes of ring (a power of two) and
  * PSCOPE_CPU_RING_SLACK bytes past it, so that a record that starts near the
- * end lies in one piece. A record is a pscope_ring_rec header followed by
- * one event, 8-byte aligned. Producers (BPF programs, usually one per CPU at a
- * time but preemptible ones may interleave) claim space by compare-and-swap
- * on head, write the header with PSCOPE_RING_BUSY, the event, then the length
- * alone; the consumer takes ready records in order, zeroes them and moves
- * tail. A zero length at tail: claimed, not yet written. */
+ * end lies in one piece (and the verifier's bound on a data event's copy,
+ * offset < CAPTURE_MAX plus length < 2 * CAPTURE_MAX, stays in the map). A
+ * record is a pscope_ring_rec header followed by one event, 8-byte aligned.
+ * Producers (BPF programs, usually one per CPU at a time but preemptible ones
+ * may interleave) claim space by compare-and-swap on head, write the header
+ * with PSCOPE_RING_BUSY, the event (data events in place, straight from user
+ * memory), then the length alone, with the space when the event came out
+ * shorter than claimed; the consumer takes ready records in order, zeroes
+ * them and moves tail. A zero length at tail: claimed, not yet written. */
 #define PSCOPE_CPU_RING_CTL   4096
-#define PSCOPE_CPU_RING_SLACK (2 * PSCOPE_CAPTURE_MAX + 4096)
+#define PSCOPE_CPU_RING_SLACK (3 * PSCOPE_CAPTURE_MAX + 4096)
 #define PSCOPE_RING_BUSY      0x80000000u
 struct pscope_cpu_ring_ctl {
 	pscope_u64 head; /* bytes claimed by producers, ever */
@@ -49,7 +52,9 @@ struct pscope_cpu_ring_ctl {
 };
 struct pscope_ring_rec {
 	pscope_u32 len; /* of the event after this header; PSCOPE_RING_BUSY while written */
-	pscope_u32 pad;
+	/* bytes from this header to the next, when more than the event needs
+	 * (a data event written in place whose copy faulted); 0: the event's */
+	pscope_u32 space;
 	pscope_u64 order_ns; /* when the space was claimed: the consumer merges CPUs by it */
 };
 

@@ -103,9 +103,24 @@ static void ring_skip_all(struct cpu_rings *r, struct cpu_ring *c)
 
 enum rec_state { REC_NONE, REC_READY, REC_BUSY, REC_UNWRITTEN };
 
-/* The state of ring c's next record, its claim time and event length. */
+/* The bytes a record of an event of len bytes takes, given its space word:
+ * 0 when that is not 8-aligned, shorter than the event or past the largest
+ * claim (a corrupt ring). */
+static uint32_t rec_space(uint32_t len, uint32_t space)
+{
+	uint32_t need = (uint32_t)((sizeof(struct pscope_ring_rec) + len + 7) & ~(size_t)7);
+
+	if (!space)
+		return need;
+	if ((space & 7) || space < need || space > sizeof(struct pscope_ring_rec) + REC_MAX)
+		return 0;
+	return space;
+}
+
+/* The state of ring c's next record, its claim time, event length and the
+ * bytes it takes in the ring (0 when its space is not valid). */
 static enum rec_state ring_peek(struct cpu_rings *r, struct cpu_ring *c, uint64_t *ts,
-                                uint32_t *len)
+                                uint32_t *len, uint32_t *space)
 {
 	struct pscope_ring_rec *rec;
 	uint64_t word;
@@ -121,6 +136,7 @@ static enum rec_state ring_peek(struct cpu_rings *r, struct cpu_ring *c, uint64_
 		return REC_UNWRITTEN;
 	*ts = __atomic_load_n(&rec->order_ns, __ATOMIC_ACQUIRE);
 	*len = (uint32_t)word & ~PSCOPE_RING_BUSY;
+	*space = rec_space(*len, (uint32_t)(word >> 32));
 	return ((uint32_t)word & PSCOPE_RING_BUSY) ? REC_BUSY : REC_READY;
 }
 
@@ -132,22 +148,22 @@ static int consume(struct cpu_rings *r, uint64_t deadline)
 	for (;;) {
 		struct cpu_ring *best = NULL;
 		uint64_t best_ts = UINT64_MAX, limit = deadline;
-		uint32_t best_len = 0;
+		uint32_t best_len = 0, best_space = 0;
 
 		for (unsigned i = 0; i < r->n; i++) {
 			struct cpu_ring *c = &r->rings[i];
 			enum rec_state st;
 			uint64_t ts = 0;
-			uint32_t len = 0;
+			uint32_t len = 0, space = 0;
 
-			st = ring_peek(r, c, &ts, &len);
+			st = ring_peek(r, c, &ts, &len, &space);
 			if (st == REC_NONE)
 				continue;
 			if (st == REC_UNWRITTEN) {
 				r->left = 1;
 				return n; /* its time is not known yet: the next drain */
 			}
-			if (len > REC_MAX || c->head - c->pos > r->ring_size) {
+			if (len > REC_MAX || !space || c->head - c->pos > r->ring_size) {
 				ring_skip_all(r, c);
 				continue;
 			}
@@ -162,6 +178,7 @@ static int consume(struct cpu_rings *r, uint64_t deadline)
 				best = c;
 				best_ts = ts;
 				best_len = len;
+				best_space = space;
 			}
 		}
 		if (!best || best_ts > limit) {
@@ -172,7 +189,7 @@ static int consume(struct cpu_rings *r, uint64_t deadline)
 
 		struct pscope_ring_rec *rec =
 		    (struct pscope_ring_rec *)(best->data + (best->pos & (r->ring_size - 1)));
-		size_t need = (sizeof(*rec) + best_len + 7) & ~(size_t)7;
+		size_t need = best_space;
 		int rc = 0;
 
 		if (best_ts < r->last_ts)

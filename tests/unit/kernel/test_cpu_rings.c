@@ -2,7 +2,8 @@
  * producer here that follows the kernel programs' protocol (claim, header
  * busy, event, length): merge order across CPUs, records left for the next
  * drain (too young, being written, claimed and not written), records that
- * run into the slack over many laps, a damaged length, a callback error. */
+ * run into the slack over many laps, a damaged length, a record shorter than
+ * its claimed space, a callback error. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -239,6 +240,50 @@ static void test_damaged_length_skips_the_ring(void)
 	cpu_rings__free(r);
 }
 
+/* A data event written in place whose copy faulted: claimed for claimed
+ * bytes, committed with len and the record's space (cpu_ring_commit_space). */
+static int put_short(unsigned cpu, uint64_t ts, uint64_t id, uint32_t claimed, uint32_t len)
+{
+	struct pscope_ring_rec *r = claim(cpu, ts, claimed);
+
+	if (!r)
+		return -1;
+	fill((uint8_t *)(r + 1), id, claimed); /* the part never written holds old bytes */
+	r->space = (uint32_t)((sizeof(*r) + claimed + 7) & ~7ull);
+	r->len = len;
+	return 0;
+}
+
+static void test_shorter_than_claimed_skips_its_space(void)
+{
+	struct seen s;
+	struct cpu_rings *r = fresh(&s);
+
+	put(0, 10, 1, 16);
+	CHECK_EQ_INT(put_short(0, 11, 2, 200, 24), 0);
+	put(0, 12, 3, 16);
+	CHECK_EQ_INT(cpu_rings_waiting(r), 32 + 216 + 32);
+	CHECK_EQ_INT(cpu_rings_consume(r, 1000, 0), 3);
+	CHECK_EQ_INT(s.n, 3);
+	CHECK_EQ_INT(s.ids[1], 2);
+	CHECK_EQ_INT(s.ids[2], 3);
+	CHECK_EQ_INT(s.bad, 0);
+	CHECK_EQ_INT(cpu_rings_corrupt(r), 0);
+	CHECK_EQ_INT(cpu_rings_waiting(r), 0);
+	CHECK(all_zero(0)); /* the whole space zeroed, not just the event */
+
+	/* a space that cannot be (shorter than the event, unaligned) is damage */
+	put(1, 20, 4, 16);
+	put_short(1, 21, 5, 64, 40);
+	rec_at(1, 32)->space = 20;
+	put(1, 22, 6, 16);
+	CHECK_EQ_INT(cpu_rings_consume(r, 1000, 0), 1);
+	CHECK_EQ_INT(s.ids[3], 4);
+	CHECK_EQ_INT(cpu_rings_corrupt(r), 1);
+	CHECK(all_zero(1));
+	cpu_rings__free(r);
+}
+
 static void test_callback_error_stops_after_that_record(void)
 {
 	struct seen s;
@@ -288,6 +333,7 @@ int main(void)
 	RUN(test_claimed_not_written_stops);
 	RUN(test_laps_through_the_slack);
 	RUN(test_damaged_length_skips_the_ring);
+	RUN(test_shorter_than_claimed_skips_its_space);
 	RUN(test_callback_error_stops_after_that_record);
 	RUN(test_late_record_counted);
 	RUN(test_bad_geometry);
