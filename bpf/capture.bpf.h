@@ -326,7 +326,7 @@ static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u6
  * from the saved user registers, as data syscalls' arguments are: no entry
  * program. Every process with a TCP socket counts (net_procs: marked before
  * its first traced request can come, which must be in a counted turn); one
- * without pays a map lookup per wait. */
+ * without pays a look at its CPU's last answer per wait (net_proc). */
 static __always_inline __s64 poll_timeout_ms(long ms)
 {
 	return (int)ms < 0 ? -1 : (__s64)(int)ms * 1000000;
@@ -368,7 +368,7 @@ static __always_inline int poll_return(long ret, int timeout_kind)
 
 	if (ret < 0)
 		return 0; /* interrupted: the loop waits again */
-	if (!bpf_map_lookup_elem(&net_procs, &tgid))
+	if (!net_proc(tgid))
 		return 0; /* no TCP socket: its waits are no turns of ours */
 	t = thread_state(1);
 	if (!t)

@@ -159,7 +159,8 @@ int process_exit(void *ctx)
 	if (!bpf_map_delete_elem(&go_procs, &tgid))
 		proc_flags_changed(); /* its sockets may live on in its children */
 	bpf_map_delete_elem(&conn_procs, &tgid);
-	bpf_map_delete_elem(&net_procs, &tgid);
+	if (!bpf_map_delete_elem(&net_procs, &tgid))
+		net_procs_changed(); /* its tgid may come back */
 	return 0;
 }
 
@@ -171,7 +172,7 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 {
 	__u32 ptgid = parent->tgid, ctgid = child->tgid;
 
-	if (ptgid != ctgid && bpf_map_lookup_elem(&net_procs, &ptgid))
+	if (ptgid != ctgid && net_proc(ptgid))
 		net_proc_mark(ctgid);
 	return 0;
 }

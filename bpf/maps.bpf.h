@@ -319,12 +319,55 @@ struct {
 	__type(value, __u8);
 } net_procs SEC(".maps");
 
+/* Bumped after every change of net_procs (here, at a process's exit, and by
+ * the loader's scan): a CPU's remembered answer (net_proc_seen) is good
+ * while it has not moved. */
+volatile __u32 net_procs_gen = 0;
+
+static __always_inline void net_procs_changed(void)
+{
+	__sync_fetch_and_add(&net_procs_gen, 1);
+}
+
 static __always_inline void net_proc_mark(__u32 tgid)
 {
 	__u8 one = 1;
 
-	if (!bpf_map_lookup_elem(&net_procs, &tgid))
-		bpf_map_update_elem(&net_procs, &tgid, &one, BPF_ANY);
+	if (!bpf_map_lookup_elem(&net_procs, &tgid) &&
+	    !bpf_map_update_elem(&net_procs, &tgid, &one, BPF_ANY))
+		net_procs_changed();
+}
+
+/* Per CPU, the last answer of net_proc(): tgid << 32 | generation (31 bits)
+ * << 1 | in net_procs, one word, so that a program preempted while writing it
+ * cannot leave one process's answer under another's tgid. A process waiting
+ * in a loop on one CPU asks the hash map once per generation. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} net_proc_seen SEC(".maps");
+
+/* Does process tgid hold or has it held a TCP socket (net_procs)? */
+static __always_inline int net_proc(__u32 tgid)
+{
+	__u64 gen = (net_procs_gen & 0x7fffffff)
+	            << 1; /* before the lookup: a change after moves it */
+	__u32 zero = 0;
+	__u64 *seen = bpf_map_lookup_elem(&net_proc_seen, &zero);
+	__u64 key = (__u64)tgid << 32 | gen, v;
+	int net;
+
+	if (seen) {
+		v = *(volatile __u64 *)seen;
+		if ((v & ~1ULL) == key)
+			return v & 1;
+	}
+	net = bpf_map_lookup_elem(&net_procs, &tgid) != NULL;
+	if (seen)
+		*(volatile __u64 *)seen = key | net;
+	return net;
 }
 
 /* Per thread: its event loop's turns (capture.bpf.h, poll_return). tick is

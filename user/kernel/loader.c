@@ -491,6 +491,8 @@ static int loader_open(const struct loader_config *c, bool sock_tp, struct loade
 	}
 	map_ring_positions(l);
 	mark_socket_owners(l); /* after attaching: a socket opened meanwhile is marked too */
+	/* CPUs that were asked meanwhile answered without these (net_proc) */
+	__atomic_fetch_add(&l->skel->bss->net_procs_gen, 1, __ATOMIC_SEQ_CST);
 	*out = l;
 	return 0;
 cleanup:
