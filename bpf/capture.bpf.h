@@ -24,16 +24,20 @@
 	            : PT_REGS_PARM4_CORE_SYSCALL(regs))
 #endif
 
-/* The user's r14 at this syscall (see pscope_data_event.goroutine). */
-static __always_inline __u32 current_r14(void)
+/* The user's r14 in the registers saved at this syscall's entry (see
+ * pscope_data_event.goroutine). */
+static __always_inline __u32 regs_r14(struct pt_regs *regs)
 {
 #ifdef __TARGET_ARCH_x86
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-
 	return (__u32)regs->r14;
 #else
 	return 0;
 #endif
+}
+
+static __always_inline __u32 current_r14(void)
+{
+	return regs_r14((struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf()));
 }
 
 /* Jumps to exit handler slot of the caller's kind: tp, a socket tracepoint
@@ -168,9 +172,9 @@ static __always_inline void finish_data(struct pscope_ring_rec *rec, struct psco
 static __always_inline int data_event_send(void *ctx, long ret, int fd, struct sock *sk,
                                            const struct pscope_sock_info *si, __u64 buf,
                                            __u64 count, __u8 kind, __u8 source, __u8 direction,
-                                           const int tp, struct loop_state *t)
+                                           const int tp, struct loop_state *t, __u64 pid_tgid,
+                                           __u32 r14)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	int request = direction == PSCOPE_DIR_INGRESS && si->role == PSCOPE_ROLE_SERVER;
 	__u32 cap = request ? request_capture_size : capture_size;
 	struct pscope_ring_rec *rec;
@@ -197,7 +201,7 @@ static __always_inline int data_event_send(void *ctx, long ret, int fd, struct s
 	e->direction = direction;
 	e->source = source;
 	e->pad0 = 0;
-	e->goroutine = current_r14();
+	e->goroutine = r14;
 	if (direction == PSCOPE_DIR_EGRESS)
 		e->goroutine = go_effective_goroutine(pid_tgid >> 32, e->goroutine, si->proc_flags);
 
@@ -226,12 +230,13 @@ static __always_inline int data_event_send(void *ctx, long ret, int fd, struct s
 
 /* ret > 0 bytes moved on TCP socket sk (fd in the current process): unless
  * filtered or someone else's to capture (TLS), data_event_send sends it. tp:
- * the caller is a socket tracepoint (tracing program), not a syscall exit. */
+ * the caller is a socket tracepoint (tracing program), not a syscall exit.
+ * regs: the user registers saved at the syscall's entry. */
 static __always_inline int io_start_sk(void *ctx, long ret, int fd, struct sock *sk, __u64 buf,
                                        __u64 count, __u8 kind, __u8 source, __u8 direction,
-                                       const int tp, struct loop_state *t)
+                                       const int tp, struct loop_state *t, __u64 pid_tgid,
+                                       struct pt_regs *regs)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
 
 	struct pscope_sock_info *si = sock_info_get(sk);
@@ -243,7 +248,7 @@ static __always_inline int io_start_sk(void *ctx, long ret, int fd, struct sock 
 	if (proc_flags & TLS_PROC_GO) {
 		/* a Go program whose crypto/tls probes fired: a syscall inside a
 		 * (*tls.Conn).Write/Read names that call's socket */
-		struct go_g_key gk = {.tgid = tgid, .g = current_r14()};
+		struct go_g_key gk = {.tgid = tgid, .g = regs_r14(regs)};
 		struct active_ssl *ga = bpf_map_lookup_elem(&go_tls_active, &gk);
 		if (ga) {
 			ga->fd = fd;
@@ -284,24 +289,28 @@ static __always_inline int io_start_sk(void *ctx, long ret, int fd, struct sock 
 			return 0;
 		}
 	}
-	return data_event_send(ctx, ret, fd, sk, si, buf, count, kind, source, direction, tp, t);
+	return data_event_send(ctx, ret, fd, sk, si, buf, count, kind, source, direction, tp, t,
+	                       pid_tgid, regs_r14(regs));
 }
 
 /* A data syscall returned ret bytes (the syscall-exit path): if fd is a
  * traced TCP socket, io_start_sk takes it. */
-static __always_inline int io_start(void *ctx, long ret, int fd, __u64 buf, __u64 count, __u8 kind,
-                                    __u8 source, __u8 direction)
+static __always_inline int io_start(void *ctx, struct pt_regs *regs, long ret, int fd, __u64 buf,
+                                    __u64 count, __u8 kind, __u8 source, __u8 direction)
 {
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
 	if (ret <= 0)
 		return 0;
-	if (!pid_traced(bpf_get_current_pid_tgid() >> 32))
+	if (!pid_traced(pid_tgid >> 32))
 		return 0;
 	struct sock *sk = sock_from_fd(fd);
 	if (!sk) {
 		loop_mark_untraced(direction);
 		return 0;
 	}
-	return io_start_sk(ctx, ret, fd, sk, buf, count, kind, source, direction, 0, NULL);
+	return io_start_sk(ctx, ret, fd, sk, buf, count, kind, source, direction, 0, NULL, pid_tgid,
+	                   regs);
 }
 
 /* Event-loop turns. A turn begins when the thread returns from epoll; its work
@@ -850,55 +859,55 @@ int log_exit(struct trace_event_raw_sys_exit *ctx)
 /* The macro opens each function body: left as written. */
 /* clang-format off */
 EXIT_ARGS(read)
-	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
+	return io_start(ctx, regs, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
 			IO_BUF, PSCOPE_SRC_READ, PSCOPE_DIR_INGRESS);
 }
 
 EXIT_ARGS(write)
 	LOG_FIRST((int)SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2), IO_BUF,
 		  PSCOPE_SRC_WRITE)
-	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
+	return io_start(ctx, regs, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
 			IO_BUF, PSCOPE_SRC_WRITE, PSCOPE_DIR_EGRESS);
 }
 
 EXIT_ARGS(readv)
-	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
+	return io_start(ctx, regs, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
 			IO_IOV, PSCOPE_SRC_READV, PSCOPE_DIR_INGRESS);
 }
 
 EXIT_ARGS(writev)
 	LOG_FIRST((int)SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2), IO_IOV,
 		  PSCOPE_SRC_WRITEV)
-	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
+	return io_start(ctx, regs, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
 			IO_IOV, PSCOPE_SRC_WRITEV, PSCOPE_DIR_EGRESS);
 }
 
 EXIT_ARGS(recvfrom)
 	if (SYSCALL_ARG(regs, 3) & MSG_PEEK)
 		return 0;
-	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
+	return io_start(ctx, regs, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
 			IO_BUF, PSCOPE_SRC_RECVFROM, PSCOPE_DIR_INGRESS);
 }
 
 EXIT_ARGS(sendto)
-	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
+	return io_start(ctx, regs, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2),
 			IO_BUF, PSCOPE_SRC_SENDTO, PSCOPE_DIR_EGRESS);
 }
 
 EXIT_ARGS(recvmsg)
 	if (SYSCALL_ARG(regs, 2) & MSG_PEEK)
 		return 0;
-	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), 0, IO_MSG,
+	return io_start(ctx, regs, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), 0, IO_MSG,
 			PSCOPE_SRC_RECVMSG, PSCOPE_DIR_INGRESS);
 }
 
 EXIT_ARGS(sendmsg)
-	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), 0, IO_MSG,
+	return io_start(ctx, regs, ret, SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1), 0, IO_MSG,
 			PSCOPE_SRC_SENDMSG, PSCOPE_DIR_EGRESS);
 }
 
 EXIT_ARGS(sendfile64)
-	return io_start(ctx, ret, SYSCALL_ARG(regs, 0), 0, SYSCALL_ARG(regs, 3), IO_NONE,
+	return io_start(ctx, regs, ret, SYSCALL_ARG(regs, 0), 0, SYSCALL_ARG(regs, 3), IO_NONE,
 			PSCOPE_SRC_SENDFILE, PSCOPE_DIR_EGRESS);
 }
 /* With the socket tracepoints and --logs: the write exits look at
@@ -974,7 +983,7 @@ static __always_inline int sock_data(void *ctx, struct sock *sk, int ret, __u8 d
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct loop_state *t = NULL;
 	struct pt_regs *regs;
-	__u64 buf, count;
+	__u64 buf, count, pid_tgid;
 	__u8 kind, source;
 	long nr;
 
@@ -1034,14 +1043,15 @@ static __always_inline int sock_data(void *ctx, struct sock *sk, int ret, __u8 d
 	}
 	if (ret <= 0)
 		return 0; /* as at the syscall exits: an end, an error, "try again" */
-	if (!pid_traced(bpf_get_current_pid_tgid() >> 32))
+	pid_tgid = bpf_get_current_pid_tgid();
+	if (!pid_traced(pid_tgid >> 32))
 		return 0;
 	if (!stream_user_sock(sk)) {
 		loop_mark_untraced(direction);
 		return 0;
 	}
 	return io_start_sk(ctx, ret, (int)SYSCALL_ARG(regs, 0), sk, buf, count, kind, source,
-	                   direction, 1, t);
+	                   direction, 1, t, pid_tgid, regs);
 }
 
 SEC("tp_btf/sock_send_length")
