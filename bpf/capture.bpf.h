@@ -180,7 +180,6 @@ static __always_inline int data_event_send(void *ctx, long ret, int fd, struct s
 	struct pscope_ring_rec *rec;
 	__u64 at = 0, now;
 	__u8 lost = si->lost;
-	__u32 zero = 0;
 
 	if (cap > PSCOPE_CAPTURE_MAX)
 		cap = PSCOPE_CAPTURE_MAX;
@@ -209,7 +208,7 @@ static __always_inline int data_event_send(void *ctx, long ret, int fd, struct s
 	if (kind == IO_BUF)
 		captured = copy_user((__u8 *)(e + 1), 0, buf, ret, cap);
 	if (kind == IO_IOV || kind == IO_MSG) {
-		struct active_io *a = bpf_map_lookup_elem(&active_io, &zero);
+		struct active_io *a = io_handoff_get(1);
 		if (a) {
 			a->ret = ret;
 			a->sk = (__u64)sk;
@@ -602,8 +601,7 @@ static __always_inline __u32 copy_iov(__u8 *payload, __u64 iov_ptr, __u64 iovcnt
  * event. */
 static __always_inline int io_exit_capture(void *ctx, __u32 cap, const int tp)
 {
-	__u32 zero = 0;
-	struct active_io *ap = bpf_map_lookup_elem(&active_io, &zero);
+	struct active_io *ap = io_handoff_get(0);
 	struct pscope_ring_rec *rec;
 	struct pscope_data_event *e;
 
@@ -648,8 +646,7 @@ send:
  * sends it. */
 static __always_inline int io_exit_more_pass(void)
 {
-	__u32 zero = 0;
-	struct active_io *ap = bpf_map_lookup_elem(&active_io, &zero);
+	struct active_io *ap = io_handoff_get(0);
 	struct pscope_ring_rec *rec;
 	struct pscope_data_event *e;
 

@@ -36,10 +36,10 @@ enum io_kind {
 	IO_NONE = 3 /* sendfile: bytes but no user buffer */
 };
 
-/* A data syscall at its exit, handed from its exit program to a tail call
- * (the tail call runs on the same CPU, so one per-CPU slot carries it): an
- * iovec or msghdr copy into the event data_event_send began (io_exit), or
- * a write to stdout/stderr (log_exit). */
+/* A data syscall at its exit, handed from its exit program to a tail call:
+ * an iovec or msghdr copy into the event data_event_send began (io_exit, by
+ * the thread's io_handoff), or a write to stdout/stderr (log_exit, by the
+ * CPU's active_io slot: its event is sent whole by log_exit). */
 struct active_io {
 	__u64 enter_ns; /* log_exit */
 	__s64 ret;      /* bytes moved (> 0) */
@@ -65,6 +65,24 @@ struct active_io {
 	__u32 claimed;
 	__u32 pad2;
 };
+
+/* The data path's hand-off to its tail calls (io_exit, io_exit_more), per
+ * thread: the record it began is claimed in the CPU's ring and must be
+ * committed by them. A tail call runs in the same task; a task that preempts
+ * this one in between (a preemptible kernel) has its own, where a per-CPU slot
+ * would be overwritten, leaving this task's record claimed (the ring stuck). */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct active_io);
+} io_handoff SEC(".maps");
+
+static __always_inline struct active_io *io_handoff_get(__u64 create)
+{
+	return bpf_task_storage_get(&io_handoff, bpf_get_current_task_btf(), 0,
+	                            create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
 
 struct active_connect {
 	__s32 fd;

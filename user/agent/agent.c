@@ -1004,11 +1004,14 @@ static void update_self_metrics(struct agent *a)
 			metrics_set_self_counter(m, "periscope.events.dropped", "reason",
 			                         loader_drop_reason_name(r), drops[r]);
 	if (a->cpu_rings) {
-		/* per-CPU rings: records skipped as damaged (never expected), and
+		/* per-CPU rings: records skipped as damaged or left claimed (never
+		 * expected), and
 		 * records handed over after younger ones (a producer stalled past
 		 * the merge's grace period) */
 		metrics_set_self_counter(m, "periscope.events.dropped", "reason", "ring_corrupt",
 		                         cpu_rings_corrupt(a->cpu_rings));
+		metrics_set_self_counter(m, "periscope.events.dropped", "reason", "ring_stuck",
+		                         cpu_rings_stuck(a->cpu_rings));
 		metrics_set_self_counter(m, "periscope.events.late", NULL, NULL,
 		                         cpu_rings_late(a->cpu_rings));
 	}

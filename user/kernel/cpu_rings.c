@@ -29,7 +29,7 @@ struct cpu_rings {
 	ring_reader_fn fn;
 	void *ctx;
 	uint64_t last_ts;
-	uint64_t late, corrupt;
+	uint64_t late, corrupt, stuck;
 	int left; /* the last drain stopped before an empty ring */
 };
 
@@ -89,18 +89,6 @@ void cpu_rings__free(struct cpu_rings *r)
 	free(r);
 }
 
-/* A ring whose record at pos makes no sense (never written by our programs):
- * everything claimed so far is dropped and zeroed. */
-static void ring_skip_all(struct cpu_rings *r, struct cpu_ring *c)
-{
-	uint64_t head = __atomic_load_n(&c->ctl->head, __ATOMIC_ACQUIRE);
-
-	r->corrupt++;
-	memset(c->data, 0, r->ring_size + PSCOPE_CPU_RING_SLACK);
-	c->pos = c->head = head;
-	__atomic_store_n(&c->ctl->tail, head, __ATOMIC_RELEASE);
-}
-
 enum rec_state { REC_NONE, REC_READY, REC_BUSY, REC_UNWRITTEN };
 
 /* The bytes a record of an event of len bytes takes, given its space word:
@@ -115,6 +103,36 @@ static uint32_t rec_space(uint32_t len, uint32_t space)
 	if ((space & 7) || space < need || space > sizeof(struct pscope_ring_rec) + REC_MAX)
 		return 0;
 	return space;
+}
+
+/* A record claimed this long before a drain's deadline and still being
+ * written was abandoned by its producer (cannot happen by design: every
+ * program that claims commits, and a preempted one resumes within far less),
+ * and must not stop its ring for good: it is skipped by its claimed length. */
+#define REC_STUCK_NS (1000ull * 1000 * 1000)
+
+static void ring_skip_stuck(struct cpu_rings *r, struct cpu_ring *c, uint32_t claimed)
+{
+	struct pscope_ring_rec *rec =
+	    (struct pscope_ring_rec *)(c->data + (c->pos & (r->ring_size - 1)));
+	size_t need = rec_space(claimed, 0);
+
+	r->stuck++;
+	memset(rec, 0, need);
+	c->pos += need;
+	__atomic_store_n(&c->ctl->tail, c->pos, __ATOMIC_RELEASE);
+}
+
+/* A ring whose record at pos makes no sense (never written by our programs):
+ * everything claimed so far is dropped and zeroed. */
+static void ring_skip_all(struct cpu_rings *r, struct cpu_ring *c)
+{
+	uint64_t head = __atomic_load_n(&c->ctl->head, __ATOMIC_ACQUIRE);
+
+	r->corrupt++;
+	memset(c->data, 0, r->ring_size + PSCOPE_CPU_RING_SLACK);
+	c->pos = c->head = head;
+	__atomic_store_n(&c->ctl->tail, head, __ATOMIC_RELEASE);
 }
 
 /* The state of ring c's next record, its claim time, event length and the
@@ -165,6 +183,12 @@ static int consume(struct cpu_rings *r, uint64_t deadline)
 			}
 			if (len > REC_MAX || !space || c->head - c->pos > r->ring_size) {
 				ring_skip_all(r, c);
+				continue;
+			}
+			if (st == REC_BUSY && deadline != UINT64_MAX && ts &&
+			    ts + REC_STUCK_NS < deadline) {
+				ring_skip_stuck(r, c, len);
+				i--; /* this ring's next record, in this pass */
 				continue;
 			}
 			if (st == REC_BUSY) {
@@ -243,4 +267,9 @@ uint64_t cpu_rings_late(const struct cpu_rings *r)
 uint64_t cpu_rings_corrupt(const struct cpu_rings *r)
 {
 	return r->corrupt;
+}
+
+uint64_t cpu_rings_stuck(const struct cpu_rings *r)
+{
+	return r->stuck;
 }

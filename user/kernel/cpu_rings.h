@@ -44,4 +44,8 @@ uint64_t cpu_rings_waiting(const struct cpu_rings *r);
 uint64_t cpu_rings_late(const struct cpu_rings *r);
 uint64_t cpu_rings_corrupt(const struct cpu_rings *r);
 
+/* Records skipped because they stayed claimed and unwritten over a second
+ * (a producer that never committed: never expected). */
+uint64_t cpu_rings_stuck(const struct cpu_rings *r);
+
 #endif

@@ -3,7 +3,7 @@
  * busy, event, length): merge order across CPUs, records left for the next
  * drain (too young, being written, claimed and not written), records that
  * run into the slack over many laps, a damaged length, a record shorter than
- * its claimed space, a callback error. */
+ * its claimed space, one left claimed for good, a callback error. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -165,6 +165,34 @@ static void test_busy_record_holds_later_ones(void)
 	CHECK_EQ_INT(s.n, 3);
 	for (size_t i = 0; i < s.n; i++)
 		CHECK_EQ_INT(s.ids[i], i + 1);
+	cpu_rings__free(r);
+}
+
+/* A record left claimed (its producer never committed) holds its ring back
+ * for a second of claim time, then is skipped by its claimed length. */
+static void test_stuck_claim_skipped_after_a_second(void)
+{
+	const uint64_t sec = 1000ull * 1000 * 1000;
+	struct seen s;
+	struct cpu_rings *r = fresh(&s);
+
+	put(0, 10, 1, 16);
+	CHECK(claim(0, 20, 100) != NULL); /* never committed */
+	put(0, 30, 3, 16);
+	put(1, 40, 4, 16);
+	CHECK_EQ_INT(cpu_rings_consume(r, 20 + sec, 0), 1); /* not yet a second */
+	CHECK_EQ_INT(cpu_rings_stuck(r), 0);
+	CHECK_EQ_INT(cpu_rings_flush(r), 0); /* a flush never skips it */
+	CHECK_EQ_INT(cpu_rings_consume(r, 21 + sec, 0), 2);
+	CHECK_EQ_INT(cpu_rings_stuck(r), 1);
+	CHECK_EQ_INT(cpu_rings_late(r), 0); /* 30 before 40: the ring is looked at again */
+	CHECK_EQ_INT(s.n, 3);
+	CHECK_EQ_INT(s.ids[1], 3);
+	CHECK_EQ_INT(s.ids[2], 4);
+	CHECK_EQ_INT(s.bad, 0);
+	CHECK_EQ_INT(cpu_rings_corrupt(r), 0);
+	CHECK_EQ_INT(cpu_rings_waiting(r), 0);
+	CHECK(all_zero(0));
 	cpu_rings__free(r);
 }
 
@@ -330,6 +358,7 @@ int main(void)
 	RUN(test_merged_by_claim_time);
 	RUN(test_young_records_wait);
 	RUN(test_busy_record_holds_later_ones);
+	RUN(test_stuck_claim_skipped_after_a_second);
 	RUN(test_claimed_not_written_stops);
 	RUN(test_laps_through_the_slack);
 	RUN(test_damaged_length_skips_the_ring);
