@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,6 +318,20 @@ static int mark_socket_owners(struct loader *l)
 	return n;
 }
 
+/* The skeleton's embedded object (1.7 MB of the executable's read-only data)
+ * is parsed once the programs are loaded: its pages need not stay resident
+ * (anything that touched them again would read them back from the file). */
+static void release_object_bytes(void)
+{
+	size_t size, page = (size_t)sysconf(_SC_PAGESIZE);
+	uintptr_t start = (uintptr_t)periscope_bpf__elf_bytes(&size);
+	uintptr_t first = (start + page - 1) & ~(uintptr_t)(page - 1);
+	uintptr_t last = (start + size) & ~(uintptr_t)(page - 1);
+
+	if (last > first)
+		madvise((void *)first, last - first, MADV_DONTNEED);
+}
+
 int loader__new(const struct loader_config *c, struct loader **out, char *err, size_t err_len)
 {
 	char first[sizeof(((struct loader *)0)->fallback)];
@@ -435,6 +450,7 @@ static int loader_open(const struct loader_config *c, bool sock_tp, struct loade
 		     strerror(-rc), missing_caps_hint(rc, hint, sizeof(hint)));
 		goto cleanup;
 	}
+	release_object_bytes();
 	{
 		/* slot 0: the default capture; slot 1: server reads (request heads);
 		 * slot 2: writes to stdout/stderr (--logs); slot 3: the second pass
