@@ -1071,8 +1071,12 @@ int BPF_PROG(sock_recv, struct sock *sk, int ret, int flags)
  * read was seen by sock_recv, which marked it. */
 static __always_inline int loop_read_exit(long ret)
 {
-	struct loop_state *t = thread_state(0);
+	struct loop_state *t;
 
+	/* a process that never held a TCP socket has no turns (poll_return) */
+	if (!net_proc(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	t = thread_state(0);
 	if (!t)
 		return 0;
 	if (t->sock_read) {

@@ -115,8 +115,8 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	__u32 tgid = pid_tgid >> 32;
 	int fd = ARG(0);
 
-	if (tgid != self_tgid && !pid_traced(tgid))
-		return 0;
+	if (tgid != self_tgid && (!pid_traced(tgid) || !net_proc(tgid)))
+		return 0; /* a process that never held a TCP socket closes none */
 	struct sock *sk = sock_from_fd(fd);
 	if (!sk)
 		return 0;

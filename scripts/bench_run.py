@@ -969,7 +969,7 @@ def bench_soak(nginx, results):
 
 # ---- 6. bystanders
 
-BYSTANDER_KINDS = ("getpid", "devnull", "pipe", "epoll")
+BYSTANDER_KINDS = ("getpid", "devnull", "pipe", "epoll", "close")
 
 
 class EmptyHook:
@@ -1045,7 +1045,8 @@ def bystander_section(runs):
     add("| call | off | floor (empty hook) | agent on | floor − off | agent − off | agent − floor |")
     add("|---|---|---|---|---|---|---|")
     what = {"getpid": "getpid (no program)", "devnull": "write 1 B to /dev/null",
-            "pipe": "write/read 1 B on a pipe (per call)", "epoll": "epoll_wait, empty set, 0 ms"}
+            "pipe": "write/read 1 B on a pipe (per call)", "epoll": "epoll_wait, empty set, 0 ms",
+            "close": "dup/close of a file's fd (per call)"}
     for k in BYSTANDER_KINDS:
         off, fl, ag = (median([r[k] for r in by[m]]) for m in ("off", "floor", "agent"))
         add("| %s | %.0f | %.0f | %.0f | %+.0f | %+.0f | %+.0f |" % (
@@ -1068,7 +1069,7 @@ def bystander_section(runs):
         for n, cnt, ns in rows:
             add("| %s | %d | %.0f |" % (n, cnt, ns))
         add("")
-    add("Per round (ns per call: getpid / devnull / pipe / epoll):")
+    add("Per round (ns per call: %s):" % " / ".join(BYSTANDER_KINDS))
     add("")
     for i, r in enumerate(runs):
         add("- %d %s: %s" % (i + 1, r["mode"], " / ".join("%.0f" % r[k] for k in BYSTANDER_KINDS)))

@@ -8,6 +8,7 @@
  *   devnull  write of 1 byte to /dev/null: a hooked exit (write) that is not a socket
  *   pipe     write + read of 1 byte through a pipe: two hooked exits (per call pair / 2)
  *   epoll    epoll_wait on an empty epoll set, timeout 0: the event-loop tick exit
+ *   close    dup + close of a file's fd: the close entry, which looks for a socket (per call / 2)
  * Times are the thread's own CPU time (CLOCK_THREAD_CPUTIME_ID): on a shared machine, the time
  * other processes run on this CPU is not counted. */
 #include <errno.h>
@@ -65,5 +66,14 @@ int main(int argc, char **argv)
 		if (epoll_wait(ep, &ev, 1, 0) < 0)
 			return 1;
 	printf("epoll %.1f\n", (now_ns() - t0) / n);
+
+	t0 = now_ns();
+	for (long i = 0; i < n; i++) {
+		int fd = dup(devnull);
+
+		if (fd < 0 || close(fd) < 0)
+			return 1;
+	}
+	printf("close %.1f\n", (now_ns() - t0) / n / 2);
 	return 0;
 }
