@@ -164,7 +164,7 @@ static __always_inline void finish_data(struct pscope_ring_rec *rec, struct psco
 		sock_set_lost(sk, 0);
 }
 
-/* Sends data event of a traced TCP socket: claims its record (in place,
+/* Sends a data event of a traced TCP socket: claims its record (in place,
  * sized to what the copy can take), stamps it with the claim's time, fills
  * its header, and copies a plain buffer itself; an iovec array or a msghdr
  * goes on in io_exit (a tail call: its copy loops are verified once per
