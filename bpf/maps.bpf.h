@@ -370,8 +370,8 @@ struct {
 /* Does process tgid hold or has it held a TCP socket (net_procs)? */
 static __always_inline int net_proc(__u32 tgid)
 {
-	__u64 gen = (net_procs_gen & 0x7fffffff)
-	            << 1; /* before the lookup: a change after moves it */
+	/* the generation is read before the lookup: a change after it moves it */
+	__u64 gen = (__u64)(net_procs_gen & 0x7fffffff) << 1;
 	__u32 zero = 0;
 	__u64 *seen = bpf_map_lookup_elem(&net_proc_seen, &zero);
 	__u64 key = (__u64)tgid << 32 | gen, v;
