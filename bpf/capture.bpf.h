@@ -984,6 +984,8 @@ static __always_inline int sock_data(void *ctx, struct sock *sk, int ret, __u8 d
 	__u8 kind, source;
 	long nr;
 
+	if (ret < 0)
+		return 0; /* an error, "try again": nothing moved, nothing for the turn */
 	if (task->flags & (PF_KTHREAD | PF_IO_WORKER))
 		return 0;
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
@@ -992,8 +994,10 @@ static __always_inline int sock_data(void *ctx, struct sock *sk, int ret, __u8 d
 	count = SYSCALL_ARG(regs, 2);
 	if (direction == PSCOPE_DIR_INGRESS) {
 		if (nr == NR_READ || nr == NR_READV) {
-			/* its exit (loop_read_exit) must not take it for a pipe */
-			t = thread_state(0);
+			/* its exit (loop_read_exit) must not take it for a pipe
+			 * (an end of stream: the exit has nothing to mark) */
+			if (ret > 0)
+				t = thread_state(0);
 			if (t)
 				t->sock_read = 1;
 			kind = nr == NR_READ ? IO_BUF : IO_IOV;
@@ -1073,8 +1077,9 @@ static __always_inline int loop_read_exit(long ret)
 {
 	struct loop_state *t;
 
-	/* a process that never held a TCP socket has no turns (poll_return) */
-	if (!net_proc(bpf_get_current_pid_tgid() >> 32))
+	/* nothing read (an end, "try again") starts no work; a process that
+	 * never held a TCP socket has no turns (poll_return) */
+	if (ret <= 0 || !net_proc(bpf_get_current_pid_tgid() >> 32))
 		return 0;
 	t = thread_state(0);
 	if (!t)
