@@ -135,6 +135,17 @@ static __always_inline struct pscope_data_event *data_event_at(__u64 at,
 	return s ? (struct pscope_data_event *)s->raw : NULL;
 }
 
+/* How much of a data event's bytes are copied: server reads (request heads)
+ * get the larger capture. */
+static __always_inline __u32 capture_cap(__u8 direction, __u8 role)
+{
+	__u32 cap = direction == PSCOPE_DIR_INGRESS && role == PSCOPE_ROLE_SERVER
+	                ? request_capture_size
+	                : capture_size;
+
+	return cap > PSCOPE_CAPTURE_MAX ? PSCOPE_CAPTURE_MAX : cap;
+}
+
 /* Completes data event e (its header already filled) with captured payload
  * bytes of ret, and sends it: commits its record in place (rec), else copies
  * it out of the scratch slot. */
@@ -176,13 +187,10 @@ static __always_inline int data_event_send(void *ctx, long ret, int fd, struct s
                                            __u32 r14)
 {
 	int request = direction == PSCOPE_DIR_INGRESS && si->role == PSCOPE_ROLE_SERVER;
-	__u32 cap = request ? request_capture_size : capture_size;
+	__u32 cap = capture_cap(direction, si->role);
 	struct pscope_ring_rec *rec;
 	__u64 at = 0, now;
 	__u8 lost = si->lost;
-
-	if (cap > PSCOPE_CAPTURE_MAX)
-		cap = PSCOPE_CAPTURE_MAX;
 	__u32 want = kind == IO_NONE ? 0 : (__u64)ret < cap ? (__u32)ret : cap;
 	struct pscope_data_event *e = data_event_start(want, (__u64)sk, &rec, &at);
 	if (!e)

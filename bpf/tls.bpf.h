@@ -33,14 +33,8 @@ static __always_inline int emit_plaintext(__u64 pid_tgid, int fd, struct sock *s
 		return 0;
 	struct pscope_data_event *e = (struct pscope_data_event *)s->raw;
 	__u8 *payload = s->raw + sizeof(*e);
-	__u32 cap = a->direction == PSCOPE_DIR_INGRESS && si->role == PSCOPE_ROLE_SERVER
-	                ? request_capture_size
-	                : capture_size;
-	if (cap > PSCOPE_CAPTURE_MAX)
-		cap = PSCOPE_CAPTURE_MAX;
+	__u32 cap = capture_cap(a->direction, si->role);
 	__u32 captured = copy_user(payload, 0, a->buf, n, cap);
-	if (n > captured && captured == cap)
-		count_drop(PSCOPE_DROP_TRUNCATED);
 
 	__u8 was_lost = si->lost;
 	e->hdr.type = PSCOPE_EV_DATA;
@@ -54,13 +48,7 @@ static __always_inline int emit_plaintext(__u64 pid_tgid, int fd, struct sock *s
 	e->source = source;
 	e->pad0 = 0;
 	e->goroutine = goroutine;
-	if (captured > PSCOPE_CAPTURE_MAX)
-		captured = PSCOPE_CAPTURE_MAX;
-	e->captured = captured;
-	__u32 size = sizeof(*e) + captured;
-	e->hdr.size = size;
-	asm volatile("%[s] &= %[mask]" : [s] "+r"(size) : [mask] "i"(2 * PSCOPE_CAPTURE_MAX - 1));
-	emit_data(s, size, (__u64)sk, was_lost);
+	finish_data(NULL, e, n, captured, cap, (__u64)sk, was_lost, captured); /* from scratch */
 	return 0;
 }
 
