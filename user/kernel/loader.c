@@ -307,10 +307,10 @@ static int mark_socket_owners(struct loader *l)
 		unsigned long pid = strtoul(e->d_name, &end, 10);
 		uint32_t key = (uint32_t)pid;
 
+		/* the agent's own waits are no turns (its sockets are not traced) */
 		if (*end || !pid || pid == (unsigned long)getpid() ||
 		    !proc_has_socket(proc_fd, e->d_name))
-			continue; /* the agent's own waits are no turns (its sockets are not traced)
-			           */
+			continue;
 		if (!bpf_map_update_elem(map_fd, &key, &one, BPF_ANY))
 			n++;
 	}
