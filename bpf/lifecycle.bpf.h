@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* lifecycle.bpf.h — lifecycle events: accept/connect open a connection with its role,
- * close ends it (and forgets the socket), a peer's FIN or reset is
+ * close ends it (and forgets the socket: the socket's destruction with the socket
+ * tracepoints, close() on the syscall-exit path), a peer's FIN or reset is
  * reported (sock:inet_sock_set_state), listen/connect/fork mark a process as one with
  * TCP sockets (net_procs), process exec/exit let userspace forget process
  * metadata and look at new executables (a known plain one wakes no one; a process's first
@@ -89,14 +90,18 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 	if (!sk)
 		return 0;
 	if ((pid_tgid >> 32) == self_tgid) {
-		/* The agent's own connection: its peer must not trace it. */
-		struct pscope_sock_info si = {};
+		/* The agent's own connection: its peer must not trace it. Its
+		 * entry in socks (ignored) lets sock_destroy forget the endpoint. */
+		struct pscope_sock_info si = {
+		    .role = PSCOPE_ROLE_CLIENT, .ignored = 1, .self_owned = 1};
 		struct pscope_endpoint k;
+		__u64 key = (__u64)sk;
 		__u8 one = 1;
 
 		read_tuple(sk, &si);
 		endpoint_key(&k, si.family, si.local_addr, si.local_port);
 		bpf_map_update_elem(&self_endpoints, &k, &one, BPF_ANY);
+		bpf_map_update_elem(&socks, &key, &si, BPF_ANY);
 		return 0;
 	}
 	net_proc_mark(pid_tgid >> 32);
@@ -108,6 +113,9 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+/* The syscall-exit path's close (older kernels, --syscall-data): with the
+ * socket tracepoints, sock_destroy ends a connection instead and no program
+ * runs at close() (a process closes files far more often than sockets). */
 SEC("tracepoint/syscalls/sys_enter_close")
 int enter_close(struct trace_event_raw_sys_enter *ctx)
 {
@@ -128,6 +136,7 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 		read_tuple(sk, &si);
 		endpoint_key(&k, si.family, si.local_addr, si.local_port);
 		bpf_map_delete_elem(&self_endpoints, &k);
+		bpf_map_delete_elem(&socks, &key);
 		return 0;
 	}
 	struct pscope_sock_info *si = bpf_map_lookup_elem(&socks, &key);
@@ -229,6 +238,43 @@ int process_exec(void *ctx)
 #define TCP_LISTEN      10
 #define IPPROTO_TCP     6
 
+#define SHUTDOWN_MASK 3
+
+/* An end of traced socket key that needs no process context: the peer's
+ * (PSCOPE_EV_PEER_END, how) or the socket's own (PSCOPE_EV_SOCK_CLOSED). */
+static __always_inline void emit_sock_end(__u16 type, __u16 flags, __u64 key,
+                                          const struct pscope_sock_info *si, __u8 how)
+{
+	struct pscope_peer_end_event ev = {};
+
+	ev.hdr.type = type;
+	ev.hdr.flags = flags;
+	ev.hdr.size = sizeof(ev);
+	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
+	ev.sock_id = key;
+	__builtin_memcpy(ev.local_addr, si->local_addr, 16);
+	__builtin_memcpy(ev.remote_addr, si->remote_addr, 16);
+	ev.local_port = si->local_port;
+	ev.remote_port = si->remote_port;
+	ev.family = si->family;
+	ev.how = how;
+	if (events_output(&ev, sizeof(ev)))
+		count_drop(PSCOPE_DROP_RINGBUF_FULL);
+}
+
+/* Is the process closing socket sk itself? __tcp_close sets sk_shutdown to
+ * SHUTDOWN_MASK before it moves the state (straight to CLOSE when data was
+ * left unread), while a reset received moves it first (tcp_done). With the
+ * socket tracepoints a socket's entry outlives close(), so this tells the
+ * two apart; a process that had shut both directions down itself reads as
+ * its own close, which it nearly is. */
+static __always_inline int closing_here(const void *skaddr)
+{
+	const struct sock *sk = skaddr;
+
+	return BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown) == SHUTDOWN_MASK;
+}
+
 /* The peer of a traced socket ended the connection: a FIN (ESTABLISHED →
  * CLOSE_WAIT) or a reset (ESTABLISHED or CLOSE_WAIT → CLOSE, before the
  * process closed its fd). Userspace ends the requests still waiting for an
@@ -257,23 +303,40 @@ int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		how = PSCOPE_PEER_RST;
 	else
 		return 0;
+	if (how == PSCOPE_PEER_RST && closing_here(ctx->skaddr))
+		return 0; /* this end's close() with unread data (it sends the reset) */
 	__u64 key = (__u64)ctx->skaddr;
 	struct pscope_sock_info *si = bpf_map_lookup_elem(&socks, &key);
 	if (!si || si->ignored)
 		return 0;
-	struct pscope_peer_end_event ev = {};
-	ev.hdr.type = PSCOPE_EV_PEER_END;
-	ev.hdr.size = sizeof(ev);
-	ev.hdr.timestamp_ns = bpf_ktime_get_ns();
-	ev.sock_id = key;
-	__builtin_memcpy(ev.local_addr, si->local_addr, 16);
-	__builtin_memcpy(ev.remote_addr, si->remote_addr, 16);
-	ev.local_port = si->local_port;
-	ev.remote_port = si->remote_port;
-	ev.family = si->family;
-	ev.how = how;
-	if (events_output(&ev, sizeof(ev)))
-		count_drop(PSCOPE_DROP_RINGBUF_FULL);
+	emit_sock_end(PSCOPE_EV_PEER_END, 0, key, si, how);
+	return 0;
+}
+
+/* A traced socket is gone (its last fd closed and TCP done with it: after
+ * the FIN's answer, or at close() when the connection had already ended):
+ * with the socket tracepoints this ends the connection in userspace, found by
+ * its 4-tuple and socket id, since this may run in softirq context with no
+ * process of its own. A socket shared by fork is gone only when its last
+ * holder closes it, and a close of a file runs nothing of ours. */
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(sock_destroy, struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	struct pscope_sock_info *si = bpf_map_lookup_elem(&socks, &key);
+
+	if (!si)
+		return 0;
+	if (si->self_owned) {
+		struct pscope_endpoint k;
+
+		endpoint_key(&k, si->family, si->local_addr, si->local_port);
+		bpf_map_delete_elem(&self_endpoints, &k);
+	} else if (!si->ignored) {
+		/* a close after lost data: the requests still open may have had answers */
+		emit_sock_end(PSCOPE_EV_SOCK_CLOSED, si->lost ? PSCOPE_EVF_LOST : 0, key, si, 0);
+	}
+	bpf_map_delete_elem(&socks, &key);
 	return 0;
 }
 

@@ -67,6 +67,10 @@ enum pscope_event_type {
 	PSCOPE_EV_PEER_END = 6,   /* the peer of a traced socket closed (FIN) or reset (RST) it */
 	PSCOPE_EV_LOG = 7,        /* bytes written to stdout/stderr (--logs only) */
 	PSCOPE_EV_TASK = 8,       /* a Python asyncio task was made or began a step */
+	/* a traced socket is gone: its last fd closed and TCP done with it
+	 * (tcp:tcp_destroy_sock; the socket-tracepoint path's close, which needs
+	 * no syscall hook). Carried in a struct pscope_peer_end_event, how 0. */
+	PSCOPE_EV_SOCK_CLOSED = 9,
 };
 
 /* pscope_peer_end_event.how */
@@ -239,14 +243,14 @@ struct pscope_proc_event {
 /* A traced socket's peer ended the connection (from sock:inet_sock_set_state,
  * which runs in whatever context the packet arrived in: no process here). */
 struct pscope_peer_end_event {
-	struct pscope_event_header hdr; /* PSCOPE_EV_PEER_END */
+	struct pscope_event_header hdr; /* PSCOPE_EV_PEER_END or PSCOPE_EV_SOCK_CLOSED */
 	pscope_u64 sock_id;
 	pscope_u8 local_addr[16]; /* as in pscope_conn_ref */
 	pscope_u8 remote_addr[16];
 	pscope_u16 local_port; /* host order */
 	pscope_u16 remote_port;
 	pscope_u8 family;
-	pscope_u8 how; /* enum pscope_peer_end */
+	pscope_u8 how; /* enum pscope_peer_end; 0 for PSCOPE_EV_SOCK_CLOSED */
 	pscope_u16 pad0;
 };
 
@@ -332,7 +336,10 @@ struct pscope_sock_info {
 	pscope_u8 proc_flags;
 	pscope_u32 proc_gen;
 	pscope_u32 proc_tgid;
-	pscope_u32 pad;
+	/* the agent's own connection (ignored): its endpoint leaves
+	 * self_endpoints when the socket is destroyed */
+	pscope_u8 self_owned;
+	pscope_u8 pad[3];
 };
 
 #define PSCOPE_FILTER_PIDS  0x1 /* only pids in the pid_filter map */

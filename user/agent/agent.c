@@ -91,7 +91,7 @@ struct log_stats {
 
 struct agent_stats {
 	uint64_t events;
-	uint64_t events_by_type[PSCOPE_EV_TASK + 1];
+	uint64_t events_by_type[PSCOPE_EV_SOCK_CLOSED + 1];
 	uint64_t malformed_events;
 	uint64_t spans;
 	uint64_t spans_unsampled;
@@ -479,6 +479,21 @@ static void on_data(struct agent *a, const struct pscope_data_event *e, size_t s
 	}
 }
 
+/* Connection c closed at ts_ns (flags: the event's, PSCOPE_EVF_LOST): a request
+ * still waiting ends with how the connection ended, at the peer's FIN or reset
+ * when one came first, else at this close; c leaves the table. */
+static void end_closed_conn(struct agent *a, struct conn *c, uint16_t flags, uint64_t ts_ns,
+                            uint32_t tid)
+{
+	if (flags & PSCOPE_EVF_LOST)
+		session_on_close(c, ts_ns, tid, L7_END_LOST);
+	else if (c->peer_end)
+		session_on_close(c, c->peer_end_ns, tid, c->peer_end);
+	else
+		session_on_close(c, ts_ns, tid, L7_END_CLOSE);
+	conn_table_remove(a->conns, c);
+}
+
 static void on_conn_event(struct agent *a, const struct pscope_conn_event *e, size_t size)
 {
 	struct conn *c;
@@ -503,17 +518,23 @@ static void on_conn_event(struct agent *a, const struct pscope_conn_event *e, si
 		return;
 	}
 	c = conn_table_lookup(a->conns, e->conn.pid, e->conn.fd);
-	if (c && c->ref.sock_id == e->conn.sock_id) {
-		/* a request still waiting ends with how the connection ended: at
-		 * the peer's FIN or reset when one came first, else at this close */
-		if (e->hdr.flags & PSCOPE_EVF_LOST)
-			session_on_close(c, e->hdr.timestamp_ns, e->conn.tid, L7_END_LOST);
-		else if (c->peer_end)
-			session_on_close(c, c->peer_end_ns, e->conn.tid, c->peer_end);
-		else
-			session_on_close(c, e->hdr.timestamp_ns, e->conn.tid, L7_END_CLOSE);
-		conn_table_remove(a->conns, c);
+	if (c && c->ref.sock_id == e->conn.sock_id)
+		end_closed_conn(a, c, e->hdr.flags, e->hdr.timestamp_ns, e->conn.tid);
+}
+
+/* A traced socket was destroyed (the socket tracepoints' close: no process
+ * context): every process's connection on it ends. */
+static void on_sock_closed(struct agent *a, const struct pscope_peer_end_event *e, size_t size)
+{
+	struct conn *c;
+
+	if (size < sizeof(*e)) {
+		a->stats.malformed_events++;
+		return;
 	}
+	while ((c = conn_table_lookup_sock(a->conns, e->family, e->local_addr, e->local_port,
+	                                   e->remote_addr, e->remote_port, e->sock_id)))
+		end_closed_conn(a, c, e->hdr.flags, e->hdr.timestamp_ns, c->ref.tid);
 }
 
 /* The peer closed or reset a traced socket: remembered until the process
@@ -854,6 +875,9 @@ static int on_ringbuf_event(void *ctx, void *data, size_t size)
 	case PSCOPE_EV_PEER_END:
 		on_peer_end(a, data, size);
 		break;
+	case PSCOPE_EV_SOCK_CLOSED:
+		on_sock_closed(a, data, size);
+		break;
 	case PSCOPE_EV_LOG:
 		on_log_event(a, data, size);
 		break;
@@ -992,6 +1016,7 @@ static void update_self_metrics(struct agent *a)
 	    [PSCOPE_EV_PROC_EXEC] = "proc_exec",
 	    [PSCOPE_EV_LOG] = "log",
 	    [PSCOPE_EV_TASK] = "task",
+	    [PSCOPE_EV_SOCK_CLOSED] = "sock_closed",
 	};
 
 	for (size_t t = 1; t < sizeof(type_names) / sizeof(type_names[0]); t++)

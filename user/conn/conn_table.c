@@ -75,8 +75,10 @@ static size_t tuple_bucket_of(const struct conn_table *t, const struct conn *c)
 	                    c->ref.remote_addr, c->ref.remote_port);
 }
 
-struct conn *conn_table_lookup_tuple(struct conn_table *t, uint8_t family, const uint8_t local[16],
-                                     uint16_t lport, const uint8_t remote[16], uint16_t rport)
+/* The connection with this 4-tuple, and on socket *sock_id unless NULL. */
+static struct conn *tuple_find(struct conn_table *t, uint8_t family, const uint8_t local[16],
+                               uint16_t lport, const uint8_t remote[16], uint16_t rport,
+                               const uint64_t *sock_id)
 {
 	uint8_t la[16], ra[16], ca[16], cb[16];
 	struct conn *c = t->tbuckets[tuple_bucket(t, family, local, lport, remote, rport)];
@@ -84,7 +86,8 @@ struct conn *conn_table_lookup_tuple(struct conn_table *t, uint8_t family, const
 	addr_normalize(family, local, la);
 	addr_normalize(family, remote, ra);
 	for (; c; c = c->tnext) {
-		if (c->ref.local_port != lport || c->ref.remote_port != rport)
+		if (c->ref.local_port != lport || c->ref.remote_port != rport ||
+		    (sock_id && c->ref.sock_id != *sock_id))
 			continue;
 		addr_normalize(c->ref.family, c->ref.local_addr, ca);
 		addr_normalize(c->ref.family, c->ref.remote_addr, cb);
@@ -92,6 +95,19 @@ struct conn *conn_table_lookup_tuple(struct conn_table *t, uint8_t family, const
 			return c;
 	}
 	return NULL;
+}
+
+struct conn *conn_table_lookup_tuple(struct conn_table *t, uint8_t family, const uint8_t local[16],
+                                     uint16_t lport, const uint8_t remote[16], uint16_t rport)
+{
+	return tuple_find(t, family, local, lport, remote, rport, NULL);
+}
+
+struct conn *conn_table_lookup_sock(struct conn_table *t, uint8_t family, const uint8_t local[16],
+                                    uint16_t lport, const uint8_t remote[16], uint16_t rport,
+                                    uint64_t sock_id)
+{
+	return tuple_find(t, family, local, lport, remote, rport, &sock_id);
 }
 
 struct conn_table *conn_table__new(size_t max, conn_release_fn release, void *ctx)

@@ -68,6 +68,11 @@ void conn_table_for_pid(struct conn_table *t, uint32_t pid, void (*fn)(void *ctx
  * Used to find the other end of a connection between two local processes. */
 struct conn *conn_table_lookup_tuple(struct conn_table *t, uint8_t family, const uint8_t local[16],
                                      uint16_t lport, const uint8_t remote[16], uint16_t rport);
+/* The same, among the connections on kernel socket sock_id only: a socket
+ * shared by processes (fork) has one connection in each. */
+struct conn *conn_table_lookup_sock(struct conn_table *t, uint8_t family, const uint8_t local[16],
+                                    uint16_t lport, const uint8_t remote[16], uint16_t rport,
+                                    uint64_t sock_id);
 /* Releases every connection of pid. */
 void conn_table_remove_pid(struct conn_table *t, uint32_t pid);
 /* Releases connections not seen since before cutoff_ns. Returns how many. */

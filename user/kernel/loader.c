@@ -179,8 +179,8 @@ static bool kernel_at_least(unsigned major, unsigned minor)
 	return a > major || (a == major && b >= minor);
 }
 
-/* Does the running kernel have sock:sock_send_length and sock:sock_recv_length
- * as BTF-typed tracepoints (their btf_trace_ typedefs)? */
+/* Does the running kernel have sock:sock_send_length, sock:sock_recv_length and
+ * tcp:tcp_destroy_sock as BTF-typed tracepoints (their btf_trace_ typedefs)? */
 static bool kernel_has_socket_tracepoints(void)
 {
 	struct btf *vmlinux = btf__load_vmlinux_btf();
@@ -190,15 +190,18 @@ static bool kernel_has_socket_tracepoints(void)
 		return false;
 	found =
 	    btf__find_by_name_kind(vmlinux, "btf_trace_sock_send_length", BTF_KIND_TYPEDEF) > 0 &&
-	    btf__find_by_name_kind(vmlinux, "btf_trace_sock_recv_length", BTF_KIND_TYPEDEF) > 0;
+	    btf__find_by_name_kind(vmlinux, "btf_trace_sock_recv_length", BTF_KIND_TYPEDEF) > 0 &&
+	    btf__find_by_name_kind(vmlinux, "btf_trace_tcp_destroy_sock", BTF_KIND_TYPEDEF) > 0;
 	btf__free(vmlinux);
 	return found;
 }
 
 /* Picks the programs that capture socket data: the socket tracepoints
  * (sock_send_length, sock_recv_length; Linux >= 6.3: loader__new decides),
- * so reads and writes of anything else run none of ours; else the data
- * syscalls' exits. The programs of the other path are not loaded. */
+ * so reads and writes of anything else run none of ours, and a connection
+ * ends when its socket is destroyed (tcp_destroy_sock), so close() runs none
+ * either; else the data syscalls' exits and close()'s entry. The programs of
+ * the other path are not loaded. */
 static void data_hooks(struct loader *l, const struct loader_config *c, bool sock_tp)
 {
 	struct periscope_bpf *s = l->skel;
@@ -206,11 +209,12 @@ static void data_hooks(struct loader *l, const struct loader_config *c, bool soc
 	    s->progs.exit_read,    s->progs.exit_write,      s->progs.exit_readv,
 	    s->progs.exit_writev,  s->progs.exit_recvfrom,   s->progs.exit_sendto,
 	    s->progs.exit_recvmsg, s->progs.exit_sendmsg,    s->progs.exit_sendfile64,
-	    s->progs.io_exit,      s->progs.io_exit_request, s->progs.io_exit_more};
+	    s->progs.io_exit,      s->progs.io_exit_request, s->progs.io_exit_more,
+	    s->progs.enter_close};
 	struct bpf_program *tp_progs[] = {s->progs.sock_send,      s->progs.sock_recv,
 	                                  s->progs.loop_exit_read, s->progs.loop_exit_readv,
 	                                  s->progs.io_tp_exit,     s->progs.io_tp_request,
-	                                  s->progs.io_tp_more};
+	                                  s->progs.io_tp_more,     s->progs.sock_destroy};
 	size_t i;
 
 	l->sock_tp = sock_tp;

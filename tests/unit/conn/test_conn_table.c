@@ -214,6 +214,40 @@ static void test_tuple_lookup_families(void)
 	conn_table__free(t);
 }
 
+/* The socket lookup (a destroyed socket's end): each process sharing the
+ * socket (fork) has its connection on it, found one after another; a
+ * connection with the same tuple on another socket (an earlier one, not yet
+ * gone) is not. */
+static void test_sock_lookup(void)
+{
+	static const uint8_t lo[16] = {127, 0, 0, 1};
+	struct conn_table *t = conn_table__new(100, on_release, NULL);
+	struct pscope_conn_ref r;
+	struct conn *parent, *child, *old, *c;
+	int found = 0;
+
+	r = tuple_ref(10, 5, AF_INET, lo, 8080, lo, 41000);
+	r.sock_id = 0xbeef;
+	parent = conn_table_upsert(t, &r, 1);
+	r.pid = 11;
+	child = conn_table_upsert(t, &r, 2);
+	r.pid = 12;
+	r.sock_id = 0xdead;
+	old = conn_table_upsert(t, &r, 3);
+	CHECK(parent && child && old && parent != child);
+	CHECK(conn_table_lookup_sock(t, AF_INET, lo, 8080, lo, 41000, 0xfeed) == NULL);
+	CHECK(conn_table_lookup_sock(t, AF_INET, lo, 41000, lo, 8080, 0xbeef) == NULL);
+	while ((c = conn_table_lookup_sock(t, AF_INET, lo, 8080, lo, 41000, 0xbeef))) {
+		CHECK(c == parent || c == child);
+		conn_table_remove(t, c);
+		found++;
+	}
+	CHECK_EQ_INT(found, 2);
+	CHECK(conn_table_lookup_sock(t, AF_INET, lo, 8080, lo, 41000, 0xdead) == old);
+	CHECK(conn_table_lookup_tuple(t, AF_INET, lo, 8080, lo, 41000) == old);
+	conn_table__free(t);
+}
+
 static void test_dup_fd_shares_connection(void)
 {
 	struct conn_table *t = conn_table__new(100, on_release, NULL);
@@ -302,6 +336,7 @@ int main(void)
 	RUN(test_eviction_and_expiry);
 	RUN(test_tuple_lookup);
 	RUN(test_tuple_lookup_families);
+	RUN(test_sock_lookup);
 	RUN(test_dup_fd_shares_connection);
 	RUN(test_growth);
 	return unit_summary("test_conn_table");
