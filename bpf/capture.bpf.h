@@ -96,6 +96,34 @@ static __always_inline void emit_data(void *ev, __u32 size, __u64 sk, __u8 was_l
 	}
 }
 
+/* A writev/readv of at most IOV_INLINE entries (a server's head and body:
+ * nginx, Node) is copied by the data program itself, without the hand-off and
+ * tail call a longer array takes. Returns 0 when the array could not be read
+ * (io_exit then tries); else 1, with *captured the bytes copied. */
+#define IOV_INLINE 2
+static __always_inline int copy_iov_short(__u8 *payload, __u64 iov_ptr, __u64 iovcnt, long ret,
+                                          __u32 cap, __u32 *captured)
+{
+	struct iovec iov[IOV_INLINE];
+	__u64 left = ret;
+	__u32 off = 0;
+
+	if (bpf_probe_read_user(iov, iovcnt == 1 ? sizeof(iov[0]) : sizeof(iov), (void *)iov_ptr))
+		return 0;
+	for (int i = 0; i < IOV_INLINE; i++) {
+		if (i >= iovcnt || !left || off >= cap)
+			break;
+		__u64 len = iov[i].iov_len < left ? iov[i].iov_len : left;
+		__u32 got = copy_user(payload, off, (__u64)iov[i].iov_base, len, cap);
+		off += got;
+		if (got != len)
+			break; /* the capture is full, or the copy faulted (counted) */
+		left -= len;
+	}
+	*captured = off;
+	return 1;
+}
+
 /* Where a data event is written: in place in this CPU's ring (rec, claimed
  * for sizeof(*e) + want bytes at ring offset at), or with the shared ring
  * buffer in the scratch slot, then copied out (rec NULL). NULL when neither is
@@ -215,6 +243,9 @@ static __always_inline int data_event_send(void *ctx, long ret, int fd, struct s
 	__u32 captured = 0;
 	if (kind == IO_BUF)
 		captured = copy_user((__u8 *)(e + 1), 0, buf, ret, cap);
+	if (kind == IO_IOV && count && count <= IOV_INLINE &&
+	    copy_iov_short((__u8 *)(e + 1), buf, count, ret, cap, &captured))
+		kind = IO_BUF; /* copied here: no tail call */
 	if (kind == IO_IOV || kind == IO_MSG) {
 		struct active_io *a = io_handoff_get(1);
 		if (a) {
