@@ -205,9 +205,9 @@ static __always_inline void finish_data(struct pscope_ring_rec *rec, struct psco
 
 /* Sends a data event of a traced TCP socket: claims its record (in place,
  * sized to what the copy can take), stamps it with the claim's time, fills
- * its header, and copies a plain buffer itself; an iovec array or a msghdr
- * goes on in io_exit (a tail call: its copy loops are verified once per
- * capture size, not once per program). */
+ * its header, and copies a plain buffer or a short iovec array itself; a
+ * longer array or a msghdr goes on in io_exit (a tail call: its copy loops are
+ * verified once per capture size, not once per program). */
 static __always_inline int data_event_send(void *ctx, long ret, int fd, struct sock *sk,
                                            const struct pscope_sock_info *si, __u64 buf,
                                            __u64 count, __u8 kind, __u8 source, __u8 direction,
