@@ -19,10 +19,13 @@ connection at a time) and a raw client in this process, both traced:
   span (the socket outlives the parent's close).
 """
 
+import json
 import os
 import socket
+import struct
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -169,6 +172,94 @@ def connection_ends_socket_tracepoints():
 def connection_ends_syscall_exits():
     """--syscall-data: connections end at close()."""
     ends_told_apart(["--syscall-data"])
+
+
+# ---- the same ends replayed from a made-up event stream (no kernel, exact event order)
+
+# include/periscope_abi.h: event types, roles, directions, the 16-byte header, the 72-byte
+# connection reference, the data (112 + payload), connection (104) and peer/socket end (64) events
+EV_DATA, EV_CONN_OPEN, EV_PEER_END, EV_SOCK_CLOSED = 1, 2, 6, 9
+ROLE_SERVER, DIR_INGRESS, DIR_EGRESS, PEER_FIN = 2, 0, 1, 1
+LOCAL = bytes([127, 0, 0, 1]) + bytes(12)
+
+
+def header(kind, size, ts_ms):
+    return struct.pack("<HHIQ", kind, 0, size, ts_ms * 1000000)
+
+
+def conn_ref(pid, fd, sock, rport):
+    return struct.pack("<IIiBBHQQ16s16sHHI", pid, pid, fd, ROLE_SERVER, socket.AF_INET, 0, sock,
+                       1, LOCAL, LOCAL, 8080, rport, 0)
+
+
+def conn_open(pid, fd, sock, rport, ts_ms):
+    return header(EV_CONN_OPEN, 104, ts_ms) + conn_ref(pid, fd, sock, rport) + b"srv".ljust(16, b"\0")
+
+
+def data(pid, fd, sock, rport, ts_ms, direction, payload):
+    return (header(EV_DATA, 112 + len(payload), ts_ms) + conn_ref(pid, fd, sock, rport) +
+            struct.pack("<QIIBBHI", ts_ms * 1000000, len(payload), len(payload), direction, 0, 0,
+                        0) + payload)
+
+
+def sock_end(kind, sock, rport, ts_ms, how=0):
+    return header(kind, 64, ts_ms) + struct.pack("<Q16s16sHHBBH", sock, LOCAL, LOCAL, 8080, rport,
+                                                 socket.AF_INET, how, 0)
+
+
+def replay_spans(events):
+    with tempfile.NamedTemporaryFile(suffix=".events") as f:
+        f.write(b"PSCOPE2\n" + b"".join(struct.pack("<I", len(e)) + e for e in events))
+        f.flush()
+        out = subprocess.run([lib.AGENT, "replay", f.name, "--print=json", "--no-prometheus"],
+                             capture_output=True, text=True, timeout=60)
+    check_eq(out.returncode, 0, "periscope replay's exit status (stderr %r)" % out.stderr[-500:])
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
+@test
+def replayed_fd_reused_before_the_socket_is_gone():
+    """With the socket tracepoints a socket is destroyed a round trip after close(), by when its
+    fd may serve a new connection: the old connection's unanswered request still ends (at the
+    new connection's first event, no_response); a peer's FIN before the end still names it; a
+    socket shared by two processes ends in both."""
+    lib.require_agent()
+    pid, child = os.getpid(), os.getppid()
+    get = lambda path: b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path  # noqa: E731
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    events = [
+        # fd 5: /first unanswered, the fd reused by a new connection before the socket is gone
+        conn_open(pid, 5, 0xa000, 40001, 1),
+        data(pid, 5, 0xa000, 40001, 2, DIR_INGRESS, get(b"/first")),
+        conn_open(pid, 5, 0xb000, 40002, 30),
+        data(pid, 5, 0xb000, 40002, 31, DIR_INGRESS, get(b"/second")),
+        data(pid, 5, 0xb000, 40002, 32, DIR_EGRESS, ok),
+        sock_end(EV_SOCK_CLOSED, 0xa000, 40001, 40),
+        sock_end(EV_SOCK_CLOSED, 0xb000, 40002, 41),
+        # fd 6: the peer's FIN, then the socket gone
+        conn_open(pid, 6, 0xc000, 40003, 50),
+        data(pid, 6, 0xc000, 40003, 51, DIR_INGRESS, get(b"/third")),
+        sock_end(EV_PEER_END, 0xc000, 40003, 60, PEER_FIN),
+        sock_end(EV_SOCK_CLOSED, 0xc000, 40003, 70),
+        # fd 7, shared with a second process: both requests unanswered, both end with the socket
+        conn_open(pid, 7, 0xd000, 40004, 80),
+        data(pid, 7, 0xd000, 40004, 81, DIR_INGRESS, get(b"/parent")),
+        data(child, 7, 0xd000, 40004, 82, DIR_INGRESS, get(b"/child")),
+        sock_end(EV_SOCK_CLOSED, 0xd000, 40004, 90),
+    ]
+    spans = replay_spans(events)
+    got = {}
+    for s in spans:
+        a = attrs(s)
+        got[a.get("url.path")] = (a.get("http.response.status_code"), a.get("error.type"))
+    check_eq(got, {"/first": (None, "no_response"), "/second": (200, None),
+                   "/third": (None, "connection_closed"), "/parent": (None, "no_response"),
+                   "/child": (None, "no_response")},
+             "replayed SERVER spans: (status, error.type) by path")
+    first = [s for s in spans if attrs(s).get("url.path") == "/first"][0]
+    dur_ms = (int(first["end_time_unix_nano"]) - int(first["start_time_unix_nano"])) / 1e6
+    check(27 <= dur_ms <= 29, "/first ends when its fd served the new connection (28 ms after "
+          "it began), not at the socket's end (38 ms): %.1f ms" % dur_ms)
 
 
 if __name__ == "__main__":

@@ -431,6 +431,36 @@ static void on_request(void *ctx, struct conn *c, enum l7_protocol kind, const v
 
 /* ---- kernel events ---- */
 
+/* Connection c closed at ts_ns (flags: the event's, PSCOPE_EVF_LOST): a request
+ * still waiting ends with how the connection ended, at the peer's FIN or reset
+ * when one came first, else at this close; c leaves the table. */
+static void end_closed_conn(struct agent *a, struct conn *c, uint16_t flags, uint64_t ts_ns,
+                            uint32_t tid)
+{
+	if (flags & PSCOPE_EVF_LOST)
+		session_on_close(c, ts_ns, tid, L7_END_LOST);
+	else if (c->peer_end)
+		session_on_close(c, c->peer_end_ns, tid, c->peer_end);
+	else
+		session_on_close(c, ts_ns, tid, L7_END_CLOSE);
+	conn_table_remove(a->conns, c);
+}
+
+/* The connection of an event's ref, found or made. With the socket
+ * tracepoints a connection ends when its socket is destroyed, which comes a
+ * round trip after close() (the FIN's answer): its fd may have been reused by
+ * then, and the connection still under (pid, fd) on another socket ends here,
+ * at this event, as it would have at its close. */
+static struct conn *conn_of_event(struct agent *a, const struct pscope_conn_ref *ref,
+                                  uint64_t ts_ns)
+{
+	struct conn *old = conn_table_lookup(a->conns, ref->pid, ref->fd);
+
+	if (old && old->ref.sock_id != ref->sock_id && old->ref.proc_start_ns == ref->proc_start_ns)
+		end_closed_conn(a, old, 0, ts_ns, old->ref.tid);
+	return conn_table_upsert(a->conns, ref, ts_ns);
+}
+
 static bool exe_allowed(struct agent *a, struct conn *c)
 {
 	const struct config *cfg = a->cfg;
@@ -457,7 +487,7 @@ static void on_data(struct agent *a, const struct pscope_data_event *e, size_t s
 		a->stats.malformed_events++;
 		return;
 	}
-	c = conn_table_upsert(a->conns, &e->conn, e->hdr.timestamp_ns);
+	c = conn_of_event(a, &e->conn, e->hdr.timestamp_ns);
 	if (!c) {
 		a->session_stats.alloc_failures++;
 		return;
@@ -479,21 +509,6 @@ static void on_data(struct agent *a, const struct pscope_data_event *e, size_t s
 	}
 }
 
-/* Connection c closed at ts_ns (flags: the event's, PSCOPE_EVF_LOST): a request
- * still waiting ends with how the connection ended, at the peer's FIN or reset
- * when one came first, else at this close; c leaves the table. */
-static void end_closed_conn(struct agent *a, struct conn *c, uint16_t flags, uint64_t ts_ns,
-                            uint32_t tid)
-{
-	if (flags & PSCOPE_EVF_LOST)
-		session_on_close(c, ts_ns, tid, L7_END_LOST);
-	else if (c->peer_end)
-		session_on_close(c, c->peer_end_ns, tid, c->peer_end);
-	else
-		session_on_close(c, ts_ns, tid, L7_END_CLOSE);
-	conn_table_remove(a->conns, c);
-}
-
 static void on_conn_event(struct agent *a, const struct pscope_conn_event *e, size_t size)
 {
 	struct conn *c;
@@ -503,7 +518,7 @@ static void on_conn_event(struct agent *a, const struct pscope_conn_event *e, si
 		return;
 	}
 	if (e->hdr.type == PSCOPE_EV_CONN_OPEN) {
-		c = conn_table_upsert(a->conns, &e->conn, e->hdr.timestamp_ns);
+		c = conn_of_event(a, &e->conn, e->hdr.timestamp_ns);
 		if (!c)
 			return;
 		memcpy(c->comm, e->comm, sizeof(c->comm));
