@@ -454,10 +454,15 @@ static void end_closed_conn(struct agent *a, struct conn *c, uint16_t flags, uin
 static struct conn *conn_of_event(struct agent *a, const struct pscope_conn_ref *ref,
                                   uint64_t ts_ns)
 {
-	struct conn *old = conn_table_lookup(a->conns, ref->pid, ref->fd);
+	struct conn *c = conn_table_lookup(a->conns, ref->pid, ref->fd);
 
-	if (old && old->ref.sock_id != ref->sock_id && old->ref.proc_start_ns == ref->proc_start_ns)
-		end_closed_conn(a, old, 0, ts_ns, old->ref.tid);
+	if (c && c->ref.proc_start_ns == ref->proc_start_ns) {
+		if (c->ref.sock_id == ref->sock_id) {
+			conn_table_touch(a->conns, c, ref, ts_ns); /* the usual case: one lookup */
+			return c;
+		}
+		end_closed_conn(a, c, 0, ts_ns, c->ref.tid);
+	}
 	return conn_table_upsert(a->conns, ref, ts_ns);
 }
 

@@ -275,6 +275,17 @@ static struct conn *lookup_same_socket(struct conn_table *t, const struct pscope
 	return NULL;
 }
 
+void conn_table_touch(struct conn_table *t, struct conn *c, const struct pscope_conn_ref *ref,
+                      uint64_t now_ns)
+{
+	/* a socket first seen with an unknown role learns it from accept/connect */
+	if (c->ref.role == PSCOPE_ROLE_UNKNOWN && ref->role != PSCOPE_ROLE_UNKNOWN)
+		c->ref.role = ref->role;
+	c->last_seen_ns = now_ns;
+	lru_unlink(t, c);
+	lru_push_tail(t, c);
+}
+
 struct conn *conn_table_upsert(struct conn_table *t, const struct pscope_conn_ref *ref,
                                uint64_t now_ns)
 {
@@ -288,12 +299,7 @@ struct conn *conn_table_upsert(struct conn_table *t, const struct pscope_conn_re
 	if (!c)
 		c = lookup_same_socket(t, ref);
 	if (c) {
-		/* a socket first seen with an unknown role learns it from accept/connect */
-		if (c->ref.role == PSCOPE_ROLE_UNKNOWN && ref->role != PSCOPE_ROLE_UNKNOWN)
-			c->ref.role = ref->role;
-		c->last_seen_ns = now_ns;
-		lru_unlink(t, c);
-		lru_push_tail(t, c);
+		conn_table_touch(t, c, ref, now_ns);
 		return c;
 	}
 	if (t->count >= t->max && t->lru_head) {

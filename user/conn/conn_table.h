@@ -58,6 +58,10 @@ struct conn *conn_table_lookup(struct conn_table *t, uint32_t pid, int32_t fd);
  * NULL on ENOMEM. */
 struct conn *conn_table_upsert(struct conn_table *t, const struct pscope_conn_ref *ref,
                                uint64_t now_ns);
+/* Connection c (the one of ref's pid, fd and socket) was seen at now_ns: what
+ * conn_table_upsert does to a connection it finds. */
+void conn_table_touch(struct conn_table *t, struct conn *c, const struct pscope_conn_ref *ref,
+                      uint64_t now_ns);
 void conn_table_remove(struct conn_table *t, struct conn *c);
 /* Calls fn for every connection of process pid (fn must not remove any). */
 void conn_table_for_pid(struct conn_table *t, uint32_t pid, void (*fn)(void *ctx, struct conn *c),
