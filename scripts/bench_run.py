@@ -2,7 +2,8 @@
 """bench_run.py — periscope's benchmarks (run by scripts/bench.sh, i.e. `make bench`).
 
 Measures, on this machine, with real servers and load generators:
-  1. wrk against nginx (small static file, keep-alive, fixed connections), the agent off and on,
+  1. wrk against nginx (small static file, keep-alive, fixed connections), the agent off, the
+     empty-hook floor (empty programs on the agent's per-request hooks) and the agent on,
      interleaved: throughput ratio, p50/p99 latency, the agent's CPU per request (user+system time
      of the process, plus the run time of its BPF programs from `bpftool prog show`, which needs
      kernel.bpf_stats_enabled=1), its RSS and the events it dropped; and redis-server's own CPU
@@ -165,6 +166,33 @@ def median(xs):
 
 # ---- the agent
 
+def prog_ids_of(pid):
+    """The ids of the BPF programs process pid holds (its /proc/PID/fdinfo)."""
+    ids = set()
+    fdinfo = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(fdinfo):
+        try:
+            with open(os.path.join(fdinfo, fd)) as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            pass
+    return ids
+
+
+def bpf_stats_of(ids):
+    """{program name: (run_time_ns, run_cnt)} of the BPF programs with these ids, summed by
+    name."""
+    out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, check=True)
+    by = {}
+    for p in json.loads(out.stdout):
+        if p.get("id") in ids:
+            ns, cnt = by.get(p.get("name", "?"), (0, 0))
+            by[p.get("name", "?")] = (ns + p.get("run_time_ns", 0), cnt + p.get("run_cnt", 0))
+    return by
+
+
 class Agent:
     def __init__(self, args, name="agent", mode=()):
         self.dir = tempfile.mkdtemp(prefix="periscope-bench-")
@@ -207,17 +235,7 @@ class Agent:
         raise RuntimeError("agent not ready: %s" % open(self.err_path, errors="replace").read())
 
     def _prog_ids(self):
-        ids = set()
-        fdinfo = "/proc/%d/fdinfo" % self.pid
-        for fd in os.listdir(fdinfo):
-            try:
-                with open(os.path.join(fdinfo, fd)) as f:
-                    for line in f:
-                        if line.startswith("prog_id:"):
-                            ids.add(int(line.split()[1]))
-            except OSError:
-                pass
-        return ids
+        return prog_ids_of(self.pid)
 
     def bpf_stats(self):
         """(run_time_ns, run_cnt) summed over the agent's BPF programs."""
@@ -230,13 +248,7 @@ class Agent:
     def bpf_stats_by_prog(self):
         """{program name: (run_time_ns, run_cnt)} of the agent's BPF programs (summed by name:
         one program attached to several library files is one name)."""
-        out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, check=True)
-        by = {}
-        for p in json.loads(out.stdout):
-            if p.get("id") in self.prog_ids:
-                ns, cnt = by.get(p.get("name", "?"), (0, 0))
-                by[p.get("name", "?")] = (ns + p.get("run_time_ns", 0), cnt + p.get("run_cnt", 0))
-        return by
+        return bpf_stats_of(self.prog_ids)
 
     def metrics(self):
         with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.prom, timeout=5) as r:
@@ -387,16 +399,41 @@ def wrk(url, seconds, conns=CONNS, threads=1):
     return r
 
 
+# Section 1's order of modes, rotated per round so no mode keeps one place in it.
+WRK_ORDERS = (("off", "floor", "on"), ("on", "off", "floor"), ("floor", "on", "off"))
+
+
+def wrk_floor(nginx):
+    """wrk with only the floor's empty programs attached (EmptyHook "agent"), their BPF run time."""
+    hook = EmptyHook("agent")
+    try:
+        time.sleep(0.5)
+        prog0 = bpf_stats_of(hook.prog_ids)
+        r = wrk(nginx.url, SECONDS)
+        prog1 = bpf_stats_of(hook.prog_ids)
+    finally:
+        hook.close()
+    progs = {k: (v[0] - prog0.get(k, (0, 0))[0], v[1] - prog0.get(k, (0, 0))[1])
+             for k, v in prog1.items()}
+    r.update(mode="floor", bpf_ns=sum(v[0] for v in progs.values()),
+             bpf_runs=sum(v[1] for v in progs.values()), bpf_progs=progs)
+    return r
+
+
 def bench_wrk(nginx, results):
-    log("1. wrk against nginx: %d interleaved off/on pairs of %d s, %d connections"
-        % (PAIRS, SECONDS, CONNS))
+    floor = os.access(os.path.join(BIN_DIR, "empty_hook"), os.X_OK)
+    log("1. wrk against nginx: %d interleaved rounds (off, %son) of %d s, %d connections"
+        % (PAIRS, "the empty-hook floor, " if floor else "", SECONDS, CONNS))
     wrk(nginx.url, 1)  # warm-up
     runs = []
     for i in range(PAIRS):
-        for mode in (("off", "on") if i % 2 == 0 else ("on", "off")):
+        order = WRK_ORDERS[i % 3] if floor else (("off", "on") if i % 2 == 0 else ("on", "off"))
+        for mode in (m for m in order if floor or m != "floor"):
             if mode == "off":
                 r = wrk(nginx.url, SECONDS)
                 r["mode"] = "off"
+            elif mode == "floor":
+                r = wrk_floor(nginx)
             else:
                 agent = Agent(["--port", str(nginx.port)], name="agent (wrk)")
                 try:
@@ -422,9 +459,11 @@ def bench_wrk(nginx, results):
                     agent.stop()
                     agent.close()
             runs.append(r)
-            log("   %-3s %8.0f req/s  p50 %7.0f us  p99 %7.0f us%s" % (
+            log("   %-5s %8.0f req/s  p50 %7.0f us  p99 %7.0f us%s" % (
                 r["mode"], r["rps"], r["p50"], r["p99"],
                 "" if r["mode"] == "off" else
+                "  empty programs %.3f s, %d runs" % (r["bpf_ns"] / 1e9, r["bpf_runs"])
+                if r["mode"] == "floor" else
                 "  agent %.2f s CPU, BPF %.2f s, %d spans, dropped %d, RSS %d kB" % (
                     r["agent_cpu_s"], r["bpf_ns"] / 1e9, r["spans"], r["dropped"], r["rss_kb"])))
     results["wrk"] = runs
@@ -973,15 +1012,18 @@ BYSTANDER_KINDS = ("getpid", "devnull", "pipe", "epoll", "close")
 
 
 class EmptyHook:
-    """build/bench/empty_hook: one empty BPF program on sys_exit_write, held while it lives."""
+    """build/bench/empty_hook: empty BPF programs, held while it lives. set "write": one on
+    sys_exit_write (section 6's floor); "agent": one on each hook the agent runs on per traced
+    request (section 1's floor)."""
 
-    def __init__(self):
+    def __init__(self, which="write"):
         self.proc = spawn([os.path.join(BIN_DIR, "empty_hook"),
-                           os.path.join(BIN_DIR, "empty_hook.bpf.o")],
+                           os.path.join(BIN_DIR, "empty_hook.bpf.o"), which],
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         line = self.proc.stdout.readline()
         if line.strip() != b"ready":
             raise RuntimeError("empty_hook did not attach")
+        self.prog_ids = prog_ids_of(self.proc.pid)
 
     def close(self):
         self.proc.stdin.close()
@@ -1150,10 +1192,16 @@ def summarize(results):
         ratio = median([r["rps"] for r in on]) / median([r["rps"] for r in off])
         tot = median([(r["agent_cpu_s"] * 1e6 + r["bpf_ns"] / 1e3) / r["requests"] for r in on])
         usr = median([r["agent_cpu_s"] * 1e6 / r["requests"] for r in on])
-        out.append("- wrk → nginx: throughput ratio on/off **%.2f** (target ≥ 0.95: %s); agent CPU"
+        floor = [r for r in runs if r["mode"] == "floor"]
+        out.append("- wrk → nginx: throughput ratio on/off **%.2f** (target ≥ 0.95: %s%s); agent CPU"
                    " **%.1f µs per request** (%.1f µs in the agent process + %.1f µs in BPF"
-                   " programs; target ≤ 2 µs: %s); %d events dropped." % (
-                       ratio, "met" if ratio >= 0.95 else "not met", tot, usr, tot - usr,
+                   " programs%s; target ≤ 2 µs: %s); %d events dropped." % (
+                       ratio, "met" if ratio >= 0.95 else "not met",
+                       "; the empty-hook floor's %.2f" % (median([r["rps"] for r in floor]) /
+                                                          median([r["rps"] for r in off]))
+                       if floor else "", tot, usr, tot - usr,
+                       ", against %.2f µs for empty programs on the same hooks" % median(
+                           [r["bpf_ns"] / 1e3 / r["requests"] for r in floor]) if floor else "",
                        "met" if tot <= 2 else "not met", sum(r["dropped"] for r in on)))
     runs = results.get("redis")
     if runs:
@@ -1239,34 +1287,57 @@ def report(results, m, took):
         bpf_per_run = median([r["bpf_ns"] / max(1, r["bpf_runs"]) for r in on])
         progs_per_req = median([r["bpf_runs"] / float(r["requests"]) for r in on])
         spans_per_req = median([r["spans"] / float(r["requests"]) for r in on])
+        floor = [r for r in runs if r["mode"] == "floor"]
+        f = lambda fmt, v: fmt % v if floor else ""  # noqa: E731 (the floor column, when run)
+        rps_floor = median([r["rps"] for r in floor]) if floor else 0
+        floor_bpf_us = median([r["bpf_ns"] / 1e3 / r["requests"] for r in floor]) if floor else 0
+        floor_runs = median([r["bpf_runs"] / float(r["requests"]) for r in floor]) if floor else 0
+        floor_ns = median([r["bpf_ns"] / max(1, r["bpf_runs"]) for r in floor]) if floor else 0
         add("## 1. wrk → nginx, agent off vs on")
         add("")
         add("nginx 1.22 (1 worker, access log off) serves a %d-byte static file; `wrk -t1 -c%d -d%ds"
-            " --latency` (keep-alive), %d off and %d on runs, interleaved (off,on,on,off,…). The agent"
+            " --latency` (keep-alive), %d off and %d on runs, interleaved (%s). The agent"
             " runs as `periscope --port NGINX_PORT --no-print --prometheus …`, freshly started for"
             " each on run: it traces both sides (wrk's CLIENT and nginx's SERVER spans), builds"
-            " spans and RED metrics, and does not export them." % (len(INDEX), CONNS, SECONDS,
-                                                                    len(off), len(on)))
+            " spans and RED metrics, and does not export them." % (
+                len(INDEX), CONNS, SECONDS, len(off), len(on),
+                "off,floor,on, then on,off,floor, then floor,on,off, …" if floor
+                else "off,on,on,off,…"))
+        if floor:
+            add("")
+            add("The floor (%d runs, in the rotation off, floor, on): bench/bystander/empty_hook.bpf.c"
+                " with one empty program on each hook the agent's programs run on for every request"
+                " here (`tp_btf/sock_send_length`, `tp_btf/sock_recv_length`, the `epoll_wait` and"
+                " `read` exits) and nothing else: what merely hooking there costs, the hooks' own"
+                " dispatch and the syscall slow path included, and (its BPF row) what bpf_stats"
+                " counts for a program that does nothing." % len(floor))
         add("")
-        add("| metric | agent off | agent on | on/off or delta | target |")
-        add("|---|---|---|---|---|")
-        add("| throughput (median req/s) | %.0f | %.0f | **%.3f** (per-pair ratios: %s) | ≥ 0.95 |"
-            % (rps_off, rps_on, ratio, ", ".join("%.2f" % x for x in pair_ratios)))
+        add("| metric | agent off | empty-hook floor | agent on | on/off or delta | target |")
+        add("|---|---|---|---|---|---|")
+        add("| throughput (median req/s) | %.0f | %s | %.0f | **%.3f**%s (per-round on/off: %s) |"
+            " ≥ 0.95 |" % (rps_off, f("%.0f", rps_floor), rps_on, ratio,
+                          f("; floor/off %.3f", rps_floor / rps_off),
+                          ", ".join("%.2f" % x for x in pair_ratios)))
         p50d = median([r["p50"] for r in on]) - median([r["p50"] for r in off])
         p99d = median([r["p99"] for r in on]) - median([r["p99"] for r in off])
-        add("| latency p50 (median) | %.0f µs | %.0f µs | %+.0f µs | |" % (
-            median([r["p50"] for r in off]), median([r["p50"] for r in on]), p50d))
-        add("| latency p99 (median) | %.0f µs | %.0f µs | %+.0f µs | |" % (
-            median([r["p99"] for r in off]), median([r["p99"] for r in on]), p99d))
-        add("| agent CPU per request: process utime+stime | | %.2f µs | | |" % cpu_us)
-        add("| agent CPU per request: BPF programs (run_time_ns) | | %.2f µs | | |" % bpf_us)
-        add("| **agent CPU per request, total** | | **%.2f µs** | | ≤ 2 µs |" % tot_us)
-        add("| BPF program runs per request; mean run time | | %.1f; %.0f ns | | |"
-            % (progs_per_req, bpf_per_run))
-        add("| spans per request | | %.2f | | 2 (SERVER + CLIENT) |" % spans_per_req)
-        add("| agent RSS at the end of a run (max over runs) | | %s (VmHWM %s) | | |" % (
+        add("| latency p50 (median) | %.0f µs | %s | %.0f µs | %+.0f µs | |" % (
+            median([r["p50"] for r in off]), f("%.0f µs", median([r["p50"] for r in floor])
+                                                if floor else 0),
+            median([r["p50"] for r in on]), p50d))
+        add("| latency p99 (median) | %.0f µs | %s | %.0f µs | %+.0f µs | |" % (
+            median([r["p99"] for r in off]), f("%.0f µs", median([r["p99"] for r in floor])
+                                                if floor else 0),
+            median([r["p99"] for r in on]), p99d))
+        add("| agent CPU per request: process utime+stime | | | %.2f µs | | |" % cpu_us)
+        add("| agent CPU per request: BPF programs (run_time_ns) | | %s | %.2f µs | | |"
+            % (f("%.2f µs (empty programs)", floor_bpf_us), bpf_us))
+        add("| **agent CPU per request, total** | | | **%.2f µs** | | ≤ 2 µs |" % tot_us)
+        add("| BPF program runs per request; mean run time | | %s | %.1f; %.0f ns | | |"
+            % (f("%.1f; %.0f ns", (floor_runs, floor_ns)), progs_per_req, bpf_per_run))
+        add("| spans per request | | | %.2f | | 2 (SERVER + CLIENT) |" % spans_per_req)
+        add("| agent RSS at the end of a run (max over runs) | | | %s (VmHWM %s) | | |" % (
             fmt_kb(max(r["rss_kb"] for r in on)), fmt_kb(max(r["hwm_kb"] for r in on))))
-        add("| events dropped (`periscope_events_dropped_total`, all runs) | | %d | | 0 |"
+        add("| events dropped (`periscope_events_dropped_total`, all runs) | | | %d | | 0 |"
             % sum(r["dropped"] for r in on))
         add("")
         add("Target check: throughput ratio %.3f (%s the ≥ 0.95 target); %.2f µs agent CPU per request"
@@ -1291,6 +1362,10 @@ def report(results, m, took):
             if r["mode"] == "off":
                 add("| %d | off | %.0f | %d | %.0f | %.0f | | | | | | |" % (
                     i + 1, r["rps"], r["requests"], r["p50"], r["p99"]))
+            elif r["mode"] == "floor":
+                add("| %d | floor | %.0f | %d | %.0f | %.0f | | %.3f | %d | | | |" % (
+                    i + 1, r["rps"], r["requests"], r["p50"], r["p99"], r["bpf_ns"] / 1e9,
+                    r["bpf_runs"]))
             else:
                 add("| %d | on | %.0f | %d | %.0f | %.0f | %.2f | %.3f | %d | %d | %d | %s |" % (
                     i + 1, r["rps"], r["requests"], r["p50"], r["p99"], r["agent_cpu_s"],

@@ -1,40 +1,69 @@
-/* empty_hook.c — loads and attaches bench/bystander/empty_hook.bpf.o (an empty program on
- * sys_exit_write), prints "ready", and holds it until stdin closes or a signal arrives.
+/* empty_hook.c — loads bench/bystander/empty_hook.bpf.o, attaches one of its sets of empty
+ * programs, prints "ready", and holds them until stdin closes or a signal arrives.
  *
- *   empty_hook PATH/empty_hook.bpf.o */
+ *   empty_hook PATH/empty_hook.bpf.o [write|agent]
+ *
+ * write (the default): one empty program on sys_exit_write (the bystander floor).
+ * agent: one on each hook the agent runs on per traced request (the wrk → nginx floor). */
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
+
+#define MAX_LINKS 8
 
 int main(int argc, char **argv)
 {
-	struct bpf_object *obj;
+	struct bpf_link *links[MAX_LINKS];
+	struct bpf_object *obj = NULL;
 	struct bpf_program *prog;
-	struct bpf_link *link;
+	size_t n = 0;
+	bool agent;
+	int rc = 1;
 	char c;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: empty_hook EMPTY_HOOK.bpf.o\n");
+	if (argc < 2 || argc > 3 ||
+	    (argc == 3 && strcmp(argv[2], "write") && strcmp(argv[2], "agent"))) {
+		fprintf(stderr, "usage: empty_hook EMPTY_HOOK.bpf.o [write|agent]\n");
 		return 2;
 	}
+	agent = argc == 3 && !strcmp(argv[2], "agent");
 	obj = bpf_object__open_file(argv[1], NULL);
-	if (!obj || bpf_object__load(obj)) {
-		fprintf(stderr, "empty_hook: cannot load %s (%d)\n", argv[1], -errno);
+	if (!obj) {
+		fprintf(stderr, "empty_hook: cannot open %s (%d)\n", argv[1], -errno);
 		return 1;
 	}
-	prog = bpf_object__find_program_by_name(obj, "empty_exit_write");
-	link = prog ? bpf_program__attach(prog) : NULL;
-	if (!link) {
-		fprintf(stderr, "empty_hook: cannot attach (%d)\n", -errno);
-		bpf_object__close(obj);
-		return 1;
+	bpf_object__for_each_program(prog, obj)
+	{
+		bool write = !strcmp(bpf_program__name(prog), "empty_exit_write");
+
+		bpf_program__set_autoload(prog, agent ? !write : write);
+	}
+	if (bpf_object__load(obj)) {
+		fprintf(stderr, "empty_hook: cannot load %s (%d)\n", argv[1], -errno);
+		goto cleanup;
+	}
+	bpf_object__for_each_program(prog, obj)
+	{
+		if (!bpf_program__autoload(prog))
+			continue;
+		if (n == MAX_LINKS || !(links[n] = bpf_program__attach(prog))) {
+			fprintf(stderr, "empty_hook: cannot attach %s (%d)\n",
+			        bpf_program__name(prog), -errno);
+			goto cleanup;
+		}
+		n++;
 	}
 	printf("ready\n");
 	fflush(stdout);
 	while (read(0, &c, 1) > 0)
 		;
-	bpf_link__destroy(link);
+	rc = 0;
+cleanup:
+	while (n)
+		bpf_link__destroy(links[--n]);
 	bpf_object__close(obj);
-	return 0;
+	return rc;
 }
