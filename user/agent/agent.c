@@ -567,9 +567,11 @@ static void on_peer_end(struct agent *a, const struct pscope_peer_end_event *e, 
 		a->stats.malformed_events++;
 		return;
 	}
-	c = conn_table_lookup_tuple(a->conns, e->family, e->local_addr, e->local_port,
-	                            e->remote_addr, e->remote_port);
-	if (!c || c->ref.sock_id != e->sock_id)
+	/* by socket too: an earlier connection with the same tuple whose socket is
+	 * not gone yet must not hide this one */
+	c = conn_table_lookup_sock(a->conns, e->family, e->local_addr, e->local_port,
+	                           e->remote_addr, e->remote_port, e->sock_id);
+	if (!c)
 		return;
 	if (e->how == PSCOPE_PEER_RST) {
 		c->peer_end = L7_END_RESET;
