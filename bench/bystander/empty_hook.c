@@ -10,9 +10,24 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_LINKS 8
+
+/* libbpf finds tracepoint ids under tracefs; a fresh machine may not have it mounted (the
+ * agent mounts it itself, and so must this floor, which may run first). */
+static void ensure_tracefs(void)
+{
+	struct stat sb;
+
+	if (stat("/sys/kernel/tracing/events", &sb) == 0 ||
+	    stat("/sys/kernel/debug/tracing/events", &sb) == 0)
+		return;
+	if (mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL) < 0)
+		fprintf(stderr, "empty_hook: cannot mount tracefs: %s\n", strerror(errno));
+}
 
 int main(int argc, char **argv)
 {
@@ -30,6 +45,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	agent = argc == 3 && !strcmp(argv[2], "agent");
+	ensure_tracefs();
 	obj = bpf_object__open_file(argv[1], NULL);
 	if (!obj) {
 		fprintf(stderr, "empty_hook: cannot open %s (%d)\n", argv[1], -errno);
