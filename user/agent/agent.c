@@ -1673,14 +1673,11 @@ int agent_run(struct agent *a)
 	return rc;
 }
 
-/* Event files store events back to back without alignment: copy each into an
- * aligned buffer, shifting timestamps so repeated rounds move forward in time.
- * The file is read ahead of the copy (REPLAY_PREFETCH bytes beyond the current
+/* Replay reads each event in place in the reader's memory (aligned there),
+ * moving its timestamps forward by each round's shift so repeated rounds go on
+ * in time. The memory is read ahead (REPLAY_PREFETCH bytes beyond the current
  * event) so its cache misses overlap the processing of earlier events. */
 #define REPLAY_PREFETCH 2048
-struct replay_buf {
-	_Alignas(8) uint8_t data[EVENT_FILE_MAX_EVENT];
-};
 
 static void replay_shift(uint8_t *ev, size_t len, uint64_t shift)
 {
@@ -1695,11 +1692,10 @@ static void replay_shift(uint8_t *ev, size_t len, uint64_t shift)
 
 int agent_replay(struct agent *a)
 {
-	struct replay_buf *buf = NULL;
 	struct event_reader *r;
 	uint64_t first_ts = 0, last_ts = 0, shift = 0, t0, t1;
 	uintptr_t fetched = 0;
-	const void *ev;
+	void *ev;
 	size_t len;
 	int rc = 0;
 
@@ -1708,11 +1704,6 @@ int agent_replay(struct agent *a)
 		log_msg(a->log, LOG_ERROR, "cannot read the event file", "path",
 		        LOG_STR(a->cfg->event_file), "error", LOG_STR(strerror(-rc)), NULL);
 		return rc;
-	}
-	buf = malloc(sizeof(*buf));
-	if (!buf) {
-		rc = -ENOMEM;
-		goto cleanup;
 	}
 	t0 = clock_ns(CLOCK_MONOTONIC);
 	for (uint32_t round = 0; round < a->cfg->replay_repeat; round++) {
@@ -1731,9 +1722,8 @@ int agent_replay(struct agent *a)
 				if (!round && h->timestamp_ns > last_ts)
 					last_ts = h->timestamp_ns;
 			}
-			memcpy(buf->data, ev, len);
-			replay_shift(buf->data, len, shift);
-			on_ringbuf_event(a, buf->data, len);
+			replay_shift(ev, len, shift); /* in place: by one round's span */
+			on_ringbuf_event(a, ev, len);
 			if ((event_reader_count(r) & 255) == 0) {
 				trace_links_flush(a->links); /* as after a ring buffer batch */
 				release_held(a, false);
@@ -1744,7 +1734,7 @@ int agent_replay(struct agent *a)
 			        LOG_STR(a->cfg->event_file), NULL);
 			goto cleanup;
 		}
-		shift += last_ts - first_ts + 1000000;
+		shift = last_ts - first_ts + 1000000;
 	}
 	conn_table__free(a->conns); /* closes every connection: parsers finish */
 	a->conns = NULL;
@@ -1766,7 +1756,6 @@ int agent_replay(struct agent *a)
 	}
 	rc = 0;
 cleanup:
-	free(buf);
 	event_reader__free(r);
 	return rc;
 }

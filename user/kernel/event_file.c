@@ -10,12 +10,55 @@ struct event_writer {
 	int err;
 };
 
+/* In memory the events are laid out again, each at an 8-byte boundary after an
+ * 8-byte record header (its u32 length, then padding), so the pipeline reads
+ * them in place, as it does the kernel's rings. */
+#define READER_REC_HDR  8u
+#define READER_ALIGN(n) (((n) + 7) & ~(size_t)7)
+
 struct event_reader {
-	uint8_t *data;
+	uint8_t *data; /* packed records */
 	size_t len;
 	size_t off;
 	size_t count;
+	int tail_err; /* what follows the last good record: 0 or -EINVAL (damaged) */
 };
+
+static size_t file_record_len(const uint8_t *p)
+{
+	return (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
+}
+
+/* Packs the file's records (raw[8..raw_len)) into r->data; a damaged record
+ * ends the packing and becomes r->tail_err. */
+static int reader_pack(struct event_reader *r, const uint8_t *raw, size_t raw_len)
+{
+	size_t off = 8, need = 0, n;
+
+	while (off < raw_len) {
+		if (raw_len - off < 4 || (n = file_record_len(raw + off)) > EVENT_FILE_MAX_EVENT ||
+		    n > raw_len - off - 4) {
+			r->tail_err = -EINVAL;
+			break;
+		}
+		need += READER_REC_HDR + READER_ALIGN(n);
+		off += 4 + n;
+	}
+	r->data = malloc(need ? need : 1);
+	if (!r->data)
+		return -ENOMEM;
+	for (off = 8; r->len < need; off += 4 + n) {
+		uint32_t len32;
+
+		n = file_record_len(raw + off);
+		len32 = (uint32_t)n;
+		memset(r->data + r->len, 0, READER_REC_HDR + READER_ALIGN(n));
+		memcpy(r->data + r->len, &len32, sizeof(len32));
+		memcpy(r->data + r->len + READER_REC_HDR, raw + off + 4, n);
+		r->len += READER_REC_HDR + READER_ALIGN(n);
+	}
+	return 0;
+}
 
 struct event_writer *event_writer__new(const char *path)
 {
@@ -70,7 +113,8 @@ struct event_reader *event_reader__new(const char *path, int *err)
 {
 	struct event_reader *r = NULL;
 	FILE *f = fopen(path, "rbe");
-	size_t cap = 1 << 20;
+	size_t cap = 1 << 20, raw_len = 0;
+	uint8_t *raw = NULL;
 	int rc = 0;
 
 	if (!f) {
@@ -78,30 +122,26 @@ struct event_reader *event_reader__new(const char *path, int *err)
 		goto cleanup;
 	}
 	r = calloc(1, sizeof(*r));
-	if (!r) {
-		rc = -ENOMEM;
-		goto cleanup;
-	}
-	r->data = malloc(cap);
-	if (!r->data) {
+	raw = malloc(cap);
+	if (!r || !raw) {
 		rc = -ENOMEM;
 		goto cleanup;
 	}
 	for (;;) {
 		size_t n;
 
-		if (r->len == cap) {
-			uint8_t *d = realloc(r->data, cap * 2);
+		if (raw_len == cap) {
+			uint8_t *d = realloc(raw, cap * 2);
 
 			if (!d) {
 				rc = -ENOMEM;
 				goto cleanup;
 			}
-			r->data = d;
+			raw = d;
 			cap *= 2;
 		}
-		n = fread(r->data + r->len, 1, cap - r->len, f);
-		r->len += n;
+		n = fread(raw + raw_len, 1, cap - raw_len, f);
+		raw_len += n;
 		if (n == 0)
 			break;
 	}
@@ -109,14 +149,15 @@ struct event_reader *event_reader__new(const char *path, int *err)
 		rc = -EIO;
 		goto cleanup;
 	}
-	if (r->len < 8 || memcmp(r->data, EVENT_FILE_MAGIC, 8) != 0) {
+	if (raw_len < 8 || memcmp(raw, EVENT_FILE_MAGIC, 8) != 0) {
 		rc = -EINVAL;
 		goto cleanup;
 	}
-	r->off = 8;
+	rc = reader_pack(r, raw, raw_len);
 cleanup:
 	if (f)
 		fclose(f);
+	free(raw);
 	if (rc) {
 		event_reader__free(r);
 		r = NULL;
@@ -134,29 +175,23 @@ void event_reader__free(struct event_reader *r)
 	free(r);
 }
 
-int event_reader_next(struct event_reader *r, const void **event, size_t *len)
+int event_reader_next(struct event_reader *r, void **event, size_t *len)
 {
-	const uint8_t *p;
-	size_t n;
+	uint32_t n;
 
 	if (r->off == r->len)
-		return 0;
-	if (r->len - r->off < 4)
-		return -EINVAL;
-	p = r->data + r->off;
-	n = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
-	if (n > EVENT_FILE_MAX_EVENT || n > r->len - r->off - 4)
-		return -EINVAL;
-	*event = p + 4;
+		return r->tail_err;
+	memcpy(&n, r->data + r->off, sizeof(n));
+	*event = r->data + r->off + READER_REC_HDR;
 	*len = n;
-	r->off += 4 + n;
+	r->off += READER_REC_HDR + READER_ALIGN(n);
 	r->count++;
 	return 1;
 }
 
 void event_reader_rewind(struct event_reader *r)
 {
-	r->off = 8;
+	r->off = 0;
 	r->count = 0;
 }
 
