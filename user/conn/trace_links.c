@@ -11,7 +11,8 @@
 #define MAX_UNRESOLVED 1024
 #define LOOP_SLOTS     4096 /* power of two; direct-mapped by thread id */
 #define MAX_HELD       64
-#define TASK_SLOTS     4096 /* power of two; direct-mapped by (pid, task) */
+#define TASK_SLOTS     4096 /* power of two; sets of TASK_WAYS by (pid, task) */
+#define TASK_WAYS      4    /* a set's slots: its least recently used one is taken */
 
 /* How long (event time) a server request whose client is on this host waits
  * for that client's request event: the two come from different CPUs' rings,
@@ -39,10 +40,14 @@ struct loop_turn {
 };
 
 /* A Python asyncio task, as it was made: the server request whose work made
- * it (the read that carried the request, or a step of a task made for it). A
- * slot taken by another task only loses that task's owner (roots). */
+ * it (the read that carried the request, or a step of a task made for it).
+ * Tasks end unseen, so a set's least recently made or stepped one gives way
+ * to a new one; a live task that loses its slot only loses its owner (roots).
+ * Direct-mapped, two live tasks (of any processes) sharing a slot lost one's
+ * chain: ~4 such pairs in 180 tasks of a uvicorn front and its back. */
 struct task_slot {
 	uint64_t task; /* the object's address; 0: free */
+	uint64_t used; /* trace_links.task_clock when last made or stepped */
 	uint32_t pid;
 	bool owned;
 	struct link_ref owner;
@@ -112,6 +117,7 @@ struct trace_links {
 	uint64_t now_ns;         /* the newest request start seen (event time) */
 	struct loop_turn *loops; /* LOOP_SLOTS */
 	struct task_slot *tasks; /* TASK_SLOTS */
+	uint64_t task_clock;
 	struct held held[MAX_HELD];
 	size_t n_held;
 	struct trace_links_stats stats;
@@ -1247,19 +1253,44 @@ void trace_links_complete(struct trace_links *tl, struct conn *c, uint64_t actor
 	p->child_done = true;
 }
 
-static struct task_slot *task_slot(struct trace_links *tl, uint32_t pid, uint64_t task)
+static struct task_slot *task_set(struct trace_links *tl, uint32_t pid, uint64_t task)
 {
 	uint64_t h = (task >> 4) * 0x9e3779b97f4a7c15ull ^ (uint64_t)pid * 2654435761u;
 
-	return &tl->tasks[(h >> 20) & (TASK_SLOTS - 1)];
+	return &tl->tasks[((h >> 20) & (TASK_SLOTS / TASK_WAYS - 1)) * TASK_WAYS];
 }
 
-/* Task task of pid as it was made, if its slot still holds it. */
+/* Task task of pid as it was made, if its set still holds it. */
 static struct task_slot *task_of(struct trace_links *tl, uint32_t pid, uint64_t task)
 {
-	struct task_slot *s = task_slot(tl, pid, task);
+	struct task_slot *set = task_set(tl, pid, task);
 
-	return task && s->task == task && s->pid == pid ? s : NULL;
+	if (!task)
+		return NULL;
+	for (int i = 0; i < TASK_WAYS; i++)
+		if (set[i].task == task && set[i].pid == pid)
+			return &set[i];
+	return NULL;
+}
+
+/* A slot for task (its own, a free one, or its set's least recently used),
+ * cleared for it and marked used now. */
+static struct task_slot *task_place(struct trace_links *tl, uint32_t pid, uint64_t task)
+{
+	struct task_slot *set = task_set(tl, pid, task), *s = task_of(tl, pid, task);
+
+	for (int i = 0; !s && i < TASK_WAYS; i++) {
+		if (!set[i].task) {
+			s = &set[i];
+		} else if (i == TASK_WAYS - 1) {
+			s = &set[0];
+			for (int j = 1; j < TASK_WAYS; j++)
+				if (set[j].used < s->used)
+					s = &set[j];
+		}
+	}
+	*s = (struct task_slot){.task = task, .pid = pid, .used = ++tl->task_clock};
+	return s;
 }
 
 /* A step of an asyncio task writes on server connection c: the task answers
@@ -1514,7 +1545,7 @@ void trace_links_task(struct trace_links *tl, uint32_t pid, uint64_t actor, uint
                       bool enter)
 {
 	uint32_t tid, gkey, tick;
-	struct task_slot *s = task_slot(tl, pid, task);
+	struct task_slot *s;
 	struct loop_turn *turn;
 	struct link_ctx *x;
 
@@ -1523,8 +1554,8 @@ void trace_links_task(struct trace_links *tl, uint32_t pid, uint64_t actor, uint
 		return;
 	if (!enter) {
 		turn = loop_current(tl, pid, tid, tick);
-		*s = (struct task_slot){
-		    .task = task, .pid = pid, .maker = turn && turn->task ? turn->task_ptr : 0};
+		s = task_place(tl, pid, task);
+		s->maker = turn && turn->task ? turn->task_ptr : 0;
 		x = made_for(tl, pid, turn,
 		             turn && turn->task ? task_of(tl, pid, turn->task_ptr) : NULL,
 		             actor_timer_safe(actor), &s->owner);
@@ -1544,8 +1575,11 @@ void trace_links_task(struct trace_links *tl, uint32_t pid, uint64_t actor, uint
 	turn = loop_take(tl, pid, tid, tick);
 	turn->task = true;
 	turn->task_ptr = task;
-	if (s->task != task || s->pid != pid)
-		*s = (struct task_slot){.task = task, .pid = pid}; /* made before: no owner */
+	s = task_of(tl, pid, task);
+	if (s)
+		s->used = ++tl->task_clock;
+	else
+		s = task_place(tl, pid, task); /* made before: no owner */
 	turn->task_owned = s->owned;
 	if (turn->task_owned) {
 		turn->task_owner = s->owner;

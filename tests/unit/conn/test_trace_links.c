@@ -694,6 +694,45 @@ static void test_asyncio_tasks(void)
 	teardown(&f);
 }
 
+/* A live asyncio task keeps its request while another process's tasks come
+ * and go by the thousand (tasks end unseen: their slots are only ever taken
+ * over). T1 works for A and steps now and then, as a live task does; 12,000
+ * tasks of pid 99 are made and stepped once each in between. Its call at the
+ * end is still A's child (a direct-mapped table lost it to the first task of
+ * pid 99 that took its slot). */
+static void test_asyncio_task_outlives_other_tasks(void)
+{
+	struct fixture f;
+	struct link_ctx ra, call, ctx;
+	const uint64_t T1 = 0x7f0000002000;
+	uint32_t seg = 21, other_seg = 1;
+
+	setup(&f);
+	struct conn *sa = conn_of(&f, 97, 5, PSCOPE_ROLE_SERVER, 8006, 47000);
+	struct conn *c1 = conn_of(&f, 97, 8, PSCOPE_ROLE_CLIENT, 47003, 9000);
+
+	trace_links_request(f.tl, sa, phased_actor(98, 20, true), 100, 0, "");
+	trace_links_io(f.tl, sa, phased_actor(98, 20, true), true, false, true);
+	trace_links_task(f.tl, 97, phased_actor(98, 20, true), T1, false);
+	for (int i = 0; i < 12000; i++) {
+		uint64_t other = 0x7f4800000000ull + (uint64_t)i * 0xc0;
+
+		trace_links_task(f.tl, 99, phased_actor(100, other_seg++, false), other, false);
+		trace_links_task(f.tl, 99, phased_actor(100, other_seg++, true), other, true);
+		if (i % 200 == 0)
+			trace_links_task(f.tl, 97, phased_actor(98, seg++, true), T1, true);
+	}
+	trace_links_task(f.tl, 97, phased_actor(98, seg, true), T1, true);
+	CHECK(trace_links_context(f.tl, 97, phased_actor(98, seg, true), &ctx));
+	trace_links_request(f.tl, c1, phased_actor(98, seg, true), 101, 0, "");
+	trace_links_complete(f.tl, c1, phased_actor(98, seg, true), true, 0, "", &call);
+	trace_links_io(f.tl, sa, phased_actor(98, seg + 1, true), false, true, true);
+	trace_links_complete(f.tl, sa, phased_actor(98, seg + 1, true), true, 0, "", &ra);
+	CHECK(!memcmp(call.parent_span_id, ra.span_id, 8));
+	CHECK(!memcmp(call.trace_id, ra.trace_id, 16));
+	teardown(&f);
+}
+
 /* A connection's own task (asyncio.start_server's handler, aiohttp's request
  * loop): made when the connection is accepted, for no request, and woken by
  * the reads of its connection. Once it has answered there, its steps work
@@ -1285,6 +1324,7 @@ int main(void)
 	RUN(test_turn_first_call_even_unlinked);
 	RUN(test_phased_loop_segments);
 	RUN(test_asyncio_tasks);
+	RUN(test_asyncio_task_outlives_other_tasks);
 	RUN(test_connection_task);
 	RUN(test_goroutine_keys_per_process);
 	RUN(test_http2_streams_out_of_order);
