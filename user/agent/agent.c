@@ -596,27 +596,6 @@ static void on_task_event(struct agent *a, const struct pscope_task_event *e, si
 	                 e->hdr.flags == PSCOPE_TASK_ENTER);
 }
 
-/* A process exited with connections open: requests still waiting on them end. */
-struct exit_ctx {
-	const struct agent *a;
-	const struct pscope_proc_event *e;
-};
-
-/* A connection still open when its process exited: its waiting requests end
- * with it, unless the ring buffer lost events since the connection was last
- * seen (its answer, or its close, may be what was lost: drop them). */
-static void end_conn_at_exit(void *ctx, struct conn *c)
-{
-	const struct exit_ctx *x = ctx;
-
-	if (x->a->ring_loss_ns && c->last_seen_ns <= x->a->ring_loss_ns)
-		session_on_close(c, x->e->hdr.timestamp_ns, c->ref.tid, L7_END_LOST);
-	else if (c->peer_end)
-		session_on_close(c, c->peer_end_ns, c->ref.tid, c->peer_end);
-	else
-		session_on_close(c, x->e->hdr.timestamp_ns, c->ref.tid, L7_END_EXIT);
-}
-
 /* Reads the kernel's ring-buffer drop count: remembers when it grew. */
 static void note_ring_loss(struct agent *a, uint64_t now_ns)
 {
@@ -628,6 +607,34 @@ static void note_ring_loss(struct agent *a, uint64_t now_ns)
 		a->ring_drops_seen = n;
 		a->ring_loss_ns = now_ns;
 	}
+}
+
+/* A process exited with connections open: requests still waiting on them end. */
+struct exit_ctx {
+	struct agent *a;
+	const struct pscope_proc_event *e;
+	bool loss_read; /* the drop count read for this exit */
+};
+
+/* A connection still open when its process exited: its waiting requests end
+ * with it, unless the ring buffer lost events since the connection was last
+ * seen (its answer, or its close, may be what was lost: drop them). The drop
+ * count is read at the first such connection: most processes that exit have
+ * none, and the read is a syscall. */
+static void end_conn_at_exit(void *ctx, struct conn *c)
+{
+	struct exit_ctx *x = ctx;
+
+	if (!x->loss_read) {
+		note_ring_loss(x->a, x->e->hdr.timestamp_ns);
+		x->loss_read = true;
+	}
+	if (x->a->ring_loss_ns && c->last_seen_ns <= x->a->ring_loss_ns)
+		session_on_close(c, x->e->hdr.timestamp_ns, c->ref.tid, L7_END_LOST);
+	else if (c->peer_end)
+		session_on_close(c, c->peer_end_ns, c->ref.tid, c->peer_end);
+	else
+		session_on_close(c, x->e->hdr.timestamp_ns, c->ref.tid, L7_END_EXIT);
 }
 
 /* The session's question at a close with requests waiting (one map read). */
@@ -671,9 +678,8 @@ static void on_proc_exit(struct agent *a, const struct pscope_proc_event *e, siz
 		return;
 	}
 	{
-		struct exit_ctx x = {a, e};
+		struct exit_ctx x = {a, e, false};
 
-		note_ring_loss(a, e->hdr.timestamp_ns);
 		conn_table_for_pid(a->conns, e->pid, end_conn_at_exit, &x);
 	}
 	if (a->log_lines)
