@@ -44,7 +44,7 @@ struct exec_note {
 	uint32_t dev;
 	uint64_t start_ns;
 	uint64_t ino;
-	char name[NAME_MAX + 1];
+	char name[40]; /* the kernel's copy: at most 31 bytes (pscope_proc_event) */
 };
 
 struct exe_file {
