@@ -143,6 +143,20 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / float(CLK_TCK)
 
 
+def cpu_seconds_exact(pid):
+    """On-CPU time of pid's live threads in seconds, from /proc/PID/task/TID/schedstat (ns;
+    utime+stime come in 10 ms ticks, too coarse for a few ms of work); /proc/PID/stat's when the
+    kernel keeps no schedstat."""
+    total = 0
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                total += int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return cpu_seconds(pid)
+    return total / 1e9
+
+
 def mem_kb(pid):
     out = {}
     with open("/proc/%d/status" % pid) as f:
@@ -1835,7 +1849,8 @@ class HeldLoop:
 
 def bench_churn(results):
     """The agent idle, watching the whole host (the default selection) or only the loop (--pid):
-    N runs of /bin/true and N/4 of a short shell pipeline, agent off and on interleaved. Agent CPU (utime+stime, every thread)
+    N runs of /bin/true and N/4 of a short shell pipeline, agent off and on interleaved. Agent CPU
+    (on-CPU time of every thread, schedstat)
     per exec, execs counted by the process_exec program's run count; BPF run time of the
     exec/exit programs; the wall time of the loop off and on."""
     runs = []
@@ -1848,20 +1863,20 @@ def bench_churn(results):
             agent = Agent(["--pid", str(held.p.pid)] if held else [], name="agent (churn)")
             try:
                 time.sleep(2.0)  # past the start-up scan of /proc
-                idle0 = cpu_seconds(agent.pid)
+                idle0 = cpu_seconds_exact(agent.pid)
                 time.sleep(3.0)
-                idle = cpu_seconds(agent.pid) - idle0
+                idle = cpu_seconds_exact(agent.pid) - idle0
                 names = ("process_exec", "process_exit")
                 s0 = prog_stats(agent.prog_ids, names)
-                cpu0 = cpu_seconds(agent.pid)
+                cpu0 = cpu_seconds_exact(agent.pid)
                 wall_on = held.run() if held else run_loop(cmd, n)
                 time.sleep(1.5)  # the 100 ms and 1 s rescans of the last processes
-                cpu = cpu_seconds(agent.pid) - cpu0
+                cpu = cpu_seconds_exact(agent.pid) - cpu0
                 s1 = prog_stats(agent.prog_ids, names)
-                idle0 = cpu_seconds(agent.pid)
+                idle0 = cpu_seconds_exact(agent.pid)
                 time.sleep(3.0)
                 # the host is shared: what the agent spends on other work, before and after
-                idle = (idle + cpu_seconds(agent.pid) - idle0) / 6.0
+                idle = (idle + cpu_seconds_exact(agent.pid) - idle0) / 6.0
                 cpu -= idle * (wall_on + 1.5)
             finally:
                 agent.stop()
@@ -1889,7 +1904,7 @@ def churn_section(runs):
            " shared machine other engineers' builds and benchmarks are traced too, and only"
            " subtracted as below) and `--pid` of the loop's shell (its children only: the same"
            " per-exec work, nothing else traced). Agent CPU is the"
-           " agent process's user+system time from /proc/PID/stat over the loop and 1.5 s after"
+           " agent process's on-CPU time (/proc/PID/task/*/schedstat, in ns) over the loop and 1.5 s after"
            " it, less its CPU without the loop over as long (3 s before and 3 s after the loop); execs"
            " are, for the whole host, the run count of the BPF program `process_exec` (every exec"
            " of the host in that time), with `--pid` the loop's own; BPF is the run time of"
