@@ -1279,15 +1279,11 @@ static struct task_slot *task_place(struct trace_links *tl, uint32_t pid, uint64
 {
 	struct task_slot *set = task_set(tl, pid, task), *s = task_of(tl, pid, task);
 
-	for (int i = 0; !s && i < TASK_WAYS; i++) {
-		if (!set[i].task) {
-			s = &set[i];
-		} else if (i == TASK_WAYS - 1) {
-			s = &set[0];
-			for (int j = 1; j < TASK_WAYS; j++)
-				if (set[j].used < s->used)
-					s = &set[j];
-		}
+	if (!s) {
+		s = &set[0];
+		for (int i = 0; i < TASK_WAYS && s->task; i++)
+			if (!set[i].task || set[i].used < s->used)
+				s = &set[i];
 	}
 	*s = (struct task_slot){.task = task, .pid = pid, .used = ++tl->task_clock};
 	return s;
