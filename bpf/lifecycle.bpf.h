@@ -91,16 +91,16 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	if ((pid_tgid >> 32) == self_tgid) {
 		/* The agent's own connection: its peer must not trace it. Its
-		 * entry in socks (ignored) lets sock_destroy forget the endpoint. */
+		 * entry in socks (ignored) lets sock_destroy forget it. */
 		struct pscope_sock_info si = {
 		    .role = PSCOPE_ROLE_CLIENT, .ignored = 1, .self_owned = 1};
-		struct pscope_endpoint k;
+		struct self_conn_key k;
 		__u64 key = (__u64)sk;
 		__u8 one = 1;
 
 		read_tuple(sk, &si);
-		endpoint_key(&k, si.family, si.local_addr, si.local_port);
-		bpf_map_update_elem(&self_endpoints, &k, &one, BPF_ANY);
+		self_conn_key(&k, &si, 0);
+		bpf_map_update_elem(&self_conns, &k, &one, BPF_ANY);
 		bpf_map_update_elem(&socks, &key, &si, BPF_ANY);
 		return 0;
 	}
@@ -131,11 +131,11 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	__u64 key = (__u64)sk;
 	if (tgid == self_tgid) {
 		struct pscope_sock_info si = {};
-		struct pscope_endpoint k;
+		struct self_conn_key k;
 
 		read_tuple(sk, &si);
-		endpoint_key(&k, si.family, si.local_addr, si.local_port);
-		bpf_map_delete_elem(&self_endpoints, &k);
+		self_conn_key(&k, &si, 0);
+		bpf_map_delete_elem(&self_conns, &k);
 		bpf_map_delete_elem(&socks, &key);
 		return 0;
 	}
@@ -328,10 +328,10 @@ int BPF_PROG(sock_destroy, struct sock *sk)
 	if (!si)
 		return 0;
 	if (si->self_owned) {
-		struct pscope_endpoint k;
+		struct self_conn_key k;
 
-		endpoint_key(&k, si->family, si->local_addr, si->local_port);
-		bpf_map_delete_elem(&self_endpoints, &k);
+		self_conn_key(&k, si, 0);
+		bpf_map_delete_elem(&self_conns, &k);
 	} else if (!si->ignored) {
 		/* a close after lost data: the requests still open may have had answers */
 		emit_sock_end(PSCOPE_EV_SOCK_CLOSED, si->lost ? PSCOPE_EVF_LOST : 0, key, si, 0);

@@ -149,6 +149,21 @@ struct {
 	__type(value, __u8);
 } self_endpoints SEC(".maps");
 
+/* One of the agent's own connections, by both its ends. Its local port alone
+ * would not do: Linux gives a client the same ephemeral port for another
+ * destination, so a traced client may share it with one of the agent's. */
+struct self_conn_key {
+	struct pscope_endpoint local; /* the agent's end */
+	struct pscope_endpoint remote;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct self_conn_key);
+	__type(value, __u8);
+} self_conns SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);

@@ -96,11 +96,27 @@ static __always_inline void endpoint_key(struct pscope_endpoint *k, __u8 family,
 	}
 }
 
-/* Is the remote end of this socket one of the agent's own endpoints? */
+/* The self_conns key of a socket of the agent's, seen from its end (si is
+ * the agent's socket) or from its peer's (peer: si is the other end). */
+static __always_inline void self_conn_key(struct self_conn_key *k,
+                                          const struct pscope_sock_info *si, int peer)
+{
+	endpoint_key(&k->local, si->family, peer ? si->remote_addr : si->local_addr,
+	             peer ? si->remote_port : si->local_port);
+	endpoint_key(&k->remote, si->family, peer ? si->local_addr : si->remote_addr,
+	             peer ? si->local_port : si->remote_port);
+}
+
+/* Is the other end of this socket the agent: one of its connections, or a
+ * listener of its (its endpoint in self_endpoints)? */
 static __always_inline int peer_is_self(const struct pscope_sock_info *si)
 {
+	struct self_conn_key c;
 	struct pscope_endpoint k;
 
+	self_conn_key(&c, si, 1);
+	if (bpf_map_lookup_elem(&self_conns, &c))
+		return 1;
 	endpoint_key(&k, si->family, si->remote_addr, si->remote_port);
 	if (bpf_map_lookup_elem(&self_endpoints, &k))
 		return 1;

@@ -302,9 +302,9 @@ enum pscope_log_counter {
 
 /* Map keys/values shared with userspace. */
 
-/* Endpoints whose peers are the agent itself (its outgoing connections and
- * listening sockets): traffic to them is never traced. addr all-zero matches
- * any address. */
+/* An endpoint of the agent's (a listening socket: self_endpoints; an end of
+ * one of its connections: self_conns): traffic with it is never traced. addr
+ * all-zero matches any address. */
 struct pscope_endpoint {
 	pscope_u8 addr[16];
 	pscope_u16 port; /* host order */
